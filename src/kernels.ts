@@ -1,0 +1,204 @@
+/**
+ * The dense kernels that the models call: matrix products, the fused LSTM gate update and
+ * log-softmax + NLL. The model code (src/model.ts) never loops over a matrix itself; it calls
+ * one of these, so an implementation in WebAssembly can take the place of the plain TypeScript
+ * one below without touching the model.
+ *
+ * Conventions: every matrix is a dense row-major view (a typed array or a `subarray` of one);
+ * shapes are given in the comments as [rows, cols]. A linear map is y = x·Wᵀ + b with W shaped
+ * [out, in], as in Torch's nn.Linear and PyTorch.
+ *
+ * Gate order inside a 4N-wide pre-activation row: i, f, o, g (input, forget, output, cell
+ * candidate), each a block of N columns.
+ */
+
+export type Float = Float32Array | Float64Array;
+export type DType = 'float32' | 'float64';
+
+export interface Kernels {
+  /** Element type of every buffer these kernels work on. */
+  readonly dtype: DType;
+  /** A short name for reports ("ts", "wasm-simd", ...). */
+  readonly name: string;
+
+  /** A zero-filled buffer of n elements that these kernels can work on. */
+  alloc(n: number): Float;
+
+  /**
+   * Y[M,N] = X[M,K]·W[N,K]ᵀ (+ b[N] broadcast over rows), or Y += ... when `accumulate`.
+   * The forward of a linear map.
+   */
+  matmulXWt(
+    Y: Float, X: Float, W: Float, b: Float | null, M: number, N: number, K: number, accumulate: boolean,
+  ): void;
+
+  /** dX[M,K] += dY[M,N]·W[N,K]. The input gradient of a linear map. */
+  matmulDyW(dX: Float, dY: Float, W: Float, M: number, N: number, K: number): void;
+
+  /**
+   * dW[N,K] += dY[M,N]ᵀ·X[M,K] and, when db is given, db[N] += Σ_rows dY.
+   * The weight and bias gradients of a linear map, summed over all M rows at once.
+   */
+  matmulDyTX(dW: Float, db: Float | null, dY: Float, X: Float, M: number, N: number, K: number): void;
+
+  /**
+   * The LSTM cell update for M rows of N units (paper eq. 2-7, char-rnn's gate order).
+   *   in:  gates[M,4N] holds the pre-activations a = [a_i a_f a_o a_g]; cPrev[M,N]
+   *   out: gates[M,4N] overwritten with the activations [i f o g], i,f,o = σ(a), g = tanh(a);
+   *        c[M,N] = f⊙cPrev + i⊙g;  tc[M,N] = tanh(c);  h[M,N] = o⊙tc.
+   */
+  lstmForward(gates: Float, cPrev: Float, c: Float, tc: Float, h: Float, M: number, N: number): void;
+
+  /**
+   * Backward of lstmForward. gates/cPrev/tc are what the forward left.
+   *   in:  dh[M,N] = ∂ℓ/∂h,  dc[M,N] = ∂ℓ/∂c coming from later uses of c (zero if none)
+   *   out: dGates[M,4N] = ∂ℓ/∂a (pre-activations), dcPrev[M,N] = ∂ℓ/∂cPrev (overwritten).
+   * dcPrev may alias dc (it is read before it is written, row by row).
+   */
+  lstmBackward(
+    gates: Float, cPrev: Float, tc: Float, dh: Float, dc: Float, dGates: Float, dcPrev: Float,
+    M: number, N: number,
+  ): void;
+
+  /**
+   * Log-softmax over each row of logits[M,V] in place (they become log-probabilities), and the
+   * summed negative log-likelihood of targets[M] (ids in [0,V)). Returns Σ_rows −logp[target].
+   */
+  logSoftmaxNll(logits: Float, targets: Int32Array, M: number, V: number): number;
+
+  /**
+   * Backward of logSoftmaxNll for a loss scale s (ℓ = s·Σ NLL):
+   * dLogits[M,V] = s·(softmax − onehot(target)), computed from the log-probabilities.
+   * dLogits may alias logp.
+   */
+  logSoftmaxNllBackward(dLogits: Float, logp: Float, targets: Int32Array, M: number, V: number, scale: number): void;
+}
+
+/** σ(x) that neither overflows nor loses precision for large |x|. */
+export function sigmoid(x: number): number {
+  if (x >= 0) return 1 / (1 + Math.exp(-x));
+  const e = Math.exp(x);
+  return e / (1 + e);
+}
+
+/**
+ * The reference kernels: plain TypeScript loops, readable and exact in float64. For float32
+ * buffers the arithmetic is done in double precision and rounded on store.
+ */
+export class TsKernels implements Kernels {
+  readonly name = 'ts';
+  constructor(readonly dtype: DType = 'float64') {}
+
+  alloc(n: number): Float {
+    return this.dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+  }
+
+  matmulXWt(Y: Float, X: Float, W: Float, b: Float | null, M: number, N: number, K: number, accumulate: boolean): void {
+    for (let m = 0; m < M; m++) {
+      const xo = m * K;
+      const yo = m * N;
+      for (let n = 0; n < N; n++) {
+        const wo = n * K;
+        let s = b === null ? 0 : b[n];
+        for (let k = 0; k < K; k++) s += X[xo + k] * W[wo + k];
+        Y[yo + n] = accumulate ? Y[yo + n] + s : s;
+      }
+    }
+  }
+
+  matmulDyW(dX: Float, dY: Float, W: Float, M: number, N: number, K: number): void {
+    for (let m = 0; m < M; m++) {
+      const xo = m * K;
+      const yo = m * N;
+      for (let n = 0; n < N; n++) {
+        const d = dY[yo + n];
+        if (d === 0) continue;
+        const wo = n * K;
+        for (let k = 0; k < K; k++) dX[xo + k] += d * W[wo + k];
+      }
+    }
+  }
+
+  matmulDyTX(dW: Float, db: Float | null, dY: Float, X: Float, M: number, N: number, K: number): void {
+    for (let m = 0; m < M; m++) {
+      const xo = m * K;
+      const yo = m * N;
+      for (let n = 0; n < N; n++) {
+        const d = dY[yo + n];
+        if (db !== null) db[n] += d;
+        if (d === 0) continue;
+        const wo = n * K;
+        for (let k = 0; k < K; k++) dW[wo + k] += d * X[xo + k];
+      }
+    }
+  }
+
+  lstmForward(gates: Float, cPrev: Float, c: Float, tc: Float, h: Float, M: number, N: number): void {
+    for (let m = 0; m < M; m++) {
+      const go = m * 4 * N;
+      const so = m * N;
+      for (let n = 0; n < N; n++) {
+        const i = sigmoid(gates[go + n]);
+        const f = sigmoid(gates[go + N + n]);
+        const o = sigmoid(gates[go + 2 * N + n]);
+        const g = Math.tanh(gates[go + 3 * N + n]);
+        gates[go + n] = i;
+        gates[go + N + n] = f;
+        gates[go + 2 * N + n] = o;
+        gates[go + 3 * N + n] = g;
+        const cn = f * cPrev[so + n] + i * g;
+        c[so + n] = cn;
+        const t = Math.tanh(cn);
+        tc[so + n] = t;
+        h[so + n] = o * t;
+      }
+    }
+  }
+
+  lstmBackward(
+    gates: Float, cPrev: Float, tc: Float, dh: Float, dc: Float, dGates: Float, dcPrev: Float, M: number, N: number,
+  ): void {
+    for (let m = 0; m < M; m++) {
+      const go = m * 4 * N;
+      const so = m * N;
+      for (let n = 0; n < N; n++) {
+        const i = gates[go + n];
+        const f = gates[go + N + n];
+        const o = gates[go + 2 * N + n];
+        const g = gates[go + 3 * N + n];
+        const t = tc[so + n];
+        const dhn = dh[so + n];
+        // h = o·tanh(c): the gradient reaching c adds to what later uses of c sent back.
+        const dcn = dc[so + n] + dhn * o * (1 - t * t);
+        dGates[go + n] = dcn * g * i * (1 - i); // c = f·cPrev + i·g
+        dGates[go + N + n] = dcn * cPrev[so + n] * f * (1 - f);
+        dGates[go + 2 * N + n] = dhn * t * o * (1 - o);
+        dGates[go + 3 * N + n] = dcn * i * (1 - g * g);
+        dcPrev[so + n] = dcn * f;
+      }
+    }
+  }
+
+  logSoftmaxNll(logits: Float, targets: Int32Array, M: number, V: number): number {
+    let nll = 0;
+    for (let m = 0; m < M; m++) {
+      const o = m * V;
+      let max = -Infinity;
+      for (let v = 0; v < V; v++) if (logits[o + v] > max) max = logits[o + v];
+      let sum = 0;
+      for (let v = 0; v < V; v++) sum += Math.exp(logits[o + v] - max);
+      const lse = max + Math.log(sum);
+      for (let v = 0; v < V; v++) logits[o + v] -= lse;
+      nll -= logits[o + targets[m]];
+    }
+    return nll;
+  }
+
+  logSoftmaxNllBackward(dLogits: Float, logp: Float, targets: Int32Array, M: number, V: number, scale: number): void {
+    for (let m = 0; m < M; m++) {
+      const o = m * V;
+      for (let v = 0; v < V; v++) dLogits[o + v] = scale * Math.exp(logp[o + v]);
+      dLogits[o + targets[m]] -= scale;
+    }
+  }
+}

@@ -1,0 +1,667 @@
+/**
+ * The two character-level language models, composed from the operations in src/layers.ts and
+ * the kernels in src/kernels.ts, with explicit forward and backward passes (truncated BPTT over
+ * T steps from a given initial state).
+ *
+ * Notation: B batch, T time steps, N = rnnSize, L = numLayers, V = vocabulary size. Inside,
+ * every activation is time-major: row t·B + b of a [T·B, ·] matrix is sequence b at step t, and
+ * a state history [(T+1)·B, N] keeps the initial state in rows 0..B−1.
+ *
+ * Stacked LSTM (char-rnn's `lstm`):
+ *   x¹ = embedding[token];  per layer l:  a = i2h(xˡ) + h2h(hˡ_{t−1});  (cˡ_t, hˡ_t) = LSTM(a, cˡ_{t−1})
+ *   x^{l+1} = dropout(hˡ_t);  logits = decoder(dropout(h^L_t)).
+ *
+ * 2D Grid LSTM (Kalchbrenner et al. 2015, the 2-LSTM of char-rnn's grid-lstm fork): two LSTMs per
+ * layer, one along time and one along depth. The depth dimension enters layer 1 with
+ * h_d = embedding[token], c_d = 0 (section 4.3: the input is projected into the first block).
+ *   time LSTM:  a = time.t2h(hˡ_{t−1}) + time.d2h(h_d);  (cˡ_t, hˡ_t) = LSTM(a, cˡ_{t−1})
+ *   depth LSTM, prioritised (section 3.2: it sees the new time hidden state):
+ *               a = depth.t2h(hˡ_t) + depth.d2h(h_d);    (c_d, h_d) = LSTM(a, c_d)   → layer l+1
+ *   logits = decoder(dropout(h_d of the top layer)).
+ * The depth weights are tied across layers (section 3.5) unless `tieWeights` is false.
+ *
+ * Order of computation: a layer's inputs from below are known for all T steps before the layer
+ * runs, so each layer is computed over all T steps before the next one (the same numbers as the
+ * step-by-step order, since nothing flows downward). This lets every linear map that does not
+ * sit on the time recurrence — i2h, d2h, the whole depth LSTM, the decoder, and every weight
+ * gradient — run as one product over T·B rows; only t2h/h2h are applied step by step.
+ */
+import { type Float, type Kernels, TsKernels } from './kernels.js';
+import {
+  type Linear,
+  dropoutBackward,
+  dropoutForward,
+  dropoutMask,
+  embeddingBackward,
+  embeddingForward,
+  linearBackward,
+  linearForward,
+} from './layers.js';
+import {
+  type FullModelConfig,
+  type ModelConfig,
+  type TensorSpec,
+  forgetBiasNames,
+  normalizeConfig,
+  paramLayout,
+} from './params.js';
+import { Rng } from './rng.js';
+
+/** Recurrent state carried across time: per layer, h and c of shape [B, N]. */
+export interface State {
+  h: Float[];
+  c: Float[];
+}
+
+/** A batch of token ids, each of shape [B, T] row-major (element (b, t) at b·T + t). */
+export interface Batch {
+  x: ArrayLike<number>;
+  /** Targets: the next character of each position. */
+  y: ArrayLike<number>;
+  batchSize: number;
+  seqLength: number;
+}
+
+export interface ForwardOptions {
+  /** Apply dropout (when the model has dropout > 0). Default: true in forwardBackward, false in forward. */
+  training?: boolean;
+  /** Random source for the dropout masks. Default: the model's own `rng`. */
+  rng?: Rng;
+}
+
+export interface BackwardOptions extends ForwardOptions {
+  /** ∂ℓ/∂(final state) from whatever follows this chunk (e.g. the next chunk's dInitialState). */
+  dFinalState?: State;
+  /** Add to the gradient buffer instead of overwriting it. Default false. */
+  accumulate?: boolean;
+}
+
+export interface ForwardResult {
+  /** Mean negative log-likelihood per character (nats). */
+  loss: number;
+  /** State after the last step, to carry to the next batch (fresh buffers). */
+  finalState: State;
+}
+
+export interface ForwardBackwardResult extends ForwardResult {
+  /**
+   * The scalar whose gradient is left in `grads`: the sum over the T steps of the batch-mean
+   * NLL (char-rnn's objective; equals loss·T), plus ⟨dFinalState, finalState⟩ when given.
+   */
+  objective: number;
+  /** ∂objective/∂(initial state). */
+  dInitialState: State;
+}
+
+/** Per-layer views of the parameters that a layer uses. */
+interface StackedLayer {
+  i2h: Linear;
+  h2h: Linear;
+}
+interface GridLayer {
+  timeT2h: Linear;
+  timeD2h: Linear;
+  depthT2h: Linear; // the same object for every layer when tied
+  depthD2h: Linear;
+}
+
+/** Activations kept for the backward pass, and scratch space, for one (B, T). */
+interface Workspace {
+  B: number;
+  T: number;
+  ids: Int32Array; // [T·B] inputs, time-major
+  targets: Int32Array; // [T·B]
+  emb: Float; // [T·B, N]
+  inp: Float[]; // per layer: its input from below, [T·B, N] (after dropout)
+  dropBuf: Float[]; // per layer ≥ 1 and for the top: dropout outputs, [T·B, N]
+  masks: Float[]; // per dropout site (layer inputs 1..L−1, then the top): [T·B, N]
+  h: Float[]; // per layer: (time) hidden history [(T+1)·B, N]
+  c: Float[]; // per layer: (time) cell history [(T+1)·B, N]
+  gates: Float[]; // per layer: (time) gate activations [T·B, 4N]
+  tc: Float[]; // per layer: tanh(c) [T·B, N]
+  // grid_lstm only: the depth LSTM of each layer
+  dGates: Float[]; // [T·B, 4N]
+  cd: Float[]; // depth cell out [T·B, N]
+  tcd: Float[]; // tanh(cd) [T·B, N]
+  hd: Float[]; // depth hidden out [T·B, N]
+  zeros: Float; // [T·B, N] the depth cell entering layer 1
+  top: Float; // [T·B, N] decoder input
+  logits: Float; // [T·B, V] logits, then log-probabilities, then their gradient
+  // backward scratch
+  dG: Float; // [T·B, 4N]
+  dH: Float; // [(T+1)·B, N]
+  dXa: Float; // [T·B, N]
+  dXb: Float; // [T·B, N]
+  dCd: Float; // [T·B, N]
+  dc: Float; // [B, N]
+}
+
+export interface CreateModelOptions {
+  /** The kernels (and so the element type) to compute with. Default: TypeScript, float32. */
+  kernels?: Kernels;
+  /** Shorthand for `kernels: new TsKernels(dtype)`. */
+  dtype?: 'float32' | 'float64';
+  /** Seed for initialisation and dropout. Default 123 (char-rnn's). */
+  seed?: number;
+}
+
+export class Model {
+  readonly config: FullModelConfig;
+  readonly kernels: Kernels;
+  /** All parameters, one flat buffer; `layout` says where each named tensor sits. */
+  readonly params: Float;
+  /** Gradients, laid out exactly like `params`. */
+  readonly grads: Float;
+  readonly layout: TensorSpec[];
+  /** Random source for dropout masks (training). */
+  rng: Rng;
+
+  private readonly specByName: Map<string, TensorSpec>;
+  private readonly stacked: StackedLayer[] = [];
+  private readonly grid: GridLayer[] = [];
+  private readonly embedding: { E: Float; dE: Float };
+  private readonly decoder: Linear;
+  private workspaces = new Map<string, Workspace>();
+
+  constructor(config: ModelConfig, options: CreateModelOptions = {}) {
+    this.config = normalizeConfig(config);
+    if (options.kernels && options.dtype && options.kernels.dtype !== options.dtype) {
+      throw new Error(`dtype ${options.dtype} does not match the kernels' dtype ${options.kernels.dtype}`);
+    }
+    this.kernels = options.kernels ?? new TsKernels(options.dtype ?? 'float32');
+    this.layout = paramLayout(this.config);
+    this.specByName = new Map(this.layout.map((s) => [s.name, s]));
+    const total = this.layout[this.layout.length - 1].offset + this.layout[this.layout.length - 1].size;
+    this.params = this.kernels.alloc(total);
+    this.grads = this.kernels.alloc(total);
+    this.rng = new Rng(options.seed ?? 123);
+
+    const N = this.config.rnnSize;
+    const lin = (prefix: string, inSize: number, outSize: number): Linear => ({
+      W: this.param(`${prefix}.weight`),
+      b: this.param(`${prefix}.bias`),
+      dW: this.grad(`${prefix}.weight`),
+      db: this.grad(`${prefix}.bias`),
+      inSize,
+      outSize,
+    });
+    this.embedding = { E: this.param('embedding.weight'), dE: this.grad('embedding.weight') };
+    this.decoder = lin('decoder', N, this.config.vocabSize);
+    const tiedT2h = this.config.model === 'grid_lstm' && this.config.tieWeights ? lin('depth.t2h', N, 4 * N) : null;
+    const tiedD2h = this.config.model === 'grid_lstm' && this.config.tieWeights ? lin('depth.d2h', N, 4 * N) : null;
+    for (let l = 0; l < this.config.numLayers; l++) {
+      if (this.config.model === 'lstm') {
+        this.stacked.push({ i2h: lin(`layers.${l}.i2h`, N, 4 * N), h2h: lin(`layers.${l}.h2h`, N, 4 * N) });
+      } else {
+        this.grid.push({
+          timeT2h: lin(`layers.${l}.time.t2h`, N, 4 * N),
+          timeD2h: lin(`layers.${l}.time.d2h`, N, 4 * N),
+          depthT2h: tiedT2h ?? lin(`layers.${l}.depth.t2h`, N, 4 * N),
+          depthD2h: tiedD2h ?? lin(`layers.${l}.depth.d2h`, N, 4 * N),
+        });
+      }
+    }
+    this.initParameters(this.rng);
+  }
+
+  /**
+   * char-rnn's initialisation: every parameter uniform(−0.08, 0.08), drawn in layout order, then
+   * the forget-gate block of the first linear map of each LSTM set to 1.
+   */
+  initParameters(rng: Rng): void {
+    for (let j = 0; j < this.params.length; j++) this.params[j] = rng.uniformRange(-0.08, 0.08);
+    const N = this.config.rnnSize;
+    for (const name of forgetBiasNames(this.config)) this.param(name).fill(1, N, 2 * N);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Named parameters
+
+  /** Names of the parameter tensors, in layout order. */
+  parameterNames(): string[] {
+    return this.layout.map((s) => s.name);
+  }
+
+  private spec(name: string): TensorSpec {
+    const s = this.specByName.get(name);
+    if (!s) {
+      throw new Error(`no parameter named ${JSON.stringify(name)}; this model has: ${this.parameterNames().join(', ')}`);
+    }
+    return s;
+  }
+
+  /** A live view of parameter `name` (writes change the model). */
+  param(name: string): Float {
+    const s = this.spec(name);
+    return this.params.subarray(s.offset, s.offset + s.size);
+  }
+
+  /** A live view of the gradient of parameter `name`. */
+  grad(name: string): Float {
+    const s = this.spec(name);
+    return this.grads.subarray(s.offset, s.offset + s.size);
+  }
+
+  /** The shape of parameter `name`. */
+  shape(name: string): number[] {
+    return [...this.spec(name).shape];
+  }
+
+  /** Copies `values` into parameter `name`; its length must equal the tensor's size. */
+  setParam(name: string, values: ArrayLike<number>): void {
+    const s = this.spec(name);
+    if (values.length !== s.size) {
+      throw new Error(`parameter ${name} has ${s.size} elements (shape [${s.shape}]), got ${values.length} values`);
+    }
+    this.params.set(values, s.offset);
+  }
+
+  /** Every parameter as a copy, keyed by name. */
+  getParams(): Map<string, { shape: number[]; data: Float }> {
+    return new Map(this.layout.map((s) => [s.name, { shape: [...s.shape], data: this.param(s.name).slice() }]));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // State
+
+  /** An all-zero state for batch size B. */
+  zeroState(B: number): State {
+    checkPositiveInt('batch size', B);
+    const n = B * this.config.rnnSize;
+    const L = this.config.numLayers;
+    return {
+      h: Array.from({ length: L }, () => this.kernels.alloc(n)),
+      c: Array.from({ length: L }, () => this.kernels.alloc(n)),
+    };
+  }
+
+  private checkState(state: State, B: number, what: string): void {
+    const L = this.config.numLayers;
+    const n = B * this.config.rnnSize;
+    if (!state || !Array.isArray(state.h) || !Array.isArray(state.c) || state.h.length !== L || state.c.length !== L) {
+      throw new Error(`${what} must have h and c arrays of ${L} layers (use model.zeroState(${B}))`);
+    }
+    for (let l = 0; l < L; l++) {
+      if (state.h[l]?.length !== n || state.c[l]?.length !== n) {
+        throw new Error(
+          `${what} layer ${l} must have h and c of length B·N = ${B}·${this.config.rnnSize} = ${n}, ` +
+            `got ${state.h[l]?.length} and ${state.c[l]?.length}`,
+        );
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Forward and backward
+
+  /** Forward only: the mean NLL per character of a batch, and the final state. */
+  forward(batch: Batch, state: State, options: ForwardOptions = {}): ForwardResult {
+    const ws = this.prepare(batch, state);
+    const nll = this.forwardPass(ws, state, options.training ?? false, options.rng ?? this.rng);
+    return { loss: nll / (ws.B * ws.T), finalState: this.readFinalState(ws) };
+  }
+
+  /**
+   * Forward and backward over one batch (truncated BPTT over its T steps, starting from `state`).
+   * Leaves ∂objective/∂params in `grads` (see ForwardBackwardResult.objective).
+   */
+  forwardBackward(batch: Batch, state: State, options: BackwardOptions = {}): ForwardBackwardResult {
+    const ws = this.prepare(batch, state);
+    if (options.dFinalState) this.checkState(options.dFinalState, ws.B, 'dFinalState');
+    const training = options.training ?? true;
+    const nll = this.forwardPass(ws, state, training, options.rng ?? this.rng);
+    const finalState = this.readFinalState(ws);
+    let objective = nll / ws.B;
+    if (options.dFinalState) {
+      for (let l = 0; l < this.config.numLayers; l++) {
+        objective += dot(options.dFinalState.h[l], finalState.h[l]) + dot(options.dFinalState.c[l], finalState.c[l]);
+      }
+    }
+    if (!options.accumulate) this.grads.fill(0);
+    const dInitialState = this.backwardPass(ws, training, options.dFinalState);
+    return { loss: nll / (ws.B * ws.T), objective, finalState, dInitialState };
+  }
+
+  /**
+   * One step for sampling: feeds tokens[B] (one per sequence), updates `state` in place and
+   * returns the log-probabilities of the next token, [B, V] (a view valid until the next call).
+   */
+  step(tokens: ArrayLike<number>, state: State): Float {
+    const B = tokens.length;
+    const ws = this.prepare({ x: tokens, y: null, batchSize: B, seqLength: 1 }, state);
+    this.forwardPass(ws, state, false, this.rng);
+    const N = this.config.rnnSize;
+    for (let l = 0; l < this.config.numLayers; l++) {
+      state.h[l].set(ws.h[l].subarray(B * N, 2 * B * N));
+      state.c[l].set(ws.c[l].subarray(B * N, 2 * B * N));
+    }
+    return ws.logits;
+  }
+
+  /** Validates a batch and copies its ids, time-major, into the workspace for its shape. */
+  private prepare(
+    batch: { x: ArrayLike<number>; y: ArrayLike<number> | null; batchSize: number; seqLength: number },
+    state: State,
+  ): Workspace {
+    const B = checkPositiveInt('batchSize', batch.batchSize);
+    const T = checkPositiveInt('seqLength', batch.seqLength);
+    const V = this.config.vocabSize;
+    if (!batch.x || batch.x.length !== B * T) {
+      throw new Error(`x must hold B·T = ${B}·${T} = ${B * T} token ids, got ${batch.x?.length}`);
+    }
+    if (batch.y !== null && (!batch.y || batch.y.length !== B * T)) {
+      throw new Error(`y must hold B·T = ${B}·${T} = ${B * T} token ids, got ${batch.y?.length}`);
+    }
+    this.checkState(state, B, 'state');
+    const ws = this.workspace(B, T);
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) {
+        const xi = batch.x[b * T + t];
+        if (!Number.isInteger(xi) || xi < 0 || xi >= V) {
+          throw new Error(`token id x[${b * T + t}] = ${xi} is out of range: ids must be integers in [0, ${V})`);
+        }
+        ws.ids[t * B + b] = xi;
+        if (batch.y !== null) {
+          const yi = batch.y[b * T + t];
+          if (!Number.isInteger(yi) || yi < 0 || yi >= V) {
+            throw new Error(`target id y[${b * T + t}] = ${yi} is out of range: ids must be integers in [0, ${V})`);
+          }
+          ws.targets[t * B + b] = yi;
+        } else ws.targets[t * B + b] = 0;
+      }
+    }
+    return ws;
+  }
+
+  private workspace(B: number, T: number): Workspace {
+    const key = `${B}x${T}`;
+    const found = this.workspaces.get(key);
+    if (found) return found;
+    const k = this.kernels;
+    const { rnnSize: N, numLayers: L, vocabSize: V } = this.config;
+    const grid = this.config.model === 'grid_lstm';
+    const M = T * B;
+    const per = (n: number, count = L) => Array.from({ length: count }, () => k.alloc(n));
+    const drop = this.config.dropout > 0;
+    const ws: Workspace = {
+      B,
+      T,
+      ids: new Int32Array(M),
+      targets: new Int32Array(M),
+      emb: k.alloc(M * N),
+      inp: new Array<Float>(L),
+      dropBuf: drop ? per(M * N, L + 1) : [],
+      masks: drop ? per(M * N, L) : [],
+      h: per((T + 1) * B * N),
+      c: per((T + 1) * B * N),
+      gates: per(M * 4 * N),
+      tc: per(M * N),
+      dGates: grid ? per(M * 4 * N) : [],
+      cd: grid ? per(M * N) : [],
+      tcd: grid ? per(M * N) : [],
+      hd: grid ? per(M * N) : [],
+      zeros: k.alloc(grid ? M * N : 0),
+      top: k.alloc(0),
+      logits: k.alloc(M * V),
+      dG: k.alloc(M * 4 * N),
+      dH: k.alloc((T + 1) * B * N),
+      dXa: k.alloc(M * N),
+      dXb: k.alloc(M * N),
+      dCd: k.alloc(grid ? M * N : 0),
+      dc: k.alloc(B * N),
+    };
+    // Keep a few shapes (training, evaluation, sampling); drop the oldest beyond that.
+    if (this.workspaces.size >= 4) this.workspaces.delete(this.workspaces.keys().next().value as string);
+    this.workspaces.set(key, ws);
+    return ws;
+  }
+
+  /** Runs the model over the batch in `ws` from `state`; returns Σ NLL over all T·B positions. */
+  private forwardPass(ws: Workspace, state: State, training: boolean, rng: Rng): number {
+    const k = this.kernels;
+    const { rnnSize: N, numLayers: L, vocabSize: V } = this.config;
+    const { B, T } = ws;
+    const M = T * B;
+    const drop = training && this.config.dropout > 0;
+
+    // Dropout masks, drawn step by step (t outer, then the sites from bottom to top) so that a
+    // sequence cut into chunks draws the same masks as the whole sequence.
+    if (drop) {
+      for (let t = 0; t < T; t++) {
+        for (let s = 0; s < L; s++) dropoutMask(ws.masks[s], this.config.dropout, rng, t * B * N, B * N);
+      }
+    }
+    for (let l = 0; l < L; l++) {
+      ws.h[l].set(state.h[l], 0);
+      ws.c[l].set(state.c[l], 0);
+    }
+    embeddingForward(ws.emb, this.embedding.E, ws.ids, M, N);
+
+    let below: Float = ws.emb; // the output of the layer below, [T·B, N]
+    for (let l = 0; l < L; l++) {
+      // Dropout on the input of every layer above the first.
+      let input = below;
+      if (l > 0 && drop) {
+        input = ws.dropBuf[l - 1];
+        dropoutForward(input, below, ws.masks[l - 1], M * N);
+      }
+      ws.inp[l] = input;
+      below = this.config.model === 'lstm' ? this.stackedLayerForward(ws, l, input) : this.gridLayerForward(ws, l, input);
+    }
+    ws.top = below;
+    if (drop) {
+      ws.top = ws.dropBuf[L - 1];
+      dropoutForward(ws.top, below, ws.masks[L - 1], M * N);
+    }
+    // Decoder and log-softmax: logits [T·B, V].
+    linearForward(k, ws.logits, ws.top, this.decoder, M, false);
+    return k.logSoftmaxNll(ws.logits, ws.targets, M, V);
+  }
+
+  /** ∂/∂params (into grads) and ∂/∂(initial state) of Σ_t mean_b NLL (+ ⟨dFinal, final⟩). */
+  private backwardPass(ws: Workspace, training: boolean, dFinal: State | undefined): State {
+    const k = this.kernels;
+    const { rnnSize: N, numLayers: L, vocabSize: V } = this.config;
+    const { B, T } = ws;
+    const M = T * B;
+    const drop = training && this.config.dropout > 0;
+    const dInit: State = { h: new Array<Float>(L), c: new Array<Float>(L) };
+
+    // Log-softmax + NLL, scaled by 1/B (batch mean, summed over time); the gradient overwrites
+    // the log-probabilities.
+    k.logSoftmaxNllBackward(ws.logits, ws.logits, ws.targets, M, V, 1 / B);
+    let dOut = ws.dXa; // ∂/∂(output of the layer being processed), [T·B, N]
+    let dBelow = ws.dXb; // ∂/∂(its input)
+    dOut.fill(0);
+    linearBackward(k, dOut, ws.logits, ws.top, this.decoder, M);
+    if (drop) dropoutBackward(dOut, dOut, ws.masks[L - 1], M * N, false);
+    if (this.config.model === 'grid_lstm') ws.dCd.fill(0); // nothing uses the top depth cell
+
+    for (let l = L - 1; l >= 0; l--) {
+      dBelow.fill(0);
+      if (this.config.model === 'lstm') this.stackedLayerBackward(ws, l, dOut, dBelow, dFinal, dInit);
+      else this.gridLayerBackward(ws, l, dOut, dBelow, dFinal, dInit);
+      if (l > 0) {
+        if (drop) dropoutBackward(dBelow, dBelow, ws.masks[l - 1], M * N, false);
+        [dOut, dBelow] = [dBelow, dOut];
+      } else {
+        embeddingBackward(this.embedding.dE, dBelow, ws.ids, M, N);
+      }
+    }
+    return dInit;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Stacked LSTM layer l over all T steps.
+
+  /** input [T·B, N] → returns hˡ for steps 1..T, [T·B, N] (a view of the history). */
+  private stackedLayerForward(ws: Workspace, l: number, input: Float): Float {
+    const k = this.kernels;
+    const { i2h, h2h } = this.stacked[l];
+    const N = this.config.rnnSize;
+    const { B, T } = ws;
+    const G = ws.gates[l];
+    const h = ws.h[l];
+    const c = ws.c[l];
+    const tc = ws.tc[l];
+    const bn = B * N;
+    // a = i2h(x) for all steps at once, then + h2h(h_{t−1}) and the cell update step by step.
+    linearForward(k, G, input, i2h, T * B, false);
+    for (let t = 0; t < T; t++) {
+      const Gt = G.subarray(t * 4 * bn, (t + 1) * 4 * bn);
+      linearForward(k, Gt, h.subarray(t * bn, (t + 1) * bn), h2h, B, true);
+      k.lstmForward(
+        Gt, c.subarray(t * bn, (t + 1) * bn), c.subarray((t + 1) * bn, (t + 2) * bn),
+        tc.subarray(t * bn, (t + 1) * bn), h.subarray((t + 1) * bn, (t + 2) * bn), B, N,
+      );
+    }
+    return h.subarray(bn);
+  }
+
+  /** dOut = ∂/∂hˡ (steps 1..T) from above → adds ∂/∂input to dInput. */
+  private stackedLayerBackward(ws: Workspace, l: number, dOut: Float, dInput: Float, dFinal: State | undefined, dInit: State): void {
+    const k = this.kernels;
+    const { i2h, h2h } = this.stacked[l];
+    const N = this.config.rnnSize;
+    const { B, T } = ws;
+    const bn = B * N;
+    const dG = ws.dG;
+    const dh = ws.dH; // ∂/∂h history [(T+1)·B, N]
+    const dc = ws.dc; // ∂/∂c_t, carried backwards through time
+    dh.fill(0, 0, bn);
+    dh.set(dOut, bn);
+    this.seedFinalGradient(dh, dc, l, T, B, dFinal);
+    this.lstmBackwardThroughTime(ws, l, h2h, dh, dc);
+    dInit.h[l] = dh.slice(0, bn);
+    dInit.c[l] = dc.slice();
+    linearBackward(k, null, dG, ws.h[l].subarray(0, T * bn), h2h, T * B);
+    linearBackward(k, dInput, dG, ws.inp[l], i2h, T * B);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Grid LSTM layer l over all T steps: the time LSTM, then the prioritised depth LSTM.
+
+  /** input = h_d entering layer l [T·B, N] → returns h_d leaving it [T·B, N]. */
+  private gridLayerForward(ws: Workspace, l: number, input: Float): Float {
+    const k = this.kernels;
+    const { timeT2h, timeD2h, depthT2h, depthD2h } = this.grid[l];
+    const N = this.config.rnnSize;
+    const { B, T } = ws;
+    const M = T * B;
+    const bn = B * N;
+    const G = ws.gates[l];
+    const h = ws.h[l];
+    const c = ws.c[l];
+    const tc = ws.tc[l];
+    // Time LSTM: a = time.d2h(h_d) for all steps at once, + time.t2h(h_{t−1}) step by step.
+    linearForward(k, G, input, timeD2h, M, false);
+    for (let t = 0; t < T; t++) {
+      const Gt = G.subarray(t * 4 * bn, (t + 1) * 4 * bn);
+      linearForward(k, Gt, h.subarray(t * bn, (t + 1) * bn), timeT2h, B, true);
+      k.lstmForward(
+        Gt, c.subarray(t * bn, (t + 1) * bn), c.subarray((t + 1) * bn, (t + 2) * bn),
+        tc.subarray(t * bn, (t + 1) * bn), h.subarray((t + 1) * bn, (t + 2) * bn), B, N,
+      );
+    }
+    // Depth LSTM (3.2 priority: it reads the new time hidden state h_t), all positions at once.
+    const D = ws.dGates[l];
+    const cdIn = l === 0 ? ws.zeros : ws.cd[l - 1];
+    linearForward(k, D, h.subarray(bn), depthT2h, M, false);
+    linearForward(k, D, input, depthD2h, M, true);
+    k.lstmForward(D, cdIn, ws.cd[l], ws.tcd[l], ws.hd[l], M, N);
+    return ws.hd[l];
+  }
+
+  /**
+   * dOut = ∂/∂(h_d leaving layer l); ws.dCd = ∂/∂(c_d leaving layer l) on entry and
+   * ∂/∂(c_d entering layer l) on exit. Adds ∂/∂(h_d entering layer l) to dInput.
+   */
+  private gridLayerBackward(ws: Workspace, l: number, dOut: Float, dInput: Float, dFinal: State | undefined, dInit: State): void {
+    const k = this.kernels;
+    const { timeT2h, timeD2h, depthT2h, depthD2h } = this.grid[l];
+    const N = this.config.rnnSize;
+    const { B, T } = ws;
+    const M = T * B;
+    const bn = B * N;
+    const h = ws.h[l];
+    const dG = ws.dG;
+    const dh = ws.dH;
+    const dc = ws.dc;
+    // Depth LSTM backward, all positions at once (its gradients for a tied depth LSTM add up
+    // over the layers in the shared gradient views, 3.5).
+    const cdIn = l === 0 ? ws.zeros : ws.cd[l - 1];
+    k.lstmBackward(ws.dGates[l], cdIn, ws.tcd[l], dOut, ws.dCd, dG, ws.dCd, M, N);
+    dh.fill(0);
+    linearBackward(k, dh.subarray(bn), dG, h.subarray(bn), depthT2h, M);
+    linearBackward(k, dInput, dG, ws.inp[l], depthD2h, M);
+    // Time LSTM backward through time.
+    this.seedFinalGradient(dh, dc, l, T, B, dFinal);
+    this.lstmBackwardThroughTime(ws, l, timeT2h, dh, dc);
+    dInit.h[l] = dh.slice(0, bn);
+    dInit.c[l] = dc.slice();
+    linearBackward(k, null, dG, h.subarray(0, T * bn), timeT2h, M);
+    linearBackward(k, dInput, dG, ws.inp[l], timeD2h, M);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Shared by both models: the recurrent part of a layer's backward pass.
+
+  /** Adds ∂/∂(final h) to the last row block of dh and sets dc = ∂/∂(final c) (or 0). */
+  private seedFinalGradient(dh: Float, dc: Float, l: number, T: number, B: number, dFinal: State | undefined): void {
+    const bn = B * this.config.rnnSize;
+    if (dFinal) {
+      const dhT = dh.subarray(T * bn, (T + 1) * bn);
+      const g = dFinal.h[l];
+      for (let j = 0; j < bn; j++) dhT[j] += g[j];
+      dc.set(dFinal.c[l]);
+    } else dc.fill(0);
+  }
+
+  /**
+   * Backpropagation through time of layer l's (time) LSTM, t = T−1 … 0. On entry dh rows
+   * (t+1)·B… hold ∂/∂h_{t+1} from everything but the recurrence and dc holds ∂/∂c_T; on exit
+   * ws.dG holds ∂/∂a for every step, dh rows 0..B−1 hold ∂/∂h_0 and dc holds ∂/∂c_0.
+   */
+  private lstmBackwardThroughTime(ws: Workspace, l: number, recurrent: Linear, dh: Float, dc: Float): void {
+    const k = this.kernels;
+    const N = this.config.rnnSize;
+    const { B, T } = ws;
+    const bn = B * N;
+    const G = ws.gates[l];
+    const c = ws.c[l];
+    const tc = ws.tc[l];
+    for (let t = T - 1; t >= 0; t--) {
+      const dGt = ws.dG.subarray(t * 4 * bn, (t + 1) * 4 * bn);
+      k.lstmBackward(
+        G.subarray(t * 4 * bn, (t + 1) * 4 * bn), c.subarray(t * bn, (t + 1) * bn), tc.subarray(t * bn, (t + 1) * bn),
+        dh.subarray((t + 1) * bn, (t + 2) * bn), dc, dGt, dc, B, N,
+      );
+      k.matmulDyW(dh.subarray(t * bn, (t + 1) * bn), dGt, recurrent.W, B, 4 * N, N);
+    }
+  }
+
+  private readFinalState(ws: Workspace): State {
+    const bn = ws.B * this.config.rnnSize;
+    const T = ws.T;
+    return {
+      h: ws.h.map((h) => h.slice(T * bn, (T + 1) * bn)),
+      c: ws.c.map((c) => c.slice(T * bn, (T + 1) * bn)),
+    };
+  }
+}
+
+function checkPositiveInt(name: string, v: number): number {
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+function dot(a: Float, b: Float): number {
+  let s = 0;
+  for (let j = 0; j < a.length; j++) s += a[j] * b[j];
+  return s;
+}
+
+/** Builds a model: `createModel({ model: 'grid_lstm', vocabSize: 65, rnnSize: 128, numLayers: 2 })`. */
+export function createModel(config: ModelConfig, options: CreateModelOptions = {}): Model {
+  return new Model(config, options);
+}
