@@ -1,0 +1,725 @@
+/**
+ * Properties and worked examples of the two models' forward and backward passes (src/model.ts).
+ *
+ * Relative error (helpers/arbitraries.ts, maxRelDiff): |a − b| / max(|a| + |b|, floor) per
+ * element, worst over the arrays; floor 1e-300 (pure relative) unless stated. Gradients that
+ * two runs sum from the same contributions in different orders (1b: chunks, 2: tied layers)
+ * use maxRelDiffScaled below: the floor of element j is Σ_k |contribution k to element j|.
+ *
+ *  1. Chunking: a sequence run whole equals the same sequence cut in two chunks with the state
+ *     (and, backwards, dInitialState → dFinalState) carried between them; dropout masks too.
+ *  2. Tied vs untied depth weights of the grid: same numbers, tied gradient = Σ over layers.
+ *  3. float32 and float64 agree on the loss to 1e-4.
+ *  4. The loss of a freshly initialised char-rnn sized model is ≈ ln V.
+ *  5. Hand-computed 1-layer, N = 1, V = 2 examples of both kinds (forward and gradients).
+ *  6. Bad arguments throw errors that name the argument and say why.
+ *  7. step() (sampling) agrees with forward().
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type Batch, type Float, Model, type ModelConfig, Rng, type State } from '../src/index.js';
+import { arbConfig, arbShape, maxRelDiff, randomIds, randomModel, randomState } from './helpers/arbitraries.js';
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+function copyState(s: State): State {
+  return { h: s.h.map((a) => a.slice()), c: s.c.map((a) => a.slice()) };
+}
+
+/** Worst relative error over every layer's h and c of two states. */
+function stateRelDiff(a: State, b: State, floor = 1e-300): number {
+  let e = 0;
+  expect(a.h.length).toBe(b.h.length);
+  expect(a.c.length).toBe(b.c.length);
+  for (let l = 0; l < a.h.length; l++) {
+    e = Math.max(e, maxRelDiff(a.h[l], b.h[l], floor), maxRelDiff(a.c[l], b.c[l], floor));
+  }
+  return e;
+}
+
+/**
+ * Relative error of a quantity that two computations sum from the same contributions c_k in a
+ * different order (layers, chunks): max over j of |a − b| / max(|a| + |b|, scale_j, 1e-300),
+ * with scale_j = Σ_k |c_k[j]|. It is the pure relative error whenever the contributions do not
+ * cancel (then |a| + |b| = 2·|Σ c_k| ≥ scale_j); when they cancel, float64 summation is only
+ * accurate to ~1e-16·Σ|c_k| (not 1e-16·|Σ c_k|), so that is the scale the two orders are
+ * compared at. (Measured over 20 000 random cases: without it, pure relative errors reach
+ * 3e-10 at elements where per-layer or per-chunk contributions of ~1e-4 cancel to ~1e-7.)
+ */
+function maxRelDiffScaled(a: ArrayLike<number>, b: ArrayLike<number>, scale: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  expect(scale.length).toBe(a.length);
+  let e = 0;
+  for (let j = 0; j < a.length; j++) {
+    const d = Math.abs(a[j] - b[j]) / Math.max(Math.abs(a[j]) + Math.abs(b[j]), scale[j], 1e-300);
+    if (d > e) e = d;
+  }
+  return e;
+}
+
+/** Σ_k |c_k[j]| for each j. */
+function absSum(parts: ArrayLike<number>[]): Float64Array {
+  const out = new Float64Array(parts[0].length);
+  for (const p of parts) for (let j = 0; j < out.length; j++) out[j] += Math.abs(p[j]);
+  return out;
+}
+
+function relDiff(a: number, b: number, floor = 1e-300): number {
+  return Math.abs(a - b) / Math.max(Math.abs(a) + Math.abs(b), floor);
+}
+
+/** Columns [from, from + len) of a [B, T] row-major id array, as a [B, len] row-major array. */
+function sliceTime(ids: number[], B: number, T: number, from: number, len: number): number[] {
+  const out: number[] = [];
+  for (let b = 0; b < B; b++) for (let t = 0; t < len; t++) out.push(ids[b * T + from + t]);
+  return out;
+}
+
+/** Throws with the failing values when err > tol (fast-check then shrinks and reports them). */
+function within(what: string, err: number, tol: number, context: unknown): void {
+  if (!(err <= tol)) throw new Error(`${what}: relative error ${err} > ${tol} for ${JSON.stringify(context)}`);
+}
+
+const arbSeed = fc.integer({ min: 1, max: 1e6 });
+
+// ---------------------------------------------------------------------------------------------
+
+describe('Model', () => {
+  it('1. chunking: whole sequence = chunk 1 then chunk 2 with the state carried (forward 1e-12, gradients 1e-10)', () => {
+    fc.assert(
+      fc.property(
+        arbConfig,
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 4 }),
+        arbSeed,
+        (config, B, T1, T2, seed) => {
+          const ctx = { config, B, T1, T2, seed };
+          const model = randomModel(config, seed, 0.5);
+          const T = T1 + T2;
+          const V = config.vocabSize;
+          const rng = new Rng(seed + 17);
+          const x = randomIds(rng, B * T, V);
+          const y = randomIds(rng, B * T, V);
+          const s0 = randomState(model, B, rng);
+          const r = randomState(model, B, rng);
+          const dropSeed = rng.nextU32();
+          const whole: Batch = { x, y, batchSize: B, seqLength: T };
+          const c1: Batch = { x: sliceTime(x, B, T, 0, T1), y: sliceTime(y, B, T, 0, T1), batchSize: B, seqLength: T1 };
+          const c2: Batch = { x: sliceTime(x, B, T, T1, T2), y: sliceTime(y, B, T, T1, T2), batchSize: B, seqLength: T2 };
+
+          // (a) forward, in evaluation and in training (dropout masks drawn step by step).
+          for (const training of [false, true]) {
+            const fw = model.forward(whole, s0, { training, rng: new Rng(dropSeed) });
+            const chunkRng = new Rng(dropSeed);
+            const f1 = model.forward(c1, s0, { training, rng: chunkRng });
+            const f2 = model.forward(c2, f1.finalState, { training, rng: chunkRng });
+            within(`loss (training ${training})`, relDiff(fw.loss * T, f1.loss * T1 + f2.loss * T2), 1e-12, ctx);
+            within(`final state (training ${training})`, stateRelDiff(fw.finalState, f2.finalState), 1e-12, ctx);
+          }
+
+          // (b) gradients: the whole run with dFinalState r ...
+          const fbw = model.forwardBackward(whole, s0, { dFinalState: r, rng: new Rng(dropSeed) });
+          const gWhole = model.grads.slice();
+          // ... vs chunk 2 (from chunk 1's final state, with the masks that follow chunk 1's),
+          // then chunk 1 with dFinalState = chunk 2's dInitialState, accumulating.
+          const chunkRng = new Rng(dropSeed);
+          const f1 = model.forward(c1, s0, { training: true, rng: chunkRng });
+          const fb2 = model.forwardBackward(c2, f1.finalState, { dFinalState: r, rng: chunkRng });
+          const g2 = model.grads.slice();
+          const fb1 = model.forwardBackward(c1, s0, {
+            dFinalState: fb2.dInitialState,
+            rng: new Rng(dropSeed),
+            accumulate: true,
+          });
+          const gChunked = model.grads.slice();
+          within('training loss', relDiff(fbw.loss * T, fb1.loss * T1 + fb2.loss * T2), 1e-12, ctx);
+          within('objective', relDiff(fbw.objective, fb1.loss * T1 + fb2.objective), 1e-12, ctx);
+          within('final state', stateRelDiff(fbw.finalState, fb2.finalState), 1e-12, ctx);
+          within('chunk 1 final state', stateRelDiff(f1.finalState, fb1.finalState), 1e-12, ctx);
+
+          // The scale of the contributions that the two runs add in different orders: chunk 1's
+          // own NLL (chunk 1 without dFinalState), chunk 2's direct gradient, and what reaches
+          // chunk 1 from chunk 2 through the state (the rest).
+          const own = model.forwardBackward(c1, s0, { rng: new Rng(dropSeed) });
+          const g1own = model.grads.slice();
+          const viaState = gChunked.map((v, j) => v - g2[j] - g1own[j]);
+          const gScale = absSum([g1own, g2, viaState]);
+          for (const spec of model.layout) {
+            const part = (a: Float) => a.subarray(spec.offset, spec.offset + spec.size);
+            within(`gradient of ${spec.name}`, maxRelDiffScaled(part(gWhole), part(gChunked), part(gScale)), 1e-10, ctx);
+          }
+          for (let l = 0; l < config.numLayers; l++) {
+            for (const k of ['h', 'c'] as const) {
+              const a = fbw.dInitialState[k][l];
+              const b = fb1.dInitialState[k][l];
+              const mine = own.dInitialState[k][l];
+              const scale = absSum([mine, b.map((v, j) => v - mine[j])]);
+              within(`dInitialState.${k}[${l}]`, maxRelDiffScaled(a, b, scale), 1e-10, ctx);
+            }
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('2. grid: tied depth weights = untied with the same weights in every layer (1e-12; tied grad = Σ_l untied)', () => {
+    fc.assert(
+      fc.property(
+        arbConfig.map((c) => ({ ...c, model: 'grid_lstm' as const, tieWeights: true })),
+        arbShape,
+        arbSeed,
+        (config, { batchSize: B, seqLength: T }, seed) => {
+          const ctx = { config, B, T, seed };
+          const L = config.numLayers;
+          const tied = randomModel(config, seed, 0.5);
+          const untied = new Model({ ...config, tieWeights: false }, { dtype: 'float64' });
+          for (const name of tied.parameterNames()) {
+            if (name.startsWith('depth.')) {
+              for (let l = 0; l < L; l++) untied.setParam(`layers.${l}.${name}`, tied.param(name));
+            } else untied.setParam(name, tied.param(name));
+          }
+          // Every parameter of the untied model was set.
+          const untiedDepth = untied.parameterNames().filter((n) => /^layers\.\d+\.depth\./.test(n));
+          expect(untiedDepth.length).toBe(4 * L);
+          expect(untied.parameterNames().length).toBe(tied.parameterNames().length - 4 + 4 * L);
+
+          const V = config.vocabSize;
+          const rng = new Rng(seed + 29);
+          const batch: Batch = { x: randomIds(rng, B * T, V), y: randomIds(rng, B * T, V), batchSize: B, seqLength: T };
+          const s0 = randomState(tied, B, rng);
+          const r = randomState(tied, B, rng);
+          const dropSeed = rng.nextU32();
+          const a = tied.forwardBackward(batch, s0, { dFinalState: r, rng: new Rng(dropSeed) });
+          const b = untied.forwardBackward(batch, s0, { dFinalState: r, rng: new Rng(dropSeed) });
+          within('loss', relDiff(a.loss, b.loss), 1e-12, ctx);
+          within('objective', relDiff(a.objective, b.objective), 1e-12, ctx);
+          within('final state', stateRelDiff(a.finalState, b.finalState), 1e-12, ctx);
+          within('dInitialState', stateRelDiff(a.dInitialState, b.dInitialState), 1e-12, ctx);
+          for (const name of tied.parameterNames()) {
+            if (name.startsWith('depth.')) {
+              // Summed in the order the backward pass visits the layers (top first).
+              const sum = new Float64Array(tied.grad(name).length);
+              for (let l = L - 1; l >= 0; l--) {
+                const g = untied.grad(`layers.${l}.${name}`);
+                for (let j = 0; j < sum.length; j++) sum[j] += g[j];
+              }
+              // The tied model sums the layers' contributions in one running sum, in another
+              // order: compared at the scale Σ_l |untied layer l gradient| (see maxRelDiffScaled).
+              const scale = absSum(Array.from({ length: L }, (_, l) => untied.grad(`layers.${l}.${name}`)));
+              within(`gradient of ${name}`, maxRelDiffScaled(tied.grad(name), sum, scale), 1e-12, ctx);
+            } else {
+              within(`gradient of ${name}`, maxRelDiff(tied.grad(name), untied.grad(name)), 1e-12, ctx);
+            }
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('3. float32 and float64 models with the same weights give losses equal to 1e-4 relative', () => {
+    fc.assert(
+      fc.property(arbConfig, arbShape, arbSeed, (config, { batchSize: B, seqLength: T }, seed) => {
+        const ctx = { config, B, T, seed };
+        const m64 = randomModel(config, seed, 0.5, 'float64');
+        const m32 = new Model(config, { dtype: 'float32' });
+        expect(m32.params).toBeInstanceOf(Float32Array);
+        expect(m64.params).toBeInstanceOf(Float64Array);
+        // The same weights: rounded to float32 once, then given to both.
+        for (let j = 0; j < m64.params.length; j++) m64.params[j] = Math.fround(m64.params[j]);
+        m32.params.set(m64.params);
+        expect(Array.from(m32.params)).toEqual(Array.from(m64.params));
+
+        const V = config.vocabSize;
+        const rng = new Rng(seed + 41);
+        const batch: Batch = { x: randomIds(rng, B * T, V), y: randomIds(rng, B * T, V), batchSize: B, seqLength: T };
+        const s64 = randomState(m64, B, rng);
+        for (const a of [...s64.h, ...s64.c]) for (let j = 0; j < a.length; j++) a[j] = Math.fround(a[j]);
+        const s32 = m32.zeroState(B);
+        for (let l = 0; l < config.numLayers; l++) {
+          s32.h[l].set(s64.h[l]);
+          s32.c[l].set(s64.c[l]);
+        }
+        const dropSeed = rng.nextU32();
+        for (const training of [false, true]) {
+          const l64 = m64.forward(batch, s64, { training, rng: new Rng(dropSeed) }).loss;
+          const l32 = m32.forward(batch, s32, { training, rng: new Rng(dropSeed) }).loss;
+          within(`loss (training ${training})`, relDiff(l32, l64), 1e-4, ctx);
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  describe('4. loss at initialisation is within 5% of ln V (char-rnn sizes, default init, seed 123)', () => {
+    for (const model of ['grid_lstm', 'lstm'] as const) {
+      for (const vocabSize of [65, 97]) {
+        for (const numLayers of [2, 3]) {
+          it(`${model} V=${vocabSize} N=128 L=${numLayers}`, () => {
+            const m = new Model({ model, vocabSize, rnnSize: 128, numLayers }, { seed: 123 });
+            const B = 10;
+            const T = 20;
+            const rng = new Rng(7 * vocabSize + numLayers);
+            const batch: Batch = {
+              x: randomIds(rng, B * T, vocabSize),
+              y: randomIds(rng, B * T, vocabSize),
+              batchSize: B,
+              seqLength: T,
+            };
+            const { loss } = m.forward(batch, m.zeroState(B));
+            expect(Math.abs(loss - Math.log(vocabSize)) / Math.log(vocabSize)).toBeLessThan(0.05);
+          });
+        }
+      }
+    }
+  });
+
+  // -------------------------------------------------------------------------------------------
+  // 5. Hand-computed examples. Every number below is worked out with scalar arithmetic written
+  // out here, independently of the library (own σ, tanh from Math, own log-softmax).
+
+  describe('5. hand-computed 1-layer, N=1, V=2 examples (1e-12)', () => {
+    const sig = (a: number) => 1 / (1 + Math.exp(-a));
+    const close = (what: string, actual: number, expected: number) =>
+      within(what, relDiff(actual, expected), 1e-12, { actual, expected });
+
+    // Parameters shared by both examples' embedding and decoder.
+    const E = [0.3, -0.7]; // embedding.weight [2,1]: row 0, row 1
+    const Wdec = [1.3, -0.6]; // decoder.weight [2,1]
+    const bdec = [0.2, -0.1]; // decoder.bias [2]
+    const h0 = 0.4;
+    const c0 = -0.5;
+
+    function initState(m: Model): State {
+      const s = m.zeroState(1);
+      s.h[0][0] = h0;
+      s.c[0][0] = c0;
+      return s;
+    }
+
+    describe('stacked LSTM', () => {
+      // a = Wi·x + bi + Wh·h + bh, gate rows i, f, o, g.
+      const Wi = [0.5, -0.4, 0.9, -1.2];
+      const bi = [0.1, 0.6, -0.2, 0.05];
+      const Wh = [-0.3, 0.8, 0.25, 0.7];
+      const bh = [0.02, -0.1, 0.15, -0.05];
+      const make = () => {
+        const m = new Model({ model: 'lstm', vocabSize: 2, rnnSize: 1, numLayers: 1 }, { dtype: 'float64' });
+        m.setParam('embedding.weight', E);
+        m.setParam('layers.0.i2h.weight', Wi);
+        m.setParam('layers.0.i2h.bias', bi);
+        m.setParam('layers.0.h2h.weight', Wh);
+        m.setParam('layers.0.h2h.bias', bh);
+        m.setParam('decoder.weight', Wdec);
+        m.setParam('decoder.bias', bdec);
+        return m;
+      };
+
+      it('forward over T=2: loss and final h, c', () => {
+        // x = [1, 0], y = [0, 1].
+        // step 1: input e = E[1] = −0.7, from (h0, c0) = (0.4, −0.5)
+        const e1 = E[1];
+        const ai1 = Wi[0] * e1 + bi[0] + Wh[0] * h0 + bh[0];
+        const af1 = Wi[1] * e1 + bi[1] + Wh[1] * h0 + bh[1];
+        const ao1 = Wi[2] * e1 + bi[2] + Wh[2] * h0 + bh[2];
+        const ag1 = Wi[3] * e1 + bi[3] + Wh[3] * h0 + bh[3];
+        const i1 = sig(ai1);
+        const f1 = sig(af1);
+        const o1 = sig(ao1);
+        const g1 = Math.tanh(ag1);
+        const c1 = f1 * c0 + i1 * g1;
+        const h1 = o1 * Math.tanh(c1);
+        const z10 = Wdec[0] * h1 + bdec[0];
+        const z11 = Wdec[1] * h1 + bdec[1];
+        const nll1 = Math.log(Math.exp(z10) + Math.exp(z11)) - z10; // target 0
+        // step 2: input e = E[0] = 0.3, from (h1, c1)
+        const e2 = E[0];
+        const ai2 = Wi[0] * e2 + bi[0] + Wh[0] * h1 + bh[0];
+        const af2 = Wi[1] * e2 + bi[1] + Wh[1] * h1 + bh[1];
+        const ao2 = Wi[2] * e2 + bi[2] + Wh[2] * h1 + bh[2];
+        const ag2 = Wi[3] * e2 + bi[3] + Wh[3] * h1 + bh[3];
+        const i2 = sig(ai2);
+        const f2 = sig(af2);
+        const o2 = sig(ao2);
+        const g2 = Math.tanh(ag2);
+        const c2 = f2 * c1 + i2 * g2;
+        const h2 = o2 * Math.tanh(c2);
+        const z20 = Wdec[0] * h2 + bdec[0];
+        const z21 = Wdec[1] * h2 + bdec[1];
+        const nll2 = Math.log(Math.exp(z20) + Math.exp(z21)) - z21; // target 1
+        const loss = (nll1 + nll2) / 2;
+
+        const m = make();
+        const res = m.forward({ x: [1, 0], y: [0, 1], batchSize: 1, seqLength: 2 }, initState(m));
+        close('loss', res.loss, loss);
+        close('final h', res.finalState.h[0][0], h2);
+        close('final c', res.finalState.c[0][0], c2);
+        // Sanity of the example itself: the numbers are not degenerate.
+        expect(Math.abs(h2)).toBeGreaterThan(0.01);
+        expect(Math.abs(c2 - c1)).toBeGreaterThan(0.01);
+      });
+
+      it('gradients of the T=1 objective NLL + rh·h1 + rc·c1', () => {
+        // x = [1], y = [0], dFinalState (rh, rc).
+        const rh = 0.35;
+        const rc = -0.45;
+        const x = 1;
+        const e = E[x];
+        const ai = Wi[0] * e + bi[0] + Wh[0] * h0 + bh[0];
+        const af = Wi[1] * e + bi[1] + Wh[1] * h0 + bh[1];
+        const ao = Wi[2] * e + bi[2] + Wh[2] * h0 + bh[2];
+        const ag = Wi[3] * e + bi[3] + Wh[3] * h0 + bh[3];
+        const i = sig(ai);
+        const f = sig(af);
+        const o = sig(ao);
+        const g = Math.tanh(ag);
+        const c = f * c0 + i * g;
+        const tc = Math.tanh(c);
+        const h = o * tc;
+        const z0 = Wdec[0] * h + bdec[0];
+        const z1 = Wdec[1] * h + bdec[1];
+        const lse = Math.log(Math.exp(z0) + Math.exp(z1));
+        const objective = lse - z0 + rh * h + rc * c;
+        // ∂/∂z_k = softmax_k − [k = y]
+        const dz0 = Math.exp(z0 - lse) - 1;
+        const dz1 = Math.exp(z1 - lse);
+        // decoder: z_k = Wdec_k·h + bdec_k
+        const dbdec = [dz0, dz1];
+        const dWdec = [dz0 * h, dz1 * h];
+        // ∂/∂h = Σ_k dz_k·Wdec_k + rh;  ∂/∂c = dh·o·(1 − tanh²c) + rc
+        const dh = dz0 * Wdec[0] + dz1 * Wdec[1] + rh;
+        const dc = dh * o * (1 - tc * tc) + rc;
+        // pre-activations: i, f, o = σ(a) → σ' = s(1 − s); g = tanh(a) → 1 − g²
+        const dai = dc * g * i * (1 - i);
+        const daf = dc * c0 * f * (1 - f);
+        const dao = dh * tc * o * (1 - o);
+        const dag = dc * i * (1 - g * g);
+        const da = [dai, daf, dao, dag];
+        // a = Wi·e + bi + Wh·h0 + bh
+        const dWh = da.map((d) => d * h0);
+        const dbh = da;
+        const dWi = da.map((d) => d * e);
+        const dbi = da;
+        const dE = [0, da[0] * Wi[0] + da[1] * Wi[1] + da[2] * Wi[2] + da[3] * Wi[3]]; // only row x = 1
+        const dh0 = da[0] * Wh[0] + da[1] * Wh[1] + da[2] * Wh[2] + da[3] * Wh[3];
+        const dc0 = dc * f;
+
+        const m = make();
+        const res = m.forwardBackward({ x: [x], y: [0], batchSize: 1, seqLength: 1 }, initState(m), {
+          dFinalState: { h: [Float64Array.of(rh)], c: [Float64Array.of(rc)] },
+        });
+        close('objective', res.objective, objective);
+        close('loss', res.loss, lse - z0);
+        const expectAll = (name: string, expected: number[]) => {
+          const got = m.grad(name);
+          expect(got.length).toBe(expected.length);
+          for (let j = 0; j < expected.length; j++) close(`${name}[${j}]`, got[j], expected[j]);
+        };
+        expectAll('decoder.bias', dbdec);
+        expectAll('decoder.weight', dWdec);
+        expectAll('layers.0.h2h.weight', dWh);
+        expectAll('layers.0.h2h.bias', dbh);
+        expectAll('layers.0.i2h.weight', dWi);
+        expectAll('layers.0.i2h.bias', dbi);
+        expectAll('embedding.weight', dE);
+        close('dInitialState.h', res.dInitialState.h[0][0], dh0);
+        close('dInitialState.c', res.dInitialState.c[0][0], dc0);
+      });
+    });
+
+    describe('2D Grid LSTM', () => {
+      // time LSTM:  a = Tt·h + bTt + Td·hd + bTd;  depth LSTM: a' = Dt·h_new + bDt + Dd·hd + bDd
+      const Tt = [-0.3, 0.8, 0.25, 0.7];
+      const bTt = [0.02, 0.9, 0.15, -0.05];
+      const Td = [0.5, -0.4, 0.9, -1.2];
+      const bTd = [0.1, -0.2, -0.2, 0.05];
+      const Dt = [0.6, -0.5, -0.8, 1.1];
+      const bDt = [-0.15, 1.0, 0.3, 0.12];
+      const Dd = [-0.9, 0.45, 0.35, -0.65];
+      const bDd = [0.07, -0.3, -0.11, 0.2];
+      const make = () => {
+        const m = new Model({ model: 'grid_lstm', vocabSize: 2, rnnSize: 1, numLayers: 1 }, { dtype: 'float64' });
+        m.setParam('embedding.weight', E);
+        m.setParam('layers.0.time.t2h.weight', Tt);
+        m.setParam('layers.0.time.t2h.bias', bTt);
+        m.setParam('layers.0.time.d2h.weight', Td);
+        m.setParam('layers.0.time.d2h.bias', bTd);
+        m.setParam('depth.t2h.weight', Dt);
+        m.setParam('depth.t2h.bias', bDt);
+        m.setParam('depth.d2h.weight', Dd);
+        m.setParam('depth.d2h.bias', bDd);
+        m.setParam('decoder.weight', Wdec);
+        m.setParam('decoder.bias', bdec);
+        return m;
+      };
+
+      it('forward over T=2: loss and final h, c', () => {
+        // x = [1, 0], y = [0, 1].
+        // step 1: hd = E[1] = −0.7 (cd = 0), time state (h0, c0) = (0.4, −0.5)
+        const hd1 = E[1];
+        const ai1 = Tt[0] * h0 + bTt[0] + Td[0] * hd1 + bTd[0];
+        const af1 = Tt[1] * h0 + bTt[1] + Td[1] * hd1 + bTd[1];
+        const ao1 = Tt[2] * h0 + bTt[2] + Td[2] * hd1 + bTd[2];
+        const ag1 = Tt[3] * h0 + bTt[3] + Td[3] * hd1 + bTd[3];
+        const c1 = sig(af1) * c0 + sig(ai1) * Math.tanh(ag1);
+        const h1 = sig(ao1) * Math.tanh(c1);
+        const di1 = Dt[0] * h1 + bDt[0] + Dd[0] * hd1 + bDd[0];
+        const df1 = Dt[1] * h1 + bDt[1] + Dd[1] * hd1 + bDd[1];
+        const do1 = Dt[2] * h1 + bDt[2] + Dd[2] * hd1 + bDd[2];
+        const dg1 = Dt[3] * h1 + bDt[3] + Dd[3] * hd1 + bDd[3];
+        const cd1 = sig(df1) * 0 + sig(di1) * Math.tanh(dg1);
+        const hdOut1 = sig(do1) * Math.tanh(cd1);
+        const z10 = Wdec[0] * hdOut1 + bdec[0];
+        const z11 = Wdec[1] * hdOut1 + bdec[1];
+        const nll1 = Math.log(Math.exp(z10) + Math.exp(z11)) - z10; // target 0
+        // step 2: hd = E[0] = 0.3, time state (h1, c1)
+        const hd2 = E[0];
+        const ai2 = Tt[0] * h1 + bTt[0] + Td[0] * hd2 + bTd[0];
+        const af2 = Tt[1] * h1 + bTt[1] + Td[1] * hd2 + bTd[1];
+        const ao2 = Tt[2] * h1 + bTt[2] + Td[2] * hd2 + bTd[2];
+        const ag2 = Tt[3] * h1 + bTt[3] + Td[3] * hd2 + bTd[3];
+        const c2 = sig(af2) * c1 + sig(ai2) * Math.tanh(ag2);
+        const h2 = sig(ao2) * Math.tanh(c2);
+        const di2 = Dt[0] * h2 + bDt[0] + Dd[0] * hd2 + bDd[0];
+        const df2 = Dt[1] * h2 + bDt[1] + Dd[1] * hd2 + bDd[1];
+        const do2 = Dt[2] * h2 + bDt[2] + Dd[2] * hd2 + bDd[2];
+        const dg2 = Dt[3] * h2 + bDt[3] + Dd[3] * hd2 + bDd[3];
+        const cd2 = sig(df2) * 0 + sig(di2) * Math.tanh(dg2);
+        const hdOut2 = sig(do2) * Math.tanh(cd2);
+        const z20 = Wdec[0] * hdOut2 + bdec[0];
+        const z21 = Wdec[1] * hdOut2 + bdec[1];
+        const nll2 = Math.log(Math.exp(z20) + Math.exp(z21)) - z21; // target 1
+        const loss = (nll1 + nll2) / 2;
+
+        const m = make();
+        const res = m.forward({ x: [1, 0], y: [0, 1], batchSize: 1, seqLength: 2 }, initState(m));
+        close('loss', res.loss, loss);
+        // The state carried in time is the time LSTM's.
+        close('final h', res.finalState.h[0][0], h2);
+        close('final c', res.finalState.c[0][0], c2);
+        expect(Math.abs(h2)).toBeGreaterThan(0.01);
+        expect(Math.abs(hdOut2 - h2)).toBeGreaterThan(0.01);
+      });
+
+      it('gradients of the T=1 objective NLL + rh·h1 + rc·c1', () => {
+        // x = [1], y = [0], dFinalState (rh, rc) on the time state.
+        const rh = 0.35;
+        const rc = -0.45;
+        const x = 1;
+        const hd = E[x];
+        // time LSTM
+        const ai = Tt[0] * h0 + bTt[0] + Td[0] * hd + bTd[0];
+        const af = Tt[1] * h0 + bTt[1] + Td[1] * hd + bTd[1];
+        const ao = Tt[2] * h0 + bTt[2] + Td[2] * hd + bTd[2];
+        const ag = Tt[3] * h0 + bTt[3] + Td[3] * hd + bTd[3];
+        const i = sig(ai);
+        const f = sig(af);
+        const o = sig(ao);
+        const g = Math.tanh(ag);
+        const c = f * c0 + i * g;
+        const tc = Math.tanh(c);
+        const h = o * tc;
+        // depth LSTM (reads the new h), depth cell enters as 0
+        const bi_ = Dt[0] * h + bDt[0] + Dd[0] * hd + bDd[0];
+        const bf_ = Dt[1] * h + bDt[1] + Dd[1] * hd + bDd[1];
+        const bo_ = Dt[2] * h + bDt[2] + Dd[2] * hd + bDd[2];
+        const bg_ = Dt[3] * h + bDt[3] + Dd[3] * hd + bDd[3];
+        const i2 = sig(bi_);
+        const f2 = sig(bf_);
+        const o2 = sig(bo_);
+        const g2 = Math.tanh(bg_);
+        const cd = f2 * 0 + i2 * g2;
+        const tcd = Math.tanh(cd);
+        const hdOut = o2 * tcd;
+        const z0 = Wdec[0] * hdOut + bdec[0];
+        const z1 = Wdec[1] * hdOut + bdec[1];
+        const lse = Math.log(Math.exp(z0) + Math.exp(z1));
+        const objective = lse - z0 + rh * h + rc * c;
+        // decoder
+        const dz0 = Math.exp(z0 - lse) - 1;
+        const dz1 = Math.exp(z1 - lse);
+        const dbdec = [dz0, dz1];
+        const dWdec = [dz0 * hdOut, dz1 * hdOut];
+        // depth LSTM: ∂/∂hdOut, then its cell (nothing else uses cd)
+        const dhd = dz0 * Wdec[0] + dz1 * Wdec[1];
+        const dcd = dhd * o2 * (1 - tcd * tcd);
+        const dDa = [
+          dcd * g2 * i2 * (1 - i2), // i
+          dcd * 0 * f2 * (1 - f2), // f: c_d entering is 0
+          dhd * tcd * o2 * (1 - o2), // o
+          dcd * i2 * (1 - g2 * g2), // g
+        ];
+        const dDt = dDa.map((d) => d * h);
+        const dbDt = dDa;
+        const dDd = dDa.map((d) => d * hd);
+        const dbDd = dDa;
+        // time LSTM: ∂/∂h = through the depth LSTM + rh; ∂/∂c = dh·o·(1 − tanh²c) + rc
+        const dh = dDa[0] * Dt[0] + dDa[1] * Dt[1] + dDa[2] * Dt[2] + dDa[3] * Dt[3] + rh;
+        const dc = dh * o * (1 - tc * tc) + rc;
+        const dTa = [dc * g * i * (1 - i), dc * c0 * f * (1 - f), dh * tc * o * (1 - o), dc * i * (1 - g * g)];
+        const dTt = dTa.map((d) => d * h0);
+        const dbTt = dTa;
+        const dTd = dTa.map((d) => d * hd);
+        const dbTd = dTa;
+        // the embedding row feeds both time.d2h and depth.d2h
+        const dEx =
+          dTa[0] * Td[0] + dTa[1] * Td[1] + dTa[2] * Td[2] + dTa[3] * Td[3] +
+          (dDa[0] * Dd[0] + dDa[1] * Dd[1] + dDa[2] * Dd[2] + dDa[3] * Dd[3]);
+        const dE = [0, dEx];
+        const dh0 = dTa[0] * Tt[0] + dTa[1] * Tt[1] + dTa[2] * Tt[2] + dTa[3] * Tt[3];
+        const dc0 = dc * f;
+
+        const m = make();
+        const res = m.forwardBackward({ x: [x], y: [0], batchSize: 1, seqLength: 1 }, initState(m), {
+          dFinalState: { h: [Float64Array.of(rh)], c: [Float64Array.of(rc)] },
+        });
+        close('objective', res.objective, objective);
+        close('loss', res.loss, lse - z0);
+        const expectAll = (name: string, expected: number[]) => {
+          const got = m.grad(name);
+          expect(got.length).toBe(expected.length);
+          for (let j = 0; j < expected.length; j++) close(`${name}[${j}]`, got[j], expected[j]);
+        };
+        expectAll('decoder.bias', dbdec);
+        expectAll('decoder.weight', dWdec);
+        expectAll('depth.t2h.weight', dDt);
+        expectAll('depth.t2h.bias', dbDt);
+        expectAll('depth.d2h.weight', dDd);
+        expectAll('depth.d2h.bias', dbDd);
+        expectAll('layers.0.time.t2h.weight', dTt);
+        expectAll('layers.0.time.t2h.bias', dbTt);
+        expectAll('layers.0.time.d2h.weight', dTd);
+        expectAll('layers.0.time.d2h.bias', dbTd);
+        expectAll('embedding.weight', dE);
+        close('dInitialState.h', res.dInitialState.h[0][0], dh0);
+        close('dInitialState.c', res.dInitialState.c[0][0], dc0);
+      });
+    });
+  });
+
+  // -------------------------------------------------------------------------------------------
+
+  describe('6. bad arguments throw errors naming the argument and the reason', () => {
+    const config: ModelConfig = { model: 'lstm', vocabSize: 5, rnnSize: 3, numLayers: 2 };
+    const m = new Model(config, { dtype: 'float64' });
+    const B = 2;
+    const T = 3;
+    const ok = [0, 1, 2, 3, 4, 0];
+    const batch = (x: ArrayLike<number>, y: ArrayLike<number> = ok): Batch => ({ x, y, batchSize: B, seqLength: T });
+
+    it('token ids in x and y: out of range, non-integer, NaN', () => {
+      const s = m.zeroState(B);
+      expect(() => m.forward(batch([0, 1, 5, 0, 0, 0]), s)).toThrow(/token id x\[2\] = 5 is out of range: ids must be integers in \[0, 5\)/);
+      expect(() => m.forward(batch([0, 1, 2, -1, 0, 0]), s)).toThrow(/token id x\[3\] = -1 is out of range.*\[0, 5\)/);
+      expect(() => m.forward(batch([0, 1.5, 2, 0, 0, 0]), s)).toThrow(/token id x\[1\] = 1\.5 .*integers/);
+      expect(() => m.forward(batch([0, 1, 2, 0, 0, NaN]), s)).toThrow(/token id x\[5\] = NaN .*integers/);
+      expect(() => m.forward(batch(ok, [0, 0, 0, 0, 7, 0]), s)).toThrow(/target id y\[4\] = 7 is out of range: ids must be integers in \[0, 5\)/);
+      expect(() => m.forward(batch(ok, [0.25, 0, 0, 0, 0, 0]), s)).toThrow(/target id y\[0\] = 0\.25 .*integers/);
+      expect(() => m.forwardBackward(batch(ok, [0, 0, 0, 0, 0, -2]), s)).toThrow(/target id y\[5\] = -2 is out of range/);
+      expect(() => m.step([0, 9], s)).toThrow(/token id x\[1\] = 9 is out of range/);
+    });
+
+    it('x and y of the wrong length', () => {
+      const s = m.zeroState(B);
+      expect(() => m.forward(batch([0, 1, 2, 3, 4]), s)).toThrow(/x must hold B·T = 2·3 = 6 token ids, got 5/);
+      expect(() => m.forward(batch([0, 1, 2, 3, 4, 0, 1]), s)).toThrow(/x must hold .* got 7/);
+      expect(() => m.forward(batch(ok, [0, 1]), s)).toThrow(/y must hold B·T = 2·3 = 6 token ids, got 2/);
+      expect(() => m.forward({ x: ok, y: ok, batchSize: 0, seqLength: 3 }, s)).toThrow(/batchSize must be a positive integer, got 0/);
+      expect(() => m.forward({ x: ok, y: ok, batchSize: 2, seqLength: 1.5 }, s)).toThrow(/seqLength must be a positive integer, got 1\.5/);
+    });
+
+    it('state of the wrong shape', () => {
+      expect(() => m.forward(batch(ok), m.zeroState(3))).toThrow(/state layer 0 must have h and c of length B·N = 2·3 = 6, got 9 and 9/);
+      const oneLayer = { h: [new Float64Array(6)], c: [new Float64Array(6)] };
+      expect(() => m.forward(batch(ok), oneLayer)).toThrow(/state must have h and c arrays of 2 layers/);
+      const s = m.zeroState(B);
+      s.c[1] = new Float64Array(5);
+      expect(() => m.forward(batch(ok), s)).toThrow(/state layer 1 must have h and c of length .* got 6 and 5/);
+      expect(() => m.forward(batch(ok), undefined as unknown as State)).toThrow(/state must have h and c arrays/);
+      expect(() => m.forwardBackward(batch(ok), m.zeroState(B), { dFinalState: m.zeroState(1) })).toThrow(
+        /dFinalState layer 0 must have h and c of length/,
+      );
+      expect(() => m.step([0], m.zeroState(B))).toThrow(/state layer 0 must have h and c of length B·N = 1·3 = 3, got 6/);
+    });
+
+    it('rnnSize, numLayers, vocabSize: non-positive or non-integer', () => {
+      for (const field of ['rnnSize', 'numLayers', 'vocabSize'] as const) {
+        for (const bad of [0, -2, 2.5, NaN]) {
+          const re = new RegExp(`${field} must be a positive integer, got ${bad === bad ? String(bad).replace('.', '\\.') : 'null'}`);
+          expect(() => new Model({ ...config, [field]: bad })).toThrow(re);
+        }
+        expect(() => new Model({ ...config, [field]: '3' as unknown as number })).toThrow(
+          new RegExp(`${field} must be a positive integer, got "3"`),
+        );
+      }
+    });
+
+    it('dropout outside [0, 1)', () => {
+      for (const bad of [-0.1, 1, 1.5, NaN]) {
+        expect(() => new Model({ ...config, dropout: bad })).toThrow(/dropout must be a number in \[0, 1\)/);
+      }
+      expect(() => new Model({ ...config, dropout: 0 })).not.toThrow();
+      expect(() => new Model({ ...config, dropout: 0.999 })).not.toThrow();
+    });
+
+    it('unknown model kind', () => {
+      expect(() => new Model({ ...config, model: 'gru' as 'lstm' })).toThrow(/model must be 'grid_lstm' or 'lstm', got "gru"/);
+      expect(() => new Model({ ...config, model: undefined as unknown as 'lstm' })).toThrow(/model must be 'grid_lstm' or 'lstm'/);
+    });
+
+    it('unknown parameter names, and setParam with the wrong number of values', () => {
+      expect(() => m.param('layers.2.i2h.weight')).toThrow(/no parameter named "layers\.2\.i2h\.weight"; this model has: embedding\.weight, /);
+      expect(() => m.grad('depth.t2h.weight')).toThrow(/no parameter named "depth\.t2h\.weight"/);
+      expect(() => m.shape('nope')).toThrow(/no parameter named "nope"/);
+      expect(() => m.setParam('decoder.bais', [0, 0, 0, 0, 0])).toThrow(/no parameter named "decoder\.bais"/);
+      expect(() => m.setParam('decoder.bias', [0, 0, 0])).toThrow(/parameter decoder\.bias has 5 elements \(shape \[5\]\), got 3 values/);
+      expect(() => m.setParam('layers.0.h2h.weight', new Float64Array(37))).toThrow(
+        /parameter layers\.0\.h2h\.weight has 36 elements \(shape \[12,3\]\), got 37 values/,
+      );
+    });
+  });
+
+  // -------------------------------------------------------------------------------------------
+
+  it('7. step() token by token gives the same NLL and final state as forward() (1e-12) (B=2, T=5)', () => {
+    fc.assert(
+      fc.property(arbConfig, arbSeed, (config, seed) => {
+        const ctx = { config, seed };
+        const B = 2;
+        const T = 5;
+        const V = config.vocabSize;
+        const model = randomModel(config, seed, 0.5);
+        const rng = new Rng(seed + 53);
+        // A text per sequence: x = text[0..T), y = text[1..T].
+        const text = [randomIds(rng, T + 1, V), randomIds(rng, T + 1, V)];
+        const x = text.flatMap((s) => s.slice(0, T));
+        const y = text.flatMap((s) => s.slice(1, T + 1));
+        const s0 = randomState(model, B, rng);
+        const s0Copy = copyState(s0);
+        const fw = model.forward({ x, y, batchSize: B, seqLength: T }, s0);
+
+        const state = copyState(s0);
+        let nll = 0;
+        for (let t = 0; t < T; t++) {
+          const logp: Float = model.step([text[0][t], text[1][t]], state);
+          expect(logp.length).toBe(B * V);
+          for (let b = 0; b < B; b++) {
+            // log-probabilities: each row's probabilities sum to 1
+            let p = 0;
+            for (let v = 0; v < V; v++) p += Math.exp(logp[b * V + v]);
+            within('Σ p', relDiff(p, 1), 1e-12, ctx);
+            nll -= logp[b * V + text[b][t + 1]];
+          }
+        }
+        within('NLL', relDiff(nll / (B * T), fw.loss), 1e-12, ctx);
+        within('final state', stateRelDiff(state, fw.finalState), 1e-12, ctx);
+        // forward() did not modify the state it was given (step() worked on a copy).
+        within('initial state untouched', stateRelDiff(s0, s0Copy), 0, ctx);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
