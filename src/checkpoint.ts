@@ -1,0 +1,649 @@
+/**
+ * Saving and loading model checkpoints as standard `.safetensors` files.
+ *
+ * The format (version "grid-lstm/1") is a contract that other programs may write too:
+ *
+ * - Tensors: every model parameter, F32, row-major, under the model's parameter names and shapes
+ *   (`embedding.weight` [V,N], `layers.0.time.t2h.weight` [4N,N], `decoder.bias` [V], ... see
+ *   src/params.ts). Their order in the file does not matter.
+ * - Optional optimiser state: tensors `optimizer.<key>` (e.g. `optimizer.m`, `optimizer.v`), F32,
+ *   shape [P] with P the total parameter count, laid out like the flat parameter buffer.
+ * - `__metadata__`:
+ *   - `format`: "grid-lstm/1"
+ *   - `config`: JSON text `{"model": "grid_lstm"|"lstm", "vocab": [one-code-point strings in id
+ *     order], "rnn_size": N, "num_layers": L, "tie_weights": bool, "dropout": number}`
+ *   - `training` (optional): JSON text of a {@link TrainingState}
+ *   - `carry` (optional, an extension of this implementation): JSON text
+ *     `{"batch_size": B, "h": base64, "c": base64}`, the hidden state carried between training
+ *     batches, each a base64 string of the little-endian F32 elements of shape [L, B, N]. Other
+ *     programs may ignore it like any other metadata key; it only matters for an exact resume.
+ *   Loaders ignore every other metadata key (and unknown fields inside `config` and `training`).
+ *
+ * Loading treats the file as untrusted: every claim is checked (shapes against the config before
+ * anything is allocated) and every problem is a {@link CheckpointError} with a one-line message
+ * that starts with the file's label.
+ */
+import { type DType, type Float, type Kernels } from './kernels.js';
+import { type Vocab, vocabFromChars } from './data.js';
+import { Model, type State } from './model.js';
+import { type OptimName, type Optimizer, OPTIMIZERS } from './optim.js';
+import { type FullModelConfig, type ModelKind, type TensorSpec, paramLayout } from './params.js';
+import {
+  type SafetensorsContents,
+  type TensorInput,
+  parseSafetensors,
+  readSafetensorsFile,
+  SafetensorsError,
+  writeFileAtomic,
+  writeSafetensors,
+} from './safetensors.js';
+
+/** The value of the `format` metadata entry this module writes and accepts. */
+export const CHECKPOINT_FORMAT = 'grid-lstm/1';
+
+/** Tensors whose names start with this hold optimiser state, not parameters. */
+export const OPTIMIZER_PREFIX = 'optimizer.';
+
+/** Most names listed in a "missing" or "unexpected tensors" message. */
+const MAX_NAMES_SHOWN = 20;
+
+// ---------------------------------------------------------------------------------------------
+// Public types
+// ---------------------------------------------------------------------------------------------
+
+/** Any problem with a checkpoint: reading, validating, or (when saving) an unsavable model. */
+export class CheckpointError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CheckpointError';
+  }
+}
+
+/** Where a training run stands, saved as the `training` metadata entry so the run can resume. */
+export interface TrainingState {
+  /** Optimiser steps done so far. */
+  iteration: number;
+  /** Fractional epochs done (iteration / batches per epoch). */
+  epoch: number;
+  /** The current learning rate (after decays). */
+  learningRate: number;
+  optimizer: { name: OptimName; stepCount: number; decayRate: number; beta1: number; beta2: number; epsilon: number };
+  /** Rng.state (an unsigned 32-bit integer) of the dropout-mask generator. */
+  rngState: number;
+  /** Next batch index of each split. */
+  batchIx: { train: number; val: number; test: number };
+  /** Optional: the number of batches the run's data gave (lets a resume detect different data). */
+  batches?: number;
+  /** The run's training (CLI) options; opaque here, but must be plain JSON. */
+  options: Record<string, unknown>;
+  /** [iteration, loss] pairs. */
+  history: { train: [number, number][]; val: [number, number][] };
+  /** Best validation loss so far; null (or absent) for none. A non-finite value is saved as null. */
+  bestValLoss?: number | null;
+}
+
+/** What {@link checkpointBytes} and {@link saveCheckpoint} may store besides the model. */
+export interface CheckpointExtra {
+  /** Saved as the `training` metadata entry. */
+  training?: TrainingState;
+  /** Its state buffers are saved as `optimizer.<key>` tensors (converted to F32). */
+  optimizer?: Pick<Optimizer, 'state'>;
+  /** The hidden state carried between training batches; saved as the `carry` metadata entry (F32). */
+  carry?: State;
+}
+
+/** A carried hidden state read from a checkpoint: h and c flat, shape [L, B, N] (layer l at l·B·N). */
+export interface CarriedState {
+  batchSize: number;
+  h: Float32Array;
+  c: Float32Array;
+}
+
+/** Options of {@link parseCheckpoint} and {@link loadCheckpoint}: how to build the model. */
+export interface LoadCheckpointOptions {
+  /** The kernels (and so the element type) the loaded model computes with. */
+  kernels?: Kernels;
+  /** Shorthand for TypeScript kernels of this element type. Default float32. */
+  dtype?: DType;
+}
+
+/** Everything a checkpoint holds. */
+export interface CheckpointContents {
+  model: Model;
+  vocab: Vocab;
+  /** The `training` metadata, or null when the file has none. */
+  training: TrainingState | null;
+  /** Optimiser state buffers, keyed without the "optimizer." prefix (empty when there are none). */
+  optimizerState: Map<string, Float32Array>;
+  /** The `carry` metadata (the hidden state carried between training batches), or null. */
+  carry: CarriedState | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+// ---------------------------------------------------------------------------------------------
+
+/** Throws with a message; every validator reports through one of these. */
+type Fail = (message: string) => never;
+
+/** A `fail` that throws CheckpointError prefixed with `label`. */
+function failWith(label: string): Fail {
+  const prefix = label ? `${label}: ` : '';
+  return (message: string): never => {
+    throw new CheckpointError(`${prefix}${message}`);
+  };
+}
+
+/** A short one-line description of a JSON value for error messages (never recurses). */
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (value === null) return 'null';
+  if (value === undefined) return 'nothing';
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  return typeof value === 'object' ? 'an object' : typeof value;
+}
+
+/** The message of a caught value, on one line and not too long. */
+function messageOf(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  const line = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ');
+  return line.length > 200 ? `${line.slice(0, 200)}...` : line;
+}
+
+/** True for a JSON object (not null, not an array). */
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** "[65,128]" */
+function shapeText(shape: readonly number[]): string {
+  return `[${shape.join(',')}]`;
+}
+
+/** Names joined with ", ", at most MAX_NAMES_SHOWN of them, then "and K more". */
+function nameList(names: readonly string[], moreUncounted = false): string {
+  const shown = names.slice(0, MAX_NAMES_SHOWN).join(', ');
+  const rest = names.length - Math.min(names.length, MAX_NAMES_SHOWN);
+  if (moreUncounted) return `${shown} and more`;
+  return rest > 0 ? `${shown} and ${rest} more` : shown;
+}
+
+/** Index of the first NaN or infinite element, or -1. */
+function firstNonFinite(data: ArrayLike<number>): number {
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return i;
+  return -1;
+}
+
+/** The elements as a Float32Array: the array itself when it already is one, else a rounded copy. */
+function toFloat32(data: Float): Float32Array {
+  return data instanceof Float32Array ? data : Float32Array.from(data);
+}
+
+/** The value of own field `key`, failing with "<path> has no <key> field" when it is absent. */
+function field(obj: Record<string, unknown>, key: string, path: string, expected: string, fail: Fail): unknown {
+  if (!Object.hasOwn(obj, key)) fail(`${path} has no "${key}" field (expected ${expected})`);
+  return obj[key];
+}
+
+/** A non-negative safe integer field. */
+function nonNegativeInt(obj: Record<string, unknown>, key: string, path: string, fail: Fail): number {
+  const v = field(obj, key, path, 'a non-negative integer', fail);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    fail(`${path}.${key} must be a non-negative integer, got ${show(v)}`);
+  }
+  return v as number;
+}
+
+/** A finite number field, optionally at least 0. */
+function finiteNumber(obj: Record<string, unknown>, key: string, path: string, fail: Fail, nonNegative = false): number {
+  const expected = nonNegative ? 'a non-negative number' : 'a number';
+  const v = field(obj, key, path, expected, fail);
+  if (typeof v !== 'number' || !Number.isFinite(v) || (nonNegative && v < 0)) fail(`${path}.${key} must be ${expected}, got ${show(v)}`);
+  return v as number;
+}
+
+/** An object-valued field. */
+function objectField(obj: Record<string, unknown>, key: string, path: string, fail: Fail): Record<string, unknown> {
+  const v = field(obj, key, path, 'an object', fail);
+  if (!isPlainObject(v)) fail(`${path}.${key} must be an object, got ${show(v)}`);
+  return v as Record<string, unknown>;
+}
+
+/** Parses a metadata entry as JSON, failing with a message naming the entry. */
+function parseJsonEntry(text: string, entry: string, fail: Fail): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    return fail(`the "${entry}" metadata is not valid JSON (${messageOf(err)}); the checkpoint is corrupt`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Config and vocabulary
+// ---------------------------------------------------------------------------------------------
+
+/** Checks a vocabulary: at least 2 unique strings of exactly one code point each. */
+function checkVocabChars(chars: unknown, path: string, fail: Fail): string[] {
+  if (!Array.isArray(chars)) fail(`${path} must be an array of one-character strings, got ${show(chars)}`);
+  const list = chars as unknown[];
+  if (list.length < 2) fail(`${path} has ${list.length} entries; a model needs a vocabulary of at least 2 characters`);
+  const seen = new Map<string, number>();
+  for (let i = 0; i < list.length; i++) {
+    const c = list[i];
+    if (typeof c !== 'string' || c.length === 0 || c.length > 2 || [...c].length !== 1) {
+      fail(`${path}[${i}] is ${show(c)}, not a string of exactly one character (code point)`);
+    }
+    const previous = seen.get(c as string);
+    if (previous !== undefined) fail(`${path}[${i}] is ${show(c)}, the same character as ${path}[${previous}]; entries must be unique`);
+    seen.set(c as string, i);
+  }
+  return list as string[];
+}
+
+/** The `config` metadata entry: the model config (vocabSize from the vocabulary) and the vocabulary. */
+function readConfig(metadata: Record<string, string>, fail: Fail): { config: FullModelConfig; chars: string[] } {
+  if (!Object.hasOwn(metadata, 'config')) {
+    fail('the metadata has no "config" entry, so the model cannot be rebuilt; the checkpoint is incomplete');
+  }
+  const raw = parseJsonEntry(metadata.config!, 'config', fail);
+  if (!isPlainObject(raw)) fail(`the "config" metadata must be a JSON object, got ${show(raw)}`);
+  const obj = raw as Record<string, unknown>;
+
+  const model = field(obj, 'model', 'config', '"grid_lstm" or "lstm"', fail);
+  if (model !== 'grid_lstm' && model !== 'lstm') fail(`config.model must be "grid_lstm" or "lstm", got ${show(model)}`);
+  const chars = checkVocabChars(field(obj, 'vocab', 'config', 'an array of one-character strings', fail), 'config.vocab', fail);
+  const positive = (key: string): number => {
+    const v = field(obj, key, 'config', 'a positive integer', fail);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) fail(`config.${key} must be a positive integer, got ${show(v)}`);
+    return v as number;
+  };
+  const rnnSize = positive('rnn_size');
+  const numLayers = positive('num_layers');
+  const tieWeights = field(obj, 'tie_weights', 'config', 'true or false', fail);
+  if (typeof tieWeights !== 'boolean') fail(`config.tie_weights must be true or false, got ${show(tieWeights)}`);
+  const dropout = field(obj, 'dropout', 'config', 'a number in [0, 1)', fail);
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) fail(`config.dropout must be a number in [0, 1), got ${show(dropout)}`);
+
+  return {
+    config: {
+      model: model as ModelKind,
+      vocabSize: chars.length,
+      rnnSize,
+      numLayers,
+      tieWeights: tieWeights as boolean,
+      dropout: dropout as number,
+    },
+    chars,
+  };
+}
+
+/** The `config` metadata text for a model and its vocabulary. */
+function configJson(config: FullModelConfig, chars: readonly string[]): string {
+  return JSON.stringify({
+    model: config.model,
+    vocab: chars,
+    rnn_size: config.rnnSize,
+    num_layers: config.numLayers,
+    tie_weights: config.tieWeights,
+    dropout: config.dropout,
+  });
+}
+
+/** "grid_lstm, vocab of 5, rnn_size 3, num_layers 2, tie_weights true" */
+function describeConfig(c: FullModelConfig): string {
+  const tie = c.model === 'grid_lstm' ? `, tie_weights ${c.tieWeights}` : '';
+  return `${c.model}, vocab of ${c.vocabSize}, rnn_size ${c.rnnSize}, num_layers ${c.numLayers}${tie}`;
+}
+
+/** The config fields a parameter's shape depends on, e.g. "vocab of 97, rnn_size 128". */
+function shapeDependsOn(name: string, c: FullModelConfig): string {
+  if (name === 'decoder.bias') return `vocab of ${c.vocabSize}`;
+  if (name === 'embedding.weight' || name === 'decoder.weight') return `vocab of ${c.vocabSize}, rnn_size ${c.rnnSize}`;
+  return `rnn_size ${c.rnnSize}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training state
+// ---------------------------------------------------------------------------------------------
+
+/** A [iteration, loss] history list. */
+function readHistory(obj: Record<string, unknown>, key: string, fail: Fail): [number, number][] {
+  const path = `training.history.${key}`;
+  const v = field(obj, key, 'training.history', 'an array of [iteration, loss] pairs', fail);
+  if (!Array.isArray(v)) fail(`${path} must be an array of [iteration, loss] pairs, got ${show(v)}`);
+  return (v as unknown[]).map((pair, i): [number, number] => {
+    if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'number' || typeof pair[1] !== 'number') {
+      return fail(`${path}[${i}] must be an [iteration, loss] pair of numbers, got ${show(pair)}`);
+    }
+    return [pair[0], pair[1]];
+  });
+}
+
+/**
+ * Validates the parsed `training` metadata and returns it as a fresh TrainingState (unknown
+ * fields dropped; `bestValLoss` present only when the JSON has it).
+ */
+function checkTraining(raw: unknown, fail: Fail): TrainingState {
+  if (!isPlainObject(raw)) fail(`the "training" metadata must be a JSON object, got ${show(raw)}`);
+  const obj = raw as Record<string, unknown>;
+  const t = 'training';
+
+  const iteration = nonNegativeInt(obj, 'iteration', t, fail);
+  const epoch = finiteNumber(obj, 'epoch', t, fail, true);
+  const learningRate = finiteNumber(obj, 'learningRate', t, fail, true);
+
+  const opt = objectField(obj, 'optimizer', t, fail);
+  const name = field(opt, 'name', 'training.optimizer', OPTIMIZERS.join(', '), fail);
+  if (typeof name !== 'string' || !(OPTIMIZERS as readonly string[]).includes(name)) {
+    fail(`training.optimizer.name must be one of ${OPTIMIZERS.join(', ')}, got ${show(name)}`);
+  }
+  const optimizer = {
+    name: name as OptimName,
+    stepCount: nonNegativeInt(opt, 'stepCount', 'training.optimizer', fail),
+    decayRate: finiteNumber(opt, 'decayRate', 'training.optimizer', fail),
+    beta1: finiteNumber(opt, 'beta1', 'training.optimizer', fail),
+    beta2: finiteNumber(opt, 'beta2', 'training.optimizer', fail),
+    epsilon: finiteNumber(opt, 'epsilon', 'training.optimizer', fail),
+  };
+
+  const rngState = field(obj, 'rngState', t, 'an unsigned 32-bit integer', fail);
+  if (typeof rngState !== 'number' || !Number.isInteger(rngState) || rngState < 0 || rngState > 0xffffffff) {
+    fail(`training.rngState must be an unsigned 32-bit integer, got ${show(rngState)}`);
+  }
+
+  const ix = objectField(obj, 'batchIx', t, fail);
+  const batchIx = {
+    train: nonNegativeInt(ix, 'train', 'training.batchIx', fail),
+    val: nonNegativeInt(ix, 'val', 'training.batchIx', fail),
+    test: nonNegativeInt(ix, 'test', 'training.batchIx', fail),
+  };
+
+  const options = objectField(obj, 'options', t, fail);
+  const hist = objectField(obj, 'history', t, fail);
+  const history = { train: readHistory(hist, 'train', fail), val: readHistory(hist, 'val', fail) };
+
+  const state: TrainingState = {
+    iteration,
+    epoch,
+    learningRate,
+    optimizer,
+    rngState: rngState as number,
+    batchIx,
+    options,
+    history,
+  };
+  if (Object.hasOwn(obj, 'batches')) state.batches = nonNegativeInt(obj, 'batches', t, fail);
+  if (Object.hasOwn(obj, 'bestValLoss')) {
+    const best = obj.bestValLoss;
+    if (best !== null && typeof best !== 'number') fail(`training.bestValLoss must be a number or null, got ${show(best)}`);
+    state.bestValLoss = best as number | null;
+  }
+  return state;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Carried hidden state
+// ---------------------------------------------------------------------------------------------
+
+/** Matches canonical padded base64 (length checked separately). */
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Base64 of the little-endian F32 bytes of the layers of `parts`, concatenated. */
+function f32Base64(parts: readonly Float[], what: string, fail: Fail): string {
+  const count = parts.reduce((n, p) => n + p.length, 0);
+  const bytes = new Uint8Array(4 * count);
+  const view = new DataView(bytes.buffer);
+  let i = 0;
+  for (const part of parts) {
+    for (let j = 0; j < part.length; j++, i++) {
+      const v = Math.fround(part[j]!);
+      if (!Number.isFinite(v)) fail(`${what} is ${v} at index ${i} (as F32); a checkpoint with it could not be loaded`);
+      view.setFloat32(4 * i, v, true);
+    }
+  }
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
+/** The `carry` metadata text for a state of `numLayers` layers of [B, N]. */
+function carryJson(carry: State, config: FullModelConfig, fail: Fail): string {
+  const L = config.numLayers;
+  const N = config.rnnSize;
+  if (!carry || !Array.isArray(carry.h) || !Array.isArray(carry.c) || carry.h.length !== L || carry.c.length !== L) {
+    fail(`carry must have h and c arrays of ${L} layers (a State from model.zeroState or forwardBackward)`);
+  }
+  const size = carry.h[0]?.length ?? 0;
+  if (size === 0 || size % N !== 0 || [...carry.h, ...carry.c].some((a) => a?.length !== size)) {
+    fail(`carry must hold h and c of length B·N (N = ${N}) for every layer, all the same length`);
+  }
+  return JSON.stringify({ batch_size: size / N, h: f32Base64(carry.h, 'carry.h', fail), c: f32Base64(carry.c, 'carry.c', fail) });
+}
+
+/** Reads the `carry` metadata: [L, B, N] F32 arrays h and c, checked against the config. */
+function readCarry(text: string, config: FullModelConfig, fail: Fail): CarriedState {
+  const raw = parseJsonEntry(text, 'carry', fail);
+  if (!isPlainObject(raw)) fail(`the "carry" metadata must be a JSON object, got ${show(raw)}`);
+  const obj = raw as Record<string, unknown>;
+  const B = field(obj, 'batch_size', 'carry', 'a positive integer', fail);
+  if (typeof B !== 'number' || !Number.isSafeInteger(B) || B <= 0) fail(`carry.batch_size must be a positive integer, got ${show(B)}`);
+  const count = config.numLayers * (B as number) * config.rnnSize;
+  const decode = (key: 'h' | 'c'): Float32Array => {
+    const s = field(obj, key, 'carry', 'a base64 string', fail);
+    const byteCount = 4 * count;
+    if (typeof s !== 'string' || !BASE64.test(s) || s.length !== 4 * Math.ceil(byteCount / 3)) {
+      fail(`carry.${key} must be base64 of ${count} F32 values (num_layers·batch_size·rnn_size), got ${show(s)}`);
+    }
+    const bytes = Buffer.from(s as string, 'base64');
+    if (bytes.length !== byteCount) fail(`carry.${key} decodes to ${bytes.length} bytes, expected ${byteCount}`);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const out = new Float32Array(count);
+    for (let i = 0; i < count; i++) {
+      out[i] = view.getFloat32(4 * i, true);
+      if (!Number.isFinite(out[i])) fail(`carry.${key} holds ${out[i]} at index ${i}; the carried state is corrupt`);
+    }
+    return out;
+  };
+  return { batchSize: B as number, h: decode('h'), c: decode('c') };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Saving
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Serialises a model (and optionally its training state and optimiser state) to the bytes of a
+ * checkpoint file. Parameters and optimiser state are written as F32 (rounded if the model is
+ * float64), in layout order; the metadata lists format, config, then training.
+ *
+ * Refuses (CheckpointError) to write anything that {@link parseCheckpoint} would reject: a
+ * vocabulary that does not match the model, a non-finite parameter or optimiser value (after
+ * rounding to F32), optimiser buffers of the wrong length, or a training state that is not plain
+ * JSON of the documented shape.
+ */
+export function checkpointBytes(model: Model, vocab: Vocab, extra: CheckpointExtra = {}): Uint8Array {
+  return buildCheckpoint(model, vocab, extra, failWith('cannot save the checkpoint'));
+}
+
+/**
+ * Writes a checkpoint to `path` atomically (see writeFileAtomic): readers see the old file or
+ * the complete new one. Validation errors are CheckpointErrors naming `path`; I/O errors are
+ * writeFileAtomic's ("cannot write <path>: ...").
+ */
+export function saveCheckpoint(path: string, model: Model, vocab: Vocab, extra: CheckpointExtra = {}): void {
+  writeFileAtomic(path, buildCheckpoint(model, vocab, extra, failWith(`cannot save ${path}`)));
+}
+
+function buildCheckpoint(model: Model, vocab: Vocab, extra: CheckpointExtra, fail: Fail): Uint8Array {
+  const config = model.config;
+  const chars = checkVocabChars(vocab?.chars, 'vocab.chars', fail);
+  if (chars.length !== config.vocabSize) {
+    fail(`the vocabulary has ${chars.length} characters but the model's vocabSize is ${config.vocabSize}; save the vocabulary the model was built for`);
+  }
+
+  const tensors: TensorInput[] = [];
+  for (const spec of model.layout) {
+    const data = toFloat32(model.param(spec.name));
+    const bad = firstNonFinite(data);
+    if (bad >= 0) {
+      fail(`parameter ${spec.name} is ${data[bad]} at index ${bad} (as F32); a checkpoint with it could not be loaded, so fix training (e.g. lower the learning rate) instead`);
+    }
+    tensors.push({ name: spec.name, shape: [...spec.shape], data });
+  }
+
+  const total = model.params.length;
+  for (const [key, buffer] of extra.optimizer?.state ?? []) {
+    const name = `${OPTIMIZER_PREFIX}${key}`;
+    if (typeof key !== 'string' || key === '') fail(`optimizer state keys must be non-empty strings, got ${show(key)}`);
+    if (buffer.length !== total) {
+      fail(`${name} has ${buffer.length} elements but must be laid out like the ${total} parameters; pass the optimizer that trains this model`);
+    }
+    const data = toFloat32(buffer);
+    const bad = firstNonFinite(data);
+    if (bad >= 0) fail(`${name} is ${data[bad]} at index ${bad} (as F32); a checkpoint with it could not be loaded`);
+    tensors.push({ name, shape: [total], data });
+  }
+
+  const metadata: Record<string, string> = { format: CHECKPOINT_FORMAT, config: configJson(config, chars) };
+  if (extra.training !== undefined) metadata.training = trainingJson(extra.training, fail);
+  if (extra.carry !== undefined) metadata.carry = carryJson(extra.carry, config, fail);
+
+  try {
+    return writeSafetensors(tensors, metadata);
+  } catch (err) {
+    if (err instanceof SafetensorsError) return fail(messageOf(err));
+    throw err;
+  }
+}
+
+/** The `training` metadata text, checked to load back as the documented shape. */
+function trainingJson(training: TrainingState, fail: Fail): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(training);
+  } catch (err) {
+    fail(`the training state cannot be written as JSON (${messageOf(err)}); keep training.options to plain JSON values`);
+  }
+  if (text === undefined) return fail('the training state must be an object');
+  checkTraining(JSON.parse(text), fail);
+  return text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Reads a checkpoint from the bytes of a file. `label` (usually the file name) starts every
+ * error message.
+ *
+ * @throws CheckpointError for anything wrong with the file (including SafetensorsError's
+ *   problems, re-thrown as CheckpointError) and when the model cannot be built with `options`
+ */
+export function parseCheckpoint(bytes: Uint8Array, label: string, options: LoadCheckpointOptions = {}): CheckpointContents {
+  return interpret(rethrowAsCheckpointError(() => parseSafetensors(bytes, label)), label, options);
+}
+
+/** Reads a checkpoint file; errors are labelled with `path`. See {@link parseCheckpoint}. */
+export function loadCheckpoint(path: string, options: LoadCheckpointOptions = {}): CheckpointContents {
+  return interpret(rethrowAsCheckpointError(() => readSafetensorsFile(path)), path, options);
+}
+
+/** Runs `read`, turning a SafetensorsError (already labelled) into a CheckpointError. */
+function rethrowAsCheckpointError(read: () => SafetensorsContents): SafetensorsContents {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof SafetensorsError) throw new CheckpointError(err.message, { cause: err });
+    throw err;
+  }
+}
+
+/** Validates the contents of a safetensors file as a checkpoint and builds the model. */
+function interpret(contents: SafetensorsContents, label: string, options: LoadCheckpointOptions): CheckpointContents {
+  const fail = failWith(label);
+  const { tensors, metadata } = contents;
+
+  if (!Object.hasOwn(metadata, 'format')) {
+    fail(`not a grid-lstm checkpoint: the safetensors metadata has no "format" entry (expected ${JSON.stringify(CHECKPOINT_FORMAT)})`);
+  }
+  if (metadata.format !== CHECKPOINT_FORMAT) {
+    fail(`unsupported checkpoint format ${show(metadata.format)}: expected ${JSON.stringify(CHECKPOINT_FORMAT)}; use a checkpoint written by this version of grid-lstm`);
+  }
+  const { config, chars } = readConfig(metadata, fail);
+  const vocab = vocabFromChars(chars); // cannot throw: checkVocabChars applied the same rules
+  const training = Object.hasOwn(metadata, 'training')
+    ? checkTraining(parseJsonEntry(metadata.training!, 'training', fail), fail)
+    : null;
+
+  const layout = checkTensorNames(tensors, config, fail);
+  for (const spec of layout) checkParameter(spec, tensors.get(spec.name)!, config, fail);
+  const total = layout[layout.length - 1]!.offset + layout[layout.length - 1]!.size;
+  const optimizerState = readOptimizerState(tensors, total, fail);
+  const carry = Object.hasOwn(metadata, 'carry') ? readCarry(metadata.carry!, config, fail) : null;
+
+  let model: Model;
+  try {
+    model = new Model(config, { kernels: options.kernels, dtype: options.dtype });
+  } catch (err) {
+    return fail(`cannot build the model (${messageOf(err)}); check the kernels/dtype options`);
+  }
+  for (const spec of layout) model.setParam(spec.name, tensors.get(spec.name)!.data);
+  return { model, vocab, training, optimizerState, carry };
+}
+
+/**
+ * Checks that the file holds exactly the parameters of `config` (plus any optimizer.* tensors)
+ * and returns the parameter layout. The layout is built for at most (tensor count + 1) layers,
+ * so a hostile num_layers cannot make this loop long: such a config is reported as missing
+ * tensors (listing the first ones) before any large allocation.
+ */
+function checkTensorNames(tensors: Map<string, unknown>, config: FullModelConfig, fail: Fail): TensorSpec[] {
+  const layers = Math.min(config.numLayers, tensors.size + 1);
+  const truncated = layers < config.numLayers;
+  const layout = paramLayout({ ...config, numLayers: layers });
+
+  const missing = layout.filter((s) => !tensors.has(s.name)).map((s) => s.name);
+  if (missing.length > 0 || truncated) {
+    fail(`missing tensors ${nameList(missing, truncated)}: the file does not hold every parameter its config (${describeConfig(config)}) needs`);
+  }
+  const expected = new Set(layout.map((s) => s.name));
+  const unexpected = [...tensors.keys()].filter((name) => !expected.has(name) && !name.startsWith(OPTIMIZER_PREFIX));
+  if (unexpected.length > 0) {
+    fail(`unexpected tensors ${nameList(unexpected)}: they are not parameters of the model its config (${describeConfig(config)}) describes`);
+  }
+  return layout;
+}
+
+/** Checks one parameter tensor's dtype, shape and values. */
+function checkParameter(spec: TensorSpec, entry: { dtype: string; shape: number[]; data: ArrayLike<number> }, config: FullModelConfig, fail: Fail): void {
+  if (entry.dtype !== 'F32') fail(`tensor ${spec.name} has dtype ${entry.dtype}, but checkpoints store every tensor as F32`);
+  const sameShape = entry.shape.length === spec.shape.length && entry.shape.every((d, i) => d === spec.shape[i]);
+  if (!sameShape) {
+    fail(`${spec.name} has shape ${shapeText(entry.shape)} but the config (${shapeDependsOn(spec.name, config)}) needs ${shapeText(spec.shape)}`);
+  }
+  const bad = firstNonFinite(entry.data);
+  if (bad >= 0) fail(`parameter ${spec.name} holds ${entry.data[bad]} at index ${bad}; the checkpoint is corrupt or was saved after training diverged`);
+}
+
+/** The optimizer.* tensors, each checked to be F32 of shape [total] with finite values. */
+function readOptimizerState(
+  tensors: Map<string, { dtype: string; shape: number[]; data: Float32Array | Float64Array | Uint8Array }>,
+  total: number,
+  fail: Fail,
+): Map<string, Float32Array> {
+  const state = new Map<string, Float32Array>();
+  for (const [name, entry] of tensors) {
+    if (!name.startsWith(OPTIMIZER_PREFIX)) continue;
+    const key = name.slice(OPTIMIZER_PREFIX.length);
+    if (key === '') fail(`tensor ${show(name)} has no state name after the "${OPTIMIZER_PREFIX}" prefix; name it e.g. "optimizer.m"`);
+    if (entry.dtype !== 'F32') fail(`tensor ${name} has dtype ${entry.dtype}, but checkpoints store every tensor as F32`);
+    if (entry.shape.length !== 1 || entry.shape[0] !== total) {
+      fail(`${name} has shape ${shapeText(entry.shape)} but optimiser state must be laid out like the ${total} parameters: [${total}]`);
+    }
+    const data = entry.data as Float32Array;
+    const bad = firstNonFinite(data);
+    if (bad >= 0) fail(`${name} holds ${data[bad]} at index ${bad}; the optimiser state is corrupt`);
+    state.set(key, data);
+  }
+  return state;
+}

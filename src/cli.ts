@@ -1,0 +1,456 @@
+#!/usr/bin/env node
+/**
+ * The grid-lstm command line: a thin layer over the library (src/index.ts).
+ *
+ *   grid-lstm train [options]            train a model (char-rnn's train.lua)
+ *   grid-lstm sample CK [options]        generate text (char-rnn's sample.lua)
+ *   grid-lstm eval CK --data FILE        loss of a text in nats and bits per character
+ *   grid-lstm inspect CK                 config, size and progress of a checkpoint
+ *
+ * Exit codes: 0 success, 2 a usage or input error, 1 a failure at run time, 130/143 when
+ * stopped by Ctrl-C / SIGTERM (after saving a checkpoint).
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { type CheckpointContents, loadCheckpoint } from './checkpoint.js';
+import { encode, loadDefaultCorpus, readTextFile } from './data.js';
+import { evaluateIds, sample } from './generate.js';
+import type { Kernels } from './kernels.js';
+import { TsKernels } from './kernels.js';
+import { paramCount } from './params.js';
+import { DEFAULT_TRAIN_OPTIONS, type StepResult, type TrainOptions, Trainer, optionFlag } from './train.js';
+
+/** An error the user can fix: printed as one line, exit code 2. */
+class UsageError extends Error {}
+
+// ---------------------------------------------------------------------------------------------
+// Option parsing
+
+type Kind = 'int' | 'number' | 'string' | 'bool' | 'choice';
+interface OptSpec {
+  key: string;
+  kind: Kind;
+  help: string;
+  default?: unknown;
+  choices?: string[];
+  /** Value name in --help. */
+  arg?: string;
+}
+
+function parseArgs(command: string, argv: string[], specs: OptSpec[], positionals: string[]): { opts: Record<string, unknown>; pos: string[]; given: Set<string> } {
+  const byFlag = new Map(specs.map((s) => [optionFlag(s.key), s]));
+  const opts: Record<string, unknown> = {};
+  for (const s of specs) opts[s.key] = s.default;
+  const given = new Set<string>();
+  const pos: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--') || a === '--') {
+      pos.push(a);
+      continue;
+    }
+    let flag = a;
+    let value: string | undefined;
+    const eq = a.indexOf('=');
+    if (eq > 0) {
+      flag = a.slice(0, eq);
+      value = a.slice(eq + 1);
+    }
+    let spec = byFlag.get(flag);
+    let negated = false;
+    if (!spec && flag.startsWith('--no-')) {
+      spec = byFlag.get('--' + flag.slice(5));
+      negated = spec?.kind === 'bool';
+      if (!negated) spec = undefined;
+    }
+    if (!spec) throw new UsageError(`unknown option ${flag} for 'grid-lstm ${command}'; see grid-lstm ${command} --help`);
+    given.add(spec.key);
+    if (spec.kind === 'bool') {
+      if (value !== undefined) throw new UsageError(`${flag} takes no value`);
+      opts[spec.key] = !negated;
+      continue;
+    }
+    if (value === undefined) {
+      if (i + 1 >= argv.length) throw new UsageError(`${flag} needs a value (${spec.arg ?? spec.kind})`);
+      value = argv[++i];
+    }
+    opts[spec.key] = convert(flag, spec, value);
+  }
+  if (pos.length > positionals.length) {
+    throw new UsageError(`unexpected argument ${JSON.stringify(pos[positionals.length])} for 'grid-lstm ${command}'; see grid-lstm ${command} --help`);
+  }
+  return { opts, pos, given };
+}
+
+function convert(flag: string, spec: OptSpec, value: string): unknown {
+  switch (spec.kind) {
+    case 'int': {
+      const v = Number(value);
+      if (value.trim() === '' || !Number.isInteger(v)) throw new UsageError(`${flag} must be a whole number, got ${JSON.stringify(value)}`);
+      return v;
+    }
+    case 'number': {
+      const v = Number(value);
+      if (value.trim() === '' || !Number.isFinite(v)) throw new UsageError(`${flag} must be a number, got ${JSON.stringify(value)}`);
+      return v;
+    }
+    case 'choice':
+      if (!spec.choices!.includes(value)) throw new UsageError(`${flag} must be one of ${spec.choices!.join(', ')}, got ${JSON.stringify(value)}`);
+      return value;
+    default:
+      return value;
+  }
+}
+
+function helpText(usage: string, about: string, specs: OptSpec[]): string {
+  const lines = [`usage: ${usage}`, '', about, '', 'options:'];
+  for (const s of specs) {
+    const flag = s.kind === 'bool' ? `${optionFlag(s.key)}/--no-${optionFlag(s.key).slice(2)}` : `${optionFlag(s.key)} ${s.arg ?? s.kind.toUpperCase()}`;
+    const def = s.default === undefined || s.default === null ? '' : ` (default: ${s.default})`;
+    lines.push(`  ${flag.padEnd(34)} ${s.help}${def}`);
+  }
+  lines.push(`  ${'--debug'.padEnd(34)} print stack traces on errors`, `  ${'--help'.padEnd(34)} show this help`);
+  return lines.join('\n');
+}
+
+const COMMON: OptSpec[] = [
+  { key: 'kernels', kind: 'choice', choices: ['ts'], default: 'ts', help: 'compute kernels: ts (plain TypeScript)' },
+];
+
+function makeKernels(name: unknown): Kernels {
+  if (name === 'ts') return new TsKernels('float32');
+  throw new UsageError(`unknown kernels ${String(name)}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// train
+
+const D = DEFAULT_TRAIN_OPTIONS;
+const TRAIN_OPTS: OptSpec[] = [
+  { key: 'data', kind: 'string', arg: 'FILE', help: 'UTF-8 text to train on (default: the built-in State of the Union corpus)' },
+  { key: 'encoding', kind: 'choice', choices: ['utf8', 'latin1'], default: 'utf8', help: 'how to read --data: utf8, or latin1 (each byte one character)' },
+  { key: 'model', kind: 'choice', choices: ['grid_lstm', 'lstm'], default: D.model, help: 'grid_lstm (2D Grid LSTM) or lstm (stacked LSTM)' },
+  { key: 'rnnSize', kind: 'int', arg: 'N', default: D.rnnSize, help: 'hidden units per LSTM' },
+  { key: 'numLayers', kind: 'int', arg: 'L', default: D.numLayers, help: 'number of layers' },
+  { key: 'tieWeights', kind: 'bool', default: D.tieWeights, help: 'grid_lstm: share the depth LSTM weights across layers' },
+  { key: 'dropout', kind: 'number', arg: 'P', default: D.dropout, help: 'dropout on non-recurrent connections, in [0, 1)' },
+  { key: 'optim', kind: 'choice', choices: ['rmsprop', 'adam', 'sgd'], default: D.optim, help: 'optimiser' },
+  { key: 'learningRate', kind: 'number', arg: 'LR', default: D.learningRate, help: 'learning rate' },
+  { key: 'learningRateDecay', kind: 'number', arg: 'X', default: D.learningRateDecay, help: 'learning rate × this after each epoch' },
+  { key: 'learningRateDecayAfter', kind: 'number', arg: 'E', default: D.learningRateDecayAfter, help: 'start decaying after this many epochs' },
+  { key: 'decayRate', kind: 'number', arg: 'A', default: D.decayRate, help: "RMSprop's decay rate α" },
+  { key: 'seqLength', kind: 'int', arg: 'T', default: D.seqLength, help: 'time steps per batch (truncated BPTT length)' },
+  { key: 'batchSize', kind: 'int', arg: 'B', default: D.batchSize, help: 'sequences per batch' },
+  { key: 'maxEpochs', kind: 'number', arg: 'E', default: D.maxEpochs, help: 'epochs to train' },
+  { key: 'maxSteps', kind: 'int', arg: 'S', help: 'stop after this many iterations in all (counted from the start of the run)' },
+  { key: 'gradClip', kind: 'number', arg: 'C', default: D.gradClip, help: 'clamp each gradient element to [-C, C]; 0 disables' },
+  { key: 'trainFrac', kind: 'number', arg: 'F', default: D.trainFrac, help: 'fraction of batches for training' },
+  { key: 'valFrac', kind: 'number', arg: 'F', default: D.valFrac, help: 'fraction of batches for validation (the rest: test)' },
+  { key: 'initFrom', kind: 'string', arg: 'CK', help: 'start from the weights of this checkpoint (new run)' },
+  { key: 'resume', kind: 'string', arg: 'CK', help: 'continue the run saved in this checkpoint exactly' },
+  { key: 'seed', kind: 'int', default: D.seed, help: 'random seed' },
+  { key: 'printEvery', kind: 'int', arg: 'K', default: D.printEvery, help: 'print every K iterations' },
+  { key: 'evalValEvery', kind: 'int', arg: 'K', default: D.evalValEvery, help: 'validate and checkpoint every K iterations' },
+  { key: 'checkpointDir', kind: 'string', arg: 'DIR', default: D.checkpointDir, help: 'where checkpoints go' },
+  { key: 'savefile', kind: 'string', arg: 'NAME', help: 'checkpoint name stem (default: the model kind)' },
+  ...COMMON,
+];
+
+function readData(path: string | undefined, encoding: 'utf8' | 'latin1'): string {
+  if (path === undefined) return loadDefaultCorpus();
+  try {
+    return readTextFile(path, { encoding, label: '--data' });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+function loadCk(path: string, kernels?: Kernels): CheckpointContents {
+  let file = path;
+  try {
+    if (statSync(path).isDirectory()) file = newestCheckpoint(path);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+  }
+  try {
+    return loadCheckpoint(file, { kernels });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** The most recently written .safetensors file in a directory. */
+function newestCheckpoint(dir: string): string {
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.safetensors') && !f.startsWith('.'))
+    .map((f) => ({ f: join(dir, f), t: statSync(join(dir, f)).mtimeMs }))
+    .sort((a, b) => b.t - a.t);
+  if (files.length === 0) throw new UsageError(`${dir} holds no .safetensors checkpoint; train one first or name a checkpoint file`);
+  return files[0].f;
+}
+
+function formatDuration(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = Math.floor(s % 60);
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(sec).padStart(2, '0')}s`;
+}
+
+function cmdTrain(argv: string[]): number {
+  const { opts, given } = parseArgs('train', argv, TRAIN_OPTS, []);
+  if (opts.initFrom !== undefined && opts.resume !== undefined) throw new UsageError('use either --init-from or --resume, not both');
+  const kernels = makeKernels(opts.kernels);
+  const toTrain = (o: Record<string, unknown>): TrainOptions => {
+    const t = { ...DEFAULT_TRAIN_OPTIONS } as unknown as Record<string, unknown>;
+    for (const k of Object.keys(DEFAULT_TRAIN_OPTIONS)) if (o[k] !== undefined) t[k] = o[k];
+    return t as unknown as TrainOptions;
+  };
+  const err = (s: string) => process.stderr.write(s + '\n');
+  let trainer: Trainer;
+  try {
+    if (opts.resume !== undefined) {
+      const ck = loadCk(opts.resume as string, kernels);
+      const saved = (ck.training?.options ?? {}) as Record<string, unknown>;
+      const dataPath = (opts.data as string | undefined) ?? (saved.data as string | undefined);
+      const text = readData(dataPath, ((opts.encoding as string) ?? saved.encoding) as 'utf8' | 'latin1');
+      const changes: Record<string, unknown> = {};
+      for (const k of given) if (k in DEFAULT_TRAIN_OPTIONS) changes[k] = opts[k];
+      trainer = Trainer.resume(text, ck, changes as Partial<TrainOptions>);
+      err(`resuming ${opts.resume} at iteration ${trainer.iteration} (epoch ${trainer.epoch.toFixed(2)})`);
+    } else {
+      const text = readData(opts.data as string | undefined, opts.encoding as 'utf8' | 'latin1');
+      const initFrom = opts.initFrom !== undefined ? loadCk(opts.initFrom as string) : undefined;
+      trainer = Trainer.fromText(text, toTrain(opts), { kernels, initFrom });
+    }
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError((e as Error).message);
+  }
+  // Remembered in checkpoints so that --resume can find the same data.
+  (trainer.options as unknown as Record<string, unknown>).data = opts.data ?? (trainer.options as unknown as Record<string, unknown>).data;
+  (trainer.options as unknown as Record<string, unknown>).encoding = opts.encoding;
+  for (const w of trainer.loader.warnings) err(`warning: ${w}`);
+
+  const o = trainer.options;
+  const m = trainer.model;
+  err(
+    `${o.model} ${o.numLayers}×${o.rnnSize}${o.model === 'grid_lstm' ? (o.tieWeights ? ' tied' : ' untied') : ''}, ` +
+      `${paramCount(m.config).toLocaleString('en-US')} parameters, vocabulary ${m.config.vocabSize}, ` +
+      `${trainer.loader.splitSizes.train}/${trainer.loader.splitSizes.val}/${trainer.loader.splitSizes.test} train/val/test batches of ${o.batchSize}×${o.seqLength}, kernels ${m.kernels.name}`,
+  );
+
+  const tty = process.stderr.isTTY === true;
+  const charsPerBatch = o.batchSize * o.seqLength;
+  let avg = 0; // smoothed seconds per step, for the ETA
+  let stopSignal: NodeJS.Signals | null = null;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopSignal) process.exit(sig === 'SIGINT' ? 130 : 143); // a second Ctrl-C: leave at once
+    stopSignal = sig;
+    err(`\n${sig}: finishing this step and saving a checkpoint (press again to quit without saving)`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const line = (s: StepResult) =>
+    `${s.iteration}/${s.totalIterations} (epoch ${s.epoch.toFixed(3)}), train_loss = ${s.loss.toFixed(8)}, ` +
+    `grad/param norm = ${s.gradParamRatio.toExponential(4)}, time/batch = ${s.seconds.toFixed(4)}s, ` +
+    `${Math.round(charsPerBatch / s.seconds)} chars/s`;
+  const outcome = trainer.run({
+    onStep: (s) => {
+      avg = avg === 0 ? s.seconds : 0.9 * avg + 0.1 * s.seconds;
+      if (tty) {
+        const width = 24;
+        const done = Math.round((width * s.iteration) / s.totalIterations);
+        const bar = '='.repeat(done) + ' '.repeat(width - done);
+        process.stderr.write(`\r[${bar}] ${line(s)}, ETA ${formatDuration(avg * (s.totalIterations - s.iteration))}\x1b[K`);
+      } else if (s.iteration % o.printEvery === 0 || s.iteration === s.totalIterations) {
+        err(line(s));
+      }
+    },
+    onEval: (e) => {
+      if (tty) process.stderr.write('\n');
+      err(`validation at iteration ${e.iteration}: val_loss = ${e.valLoss.toFixed(4)} nats/char = ${(e.valLoss / Math.LN2).toFixed(4)} bits/char (${e.seconds.toFixed(1)}s)`);
+    },
+    onCheckpoint: (p) => err(`saved checkpoint ${p}`),
+    shouldStop: () => stopSignal !== null,
+  });
+  process.removeListener('SIGINT', onSignal);
+  process.removeListener('SIGTERM', onSignal);
+  if (tty) process.stderr.write('\n');
+  if (outcome.status === 'diverged') {
+    err(`grid-lstm: error: ${outcome.message}`);
+    return 1;
+  }
+  if (outcome.status === 'stopped') {
+    err(`stopped; resume with: grid-lstm train --resume ${outcome.checkpoint}`);
+    return stopSignal === 'SIGTERM' ? 143 : 130;
+  }
+  err(`done: val_loss = ${outcome.valLoss.toFixed(4)} nats/char; checkpoint ${outcome.checkpoint}`);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// sample
+
+const SAMPLE_OPTS: OptSpec[] = [
+  { key: 'length', kind: 'int', default: 2000, help: 'number of characters to generate' },
+  { key: 'temperature', kind: 'number', default: 1, help: 'sampling temperature (> 0); lower is more conservative' },
+  { key: 'primetext', kind: 'string', arg: 'TEXT', help: 'text to warm the state up with (printed first)' },
+  { key: 'argmax', kind: 'bool', default: false, help: 'take the most likely character each time (deterministic)' },
+  { key: 'seed', kind: 'int', default: 123, help: 'random seed' },
+  { key: 'quiet', kind: 'bool', default: false, help: 'print only the text, no diagnostics' },
+  ...COMMON,
+];
+
+function cmdSample(argv: string[]): number {
+  const { opts, pos } = parseArgs('sample', argv, SAMPLE_OPTS, ['CK']);
+  if (pos.length < 1) throw new UsageError('sample needs a checkpoint: grid-lstm sample CK (a .safetensors file or a directory of them)');
+  if ((opts.length as number) < 0) throw new UsageError(`--length must be ≥ 0, got ${opts.length}`);
+  if (!((opts.temperature as number) > 0)) throw new UsageError(`--temperature must be > 0, got ${opts.temperature}`);
+  const ck = loadCk(pos[0], makeKernels(opts.kernels));
+  const prime = (opts.primetext as string | undefined) ?? '';
+  const missing = [...new Set([...prime].filter((c) => !ck.vocab.index.has(c)))];
+  if (missing.length > 0) {
+    throw new UsageError(
+      `--primetext has characters that are not in the model's vocabulary: ${missing.map((c) => JSON.stringify(c)).join(' ')}; remove them`,
+    );
+  }
+  if (!opts.quiet) process.stderr.write(`sampling ${opts.length} characters from ${pos[0]}\n`);
+  process.stdout.write(prime);
+  let buf = '';
+  sample(ck.model, ck.vocab, {
+    length: opts.length as number,
+    temperature: opts.temperature as number,
+    primetext: prime,
+    argmax: opts.argmax as boolean,
+    seed: opts.seed as number,
+    onChar: (c) => {
+      buf += c;
+      if (buf.length >= 64 || c === '\n') {
+        process.stdout.write(buf);
+        buf = '';
+      }
+    },
+  });
+  process.stdout.write(buf + '\n');
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// eval
+
+const EVAL_OPTS: OptSpec[] = [
+  { key: 'data', kind: 'string', arg: 'FILE', help: 'the text to evaluate (required)' },
+  { key: 'encoding', kind: 'choice', choices: ['utf8', 'latin1'], default: 'utf8', help: 'how to read --data' },
+  { key: 'json', kind: 'bool', default: false, help: 'print one JSON object {loss, bpc, predictions}' },
+  ...COMMON,
+];
+
+function cmdEval(argv: string[]): number {
+  const { opts, pos } = parseArgs('eval', argv, EVAL_OPTS, ['CK']);
+  if (pos.length < 1) throw new UsageError('eval needs a checkpoint: grid-lstm eval CK --data FILE');
+  if (opts.data === undefined) throw new UsageError('eval needs --data FILE: the text to measure the loss on');
+  const ck = loadCk(pos[0], makeKernels(opts.kernels));
+  const text = readData(opts.data as string, opts.encoding as 'utf8' | 'latin1');
+  let ids;
+  try {
+    ids = encode(text, ck.vocab);
+  } catch (e) {
+    throw new UsageError(`--data ${opts.data}: ${(e as Error).message}`);
+  }
+  if (ids.length < 2) throw new UsageError(`--data ${opts.data} has ${ids.length} character(s); at least 2 are needed`);
+  const r = evaluateIds(ck.model, ids);
+  if (opts.json) process.stdout.write(JSON.stringify({ loss: r.loss, bpc: r.bpc, predictions: r.predictions }) + '\n');
+  else process.stdout.write(`${r.loss.toFixed(6)} nats/char, ${r.bpc.toFixed(6)} bits/char over ${r.predictions} predictions\n`);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// inspect
+
+function cmdInspect(argv: string[]): number {
+  const { pos } = parseArgs('inspect', argv, [], ['CK']);
+  if (pos.length < 1) throw new UsageError('inspect needs a checkpoint: grid-lstm inspect CK');
+  const ck = loadCk(pos[0]);
+  const c = ck.model.config;
+  const out: string[] = [
+    `model:        ${c.model}${c.model === 'grid_lstm' ? (c.tieWeights ? ' (depth weights tied)' : ' (depth weights untied)') : ''}`,
+    `rnn_size:     ${c.rnnSize}`,
+    `num_layers:   ${c.numLayers}`,
+    `dropout:      ${c.dropout}`,
+    `vocabulary:   ${c.vocabSize} characters`,
+    `parameters:   ${paramCount(c).toLocaleString('en-US')}`,
+  ];
+  const t = ck.training;
+  if (t) {
+    const last = <T>(a: T[]) => (a.length ? a[a.length - 1] : undefined);
+    const lt = last(t.history.train);
+    const lv = last(t.history.val);
+    out.push(
+      `iteration:    ${t.iteration}`,
+      `epoch:        ${t.epoch.toFixed(3)}`,
+      `learning rate ${t.learningRate}`,
+      `optimizer:    ${t.optimizer.name}`,
+      `train loss:   ${lt ? `${lt[1].toFixed(4)} (iteration ${lt[0]})` : '-'}`,
+      `val loss:     ${lv ? `${lv[1].toFixed(4)} nats/char, ${(lv[1] / Math.LN2).toFixed(4)} bits/char (iteration ${lv[0]})` : '-'}`,
+      `val history:  ${t.history.val.map(([i, v]) => `${i}:${v.toFixed(4)}`).join(' ') || '-'}`,
+      `options:      ${JSON.stringify(t.options)}`,
+    );
+  } else out.push('training:     none (weights only)');
+  process.stdout.write(out.join('\n') + '\n');
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const COMMANDS: Record<string, { run: (argv: string[]) => number; help: () => string }> = {
+  train: {
+    run: cmdTrain,
+    help: () => helpText('grid-lstm train [options]', 'Train a character-level language model (char-rnn options and defaults).', TRAIN_OPTS),
+  },
+  sample: {
+    run: cmdSample,
+    help: () => helpText('grid-lstm sample CK [options]', 'Generate text from a checkpoint (a file, or a directory: its newest checkpoint).', SAMPLE_OPTS),
+  },
+  eval: {
+    run: cmdEval,
+    help: () => helpText('grid-lstm eval CK --data FILE [--json]', 'Mean negative log-likelihood of FILE, read as one stream, in nats and bits per character.', EVAL_OPTS),
+  },
+  inspect: { run: cmdInspect, help: () => helpText('grid-lstm inspect CK', 'Show a checkpoint: config, parameter count, iteration, epoch, losses.', []) },
+};
+
+const MAIN_HELP = `usage: grid-lstm <command> [options]
+
+commands:
+  train      train a grid_lstm or lstm model on a text file (default: the built-in corpus)
+  sample     generate text from a checkpoint
+  eval       measure the loss of a text under a checkpoint
+  inspect    show what a checkpoint holds
+
+'grid-lstm <command> --help' lists a command's options.`;
+
+export function main(argv: string[]): number {
+  const debug = argv.includes('--debug');
+  argv = argv.filter((a) => a !== '--debug');
+  const [command, ...rest] = argv;
+  try {
+    if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+      process.stdout.write(MAIN_HELP + '\n');
+      return command === undefined ? 2 : 0;
+    }
+    const cmd = COMMANDS[command];
+    if (!cmd) throw new UsageError(`unknown command ${JSON.stringify(command)}; use train, sample, eval or inspect`);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(cmd.help() + '\n');
+      return 0;
+    }
+    return cmd.run(rest);
+  } catch (e) {
+    const err = e as Error;
+    process.stderr.write(`grid-lstm: error: ${err.message}\n`);
+    if (debug) process.stderr.write(`${err.stack}\n`);
+    return e instanceof UsageError ? 2 : 1;
+  }
+}
+
+process.exitCode = main(process.argv.slice(2));

@@ -1,0 +1,124 @@
+/**
+ * Using a trained model: sampling text (char-rnn's sample.lua) and measuring the loss of a text
+ * read as one stream.
+ */
+import type { Vocab } from './data.js';
+import type { Float } from './kernels.js';
+import type { Model } from './model.js';
+import { Rng } from './rng.js';
+
+export interface SampleOptions {
+  /** Number of characters to generate. Default 2000. */
+  length?: number;
+  /** Divides the log-probabilities before sampling: < 1 is more conservative. Default 1. */
+  temperature?: number;
+  /** Text fed through the model first to warm up the state; it is not part of the output. */
+  primetext?: string;
+  /** Always take the most likely character (deterministic) instead of sampling. */
+  argmax?: boolean;
+  /** Seed for sampling. Default 123. */
+  seed?: number;
+  /** Called with each character as it is generated. */
+  onChar?: (ch: string) => void;
+}
+
+/**
+ * Generates `length` characters. With a prime text, its characters are fed one by one and the
+ * prediction after the last one gives the first sampled character; without one, the first
+ * character is drawn uniformly from the vocabulary (as char-rnn does).
+ * Returns the generated text (without the prime text).
+ */
+export function sample(model: Model, vocab: Vocab, options: SampleOptions = {}): string {
+  const length = options.length ?? 2000;
+  const temperature = options.temperature ?? 1;
+  if (!Number.isInteger(length) || length < 0) throw new Error(`--length must be a whole number ≥ 0, got ${length}`);
+  if (!(temperature > 0) || !Number.isFinite(temperature)) throw new Error(`--temperature must be a number > 0, got ${temperature}`);
+  const V = model.config.vocabSize;
+  if (vocab.chars.length !== V) throw new Error(`vocabulary has ${vocab.chars.length} characters but the model has ${V}`);
+  const rng = new Rng(options.seed ?? 123);
+  const state = model.zeroState(1);
+  const token = new Int32Array(1);
+
+  let logp: Float | null = null;
+  const prime = options.primetext ?? '';
+  if (prime.length > 0) {
+    const missing = [...new Set([...prime].filter((ch) => !vocab.index.has(ch)))];
+    if (missing.length > 0) {
+      throw new Error(
+        `--primetext has characters that are not in the model's vocabulary: ${missing.map((c) => JSON.stringify(c)).join(' ')}; ` +
+          'remove them or use only characters the model was trained on',
+      );
+    }
+    for (const ch of prime) {
+      token[0] = vocab.index.get(ch)!;
+      logp = model.step(token, state);
+    }
+  }
+  const probs = new Float64Array(V);
+  let out = '';
+  for (let i = 0; i < length; i++) {
+    let id: number;
+    if (logp === null) id = rng.int(V);
+    else if (options.argmax) id = argmax(logp, V);
+    else id = drawFromLogits(logp, V, temperature, probs, rng);
+    const ch = vocab.chars[id];
+    out += ch;
+    options.onChar?.(ch);
+    token[0] = id;
+    logp = model.step(token, state);
+  }
+  return out;
+}
+
+function argmax(a: Float, n: number): number {
+  let best = 0;
+  for (let j = 1; j < n; j++) if (a[j] > a[best]) best = j;
+  return best;
+}
+
+/** Draws an index from softmax(logp / temperature). */
+function drawFromLogits(logp: Float, V: number, temperature: number, probs: Float64Array, rng: Rng): number {
+  let max = -Infinity;
+  for (let j = 0; j < V; j++) max = Math.max(max, logp[j] / temperature);
+  let sum = 0;
+  for (let j = 0; j < V; j++) {
+    probs[j] = Math.exp(logp[j] / temperature - max);
+    sum += probs[j];
+  }
+  let u = rng.uniform() * sum;
+  for (let j = 0; j < V; j++) {
+    u -= probs[j];
+    if (u < 0) return j;
+  }
+  return V - 1;
+}
+
+export interface TextLoss {
+  /** Mean NLL per character, nats. */
+  loss: number;
+  /** The same in bits per character. */
+  bpc: number;
+  /** Number of next-character predictions (n − 1 for n characters). */
+  predictions: number;
+}
+
+/**
+ * The mean NLL of every next-character prediction of `ids`, read as one stream (batch 1) from a
+ * zero state with the state carried through, in chunks of `seqLength` steps.
+ */
+export function evaluateIds(model: Model, ids: ArrayLike<number>, seqLength = 100): TextLoss {
+  const n = ids.length;
+  if (n < 2) throw new Error(`the text has ${n} character(s); at least 2 are needed to predict anything`);
+  let state = model.zeroState(1);
+  let total = 0;
+  for (let start = 0; start < n - 1; start += seqLength) {
+    const T = Math.min(seqLength, n - 1 - start);
+    const x = Array.prototype.slice.call(ids, start, start + T) as number[];
+    const y = Array.prototype.slice.call(ids, start + 1, start + 1 + T) as number[];
+    const r = model.forward({ x, y, batchSize: 1, seqLength: T }, state);
+    total += r.loss * T;
+    state = r.finalState;
+  }
+  const loss = total / (n - 1);
+  return { loss, bpc: loss / Math.LN2, predictions: n - 1 };
+}
