@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../src/checkpoint.js';
 import { encode, loadDefaultCorpus } from '../src/data.js';
-import { parseSafetensors } from '../src/safetensors.js';
+import { parseSafetensors, writeSafetensors } from '../src/safetensors.js';
 import { DEFAULT_TRAIN_OPTIONS, Trainer } from '../src/train.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -142,6 +142,41 @@ describe('grid-lstm CLI', () => {
     const c = loadCheckpoint(newest(join(dir, 'init')));
     expect(c.training?.iteration).toBe(2);
     expect(c.model.config.rnnSize).toBe(16);
+  });
+
+  it('a checkpoint written by another program (names + metadata only) samples, evaluates and trains', () => {
+    const vocab = [...new Set(readFileSync(dataFile, 'utf8'))].sort();
+    const N = 4;
+    const V = vocab.length;
+    const f32 = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7919 + i) * 0.1);
+    const tensors: { name: string; shape: number[]; data: Float32Array }[] = [
+      { name: 'embedding.weight', shape: [V, N], data: f32(V * N, 1) },
+      { name: 'decoder.weight', shape: [V, N], data: f32(V * N, 2) },
+      { name: 'decoder.bias', shape: [V], data: f32(V, 3) },
+    ];
+    for (const [i, name] of ['layers.0.i2h', 'layers.0.h2h'].entries()) {
+      tensors.push({ name: `${name}.weight`, shape: [4 * N, N], data: f32(4 * N * N, 10 + i) });
+      tensors.push({ name: `${name}.bias`, shape: [4 * N], data: f32(4 * N, 20 + i) });
+    }
+    const config = { model: 'lstm', vocab, rnn_size: N, num_layers: 1, tie_weights: true, dropout: 0 };
+    const foreign = join(dir, 'foreign.safetensors');
+    writeFileSync(foreign, writeSafetensors(tensors.reverse(), { format: 'grid-lstm/1', config: JSON.stringify(config), producer: 'someone else' }));
+    expect(run(['sample', foreign, '--length', '50', '--quiet']).code).toBe(0);
+    const e = run(['eval', foreign, '--data', dataFile, '--json']);
+    expect(e.code).toBe(0);
+    expect(JSON.parse(e.stdout).loss).toBeGreaterThan(0);
+    const t = run(['train', '--data', dataFile, '--init-from', foreign, '--batch-size', '8', '--seq-length', '16', '--max-steps', '3', '--eval-val-every', '3', '--checkpoint-dir', 'foreign']);
+    expect(t.code).toBe(0);
+    expect(loadCheckpoint(newest(join(dir, 'foreign'))).training?.iteration).toBe(3);
+  });
+
+  it('stops when the loss explodes, keeping the last good checkpoint', () => {
+    const r = run(['train', '--data', dataFile, ...SMALL, '--learning-rate', '50', '--grad-clip', '0', '--optim', 'sgd', '--max-steps', '200', '--eval-val-every', '1', '--checkpoint-dir', 'boom']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/training stopped at iteration \d+: the loss .* (exceeds 3× the first loss .*|is not a number); try a lower --learning-rate/);
+    const m = /the last good checkpoint is (\S+)/.exec(r.stderr);
+    expect(m).not.toBeNull();
+    expect(loadCheckpoint(join(dir, m![1])).training?.iteration).toBeGreaterThan(0);
   });
 
   describe('bad input: one line, exit code 2, no stack trace', () => {
