@@ -134,9 +134,19 @@ function failWith(label: string): Fail {
   };
 }
 
+/** A string as a JSON literal that stays on one line (U+2028/U+2029 escaped too). */
+function quote(text: string): string {
+  return JSON.stringify(text).replace(/[\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16)}`);
+}
+
+/** A tensor name for a message: bare when it is plain (letters, digits, . _ -), else quoted. */
+function nameText(name: string): string {
+  return /^[\w.-]+$/.test(name) ? name : quote(name.length > 60 ? `${name.slice(0, 60)}...` : name);
+}
+
 /** A short one-line description of a JSON value for error messages (never recurses). */
 function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+  if (typeof value === 'string') return quote(value.length > 40 ? `${value.slice(0, 40)}...` : value);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   if (value === null) return 'null';
   if (value === undefined) return 'nothing';
@@ -163,7 +173,7 @@ function shapeText(shape: readonly number[]): string {
 
 /** Names joined with ", ", at most MAX_NAMES_SHOWN of them, then "and K more". */
 function nameList(names: readonly string[], moreUncounted = false): string {
-  const shown = names.slice(0, MAX_NAMES_SHOWN).join(', ');
+  const shown = names.slice(0, MAX_NAMES_SHOWN).map(nameText).join(', ');
   const rest = names.length - Math.min(names.length, MAX_NAMES_SHOWN);
   if (moreUncounted) return `${shown} and more`;
   return rest > 0 ? `${shown} and ${rest} more` : shown;
@@ -495,11 +505,11 @@ function buildCheckpoint(model: Model, vocab: Vocab, extra: CheckpointExtra, fai
     const name = `${OPTIMIZER_PREFIX}${key}`;
     if (typeof key !== 'string' || key === '') fail(`optimizer state keys must be non-empty strings, got ${show(key)}`);
     if (buffer.length !== total) {
-      fail(`${name} has ${buffer.length} elements but must be laid out like the ${total} parameters; pass the optimizer that trains this model`);
+      fail(`${nameText(name)} has ${buffer.length} elements but must be laid out like the ${total} parameters; pass the optimizer that trains this model`);
     }
     const data = toFloat32(buffer);
     const bad = firstNonFinite(data);
-    if (bad >= 0) fail(`${name} is ${data[bad]} at index ${bad} (as F32); a checkpoint with it could not be loaded`);
+    if (bad >= 0) fail(`${nameText(name)} is ${data[bad]} at index ${bad} (as F32); a checkpoint with it could not be loaded`);
     tensors.push({ name, shape: [total], data });
   }
 
@@ -636,13 +646,13 @@ function readOptimizerState(
     if (!name.startsWith(OPTIMIZER_PREFIX)) continue;
     const key = name.slice(OPTIMIZER_PREFIX.length);
     if (key === '') fail(`tensor ${show(name)} has no state name after the "${OPTIMIZER_PREFIX}" prefix; name it e.g. "optimizer.m"`);
-    if (entry.dtype !== 'F32') fail(`tensor ${name} has dtype ${entry.dtype}, but checkpoints store every tensor as F32`);
+    if (entry.dtype !== 'F32') fail(`tensor ${nameText(name)} has dtype ${entry.dtype}, but checkpoints store every tensor as F32`);
     if (entry.shape.length !== 1 || entry.shape[0] !== total) {
-      fail(`${name} has shape ${shapeText(entry.shape)} but optimiser state must be laid out like the ${total} parameters: [${total}]`);
+      fail(`${nameText(name)} has shape ${shapeText(entry.shape)} but optimiser state must be laid out like the ${total} parameters: [${total}]`);
     }
     const data = entry.data as Float32Array;
     const bad = firstNonFinite(data);
-    if (bad >= 0) fail(`${name} holds ${data[bad]} at index ${bad}; the optimiser state is corrupt`);
+    if (bad >= 0) fail(`${nameText(name)} holds ${data[bad]} at index ${bad}; the optimiser state is corrupt`);
     state.set(key, data);
   }
   return state;
