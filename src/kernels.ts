@@ -72,6 +72,18 @@ export interface Kernels {
    * dLogits may alias logp.
    */
   logSoftmaxNllBackward(dLogits: Float, logp: Float, targets: Int32Array, M: number, V: number, scale: number): void;
+
+  /** RMSprop over whole buffers (Torch's optim.rmsprop): m = α·m + (1−α)·g²;  x −= lr·g/(√m + ε). */
+  rmsprop(x: Float, g: Float, m: Float, lr: number, alpha: number, eps: number): void;
+
+  /**
+   * Adam (Torch's optim.adam): m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;
+   * x −= stepSize·m/(√v + ε), with stepSize = lr·√(1−β2ᵗ)/(1−β1ᵗ) computed by the caller.
+   */
+  adam(x: Float, g: Float, m: Float, v: Float, lr: number, beta1: number, beta2: number, eps: number, stepSize: number): void;
+
+  /** Element-wise clamp of g to [−c, c]; nothing when !(c > 0). */
+  clip(g: Float, c: number): void;
 }
 
 /** σ(x) that neither overflows nor loses precision for large |x|. */
@@ -183,13 +195,31 @@ export class TsKernels implements Kernels {
     let nll = 0;
     for (let m = 0; m < M; m++) {
       const o = m * V;
+      const target = o + targets[m];
       let max = -Infinity;
       for (let v = 0; v < V; v++) if (logits[o + v] > max) max = logits[o + v];
+      if (max === Infinity || max === -Infinity) {
+        // The limit of finite logits growing without bound: the entries at +∞ share all the
+        // probability (log-probability −log k, the rest −∞); all at −∞ is uniform. Without
+        // this, ∞ − ∞ would make every entry NaN. A NaN logit makes the whole row NaN.
+        let k = 0;
+        let nan = false;
+        for (let v = 0; v < V; v++) {
+          const x = logits[o + v];
+          if (x === max) k++;
+          else if (x !== x) nan = true;
+        }
+        const shared = nan ? NaN : -Math.log(k);
+        const rest = nan ? NaN : -Infinity;
+        for (let v = 0; v < V; v++) logits[o + v] = logits[o + v] === max ? shared : rest;
+        nll -= logits[target];
+        continue;
+      }
       let sum = 0;
       for (let v = 0; v < V; v++) sum += Math.exp(logits[o + v] - max);
       const lse = max + Math.log(sum);
       for (let v = 0; v < V; v++) logits[o + v] -= lse;
-      nll -= logits[o + targets[m]];
+      nll -= logits[target];
     }
     return nll;
   }
@@ -199,6 +229,35 @@ export class TsKernels implements Kernels {
       const o = m * V;
       for (let v = 0; v < V; v++) dLogits[o + v] = scale * Math.exp(logp[o + v]);
       dLogits[o + targets[m]] -= scale;
+    }
+  }
+
+  rmsprop(x: Float, g: Float, m: Float, lr: number, alpha: number, eps: number): void {
+    for (let j = 0; j < x.length; j++) {
+      const gj = g[j];
+      const mj = alpha * m[j] + (1 - alpha) * gj * gj;
+      m[j] = mj;
+      x[j] -= (lr * gj) / (Math.sqrt(mj) + eps);
+    }
+  }
+
+  adam(x: Float, g: Float, m: Float, v: Float, _lr: number, beta1: number, beta2: number, eps: number, stepSize: number): void {
+    for (let j = 0; j < x.length; j++) {
+      const gj = g[j];
+      const mj = beta1 * m[j] + (1 - beta1) * gj;
+      const vj = beta2 * v[j] + (1 - beta2) * gj * gj;
+      m[j] = mj;
+      v[j] = vj;
+      x[j] -= (stepSize * mj) / (Math.sqrt(vj) + eps);
+    }
+  }
+
+  clip(g: Float, c: number): void {
+    if (!(c > 0)) return;
+    for (let j = 0; j < g.length; j++) {
+      const v = g[j];
+      if (v > c) g[j] = c;
+      else if (v < -c) g[j] = -c;
     }
   }
 }

@@ -8,7 +8,10 @@
  * Their state is a list of flat buffers laid out like the parameters (saved in checkpoints as
  * `optimizer.<name>`), plus a step count.
  */
-import type { Float } from './kernels.js';
+import { type Float, type Kernels, TsKernels } from './kernels.js';
+
+/** The kernels used when none are given (plain TypeScript; works on float32 and float64 buffers). */
+const REFERENCE = new TsKernels('float64');
 
 export type OptimName = 'rmsprop' | 'adam' | 'sgd';
 export const OPTIMIZERS: readonly OptimName[] = ['rmsprop', 'adam', 'sgd'];
@@ -46,49 +49,25 @@ export class Optimizer {
     this.state = new Map(names.map((n) => [n, alloc(size)]));
   }
 
-  /** One update of x from gradient g (both flat, same layout). */
-  step(x: Float, g: Float): void {
-    const lr = this.learningRate;
-    const eps = this.epsilon;
+  /** One update of x from gradient g (both flat, same layout), by the given kernels. */
+  step(x: Float, g: Float, kernels: Kernels = REFERENCE): void {
     this.stepCount++;
+    const lr = this.learningRate;
     if (this.name === 'sgd') {
       for (let j = 0; j < x.length; j++) x[j] -= lr * g[j];
     } else if (this.name === 'rmsprop') {
-      const m = this.state.get('m')!;
-      const a = this.decayRate;
-      for (let j = 0; j < x.length; j++) {
-        const gj = g[j];
-        const mj = a * m[j] + (1 - a) * gj * gj;
-        m[j] = mj;
-        x[j] -= (lr * gj) / (Math.sqrt(mj) + eps);
-      }
+      kernels.rmsprop(x, g, this.state.get('m')!, lr, this.decayRate, this.epsilon);
     } else {
-      const m = this.state.get('m')!;
-      const v = this.state.get('v')!;
-      const b1 = this.beta1;
-      const b2 = this.beta2;
       const t = this.stepCount;
-      const stepSize = (lr * Math.sqrt(1 - b2 ** t)) / (1 - b1 ** t);
-      for (let j = 0; j < x.length; j++) {
-        const gj = g[j];
-        const mj = b1 * m[j] + (1 - b1) * gj;
-        const vj = b2 * v[j] + (1 - b2) * gj * gj;
-        m[j] = mj;
-        v[j] = vj;
-        x[j] -= (stepSize * mj) / (Math.sqrt(vj) + eps);
-      }
+      const stepSize = (lr * Math.sqrt(1 - this.beta2 ** t)) / (1 - this.beta1 ** t);
+      kernels.adam(x, g, this.state.get('m')!, this.state.get('v')!, lr, this.beta1, this.beta2, this.epsilon, stepSize);
     }
   }
 }
 
 /** Element-wise clamp of g to [−c, c] (char-rnn's grad_clip). */
-export function clipGradients(g: Float, c: number): void {
-  if (!(c > 0)) return;
-  for (let j = 0; j < g.length; j++) {
-    const v = g[j];
-    if (v > c) g[j] = c;
-    else if (v < -c) g[j] = -c;
-  }
+export function clipGradients(g: Float, c: number, kernels: Kernels = REFERENCE): void {
+  kernels.clip(g, c);
 }
 
 /** The Euclidean norm of a flat buffer. */

@@ -1,0 +1,762 @@
+/**
+ * Float32 WebAssembly SIMD kernels for grid-lstm: the `Kernels` interface of src/kernels.ts
+ * (matrix products, the fused LSTM cell update, log-softmax + NLL) and the element-wise
+ * optimiser updates of src/optim.ts. src/wasm.ts loads the compiled module and wraps it.
+ *
+ * Every pointer argument is a byte offset into the imported (shared) linear memory; every
+ * matrix is dense and row-major, as in src/kernels.ts. Nothing here allocates: below
+ * `heapBase()` sit the static constants and the matmuls' scratch space (packed operands,
+ * ≈ 272 KiB); the JS side owns everything above it (a bump allocator).
+ *
+ * Two builds share this file (asconfig.json): `simd` and `relaxed`. The compile-time constant
+ * ASC_FEATURE_RELAXED_SIMD (true when built with `--enable relaxed-simd`) switches the matmul
+ * inner loops from f32x4.mul + f32x4.add to f32x4.relaxed_madd (a fused multiply-add where the
+ * hardware has one); everything else is the same code.
+ *
+ * Accuracy notes (what the tests in test/wasm.test.ts rely on):
+ *  - matmuls accumulate in float32 (the reference rounds to float32 at the end, or after every
+ *    step for the two gradient products); the difference is bounded by the usual float32
+ *    summation bound.
+ *  - lstmBackward and the optimiser updates are computed in float64 with exactly the
+ *    reference's operation order, so they agree with the TypeScript reference bit for bit.
+ *  - exp, σ and tanh are float32 polynomial approximations (relative error a few 1e-7),
+ *    finite and saturating correctly for any finite input; NaN propagates.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+/** a·b + c: one fused op in the relaxed build, mul then add otherwise. */
+// @ts-ignore: decorator
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return f32x4.relaxed_madd(a, b, c);
+  } else {
+    return f32x4.add(f32x4.mul(a, b), c);
+  }
+}
+
+/** Loads r ∈ {1,2,3} floats from p into the low lanes of a vector; the other lanes are 0. */
+// @ts-ignore: decorator
+@inline function loadTail(p: usize, r: i32): v128 {
+  if (r == 1) return v128.load32_zero(p);
+  if (r == 2) return v128.load64_zero(p);
+  return v128.load32_lane(p, v128.load64_zero(p), 2, 8);
+}
+
+/** Stores the low r ∈ {1,2,3} lanes of v to p. */
+// @ts-ignore: decorator
+@inline function storeTail(p: usize, v: v128, r: i32): void {
+  if (r == 1) {
+    v128.store32_lane(p, v, 0);
+  } else if (r == 2) {
+    v128.store64_lane(p, v, 0);
+  } else {
+    v128.store64_lane(p, v, 0);
+    v128.store32_lane(p, v, 2, 8);
+  }
+}
+
+/** Start of the memory the JS side may use (below: static data and the kernels' scratch space). */
+export function heapBase(): usize {
+  return scratchBase() + SCRATCH_BYTES;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Element-wise exp, σ, tanh on four lanes (float32)
+
+// exp(x) = 2ⁿ·e^r with n = round(x·log2 e) and r = x − n·ln 2 (ln 2 split in two parts so that
+// n·LN2_HI is exact for |n| < 2¹⁴), e^r ≈ 1 + r + r²·P(r) on |r| ≤ ln2/2 (a minimax polynomial,
+// relative error ≈ 1e-7). n is rounded with the 1.5·2²³ trick (adding it leaves round(v) in the
+// low mantissa bits), which avoids float→int conversion sequences. 2ⁿ is applied as two factors
+// 2^(n>>1)·2^(n−n>>1) so that results down into the subnormal range (n ≥ −150) and up to 2¹²⁸
+// are formed without overflow in the scale. pmin/pmax (one x64 instruction each, unlike min/max)
+// clamp the argument; a NaN argument stays NaN through them.
+const LOG2E: f32 = 1.44269504088896341;
+const LN2_HI: f32 = 0.693359375;
+const LN2_LO: f32 = -2.12194440e-4;
+const EXP_P0: f32 = 1.9875691500e-4;
+const EXP_P1: f32 = 1.3981999507e-3;
+const EXP_P2: f32 = 8.3334519073e-3;
+const EXP_P3: f32 = 4.1665795894e-2;
+const EXP_P4: f32 = 1.6666665459e-1;
+const EXP_P5: f32 = 5.0000001201e-1;
+/** Below this e^x rounds to 0 in float32 (e^−103.98 < 2⁻¹⁵⁰). */
+const EXP_LO: f32 = -104.0;
+/** Above this e^x overflows float32; callers never need more (tanh clamps to 44). */
+const EXP_HI: f32 = 88.5;
+/** 1.5·2²³: for |v| < 2²², v + ROUNDER is round(v) + ROUNDER exactly, bits 0x4B400000 + round(v). */
+const ROUNDER: f32 = 12582912.0;
+
+// tanh: for |x| < 0.625 an odd polynomial x + x³·Q(x²) (no cancellation near 0); otherwise
+// 1 − 2/(e^{2|x|} + 1) with the sign of x restored. |x| is clamped to 44 (tanh = 1 in float32
+// long before), so e^{2|x|} stays finite for any input, including ±1e30 and ±Infinity.
+const TANH_Q0: f32 = -5.70498872745e-3;
+const TANH_Q1: f32 = 2.06390887954e-2;
+const TANH_Q2: f32 = -5.37397155531e-2;
+const TANH_Q3: f32 = 1.33314422036e-1;
+const TANH_Q4: f32 = -3.33332819422e-1;
+
+// Constant vectors are broadcast-loaded from this table rather than written as v128.const: V8
+// materialises each v128.const inside a loop with several instructions, a broadcast load is one.
+const K_EXP_HI: i32 = 0;
+const K_EXP_LO: i32 = 1;
+const K_LOG2E: i32 = 2;
+const K_ROUNDER: i32 = 3;
+const K_LN2_HI: i32 = 4;
+const K_LN2_LO: i32 = 5;
+const K_P0: i32 = 6; // .. K_P0 + 5
+const K_ONE: i32 = 12;
+const K_TWO: i32 = 13;
+const K_TANH_CLAMP: i32 = 14;
+const K_TANH_SMALL: i32 = 15;
+const K_NEG_ZERO: i32 = 16;
+const K_Q0: i32 = 17; // .. K_Q0 + 4
+const CONSTS: usize = memory.data<f32>([
+  EXP_HI, EXP_LO, LOG2E, ROUNDER, LN2_HI, LN2_LO,
+  EXP_P0, EXP_P1, EXP_P2, EXP_P3, EXP_P4, EXP_P5,
+  1.0, 2.0, 44.0, 0.625, -0.0,
+  TANH_Q0, TANH_Q1, TANH_Q2, TANH_Q3, TANH_Q4,
+], 16);
+const CONSTS_F64: usize = memory.data<f64>([1.0], 16);
+
+/** The constant CONSTS[i] in all four lanes. */
+// @ts-ignore: decorator
+@inline function kv(i: i32): v128 {
+  return v128.load32_splat(CONSTS + (<usize>i << 2));
+}
+
+/** e^x on four lanes, for x ≤ 88.5 (larger inputs are treated as 88.5); NaN gives NaN. */
+// @ts-ignore: decorator
+@inline function exp4(x0: v128): v128 {
+  const x = f32x4.pmax(f32x4.pmin(x0, kv(K_EXP_HI)), kv(K_EXP_LO));
+  const rounder = kv(K_ROUNDER);
+  const z = f32x4.add(f32x4.mul(x, kv(K_LOG2E)), rounder);
+  const fn = f32x4.sub(z, rounder);
+  const n = i32x4.sub(z, rounder); // round(x·log2 e) as an integer
+  let r = f32x4.sub(x, f32x4.mul(fn, kv(K_LN2_HI)));
+  r = f32x4.sub(r, f32x4.mul(fn, kv(K_LN2_LO)));
+  let p = kv(K_P0);
+  p = f32x4.add(f32x4.mul(p, r), kv(K_P0 + 1));
+  p = f32x4.add(f32x4.mul(p, r), kv(K_P0 + 2));
+  p = f32x4.add(f32x4.mul(p, r), kv(K_P0 + 3));
+  p = f32x4.add(f32x4.mul(p, r), kv(K_P0 + 4));
+  p = f32x4.add(f32x4.mul(p, r), kv(K_P0 + 5));
+  p = f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r);
+  const one = kv(K_ONE);
+  p = f32x4.add(p, one);
+  // 2^k as float bits: (k + 127) << 23 = (k << 23) + bits(1.0)
+  const n1 = i32x4.shr_s(n, 1);
+  const n2 = i32x4.sub(n, n1);
+  const s1 = i32x4.add(i32x4.shl(n1, 23), one);
+  const s2 = i32x4.add(i32x4.shl(n2, 23), one);
+  return f32x4.mul(f32x4.mul(p, s1), s2);
+}
+
+/** σ(x) = 1/(1+e^−x) for x ≥ 0, e^x/(1+e^x) for x < 0: no overflow, full relative accuracy. */
+// @ts-ignore: decorator
+@inline function sigmoid4(x: v128): v128 {
+  const e = exp4(f32x4.neg(f32x4.abs(x))); // e^−|x| ∈ [0, 1]
+  const one = kv(K_ONE);
+  const s = f32x4.div(one, f32x4.add(one, e));
+  return v128.bitselect(s, f32x4.mul(e, s), f32x4.ge(x, f32x4.splat(0.0)));
+}
+
+/** tanh on four lanes (see the constants above); NaN gives NaN. */
+// @ts-ignore: decorator
+@inline function tanh4(x: v128): v128 {
+  const a = f32x4.abs(x);
+  // Small branch.
+  const s = f32x4.mul(x, x);
+  let q = kv(K_Q0);
+  q = f32x4.add(f32x4.mul(q, s), kv(K_Q0 + 1));
+  q = f32x4.add(f32x4.mul(q, s), kv(K_Q0 + 2));
+  q = f32x4.add(f32x4.mul(q, s), kv(K_Q0 + 3));
+  q = f32x4.add(f32x4.mul(q, s), kv(K_Q0 + 4));
+  const small = f32x4.add(f32x4.mul(f32x4.mul(q, s), x), x);
+  // Large branch.
+  const two = kv(K_TWO);
+  const one = kv(K_ONE);
+  const e = exp4(f32x4.mul(f32x4.pmin(a, kv(K_TANH_CLAMP)), two));
+  const t = f32x4.sub(one, f32x4.div(two, f32x4.add(e, one)));
+  const large = v128.or(t, v128.and(x, kv(K_NEG_ZERO)));
+  return v128.bitselect(small, large, f32x4.lt(a, kv(K_TANH_SMALL)));
+}
+
+/** e^x in place on a[n] (exposed for testing the approximation). */
+export function vexp(a: usize, n: i32): void {
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const p = a + (<usize>j << 2);
+    v128.store(p, exp4(v128.load(p)));
+  }
+  const r = n - j;
+  if (r > 0) {
+    const p = a + (<usize>j << 2);
+    storeTail(p, exp4(loadTail(p, r)), r);
+  }
+}
+
+/** σ(x) in place on a[n] (exposed for testing). */
+export function vsigmoid(a: usize, n: i32): void {
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const p = a + (<usize>j << 2);
+    v128.store(p, sigmoid4(v128.load(p)));
+  }
+  const r = n - j;
+  if (r > 0) {
+    const p = a + (<usize>j << 2);
+    storeTail(p, sigmoid4(loadTail(p, r)), r);
+  }
+}
+
+/** tanh(x) in place on a[n] (exposed for testing). */
+export function vtanh(a: usize, n: i32): void {
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const p = a + (<usize>j << 2);
+    v128.store(p, tanh4(v128.load(p)));
+  }
+  const r = n - j;
+  if (r > 0) {
+    const p = a + (<usize>j << 2);
+    storeTail(p, tanh4(loadTail(p, r)), r);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matrix products
+//
+// All three products are one operation, C[I,J] += A[I,P]·B[P,J], with A and B given through
+// strides (Y = X·Wᵀ: A = X, B = Wᵀ; dX = dY·W: A = dY, B = W; dW = dYᵀ·X: A = dYᵀ, B = X), and
+// one register-blocked micro-kernel, bcp4x8: it holds a 4×8 block of C in 8 f32x4 registers and,
+// for each p, broadcasts the 4 values A(i..i+3, p) and multiplies them with the 8 floats
+// B[p, j..j+7] (2 vector loads): 8 multiply-adds per 6 loads and no horizontal sums. 8
+// accumulators + 2 B vectors + 1 broadcast (+ 1 product temporary without FMA) fit in the 16
+// xmm registers of x64, so nothing spills.
+//
+// Both operands are packed first, so the kernel reads two contiguous streams with constant
+// offsets whatever the layouts (and never walks a power-of-two stride, which would map every
+// row to the same few L1 sets):
+//   A, per chunk of rows, as blocks of 4 rows [p][4] (16 bytes per p) — for A = dYᵀ the 4 values
+//     are already adjacent, for row-major A it takes 4×4 SIMD transposes;
+//   B, per 8 columns, as a panel [p][8] — a copy, or for B = Wᵀ 4×4 transposes of W.
+// Loops: p in chunks of PC (the panel, PC·32 bytes, stays in L1), then rows in chunks that fill
+// the packed-A area (256 KiB, in L2), then panels of 8 columns, then blocks of 4 rows; each
+// panel is packed once per row chunk and used by all its row blocks.
+//
+// Remainders run the same kernel: a block of fewer than 4 rows is packed zero-padded, a panel of
+// fewer than 8 columns likewise, and such blocks are computed in a 4×8 tile copied from and back
+// to C. Every element of C gets its products added in p order, one float32 rounding each (none
+// for the product with relaxed-SIMD FMA).
+
+// Scratch space lives right after the static data (at __heap_base, which the runtime stub never
+// uses since nothing here allocates); heapBase() reports where the JS side's buffers may start.
+
+/** Packed A: blocks of 4 rows as [p][4]. 256 KiB. */
+const PACK_A_FLOATS: i32 = 65536;
+/** p chunk: the packed B panel [PC][8] is 16 KiB. */
+const PC: i32 = 512;
+const SCRATCH_BYTES: usize = <usize>PACK_A_FLOATS * 4 + <usize>PC * 32 + 128;
+
+// @ts-ignore: decorator
+@inline function scratchBase(): usize {
+  return (__heap_base + 15) & ~15;
+}
+/** PACK_A_FLOATS floats. */
+// @ts-ignore: decorator
+@inline function packAPtr(): usize {
+  return scratchBase();
+}
+/** PC × 8 floats. */
+// @ts-ignore: decorator
+@inline function panelPtr(): usize {
+  return scratchBase() + <usize>PACK_A_FLOATS * 4;
+}
+/** A 4×8 block of C for partial blocks. */
+// @ts-ignore: decorator
+@inline function tilePtr(): usize {
+  return scratchBase() + <usize>PACK_A_FLOATS * 4 + <usize>PC * 32;
+}
+
+/** C[0..3][0..7] += Σ_{p<P} Apk[p][0..3]·Bpk[p][0..7] (C row stride ldc bytes; A, B packed). */
+function bcp4x8(C: usize, ldc: usize, Apk: usize, Bpk: usize, P: i32): void {
+  const C1 = C + ldc;
+  const C2 = C1 + ldc;
+  const C3 = C2 + ldc;
+  let c00 = v128.load(C), c01 = v128.load(C, 16);
+  let c10 = v128.load(C1), c11 = v128.load(C1, 16);
+  let c20 = v128.load(C2), c21 = v128.load(C2, 16);
+  let c30 = v128.load(C3), c31 = v128.load(C3, 16);
+  let pa = Apk;
+  let pb = Bpk;
+  const end = Apk + (<usize>P << 4);
+  while (pa < end) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let a = v128.load32_splat(pa);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 8);
+    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 12);
+    c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    pa += 16;
+    pb += 32;
+  }
+  v128.store(C, c00); v128.store(C, c01, 16);
+  v128.store(C1, c10); v128.store(C1, c11, 16);
+  v128.store(C2, c20); v128.store(C2, c21, 16);
+  v128.store(C3, c30); v128.store(C3, c31, 16);
+}
+
+/** bcp4x8 for a partial block of C (rows ≤ 4, cols ≤ 8), through the tile. */
+function bcp4x8Partial(C: usize, ldc: usize, rows: i32, cols: i32, Apk: usize, Bpk: usize, P: i32): void {
+  const tile = tilePtr();
+  memory.fill(tile, 0, 4 * 8 * 4);
+  const bytes = <usize>cols << 2;
+  for (let r = 0; r < rows; r++) memory.copy(tile + (<usize>r << 5), C + <usize>r * ldc, bytes);
+  bcp4x8(tile, 32, Apk, Bpk, P);
+  for (let r = 0; r < rows; r++) memory.copy(C + <usize>r * ldc, tile + (<usize>r << 5), bytes);
+}
+
+/** dst[p][0..3] = rows 0..3 of a row-major block (row stride rs, bytes) at column p, p < n. */
+function transpose4(dst: usize, ldd: usize, S0: usize, rs: usize, n: i32): void {
+  const S1 = S0 + rs;
+  const S2 = S1 + rs;
+  const S3 = S2 + rs;
+  const n4 = n & ~3;
+  let k = 0;
+  for (; k < n4; k += 4) {
+    const o = <usize>k << 2;
+    const r0 = v128.load(S0 + o), r1 = v128.load(S1 + o), r2 = v128.load(S2 + o), r3 = v128.load(S3 + o);
+    const t0 = f32x4.shuffle(r0, r1, 0, 4, 1, 5); // a0 b0 a1 b1
+    const t1 = f32x4.shuffle(r0, r1, 2, 6, 3, 7); // a2 b2 a3 b3
+    const t2 = f32x4.shuffle(r2, r3, 0, 4, 1, 5); // c0 d0 c1 d1
+    const t3 = f32x4.shuffle(r2, r3, 2, 6, 3, 7); // c2 d2 c3 d3
+    const d = dst + <usize>k * ldd;
+    v128.store(d, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
+    v128.store(d + ldd, f32x4.shuffle(t0, t2, 2, 3, 6, 7));
+    v128.store(d + 2 * ldd, f32x4.shuffle(t1, t3, 0, 1, 4, 5));
+    v128.store(d + 3 * ldd, f32x4.shuffle(t1, t3, 2, 3, 6, 7));
+  }
+  for (; k < n; k++) {
+    const o = <usize>k << 2;
+    const d = dst + <usize>k * ldd;
+    store<f32>(d, load<f32>(S0 + o));
+    store<f32>(d, load<f32>(S1 + o), 4);
+    store<f32>(d, load<f32>(S2 + o), 8);
+    store<f32>(d, load<f32>(S3 + o), 12);
+  }
+}
+
+/** dst[p][0..3] = A(i..i+rows−1, p) zero-padded to 4, p < np; A(i, p) at A + i·ars + p·acs. */
+function packA(dst: usize, A: usize, ars: usize, acs: usize, np: i32, rows: i32): void {
+  if (rows == 4 && ars == 4) {
+    // A = dYᵀ: the 4 values are adjacent
+    let a = A;
+    for (let p = 0; p < np; p++) {
+      v128.store(dst + (<usize>p << 4), v128.load(a));
+      a += acs;
+    }
+  } else if (rows == 4 && acs == 4) {
+    transpose4(dst, 16, A, ars, np); // row-major A
+  } else {
+    let a = A;
+    for (let p = 0; p < np; p++) {
+      const d = dst + (<usize>p << 4);
+      for (let r = 0; r < 4; r++) store<f32>(d + (<usize>r << 2), r < rows ? load<f32>(a + <usize>r * ars) : 0);
+      a += acs;
+    }
+  }
+}
+
+/**
+ * The panel [p][0..7] = B(p, j..j+cols−1) zero-padded to 8, p < np. B(p, j) at B + p·brs + j·bcs:
+ * either row-major (bcs = 4: a copy) or B = Wᵀ with W row-major (brs = 4: transposes).
+ */
+function packB(B: usize, brs: usize, bcs: usize, np: i32, cols: i32): void {
+  const panel = panelPtr();
+  if (cols == 8 && bcs == 4) {
+    let b = B;
+    for (let p = 0; p < np; p++) {
+      const d = panel + (<usize>p << 5);
+      v128.store(d, v128.load(b));
+      v128.store(d, v128.load(b, 16), 16);
+      b += brs;
+    }
+  } else if (cols == 8 && brs == 4) {
+    transpose4(panel, 32, B, bcs, np);
+    transpose4(panel + 16, 32, B + 4 * bcs, bcs, np);
+  } else {
+    for (let p = 0; p < np; p++) {
+      const d = panel + (<usize>p << 5);
+      const s = B + <usize>p * brs;
+      for (let j = 0; j < 8; j++) store<f32>(d + (<usize>j << 2), j < cols ? load<f32>(s + <usize>j * bcs) : 0);
+    }
+  }
+}
+
+/** C[I,J] += A[I,P]·B[P,J]; A(i,p) at A + i·ars + p·acs, B(p,j) at B + p·brs + j·bcs, C row stride ldc. */
+function gemm(
+  C: usize, ldc: usize, A: usize, ars: usize, acs: usize, B: usize, brs: usize, bcs: usize, I: i32, J: i32, P: i32,
+): void {
+  if (I <= 0 || J <= 0 || P <= 0) return;
+  const packA0 = packAPtr();
+  const panel = panelPtr();
+  for (let p0 = 0; p0 < P; p0 += PC) {
+    const np = min(P, p0 + PC) - p0;
+    const blockBytes = <usize>np << 4; // one packed block of 4 rows of A
+    const ic = (PACK_A_FLOATS / np) & ~3; // rows of A packed at once (≥ 128)
+    const Ap = A + <usize>p0 * acs;
+    const Bp = B + <usize>p0 * brs;
+    for (let i0 = 0; i0 < I; i0 += ic) {
+      const i1 = min(I, i0 + ic);
+      for (let i = i0; i < i1; i += 4) {
+        packA(packA0 + <usize>((i - i0) >> 2) * blockBytes, Ap + <usize>i * ars, ars, acs, np, min(4, i1 - i));
+      }
+      for (let j = 0; j < J; j += 8) {
+        const cols = min(8, J - j);
+        packB(Bp + <usize>j * bcs, brs, bcs, np, cols);
+        const Cj = C + (<usize>j << 2);
+        for (let i = i0; i < i1; i += 4) {
+          const rows = min(4, i1 - i);
+          const Ab = packA0 + <usize>((i - i0) >> 2) * blockBytes;
+          if (rows == 4 && cols == 8) bcp4x8(Cj + <usize>i * ldc, ldc, Ab, panel, np);
+          else bcp4x8Partial(Cj + <usize>i * ldc, ldc, rows, cols, Ab, panel, np);
+        }
+      }
+    }
+  }
+}
+
+/** Y[M,N] = X[M,K]·W[N,K]ᵀ (+ b), or Y += ... when accumulate ≠ 0; b = 0 for no bias. */
+export function matmulXWt(Y: usize, X: usize, W: usize, b: usize, M: i32, N: i32, K: i32, accumulate: i32): void {
+  if (M <= 0 || N <= 0) return;
+  const rk = <usize>K << 2;
+  const ldy = <usize>N << 2;
+  // Start from b (or 0), or add b to Y; the products are then added in k order.
+  const N4 = N & ~3;
+  const rn = N - N4;
+  for (let m = 0; m < M; m++) {
+    const row = Y + <usize>m * ldy;
+    if (accumulate == 0) {
+      if (b != 0) memory.copy(row, b, ldy);
+      else memory.fill(row, 0, ldy);
+    } else if (b != 0) {
+      let n = 0;
+      for (; n < N4; n += 4) {
+        const o = <usize>n << 2;
+        v128.store(row + o, f32x4.add(v128.load(row + o), v128.load(b + o)));
+      }
+      if (rn > 0) {
+        const o = <usize>n << 2;
+        storeTail(row + o, f32x4.add(loadTail(row + o, rn), loadTail(b + o, rn)), rn);
+      }
+    }
+  }
+  // A = X (A(m,k) = X[m*K + k]), B = Wᵀ (B(k,n) = W[n*K + k]).
+  gemm(Y, ldy, X, rk, 4, W, 4, rk, M, N, K);
+}
+
+/** dX[M,K] += dY[M,N]·W[N,K]. */
+export function matmulDyW(dX: usize, dY: usize, W: usize, M: i32, N: i32, K: i32): void {
+  const rk = <usize>K << 2;
+  // A = dY (A(m,n) = dY[m*N + n]), B = W (B(n,k) = W[n*K + k]).
+  gemm(dX, rk, dY, <usize>N << 2, 4, W, rk, 4, M, K, N);
+}
+
+/** dW[N,K] += dY[M,N]ᵀ·X[M,K]; db[N] += Σ_m dY[m,:] when db ≠ 0. */
+export function matmulDyTX(dW: usize, db: usize, dY: usize, X: usize, M: i32, N: i32, K: i32): void {
+  const rk = <usize>K << 2;
+  const rn = <usize>N << 2;
+  // A = dYᵀ (A(n,m) = dY[m*N + n]), B = X (B(m,k) = X[m*K + k]).
+  gemm(dW, rk, dY, 4, rn, X, rk, 4, N, K, M);
+  if (db != 0 && N > 0) {
+    // Row by row in m order, as the reference adds (float32 rounding after every addition).
+    const N4 = N & ~3;
+    const r = N - N4;
+    for (let m = 0; m < M; m++) {
+      const row = dY + <usize>m * rn;
+      let n = 0;
+      for (; n < N4; n += 4) {
+        const o = <usize>n << 2;
+        v128.store(db + o, f32x4.add(v128.load(db + o), v128.load(row + o)));
+      }
+      if (r > 0) {
+        const o = <usize>n << 2;
+        storeTail(db + o, f32x4.add(loadTail(db + o, r), loadTail(row + o, r)), r);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// LSTM cell
+
+/** One group of 4 units of lstmForward (g: the i gate's address in the gate row; s: state). */
+// @ts-ignore: decorator
+@inline function lstmForward4(gi: usize, gs: usize, cp: usize, c: usize, tc: usize, h: usize, r: i32): void {
+  const gf = gi + gs;
+  const go = gf + gs;
+  const gg = go + gs;
+  let ai: v128, af: v128, ao: v128, ag: v128, cprev: v128;
+  if (r == 4) {
+    ai = v128.load(gi); af = v128.load(gf); ao = v128.load(go); ag = v128.load(gg); cprev = v128.load(cp);
+  } else {
+    ai = loadTail(gi, r); af = loadTail(gf, r); ao = loadTail(go, r); ag = loadTail(gg, r); cprev = loadTail(cp, r);
+  }
+  const i = sigmoid4(ai);
+  const f = sigmoid4(af);
+  const o = sigmoid4(ao);
+  const g = tanh4(ag);
+  const cn = f32x4.add(f32x4.mul(f, cprev), f32x4.mul(i, g));
+  const t = tanh4(cn);
+  const hn = f32x4.mul(o, t);
+  if (r == 4) {
+    v128.store(gi, i); v128.store(gf, f); v128.store(go, o); v128.store(gg, g);
+    v128.store(c, cn); v128.store(tc, t); v128.store(h, hn);
+  } else {
+    storeTail(gi, i, r); storeTail(gf, f, r); storeTail(go, o, r); storeTail(gg, g, r);
+    storeTail(c, cn, r); storeTail(tc, t, r); storeTail(h, hn, r);
+  }
+}
+
+export function lstmForward(gates: usize, cPrev: usize, c: usize, tc: usize, h: usize, M: i32, N: i32): void {
+  const gs = <usize>N << 2; // bytes per gate block
+  const N4 = N & ~3;
+  const r = N - N4;
+  for (let m = 0; m < M; m++) {
+    const grow = gates + <usize>m * (gs << 2);
+    const so = <usize>m * gs;
+    let n = 0;
+    for (; n < N4; n += 4) {
+      const o = <usize>n << 2;
+      lstmForward4(grow + o, gs, cPrev + so + o, c + so + o, tc + so + o, h + so + o, 4);
+    }
+    if (r > 0) {
+      const o = <usize>n << 2;
+      lstmForward4(grow + o, gs, cPrev + so + o, c + so + o, tc + so + o, h + so + o, r);
+    }
+  }
+}
+
+// lstmBackward is pure arithmetic on stored activations, so it is done in float64 (two lanes at
+// a time) with the reference's exact expressions and operation order: the results are the
+// reference's, bit for bit. The kernel is memory-bound, so the wider arithmetic is free.
+
+/** Loads 2 floats (or 1, zero-padded, when r == 1) from p as float64 lanes. */
+// @ts-ignore: decorator
+@inline function load2d(p: usize, r: i32): v128 {
+  return f64x2.promote_low_f32x4(r == 2 ? v128.load64_zero(p) : v128.load32_zero(p));
+}
+
+/** Stores 2 (or 1) float64 lanes to p as floats. */
+// @ts-ignore: decorator
+@inline function store2d(p: usize, v: v128, r: i32): void {
+  const f = f32x4.demote_f64x2_zero(v);
+  if (r == 2) v128.store64_lane(p, f, 0);
+  else v128.store32_lane(p, f, 0);
+}
+
+// @ts-ignore: decorator
+@inline function lstmBackward2(
+  gi: usize, gs: usize, cp: usize, tc: usize, dh: usize, dc: usize, dgi: usize, dcp: usize, r: i32,
+): void {
+  const one = v128.load64_splat(CONSTS_F64);
+  const i = load2d(gi, r);
+  const f = load2d(gi + gs, r);
+  const o = load2d(gi + 2 * gs, r);
+  const g = load2d(gi + 3 * gs, r);
+  const t = load2d(tc, r);
+  const dhn = load2d(dh, r);
+  const cprev = load2d(cp, r);
+  // dcn = dc + dhn * o * (1 - t * t)
+  const dcn = f64x2.add(load2d(dc, r), f64x2.mul(f64x2.mul(dhn, o), f64x2.sub(one, f64x2.mul(t, t))));
+  // dGates: dcn*g*i*(1-i), dcn*cPrev*f*(1-f), dhn*t*o*(1-o), dcn*i*(1-g*g)
+  store2d(dgi, f64x2.mul(f64x2.mul(f64x2.mul(dcn, g), i), f64x2.sub(one, i)), r);
+  store2d(dgi + gs, f64x2.mul(f64x2.mul(f64x2.mul(dcn, cprev), f), f64x2.sub(one, f)), r);
+  store2d(dgi + 2 * gs, f64x2.mul(f64x2.mul(f64x2.mul(dhn, t), o), f64x2.sub(one, o)), r);
+  store2d(dgi + 3 * gs, f64x2.mul(f64x2.mul(dcn, i), f64x2.sub(one, f64x2.mul(g, g))), r);
+  store2d(dcp, f64x2.mul(dcn, f), r);
+}
+
+export function lstmBackward(
+  gates: usize, cPrev: usize, tc: usize, dh: usize, dc: usize, dGates: usize, dcPrev: usize, M: i32, N: i32,
+): void {
+  const gs = <usize>N << 2;
+  const N2 = N & ~1;
+  for (let m = 0; m < M; m++) {
+    const go = <usize>m * (gs << 2);
+    const so = <usize>m * gs;
+    let n = 0;
+    for (; n < N2; n += 2) {
+      const o = <usize>n << 2;
+      lstmBackward2(gates + go + o, gs, cPrev + so + o, tc + so + o, dh + so + o, dc + so + o, dGates + go + o, dcPrev + so + o, 2);
+    }
+    if (n < N) {
+      const o = <usize>n << 2;
+      lstmBackward2(gates + go + o, gs, cPrev + so + o, tc + so + o, dh + so + o, dc + so + o, dGates + go + o, dcPrev + so + o, 1);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Log-softmax + NLL
+
+/**
+ * Each row of logits[M,V] becomes log-probabilities; returns Σ_m −logp[m, targets[m]].
+ * The max is exact, the exponentials are float32 (argument x − max ≤ 0; the max term is exactly
+ * 1), their sum and its log are float64, so a dominant class keeps full relative accuracy in
+ * logp ≈ 0; logp is formed in float64 and rounded once, as in the reference.
+ */
+export function logSoftmaxNll(logits: usize, targets: usize, M: i32, V: i32): f64 {
+  let nll: f64 = 0;
+  if (V <= 0) return nll;
+  const V4 = V & ~3;
+  const r = V - V4;
+  const rowBytes = <usize>V << 2;
+  for (let m = 0; m < M; m++) {
+    const row = logits + <usize>m * rowBytes;
+    // max, by `x > max` tests as in the reference (pmax(m, x) = m < x ? x : m)
+    let mx = f32x4.splat(-Infinity);
+    let v = 0;
+    for (; v < V4; v += 4) mx = f32x4.pmax(mx, v128.load(row + (<usize>v << 2)));
+    let maxv: f32 = -Infinity;
+    for (let j = 0; j < 4; j++) {
+      const x = f32x4.extract_lane(mx, 0);
+      if (x > maxv) maxv = x;
+      mx = f32x4.shuffle(mx, mx, 1, 2, 3, 0);
+    }
+    for (let j = V4; j < V; j++) {
+      const x = load<f32>(row + (<usize>j << 2));
+      if (x > maxv) maxv = x;
+    }
+    // Σ exp(x − max), accumulated in float64
+    const mv = f32x4.splat(maxv);
+    let s = f64x2.splat(0);
+    for (v = 0; v < V4; v += 4) {
+      const e = exp4(f32x4.sub(v128.load(row + (<usize>v << 2)), mv));
+      s = f64x2.add(s, f64x2.add(f64x2.promote_low_f32x4(e), f64x2.promote_low_f32x4(f32x4.shuffle(e, e, 2, 3, 0, 1))));
+    }
+    let sum = f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1);
+    if (r > 0) {
+      // Padding lanes are 0 − max → e^(−max) would be wrong: mask them out of the sum.
+      const e = exp4(f32x4.sub(loadTail(row + (<usize>V4 << 2), r), mv));
+      sum += <f64>f32x4.extract_lane(e, 0);
+      if (r > 1) sum += <f64>f32x4.extract_lane(e, 1);
+      if (r > 2) sum += <f64>f32x4.extract_lane(e, 2);
+    }
+    // logp = (x − max) − log Σ in float64 (x − max is exact there), rounded once. Subtracting
+    // max and log Σ separately, rather than x − (max + log Σ), keeps logp accurate when it is
+    // close to 0 (a dominant class with a large logit).
+    const ls = Math.log(sum);
+    const mx2 = f64x2.splat(<f64>maxv);
+    const ls2 = f64x2.splat(ls);
+    const V2 = V & ~1;
+    for (v = 0; v < V2; v += 2) {
+      const p = row + (<usize>v << 2);
+      const d = f64x2.sub(f64x2.promote_low_f32x4(v128.load64_zero(p)), mx2);
+      v128.store64_lane(p, f32x4.demote_f64x2_zero(f64x2.sub(d, ls2)), 0);
+    }
+    if (V2 < V) {
+      const p = row + (<usize>V2 << 2);
+      store<f32>(p, <f32>((<f64>load<f32>(p) - <f64>maxv) - ls));
+    }
+    const t = load<i32>(targets + (<usize>m << 2));
+    nll -= <f64>load<f32>(row + (<usize>t << 2));
+  }
+  return nll;
+}
+
+/** dLogits[M,V] = scale·(exp(logp) − onehot(target)); dLogits may alias logp. */
+export function logSoftmaxNllBackward(dLogits: usize, logp: usize, targets: usize, M: i32, V: i32, scale: f64): void {
+  const V4 = V & ~3;
+  const r = V - V4;
+  const rowBytes = <usize>V << 2;
+  const sv = f32x4.splat(<f32>scale);
+  for (let m = 0; m < M; m++) {
+    const src = logp + <usize>m * rowBytes;
+    const dst = dLogits + <usize>m * rowBytes;
+    let v = 0;
+    for (; v < V4; v += 4) {
+      const o = <usize>v << 2;
+      v128.store(dst + o, f32x4.mul(sv, exp4(v128.load(src + o))));
+    }
+    if (r > 0) {
+      const o = <usize>V4 << 2;
+      storeTail(dst + o, f32x4.mul(sv, exp4(loadTail(src + o, r))), r);
+    }
+    const t = dst + (<usize>load<i32>(targets + (<usize>m << 2)) << 2);
+    store<f32>(t, <f32>(<f64>load<f32>(t) - scale));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Optimisers (src/optim.ts), in float64 with the reference's operation order: bit-identical.
+
+/** m = α·m + (1−α)·g²;  x −= lr·g / (√m + ε), over n elements. */
+export function rmsprop(x: usize, g: usize, m: usize, n: i32, lr: f64, alpha: f64, eps: f64): void {
+  const a = f64x2.splat(alpha);
+  const oma = f64x2.splat(1 - alpha);
+  const lrv = f64x2.splat(lr);
+  const ev = f64x2.splat(eps);
+  let j = 0;
+  for (; j < n; j += 2) {
+    const r = n - j >= 2 ? 2 : 1;
+    const o = <usize>j << 2;
+    const gj = load2d(g + o, r);
+    const mj = f64x2.add(f64x2.mul(a, load2d(m + o, r)), f64x2.mul(f64x2.mul(oma, gj), gj));
+    store2d(m + o, mj, r);
+    const step = f64x2.div(f64x2.mul(lrv, gj), f64x2.add(f64x2.sqrt(mj), ev));
+    store2d(x + o, f64x2.sub(load2d(x + o, r), step), r);
+  }
+}
+
+/**
+ * m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;  x −= stepSize·m / (√v + ε), over n elements.
+ * stepSize = lr·√(1−β2ᵗ)/(1−β1ᵗ) is computed by the caller (lr itself is not used here).
+ */
+export function adam(
+  x: usize, g: usize, m: usize, v: usize, n: i32, lr: f64, beta1: f64, beta2: f64, eps: f64, stepSize: f64,
+): void {
+  const b1 = f64x2.splat(beta1);
+  const omb1 = f64x2.splat(1 - beta1);
+  const b2 = f64x2.splat(beta2);
+  const omb2 = f64x2.splat(1 - beta2);
+  const ss = f64x2.splat(stepSize);
+  const ev = f64x2.splat(eps);
+  let j = 0;
+  for (; j < n; j += 2) {
+    const r = n - j >= 2 ? 2 : 1;
+    const o = <usize>j << 2;
+    const gj = load2d(g + o, r);
+    const mj = f64x2.add(f64x2.mul(b1, load2d(m + o, r)), f64x2.mul(omb1, gj));
+    const vj = f64x2.add(f64x2.mul(b2, load2d(v + o, r)), f64x2.mul(f64x2.mul(omb2, gj), gj));
+    store2d(m + o, mj, r);
+    store2d(v + o, vj, r);
+    const step = f64x2.div(f64x2.mul(ss, mj), f64x2.add(f64x2.sqrt(vj), ev));
+    store2d(x + o, f64x2.sub(load2d(x + o, r), step), r);
+  }
+}
+
+/**
+ * g = clamp(g, −c, c) element-wise over n elements. pmin(v, c) = c < v ? c : v and
+ * pmax(v, −c) = v < −c ? −c : v are exactly clipGradients' tests (NaN stays NaN).
+ */
+export function clip(g: usize, n: i32, c: f32): void {
+  const hi = f32x4.splat(c);
+  const lo = f32x4.splat(-c);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const p = g + (<usize>j << 2);
+    v128.store(p, f32x4.pmax(f32x4.pmin(v128.load(p), hi), lo));
+  }
+  const r = n - j;
+  if (r > 0) {
+    const p = g + (<usize>j << 2);
+    storeTail(p, f32x4.pmax(f32x4.pmin(loadTail(p, r), hi), lo), r);
+  }
+}

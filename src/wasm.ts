@@ -1,0 +1,458 @@
+/**
+ * WebAssembly SIMD kernels: a float32 implementation of the `Kernels` interface (src/kernels.ts)
+ * compiled from assembly/kernels.ts by AssemblyScript (`npm run build:wasm`) into
+ *   build/kernels.wasm          SIMD (f32x4 mul + add)
+ *   build/kernels-relaxed.wasm  relaxed SIMD (f32x4.relaxed_madd, a fused multiply-add where the
+ *                               CPU has one; Node 20 needs --experimental-wasm-relaxed-simd)
+ *
+ * Memory: each WasmKernels owns one *shared* WebAssembly.Memory (its buffer is a
+ * SharedArrayBuffer), so growing it never detaches the Float32Array views handed out earlier:
+ * they keep pointing at the same bytes. `alloc(n)` is a bump allocator in that memory (16-byte
+ * aligned, zero-filled because fresh wasm memory is zero and nothing is ever reused); nothing is
+ * freed until the WasmKernels object itself is dropped.
+ *
+ * Every kernel checks (cheaply) that its Float32Array arguments are views into this memory and
+ * long enough for the given shape, then passes their byte offsets to wasm. Target id arrays
+ * (Int32Array) may live anywhere: ones outside wasm memory are copied into a scratch area first,
+ * and every id is checked to be in [0, V) (wasm would otherwise read or write outside the row).
+ *
+ * Accuracy against the TypeScript reference (TsKernels('float32'), which computes in float64 and
+ * rounds on store): the matmuls accumulate in float32 (see test/wasm.test.ts for the bound);
+ * lstmBackward and the optimiser updates are bit-identical; exp/σ/tanh are float32 polynomial
+ * approximations with relative error below 1e-6.
+ */
+import { setFlagsFromString } from 'node:v8';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { Float, Kernels } from './kernels.js';
+
+// ---------------------------------------------------------------------------------------------
+// The little of the WebAssembly JS API used here (the project compiles without the DOM lib).
+
+/** A WebAssembly.Memory (shared: its buffer is a SharedArrayBuffer). */
+export interface WasmMemory {
+  readonly buffer: ArrayBufferLike;
+  grow(deltaPages: number): number;
+}
+interface WasmApi {
+  Memory: new (descriptor: { initial: number; maximum?: number; shared?: boolean }) => WasmMemory;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { exports: Record<string, unknown> };
+  validate(bytes: Uint8Array): boolean;
+  compile(bytes: Uint8Array): Promise<object>;
+}
+
+function wasmApi(): WasmApi | undefined {
+  return (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+}
+
+/** The functions exported by assembly/kernels.ts (pointers are byte offsets). */
+interface KernelExports {
+  heapBase(): number;
+  vexp(a: number, n: number): void;
+  vsigmoid(a: number, n: number): void;
+  vtanh(a: number, n: number): void;
+  matmulXWt(Y: number, X: number, W: number, b: number, M: number, N: number, K: number, accumulate: number): void;
+  matmulDyW(dX: number, dY: number, W: number, M: number, N: number, K: number): void;
+  matmulDyTX(dW: number, db: number, dY: number, X: number, M: number, N: number, K: number): void;
+  lstmForward(gates: number, cPrev: number, c: number, tc: number, h: number, M: number, N: number): void;
+  lstmBackward(
+    gates: number, cPrev: number, tc: number, dh: number, dc: number, dGates: number, dcPrev: number, M: number, N: number,
+  ): void;
+  logSoftmaxNll(logits: number, targets: number, M: number, V: number): number;
+  logSoftmaxNllBackward(dLogits: number, logp: number, targets: number, M: number, V: number, scale: number): void;
+  rmsprop(x: number, g: number, m: number, n: number, lr: number, alpha: number, eps: number): void;
+  adam(
+    x: number, g: number, m: number, v: number, n: number, lr: number, beta1: number, beta2: number, eps: number,
+    stepSize: number,
+  ): void;
+  clip(g: number, n: number, c: number): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Locating, validating and compiling the two builds
+
+export type WasmVariant = 'simd' | 'relaxed';
+
+export interface WasmKernelsOptions {
+  /**
+   * Which build to use. 'auto' (default): the relaxed-SIMD build when this runtime validates it
+   * (Node 20 only with --experimental-wasm-relaxed-simd), else the SIMD build.
+   */
+  variant?: 'auto' | WasmVariant;
+  /** Initial memory in bytes (rounded up to 64 KiB pages, at least 1 MiB). Default 4 MiB; it grows on demand. */
+  initialBytes?: number;
+}
+
+const PAGE = 65536;
+/** The minimum the modules declare (asconfig.json `initialMemory`): 1 MiB. */
+const MIN_PAGES = 16;
+/** The maximum the modules declare (asconfig.json `maximumMemory`): 4 GiB. */
+const MAX_PAGES = 65536;
+const DEFAULT_INITIAL_BYTES = 4 * 1024 * 1024;
+
+const FILES: Record<WasmVariant, string> = { simd: 'kernels.wasm', relaxed: 'kernels-relaxed.wasm' };
+
+function wasmUrl(variant: WasmVariant): URL {
+  return new URL(`../build/${FILES[variant]}`, import.meta.url);
+}
+
+function missingError(variant: WasmVariant, cause: unknown): Error {
+  const path = fileURLToPath(wasmUrl(variant));
+  return new Error(
+    `WebAssembly kernels not found at ${path}: run \`npm run build\` (its build:wasm step compiles assembly/kernels.ts)`,
+    { cause },
+  );
+}
+
+/** Per variant: the bytes of the build, or the error reading them. */
+const bytesCache = new Map<WasmVariant, Uint8Array | Error>();
+const moduleCache = new Map<WasmVariant, object>();
+
+function readBytesSync(variant: WasmVariant): Uint8Array | Error {
+  let b = bytesCache.get(variant);
+  if (b === undefined) {
+    try {
+      b = new Uint8Array(readFileSync(wasmUrl(variant)));
+    } catch (e) {
+      b = missingError(variant, e);
+    }
+    bytesCache.set(variant, b);
+  }
+  return b;
+}
+
+async function readBytes(variant: WasmVariant): Promise<Uint8Array | Error> {
+  let b = bytesCache.get(variant);
+  if (b === undefined) {
+    try {
+      b = new Uint8Array(await readFile(wasmUrl(variant)));
+    } catch (e) {
+      b = missingError(variant, e);
+    }
+    bytesCache.set(variant, b);
+  }
+  return b;
+}
+
+/** Whether this runtime can run a build (its file was read and it validates). */
+function runnable(bytes: Uint8Array | Error): boolean {
+  const api = wasmApi();
+  return api !== undefined && !(bytes instanceof Error) && api.validate(bytes);
+}
+
+/** True when the SIMD kernels (or, with variant 'relaxed', the relaxed ones) can be loaded here. */
+export function wasmAvailable(variant: WasmVariant = 'simd'): boolean {
+  if (variant === 'relaxed' && !runnable(readBytesSync(variant))) enableRelaxedSimdFlag();
+  return runnable(readBytesSync(variant));
+}
+
+/**
+ * Relaxed SIMD ships enabled from Node 22 (V8 11.4+); Node 20 has it behind
+ * --experimental-wasm-relaxed-simd. That flag can be turned on from inside the process as long
+ * as no relaxed module has been validated yet, so 'auto' tries it once before falling back.
+ */
+let triedRelaxedFlag = false;
+function enableRelaxedSimdFlag(): void {
+  if (triedRelaxedFlag) return;
+  triedRelaxedFlag = true;
+  try {
+    setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    // An engine that does not know the flag: keep the plain SIMD build.
+  }
+}
+
+function chooseVariant(requested: 'auto' | WasmVariant, bytes: (v: WasmVariant) => Uint8Array | Error): WasmVariant {
+  if (requested === 'auto') {
+    if (runnable(bytes('relaxed'))) return 'relaxed';
+    enableRelaxedSimdFlag();
+    return runnable(bytes('relaxed')) ? 'relaxed' : 'simd';
+  }
+  if (requested === 'relaxed' && !runnable(bytes('relaxed'))) enableRelaxedSimdFlag();
+  return requested;
+}
+
+function checkRunnable(variant: WasmVariant, bytes: Uint8Array | Error): Uint8Array {
+  const api = wasmApi();
+  if (api === undefined) throw new Error('this JavaScript runtime has no WebAssembly');
+  if (bytes instanceof Error) throw bytes;
+  if (!api.validate(bytes)) {
+    throw new Error(
+      variant === 'relaxed'
+        ? 'this runtime does not support WebAssembly relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd); use variant "simd"'
+        : 'this runtime does not support WebAssembly SIMD with shared memory (build/kernels.wasm does not validate)',
+    );
+  }
+  return bytes;
+}
+
+function variantOf(options: WasmKernelsOptions): 'auto' | WasmVariant {
+  const v = options.variant ?? 'auto';
+  if (v !== 'auto' && v !== 'simd' && v !== 'relaxed') {
+    throw new Error(`variant must be 'auto', 'simd' or 'relaxed', got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/** Loads (compiling once per process and variant) a fresh WasmKernels with its own memory. */
+export async function loadWasmKernels(options: WasmKernelsOptions = {}): Promise<WasmKernels> {
+  const requested = variantOf(options);
+  if (requested === 'auto') await Promise.all([readBytes('relaxed'), readBytes('simd')]);
+  else await readBytes(requested);
+  const variant = chooseVariant(requested, (v) => bytesCache.get(v)!);
+  let module = moduleCache.get(variant);
+  if (!module) {
+    const api = wasmApi();
+    if (api === undefined) throw new Error('this JavaScript runtime has no WebAssembly');
+    module = await api.compile(checkRunnable(variant, bytesCache.get(variant)!));
+    moduleCache.set(variant, module);
+  }
+  return new WasmKernels(module, variant, options);
+}
+
+/** The synchronous twin of loadWasmKernels (fine in Node: the modules are small). */
+export function loadWasmKernelsSync(options: WasmKernelsOptions = {}): WasmKernels {
+  const variant = chooseVariant(variantOf(options), readBytesSync);
+  let module = moduleCache.get(variant);
+  if (!module) {
+    const bytes = checkRunnable(variant, readBytesSync(variant));
+    module = new (wasmApi()!.Module)(bytes);
+    moduleCache.set(variant, module);
+  }
+  return new WasmKernels(module, variant, options);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The kernels
+
+export class WasmKernels implements Kernels {
+  readonly dtype = 'float32' as const;
+  readonly name: 'wasm-simd' | 'wasm-relaxed-simd';
+  readonly variant: WasmVariant;
+  /** The shared memory every buffer of these kernels lives in. */
+  readonly memory: WasmMemory;
+
+  private readonly ex: KernelExports;
+  /** memory.buffer as of the last growth; older SharedArrayBuffer objects are in `buffers`. */
+  private buf: ArrayBufferLike;
+  private readonly buffers = new Set<ArrayBufferLike>();
+  /** First byte the allocator hands out. */
+  private readonly base: number;
+  /** Bump pointer (bytes): everything below is handed out, static data or scratch. */
+  private top: number;
+  /** Scratch area for target ids that do not live in wasm memory. */
+  private scratch: Int32Array | null = null;
+
+  /** Use loadWasmKernels / loadWasmKernelsSync; `module` is a compiled build of `variant`. */
+  constructor(module: object, variant: WasmVariant, options: WasmKernelsOptions = {}) {
+    const api = wasmApi();
+    if (!api) throw new Error('this JavaScript runtime has no WebAssembly');
+    this.variant = variant;
+    this.name = variant === 'relaxed' ? 'wasm-relaxed-simd' : 'wasm-simd';
+    const initialBytes = options.initialBytes ?? DEFAULT_INITIAL_BYTES;
+    if (!(initialBytes >= 0)) throw new Error(`initialBytes must be a non-negative number, got ${initialBytes}`);
+    const initial = Math.min(MAX_PAGES, Math.max(MIN_PAGES, Math.ceil(initialBytes / PAGE)));
+    this.memory = new api.Memory({ initial, maximum: MAX_PAGES, shared: true });
+    const instance = new api.Instance(module, { env: { memory: this.memory } });
+    this.ex = instance.exports as unknown as KernelExports;
+    this.buf = this.memory.buffer;
+    this.buffers.add(this.buf);
+    // Below heapBase: static data and the kernels' scratch space.
+    this.base = align16(Math.max(16, this.ex.heapBase()));
+    this.top = this.base;
+    this.ensure(this.top);
+  }
+
+  /** Bytes handed out so far (including static data and alignment). */
+  get bytesAllocated(): number {
+    return this.top;
+  }
+
+  /** Grows the memory (by at least a quarter, to keep growths rare) so that `end` bytes fit. */
+  private ensure(end: number): void {
+    const have = this.buf.byteLength;
+    if (end <= have) return;
+    const havePages = have / PAGE;
+    const needPages = Math.ceil(end / PAGE);
+    if (needPages > MAX_PAGES) {
+      throw new RangeError(`WasmKernels: out of memory: ${end} bytes needed, the maximum is ${MAX_PAGES * PAGE} (4 GiB)`);
+    }
+    const pages = Math.min(MAX_PAGES, Math.max(needPages, havePages + Math.ceil(havePages / 4)));
+    this.memory.grow(pages - havePages);
+    this.buf = this.memory.buffer;
+    this.buffers.add(this.buf);
+  }
+
+  private bump(bytes: number): number {
+    const start = this.top;
+    const end = align16(start + bytes);
+    this.ensure(end);
+    this.top = end;
+    return start;
+  }
+
+  alloc(n: number): Float32Array {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`alloc: n must be a non-negative integer, got ${n}`);
+    const start = this.bump(n * 4);
+    return new Float32Array(this.buf, start, n);
+  }
+
+  /** An Int32Array of n elements in wasm memory (zero-filled), e.g. for target ids. */
+  allocInt32(n: number): Int32Array {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`allocInt32: n must be a non-negative integer, got ${n}`);
+    const start = this.bump(n * 4);
+    return new Int32Array(this.buf, start, n);
+  }
+
+  /**
+   * Scoped allocation: `const mark = k.mark(); ...; k.release(mark)` gives back everything
+   * allocated after `mark` (and zero-fills it, so that `alloc` keeps returning zeroed memory).
+   * Views into the released range must not be used afterwards.
+   */
+  mark(): number {
+    return this.top;
+  }
+
+  release(mark: number): void {
+    if (!Number.isInteger(mark) || mark % 16 !== 0 || mark < this.base || mark > this.top) {
+      throw new RangeError(`release: ${mark} is not a mark of these kernels (current top ${this.top})`);
+    }
+    new Uint8Array(this.memory.buffer, mark, this.top - mark).fill(0);
+    if (this.scratch !== null && this.scratch.byteOffset >= mark) this.scratch = null;
+    this.top = mark;
+  }
+
+  /** Whether `a` is a view into this kernels' memory. */
+  owns(a: ArrayBufferView): boolean {
+    return a.buffer === this.buf || this.buffers.has(a.buffer);
+  }
+
+  /** The byte offset of `a` after checking it is a long-enough Float32Array in this memory. */
+  private p(a: Float, need: number, what: string): number {
+    if (!(a instanceof Float32Array) || !(a.buffer === this.buf || this.buffers.has(a.buffer))) {
+      throw new TypeError(
+        `${this.name}: ${what} must be a Float32Array allocated by these kernels (kernels.alloc) or a subarray of one`,
+      );
+    }
+    if (a.length < need) throw new RangeError(`${this.name}: ${what} has ${a.length} elements, the shape needs ${need}`);
+    if (a.byteOffset < this.base) throw new RangeError(`${this.name}: ${what} overlaps the kernels' own static memory`);
+    return a.byteOffset;
+  }
+
+  /** Byte offset of target ids in wasm memory (copied to scratch if needed), each checked in [0, V). */
+  private targetsPtr(t: Int32Array, M: number, V: number): number {
+    if (!(t instanceof Int32Array)) throw new TypeError(`${this.name}: targets must be an Int32Array`);
+    if (t.length < M) throw new RangeError(`${this.name}: targets has ${t.length} elements, needs ${M}`);
+    for (let m = 0; m < M; m++) {
+      const id = t[m];
+      if (id < 0 || id >= V) throw new RangeError(`${this.name}: target ${m} is ${id}, outside [0, ${V})`);
+    }
+    if (this.owns(t) && t.byteOffset >= this.base) return t.byteOffset;
+    if (this.scratch === null || this.scratch.length < M) {
+      this.scratch = this.allocInt32(Math.max(M, 2 * (this.scratch?.length ?? 0), 1024));
+    }
+    this.scratch.set(t.length === M ? t : t.subarray(0, M));
+    return this.scratch.byteOffset;
+  }
+
+  matmulXWt(Y: Float, X: Float, W: Float, b: Float | null, M: number, N: number, K: number, accumulate: boolean): void {
+    dims(M, N, K);
+    const bp = b === null ? 0 : this.p(b, N, 'b');
+    this.ex.matmulXWt(this.p(Y, M * N, 'Y'), this.p(X, M * K, 'X'), this.p(W, N * K, 'W'), bp, M, N, K, accumulate ? 1 : 0);
+  }
+
+  matmulDyW(dX: Float, dY: Float, W: Float, M: number, N: number, K: number): void {
+    dims(M, N, K);
+    this.ex.matmulDyW(this.p(dX, M * K, 'dX'), this.p(dY, M * N, 'dY'), this.p(W, N * K, 'W'), M, N, K);
+  }
+
+  matmulDyTX(dW: Float, db: Float | null, dY: Float, X: Float, M: number, N: number, K: number): void {
+    dims(M, N, K);
+    const dbp = db === null ? 0 : this.p(db, N, 'db');
+    this.ex.matmulDyTX(this.p(dW, N * K, 'dW'), dbp, this.p(dY, M * N, 'dY'), this.p(X, M * K, 'X'), M, N, K);
+  }
+
+  lstmForward(gates: Float, cPrev: Float, c: Float, tc: Float, h: Float, M: number, N: number): void {
+    dims(M, N, 0);
+    const s = M * N;
+    this.ex.lstmForward(
+      this.p(gates, 4 * s, 'gates'), this.p(cPrev, s, 'cPrev'), this.p(c, s, 'c'), this.p(tc, s, 'tc'), this.p(h, s, 'h'), M, N,
+    );
+  }
+
+  lstmBackward(
+    gates: Float, cPrev: Float, tc: Float, dh: Float, dc: Float, dGates: Float, dcPrev: Float, M: number, N: number,
+  ): void {
+    dims(M, N, 0);
+    const s = M * N;
+    this.ex.lstmBackward(
+      this.p(gates, 4 * s, 'gates'), this.p(cPrev, s, 'cPrev'), this.p(tc, s, 'tc'), this.p(dh, s, 'dh'), this.p(dc, s, 'dc'),
+      this.p(dGates, 4 * s, 'dGates'), this.p(dcPrev, s, 'dcPrev'), M, N,
+    );
+  }
+
+  logSoftmaxNll(logits: Float, targets: Int32Array, M: number, V: number): number {
+    dims(M, V, 0);
+    const lp = this.p(logits, M * V, 'logits');
+    if (M === 0) return 0;
+    return this.ex.logSoftmaxNll(lp, this.targetsPtr(targets, M, V), M, V);
+  }
+
+  logSoftmaxNllBackward(dLogits: Float, logp: Float, targets: Int32Array, M: number, V: number, scale: number): void {
+    dims(M, V, 0);
+    const dp = this.p(dLogits, M * V, 'dLogits');
+    const lp = this.p(logp, M * V, 'logp');
+    if (M === 0) return;
+    this.ex.logSoftmaxNllBackward(dp, lp, this.targetsPtr(targets, M, V), M, V, scale);
+  }
+
+  // --- Beyond the Kernels interface: element-wise updates over whole buffers (src/optim.ts).
+
+  /** RMSprop, as Optimizer.step: m = α·m + (1−α)·g²;  x −= lr·g / (√m + ε). Bit-identical to it. */
+  rmsprop(x: Float32Array, g: Float32Array, m: Float32Array, lr: number, alpha: number, eps: number): void {
+    const n = x.length;
+    this.ex.rmsprop(this.p(x, n, 'x'), this.p(g, n, 'g'), this.p(m, n, 'm'), n, lr, alpha, eps);
+  }
+
+  /**
+   * Adam, as Optimizer.step: m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;  x −= stepSize·m/(√v + ε)
+   * with stepSize = lr·√(1−β2ᵗ)/(1−β1ᵗ) computed by the caller. Bit-identical to Optimizer.step.
+   */
+  adam(
+    x: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array,
+    lr: number, beta1: number, beta2: number, eps: number, stepSize: number,
+  ): void {
+    const n = x.length;
+    this.ex.adam(this.p(x, n, 'x'), this.p(g, n, 'g'), this.p(m, n, 'm'), this.p(v, n, 'v'), n, lr, beta1, beta2, eps, stepSize);
+  }
+
+  /** clipGradients: g = clamp(g, −c, c); nothing when !(c > 0), as in src/optim.ts. */
+  clip(g: Float32Array, c: number): void {
+    if (!(c > 0)) return;
+    this.ex.clip(this.p(g, g.length, 'g'), g.length, c);
+  }
+
+  /** Applies the kernels' float32 exp, σ or tanh to `a` in place (for tests and diagnostics). */
+  mapInPlace(fn: 'exp' | 'sigmoid' | 'tanh', a: Float32Array): void {
+    const ptr = this.p(a, a.length, 'a');
+    if (fn === 'exp') this.ex.vexp(ptr, a.length);
+    else if (fn === 'sigmoid') this.ex.vsigmoid(ptr, a.length);
+    else if (fn === 'tanh') this.ex.vtanh(ptr, a.length);
+    else throw new Error(`unknown function ${JSON.stringify(fn)}`);
+  }
+}
+
+function align16(n: number): number {
+  return Math.ceil(n / 16) * 16;
+}
+
+/** Shapes must be non-negative integers (wasm takes them as i32). */
+function dims(a: number, b: number, c: number): void {
+  if (!(isDim(a) && isDim(b) && isDim(c))) throw new RangeError(`matrix sizes must be non-negative integers, got ${a}, ${b}, ${c}`);
+}
+
+function isDim(x: number): boolean {
+  return Number.isInteger(x) && x >= 0 && x < 2 ** 31;
+}

@@ -1,0 +1,615 @@
+/**
+ * The WebAssembly SIMD kernels (src/wasm.ts, assembly/kernels.ts) against the TypeScript
+ * reference TsKernels('float32'), which computes in float64 and rounds to float32 on store.
+ * Inputs are copied into both kernels' buffers (the wasm copies at random offsets, as subarrays);
+ * shapes are drawn to include sizes that are not multiples of 4 or 8, the sizes of the 4×8
+ * register tile (1, 3, 5, 17, 63, 129 and random small ones), and fixed larger shapes cross the
+ * cache-blocking boundaries.
+ *
+ * Tolerances (u = 2⁻²⁴, the float32 unit roundoff; rel = 1e-5 for the SIMD build and 1e-4 for
+ * the relaxed-SIMD build):
+ *  - matmuls: |w − r| ≤ rel·(|w| + |r|) + 2·γₙ·S, with S = Σ|tᵢ| over the n terms summed into
+ *    the element (the products, the bias, the previous value when accumulating) and
+ *    γₙ = n·u/(1 − n·u). γₙ·S bounds the error of any float32 evaluation order of an n-term sum
+ *    of products, fused or not (Higham, Accuracy and Stability of Numerical Algorithms, §3.1),
+ *    and both implementations are within it of the exact sum; it only matters where the terms
+ *    cancel. The bias sum db is bit-identical (same float32 additions in the same order).
+ *  - lstmForward: gates |w − r| ≤ rel·(|w| + |r|) + 2⁻¹⁴⁷ (the floor: both sides round at most
+ *    twice onto the subnormal grid 2⁻¹⁴⁹ when σ(x) underflows); c, tanh(c), h:
+ *    |w − r| ≤ rel·(|w| + |r|) + rel·(|f·cPrev| + |i·g|) + 2⁻¹⁴⁷·(2 + |cPrev|): the activations
+ *    carry a relative error (and, when subnormal, that absolute one), so c = f·cPrev + i·g
+ *    carries it relative to its terms (where they cancel), and tanh and the product with o
+ *    (both of slope ≤ 1) pass that on.
+ *  - lstmBackward, the optimiser updates and clipping: bit-identical (float64 arithmetic in the
+ *    reference's order).
+ *  - logSoftmaxNll: log-probabilities |w − r| ≤ rel·(|w| + |r|) + 2⁻⁵⁰·(V + |max| + |r|), the NLL
+ *    likewise with the floors of its terms summed. The wasm kernel's error is relative to |logp|
+ *    (Σ exp(x − max) in float64 with the max term exactly 1, logp = (x − max) − log Σ); the
+ *    floor is the reference's own float64 rounding: it sums V exponentials, forms
+ *    lse = max + log Σ and then x − lse, which cancels when logp ≈ 0 and leaves an absolute
+ *    error up to 2⁻⁵³·(V + 2 + |max| + log V + |logp|).
+ *  - logSoftmaxNllBackward: |w − r| ≤ rel·(|w| + |r|) + rel·|s|·e^logp + 2⁻¹⁴⁷·(1 + |s|): the
+ *    target entry is s·(p − 1), which cancels, so the error of s·p stays relative to s·p.
+ * The float32 exp/σ/tanh themselves are checked to be within 1e-6 relative of float64 Math.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Model, type ModelConfig, Rng, TsKernels, sigmoid } from '../src/index.js';
+import { Optimizer, clipGradients } from '../src/optim.js';
+import { WasmKernels, loadWasmKernels, loadWasmKernelsSync, wasmAvailable, type WasmVariant } from '../src/wasm.js';
+import { arbConfig, arbShape, randomIds } from './helpers/arbitraries.js';
+
+const U = 2 ** -24;
+const gamma = (n: number): number => (n * U) / (1 - n * U);
+const SUBNORMAL_FLOOR = 2 ** -147;
+
+const ts = new TsKernels('float32');
+
+// The SIMD build must be there (npm run build:wasm); the relaxed one runs where it validates
+// (Node 20: once src/wasm.ts has turned on --experimental-wasm-relaxed-simd in-process).
+const VARIANTS: { variant: WasmVariant; rel: number; available: boolean }[] = [
+  { variant: 'simd', rel: 1e-5, available: true },
+  { variant: 'relaxed', rel: 1e-4, available: wasmAvailable('relaxed') },
+];
+
+const arbDim = fc.oneof(fc.constantFrom(1, 3, 5, 17, 63, 129), fc.integer({ min: 1, max: 24 }));
+const arbScale = fc.constantFrom(1, 1e-3, 1e3);
+const arbSeed = fc.integer({ min: 1, max: 2 ** 31 - 1 });
+
+function randomArray(rng: Rng, n: number, scale: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let j = 0; j < n; j++) a[j] = rng.uniformRange(-scale, scale);
+  return a;
+}
+
+/**
+ * A copy of `src` in wasm memory, at a random float offset 0..3 from the 16-byte aligned
+ * allocation (the model passes subarrays at any offset).
+ */
+function toWasm(k: WasmKernels, src: Float32Array, rng: Rng): Float32Array {
+  const off = rng.int(4);
+  const a = k.alloc(src.length + off).subarray(off, off + src.length);
+  a.set(src);
+  return a;
+}
+
+/** Throws with the worst element when some |w − r| > tol(j). */
+function expectClose(what: string, w: ArrayLike<number>, r: ArrayLike<number>, tol: (j: number) => number): void {
+  expect(w.length).toBe(r.length);
+  let worst = -1;
+  let worstRatio = 0;
+  for (let j = 0; j < w.length; j++) {
+    const d = Math.abs(w[j] - r[j]);
+    const t = tol(j);
+    if (!(d <= t)) {
+      const ratio = Number.isNaN(d) ? Infinity : d / t;
+      if (worst < 0 || ratio > worstRatio) {
+        worst = j;
+        worstRatio = ratio;
+      }
+    }
+  }
+  if (worst >= 0) {
+    throw new Error(`${what}[${worst}]: wasm ${w[worst]} vs reference ${r[worst]}, tolerance ${tol(worst)}`);
+  }
+}
+
+function expectIdentical(what: string, w: ArrayLike<number>, r: ArrayLike<number>): void {
+  expect(w.length).toBe(r.length);
+  for (let j = 0; j < w.length; j++) {
+    if (!(w[j] === r[j] || (Number.isNaN(w[j]) && Number.isNaN(r[j])))) {
+      throw new Error(`${what}[${j}]: wasm ${w[j]} vs reference ${r[j]} (expected bit-identical)`);
+    }
+  }
+}
+
+const relTol = (rel: number, w: ArrayLike<number>, r: ArrayLike<number>) => (j: number) =>
+  rel * (Math.abs(w[j]) + Math.abs(r[j]));
+
+/** Runs `body` and gives back everything it allocated in wasm memory. */
+function scoped<T>(k: WasmKernels, body: () => T): T {
+  const mark = k.mark();
+  try {
+    return body();
+  } finally {
+    k.release(mark);
+  }
+}
+
+describe('loading', () => {
+  it('loads the SIMD build, sync and async, with a clear name and dtype', async () => {
+    const a = loadWasmKernelsSync({ variant: 'simd' });
+    expect(a.name).toBe('wasm-simd');
+    expect(a.dtype).toBe('float32');
+    const b = await loadWasmKernels({ variant: 'simd' });
+    expect(b.name).toBe('wasm-simd');
+    expect(wasmAvailable()).toBe(true);
+  });
+
+  it("'auto' picks the relaxed build exactly when the runtime validates it", () => {
+    const k = loadWasmKernelsSync();
+    expect(k.name).toBe(wasmAvailable('relaxed') ? 'wasm-relaxed-simd' : 'wasm-simd');
+    if (!wasmAvailable('relaxed')) {
+      expect(() => loadWasmKernelsSync({ variant: 'relaxed' })).toThrow(/relaxed SIMD/);
+    }
+  });
+
+  it('alloc returns zero-filled, 16-byte aligned views; foreign and short arrays are refused', () => {
+    const k = loadWasmKernelsSync({ variant: 'simd' });
+    for (const n of [0, 1, 3, 5, 1000]) {
+      const a = k.alloc(n);
+      expect(a).toBeInstanceOf(Float32Array);
+      expect(a.length).toBe(n);
+      expect(a.byteOffset % 16).toBe(0);
+      expect(a.every((v) => v === 0)).toBe(true);
+      a.fill(7);
+    }
+    const Y = k.alloc(4);
+    const X = k.alloc(4);
+    expect(() => k.matmulXWt(Y, new Float32Array(4), X, null, 2, 2, 2, false)).toThrow(TypeError);
+    expect(() => k.matmulXWt(Y, X, X, null, 2, 2, 3, false)).toThrow(RangeError);
+    expect(() => k.logSoftmaxNll(Y, Int32Array.of(0, 2), 2, 2)).toThrow(RangeError);
+    // released memory comes back zeroed
+    const mark = k.mark();
+    k.alloc(100).fill(1);
+    k.release(mark);
+    expect(k.alloc(100).every((v) => v === 0)).toBe(true);
+  });
+
+  it('views stay valid and usable after the shared memory grows', () => {
+    const k = loadWasmKernelsSync({ variant: 'simd', initialBytes: 1 << 16 });
+    const rng = new Rng(7);
+    const [M, N, K] = [5, 7, 9];
+    const X = toWasm(k, randomArray(rng, M * K, 1), rng);
+    const W = toWasm(k, randomArray(rng, N * K, 1), rng);
+    const before = X.slice();
+    const bytesBefore = k.memory.buffer.byteLength;
+    // Grow the memory many times over (64 MiB in uneven pieces).
+    const big: Float32Array[] = [];
+    for (let j = 0; j < 16; j++) big.push(k.alloc((1 << 20) + 13 * j));
+    expect(k.memory.buffer.byteLength).toBeGreaterThan(bytesBefore + 64 * 1024 * 1024);
+    // The old views are not detached and still see (and share) the same bytes.
+    expect(X.length).toBe(M * K);
+    expectIdentical('X after growth', X, before);
+    expect(X.buffer.byteLength).toBe(bytesBefore);
+    const alias = new Float32Array(k.memory.buffer, X.byteOffset, X.length);
+    alias[0] = 42;
+    expect(X[0]).toBe(42);
+    X[0] = before[0];
+    // Old and new views mixed in one call.
+    const Y = big[15].subarray(0, M * N);
+    k.matmulXWt(Y, X, W, null, M, N, K, false);
+    const Yr = new Float32Array(M * N);
+    ts.matmulXWt(Yr, X.slice(), W.slice(), null, M, N, K, false);
+    // the matmul bound with S ≤ K (|x|, |w| < 1)
+    expectClose('Y', Y, Yr, (j) => 1e-5 * (Math.abs(Y[j]) + Math.abs(Yr[j])) + 2 * gamma(K) * K);
+  });
+});
+
+describe('float32 exp, σ, tanh', () => {
+  it('are within 1e-6 relative of float64 Math over the whole range, and saturate cleanly', () => {
+    const k = loadWasmKernelsSync({ variant: 'simd' });
+    scoped(k, () => {
+      const n = 200_003; // not a multiple of 4: exercises the tail path too
+      const x = k.alloc(n);
+      const rng = new Rng(11);
+      for (let j = 0; j < n; j++) x[j] = (rng.uniform() < 0.5 ? -1 : 1) * Math.exp(rng.uniformRange(-30, 5));
+      const cases = [
+        { fn: 'exp' as const, ref: Math.exp, clampHi: 88 },
+        { fn: 'sigmoid' as const, ref: sigmoid, clampHi: Infinity },
+        { fn: 'tanh' as const, ref: Math.tanh, clampHi: Infinity },
+      ];
+      for (const { fn, ref, clampHi } of cases) {
+        const a = k.alloc(n);
+        for (let j = 0; j < n; j++) a[j] = Math.min(clampHi, fn === 'exp' ? 20 * x[j] : x[j]);
+        const input = a.slice();
+        k.mapInPlace(fn, a);
+        const want = Array.from(input, (v) => ref(v));
+        expectClose(fn, a, want, (j) => 1e-6 * Math.abs(want[j]) + SUBNORMAL_FLOOR);
+      }
+      const extremes = [0, -0, 1e-30, -1e-30, 1e4, -1e4, 1e30, -1e30, 3e38, -3e38, Infinity, -Infinity, 88, -88, -100, -104, -200];
+      const s = k.alloc(extremes.length);
+      s.set(extremes);
+      k.mapInPlace('sigmoid', s);
+      expectClose('σ extremes', s, extremes.map(sigmoid), (j) => 1e-6 * Math.abs(sigmoid(extremes[j])) + SUBNORMAL_FLOOR);
+      const t = k.alloc(extremes.length);
+      t.set(extremes);
+      k.mapInPlace('tanh', t);
+      expectClose('tanh extremes', t, extremes.map(Math.tanh), (j) => 1e-6 * Math.abs(Math.tanh(extremes[j])));
+      const nan = k.alloc(3);
+      nan.fill(Number.NaN);
+      k.mapInPlace('tanh', nan);
+      expect(Number.isNaN(nan[0]) && Number.isNaN(nan[2])).toBe(true);
+    });
+  });
+});
+
+for (const { variant, rel, available } of VARIANTS) {
+  describe.skipIf(!available)(`${variant} kernels equal TsKernels('float32')`, () => {
+    const k = available ? loadWasmKernelsSync({ variant }) : (null as unknown as WasmKernels);
+
+    it('has the expected name', () => {
+      expect(k.name).toBe(variant === 'relaxed' ? 'wasm-relaxed-simd' : 'wasm-simd');
+    });
+
+    it('matmulXWt: Y (+)= X·Wᵀ (+ b), any shape, with and without bias and accumulation', () => {
+      fc.assert(
+        fc.property(arbDim, arbDim, arbDim, fc.boolean(), fc.boolean(), arbScale, arbSeed, (M, N, K, bias, accumulate, scale, seed) =>
+          scoped(k, () => checkXWt(k, rel, M, N, K, bias, accumulate, scale, seed)),
+        ),
+        { numRuns: 80 },
+      );
+    });
+
+    it('matmulDyW: dX += dY·W, any shape', () => {
+      fc.assert(
+        fc.property(arbDim, arbDim, arbDim, arbScale, arbSeed, (M, N, K, scale, seed) =>
+          scoped(k, () => checkDyW(k, rel, M, N, K, scale, seed)),
+        ),
+        { numRuns: 80 },
+      );
+    });
+
+    it('matmulDyTX: dW += dYᵀ·X and db += Σ dY, any shape', () => {
+      fc.assert(
+        fc.property(arbDim, arbDim, arbDim, fc.boolean(), arbScale, arbSeed, (M, N, K, withDb, scale, seed) =>
+          scoped(k, () => checkDyTX(k, rel, M, N, K, withDb, scale, seed)),
+        ),
+        { numRuns: 80 },
+      );
+    });
+
+    it('matmuls at shapes that cross the cache-blocking boundaries (several row / p chunks)', () => {
+      // All three run C[I,J] += A[I,P]·B[P,J] with p in chunks of 512 and, within one, rows of
+      // A in chunks of ⌊65536/np⌋ & ~3 (128 rows when np = 512): XWt has I = M, P = K; dX has
+      // I = M, P = N; dW has I = N, P = M. Each shape below crosses both kinds of boundary for
+      // at least one of them.
+      for (const [M, N, K] of [[300, 9, 600], [140, 530, 9], [530, 140, 9], [257, 33, 129], [130, 250, 601]]) {
+        scoped(k, () => {
+          checkXWt(k, rel, M, N, K, true, true, 1, M + N + K);
+          checkXWt(k, rel, M, N, K, false, false, 1, M * N * K);
+          checkDyW(k, rel, M, N, K, 1, M + 2 * N);
+          checkDyW(k, rel, N, M, K, 1, M + 3 * N);
+          checkDyTX(k, rel, M, N, K, true, 1, 5 * M + N);
+        });
+      }
+    });
+
+    it('matmuls with a zero dimension leave outputs as the reference does', () => {
+      scoped(k, () => {
+        const Y = k.alloc(6);
+        Y.fill(3);
+        const b = k.alloc(3);
+        b.set([1, 2, 3]);
+        k.matmulXWt(Y, k.alloc(0), k.alloc(0), b, 2, 3, 0, true);
+        expectIdentical('Y', Y, [4, 5, 6, 4, 5, 6]);
+        const dX = k.alloc(6);
+        k.matmulDyW(dX, k.alloc(0), k.alloc(0), 2, 0, 3);
+        expectIdentical('dX', dX, [0, 0, 0, 0, 0, 0]);
+        k.matmulDyTX(k.alloc(6), b, k.alloc(0), k.alloc(0), 0, 3, 2);
+        expectIdentical('db', b, [1, 2, 3]);
+      });
+    });
+
+    it('lstmForward: activations, cell, tanh(cell) and hidden state', () => {
+      fc.assert(
+        fc.property(arbDim, arbDim, fc.constantFrom(1, 10, 100), arbSeed, (M, N, scale, seed) =>
+          scoped(k, () => {
+            const rng = new Rng(seed);
+            const s = M * N;
+            const gates = randomArray(rng, 4 * s, scale);
+            const cPrev = randomArray(rng, s, 3);
+            const gw = toWasm(k, gates, rng);
+            const [cw, tcw, hw] = [k.alloc(s), k.alloc(s), k.alloc(s)];
+            k.lstmForward(gw, toWasm(k, cPrev, rng), cw, tcw, hw, M, N);
+            const gr = gates.slice();
+            const [cr, tcr, hr] = [new Float32Array(s), new Float32Array(s), new Float32Array(s)];
+            ts.lstmForward(gr, cPrev, cr, tcr, hr, M, N);
+            expectClose('gates', gw, gr, (j) => rel * (Math.abs(gw[j]) + Math.abs(gr[j])) + SUBNORMAL_FLOOR);
+            // |f·cPrev| + |i·g| at state element j (reference activations)
+            const terms = (j: number) => {
+              const m = Math.floor(j / N);
+              const n = j % N;
+              const go = 4 * N * m;
+              return Math.abs(gr[go + N + n] * cPrev[j]) + Math.abs(gr[go + n] * gr[go + 3 * N + n]);
+            };
+            for (const [what, w, r] of [['c', cw, cr], ['tanh(c)', tcw, tcr], ['h', hw, hr]] as const) {
+              expectClose(what, w, r, (j) =>
+                rel * (Math.abs(w[j]) + Math.abs(r[j])) + rel * terms(j) + SUBNORMAL_FLOOR * (2 + Math.abs(cPrev[j])),
+              );
+            }
+          }),
+        ),
+        { numRuns: 60 },
+      );
+    });
+
+    it('lstmBackward: bit-identical, with dcPrev separate from or aliasing dc', () => {
+      fc.assert(
+        fc.property(arbDim, arbDim, fc.boolean(), arbSeed, (M, N, alias, seed) =>
+          scoped(k, () => {
+            const rng = new Rng(seed);
+            const s = M * N;
+            // Realistic inputs: activations and tanh(c) from a forward pass.
+            const gates = randomArray(rng, 4 * s, 4);
+            const cPrev = randomArray(rng, s, 2);
+            const [c, tc, h] = [new Float32Array(s), new Float32Array(s), new Float32Array(s)];
+            ts.lstmForward(gates, cPrev, c, tc, h, M, N);
+            const dh = randomArray(rng, s, 1);
+            const dc = randomArray(rng, s, 1);
+            const dcw = toWasm(k, dc, rng);
+            const dGw = k.alloc(4 * s);
+            const dcPrevW = alias ? dcw : k.alloc(s);
+            k.lstmBackward(toWasm(k, gates, rng), toWasm(k, cPrev, rng), toWasm(k, tc, rng), toWasm(k, dh, rng), dcw, dGw, dcPrevW, M, N);
+            const dcr = dc.slice();
+            const dGr = new Float32Array(4 * s);
+            const dcPrevR = alias ? dcr : new Float32Array(s);
+            ts.lstmBackward(gates, cPrev, tc, dh, dcr, dGr, dcPrevR, M, N);
+            expectIdentical('dGates', dGw, dGr);
+            expectIdentical('dcPrev', dcPrevW, dcPrevR);
+            if (!alias) expectIdentical('dc (untouched)', dcw, dc);
+          }),
+        ),
+        { numRuns: 60 },
+      );
+    });
+
+    it('logSoftmaxNll and its backward, targets inside or outside wasm memory', () => {
+      fc.assert(
+        fc.property(
+          arbDim, fc.oneof(arbDim, fc.constantFrom(2, 65, 100)), fc.constantFrom(1, 10, 100), fc.constantFrom(1, 1 / 7, 0.02),
+          fc.boolean(), fc.boolean(), arbSeed,
+          (M, V, scale, s, targetsInWasm, inPlace, seed) =>
+            scoped(k, () => {
+              const rng = new Rng(seed);
+              const logits = randomArray(rng, M * V, scale);
+              const t = Int32Array.from({ length: M }, () => rng.int(V));
+              let targets: Int32Array = t;
+              if (targetsInWasm) {
+                targets = k.allocInt32(M);
+                targets.set(t);
+              }
+              const lw = toWasm(k, logits, rng);
+              const lr = logits.slice();
+              const nllW = k.logSoftmaxNll(lw, targets, M, V);
+              const nllR = ts.logSoftmaxNll(lr, t, M, V);
+              const floor = lseFloors(logits, lr, M, V);
+              expectClose('logp', lw, lr, (j) => rel * (Math.abs(lw[j]) + Math.abs(lr[j])) + floor[j]);
+              let nllFloor = 0;
+              for (let m = 0; m < M; m++) nllFloor += floor[m * V + t[m]];
+              expectClose('nll', [nllW], [nllR], () => rel * (Math.abs(nllW) + Math.abs(nllR)) + nllFloor);
+              // Backward from the same log-probabilities on both sides.
+              const logp = lr.slice();
+              const pw = toWasm(k, logp, rng);
+              const dw = inPlace ? pw : k.alloc(M * V);
+              k.logSoftmaxNllBackward(dw, pw, targets, M, V, s);
+              const dr = inPlace ? logp.slice() : new Float32Array(M * V);
+              ts.logSoftmaxNllBackward(dr, inPlace ? dr : logp, t, M, V, s);
+              expectClose('dLogits', dw, dr, (j) =>
+                rel * (Math.abs(dw[j]) + Math.abs(dr[j])) + rel * Math.abs(s) * Math.exp(logp[j]) + SUBNORMAL_FLOOR * (1 + Math.abs(s)),
+              );
+            }),
+        ),
+        { numRuns: 80 },
+      );
+    });
+
+    it('stays finite and correct for pre-activations and logits of ±1e4 and ±1e30', () => {
+      scoped(k, () => {
+        const big = [1e4, -1e4, 1e30, -1e30, 0.5, -3, 1e4, -1e30];
+        const M = 2;
+        const N = big.length;
+        const gates = new Float32Array(4 * M * N);
+        for (let j = 0; j < gates.length; j++) gates[j] = big[(j * 5 + Math.floor(j / N)) % big.length];
+        const cPrev = Float32Array.from({ length: M * N }, (_, j) => big[(j * 3) % big.length]);
+        const rng = new Rng(1);
+        const gw = toWasm(k, gates, rng);
+        const [cw, tcw, hw] = [k.alloc(M * N), k.alloc(M * N), k.alloc(M * N)];
+        k.lstmForward(gw, toWasm(k, cPrev, rng), cw, tcw, hw, M, N);
+        const gr = gates.slice();
+        const [cr, tcr, hr] = [new Float32Array(M * N), new Float32Array(M * N), new Float32Array(M * N)];
+        ts.lstmForward(gr, cPrev, cr, tcr, hr, M, N);
+        for (const [what, w, r] of [['gates', gw, gr], ['c', cw, cr], ['tanh(c)', tcw, tcr], ['h', hw, hr]] as const) {
+          expect(Array.from(w).every(Number.isFinite), what).toBe(true);
+          expectClose(what, w, r, relTol(rel, w, r));
+        }
+        const V = big.length;
+        const logits = Float32Array.from({ length: M * V }, (_, j) => big[(j * 7) % big.length]);
+        const targets = Int32Array.of(2, 3);
+        const lw = toWasm(k, logits, rng);
+        const lr = logits.slice();
+        const nllW = k.logSoftmaxNll(lw, targets, M, V);
+        const nllR = ts.logSoftmaxNll(lr, targets, M, V);
+        expect(Number.isFinite(nllW)).toBe(true);
+        expect(Array.from(lw).every(Number.isFinite)).toBe(true);
+        const floor = lseFloors(logits, lr, M, V);
+        expectClose('logp', lw, lr, (j) => rel * (Math.abs(lw[j]) + Math.abs(lr[j])) + floor[j]);
+        expectClose('nll', [nllW], [nllR], () => rel * (Math.abs(nllW) + Math.abs(nllR)) + floor[2] + floor[V + 3]);
+        k.logSoftmaxNllBackward(lw, lw, targets, M, V, 0.5);
+        ts.logSoftmaxNllBackward(lr, lr, targets, M, V, 0.5);
+        expect(Array.from(lw).every(Number.isFinite)).toBe(true);
+        expectClose('dLogits', lw, lr, (j) => rel * (Math.abs(lw[j]) + Math.abs(lr[j])) + SUBNORMAL_FLOOR);
+      });
+    });
+
+    it('rmsprop, adam and clipping are bit-identical to src/optim.ts', () => {
+      fc.assert(
+        fc.property(fc.oneof(fc.constantFrom(1, 2, 3, 5, 17, 63, 129), fc.integer({ min: 1, max: 300 })), arbSeed, (n, seed) =>
+          scoped(k, () => {
+            const rng = new Rng(seed);
+            for (const name of ['rmsprop', 'adam'] as const) {
+              const lr = rng.uniformRange(1e-4, 1e-2);
+              const ref = new Optimizer(name, n, { learningRate: lr, decayRate: rng.uniformRange(0.5, 0.99) });
+              const xr = randomArray(rng, n, 1);
+              const xw = toWasm(k, xr, rng);
+              const mw = k.alloc(n);
+              const vw = k.alloc(n);
+              for (let step = 1; step <= 3; step++) {
+                const g = randomArray(rng, n, step === 2 ? 1e-6 : 1);
+                const gw = toWasm(k, g, rng);
+                ref.step(xr, g);
+                if (name === 'rmsprop') {
+                  k.rmsprop(xw, gw, mw, lr, ref.decayRate, ref.epsilon);
+                } else {
+                  const t = ref.stepCount;
+                  const stepSize = (lr * Math.sqrt(1 - ref.beta2 ** t)) / (1 - ref.beta1 ** t);
+                  k.adam(xw, gw, mw, vw, lr, ref.beta1, ref.beta2, ref.epsilon, stepSize);
+                }
+                expectIdentical(`${name} x`, xw, xr);
+                expectIdentical(`${name} m`, mw, ref.state.get('m')!);
+                if (name === 'adam') expectIdentical('adam v', vw, ref.state.get('v')!);
+              }
+            }
+            const g = randomArray(rng, n, 2);
+            g[0] = Number.NaN;
+            const gw = toWasm(k, g, rng);
+            const c = rng.uniformRange(0.1, 1.5);
+            clipGradients(g, c);
+            k.clip(gw, c);
+            expectIdentical('clip', gw, g);
+          }),
+        ),
+        { numRuns: 40 },
+      );
+    });
+
+    it('whole model: loss and gradients agree with a float64 model holding the same weights', () => {
+      // loss: |ℓ32 − ℓ64| ≤ 1e-4·|ℓ64|.
+      // gradients, per parameter tensor P with G = max_j |∂ℓ64/∂P_j|:
+      //   |g32 − g64| ≤ 1e-4·(|g32| + |g64|) + 1e-4·G.
+      // The floor: every gradient element is a float32 sum over all T·B positions (and over time
+      // through the recurrence), so its absolute error scales with the size of the terms summed,
+      // i.e. with the tensor's gradient scale G, not with the element itself, which can be a
+      // near-cancellation close to 0. Float32 rounding puts that error near 1e-7·G; the floor
+      // is 1e-4·G, still far below any real mistake (a wrong term is of order G).
+      const configs = fc.record({
+        config: arbConfig.map((c) => ({ ...c, rnnSize: c.rnnSize * 3 + 1, vocabSize: c.vocabSize + 5 })),
+        shape: arbShape,
+        seed: arbSeed,
+      });
+      fc.assert(
+        fc.property(configs, ({ config, shape, seed }) => {
+          const mark = k.mark();
+          try {
+            checkModel(k, config, shape.batchSize, shape.seqLength + 2, seed);
+          } finally {
+            k.release(mark);
+          }
+        }),
+        { numRuns: 12 },
+      );
+      // And one at a size where the tiles are full (rnnSize a multiple of 4, 4N = 512).
+      scoped(k, () => checkModel(k, { model: 'grid_lstm', vocabSize: 67, rnnSize: 128, numLayers: 2, dropout: 0 }, 5, 8, 3));
+    });
+  });
+}
+
+// --- The matmul comparisons (one random instance each; see the tolerances at the top).
+
+function checkXWt(
+  k: WasmKernels, rel: number, M: number, N: number, K: number, bias: boolean, accumulate: boolean, scale: number, seed: number,
+): void {
+  const rng = new Rng(seed);
+  const X = randomArray(rng, M * K, scale);
+  const W = randomArray(rng, N * K, 1);
+  const b = randomArray(rng, N, scale);
+  const Y0 = randomArray(rng, M * N, scale);
+  const Yw = toWasm(k, Y0, rng);
+  const Yr = Y0.slice();
+  k.matmulXWt(Yw, toWasm(k, X, rng), toWasm(k, W, rng), bias ? toWasm(k, b, rng) : null, M, N, K, accumulate);
+  ts.matmulXWt(Yr, X, W, bias ? b : null, M, N, K, accumulate);
+  const g = gamma(K + 2);
+  expectClose(`Y ${M}x${N}x${K}`, Yw, Yr, (j) => {
+    const m = Math.floor(j / N);
+    const n = j % N;
+    let S = (bias ? Math.abs(b[n]) : 0) + (accumulate ? Math.abs(Y0[j]) : 0);
+    for (let q = 0; q < K; q++) S += Math.abs(X[m * K + q] * W[n * K + q]);
+    return rel * (Math.abs(Yw[j]) + Math.abs(Yr[j])) + 2 * g * S;
+  });
+}
+
+function checkDyW(k: WasmKernels, rel: number, M: number, N: number, K: number, scale: number, seed: number): void {
+  const rng = new Rng(seed);
+  const dY = randomArray(rng, M * N, scale);
+  const W = randomArray(rng, N * K, 1);
+  const dX0 = randomArray(rng, M * K, scale);
+  const dXw = toWasm(k, dX0, rng);
+  const dXr = dX0.slice();
+  k.matmulDyW(dXw, toWasm(k, dY, rng), toWasm(k, W, rng), M, N, K);
+  ts.matmulDyW(dXr, dY, W, M, N, K);
+  const g = gamma(N + 1);
+  expectClose(`dX ${M}x${N}x${K}`, dXw, dXr, (j) => {
+    const m = Math.floor(j / K);
+    const q = j % K;
+    let S = Math.abs(dX0[j]);
+    for (let n = 0; n < N; n++) S += Math.abs(dY[m * N + n] * W[n * K + q]);
+    return rel * (Math.abs(dXw[j]) + Math.abs(dXr[j])) + 2 * g * S;
+  });
+}
+
+function checkDyTX(
+  k: WasmKernels, rel: number, M: number, N: number, K: number, withDb: boolean, scale: number, seed: number,
+): void {
+  const rng = new Rng(seed);
+  const dY = randomArray(rng, M * N, scale);
+  const X = randomArray(rng, M * K, 1);
+  const dW0 = randomArray(rng, N * K, scale);
+  const db0 = randomArray(rng, N, scale);
+  const dWw = toWasm(k, dW0, rng);
+  const dbw = toWasm(k, db0, rng);
+  const dWr = dW0.slice();
+  const dbr = db0.slice();
+  k.matmulDyTX(dWw, withDb ? dbw : null, toWasm(k, dY, rng), toWasm(k, X, rng), M, N, K);
+  ts.matmulDyTX(dWr, withDb ? dbr : null, dY, X, M, N, K);
+  const g = gamma(M + 1);
+  expectClose(`dW ${M}x${N}x${K}`, dWw, dWr, (j) => {
+    const n = Math.floor(j / K);
+    const q = j % K;
+    let S = Math.abs(dW0[j]);
+    for (let m = 0; m < M; m++) S += Math.abs(dY[m * N + n] * X[m * K + q]);
+    return rel * (Math.abs(dWw[j]) + Math.abs(dWr[j])) + 2 * g * S;
+  });
+  expectIdentical('db', dbw, dbr);
+}
+
+/** The reference's float64 rounding floor for each log-probability: 2⁻⁵⁰·(V + |max of row| + |logp|). */
+function lseFloors(logits: Float32Array, logp: Float32Array, M: number, V: number): Float64Array {
+  const f = new Float64Array(M * V);
+  for (let m = 0; m < M; m++) {
+    let max = -Infinity;
+    for (let v = 0; v < V; v++) max = Math.max(max, logits[m * V + v]);
+    for (let v = 0; v < V; v++) f[m * V + v] = 2 ** -50 * (V + Math.abs(max) + Math.abs(logp[m * V + v]));
+  }
+  return f;
+}
+
+function checkModel(k: WasmKernels, config: ModelConfig, B: number, T: number, seed: number): void {
+  const m32 = new Model(config, { kernels: k, seed });
+  const m64 = new Model(config, { dtype: 'float64', seed });
+  const rng = new Rng(seed);
+  for (let j = 0; j < m32.params.length; j++) m32.params[j] = rng.uniformRange(-0.3, 0.3);
+  m64.params.set(m32.params); // the same float32 weights, exactly
+  const V = m32.config.vocabSize;
+  const batch = { x: randomIds(rng, B * T, V), y: randomIds(rng, B * T, V), batchSize: B, seqLength: T };
+  const s32 = m32.zeroState(B);
+  const s64 = m64.zeroState(B);
+  for (let l = 0; l < m32.config.numLayers; l++) {
+    for (const key of ['h', 'c'] as const) {
+      for (let j = 0; j < s32[key][l].length; j++) s32[key][l][j] = rng.uniformRange(-0.5, 0.5);
+      s64[key][l].set(s32[key][l]);
+    }
+  }
+  // Dropout masks come from each model's own Rng, seeded alike, so they are the same draws.
+  const r32 = m32.forwardBackward(batch, s32);
+  const r64 = m64.forwardBackward(batch, s64);
+  if (!(Math.abs(r32.loss - r64.loss) <= 1e-4 * Math.abs(r64.loss))) {
+    throw new Error(`loss ${r32.loss} vs float64 ${r64.loss} for ${JSON.stringify(config)}`);
+  }
+  for (const name of m32.parameterNames()) {
+    const g32 = m32.grad(name);
+    const g64 = m64.grad(name);
+    let G = 0;
+    for (let j = 0; j < g64.length; j++) G = Math.max(G, Math.abs(g64[j]));
+    expectClose(`${name} gradient (${JSON.stringify(config)})`, g32, g64, (j) => 1e-4 * (Math.abs(g32[j]) + Math.abs(g64[j])) + 1e-4 * G);
+  }
+}
