@@ -760,3 +760,24 @@ export function clip(g: usize, n: i32, c: f32): void {
     storeTail(p, f32x4.pmax(f32x4.pmin(loadTail(p, r), hi), lo), r);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Benchmark only: the peak rate of f32x4 multiply-add on this machine, the bound the matmuls are
+// measured against (bench/run.mjs). Twelve independent accumulators hide the add latency; each
+// iteration does 12 × 4 lanes × 2 flops = 96 flops. Returns a value that depends on every
+// accumulator so that nothing can be optimised away.
+export function peakMulAdd(iters: i32): f32 {
+  const x = f32x4.splat(0.9999999);
+  const y = f32x4.splat(1e-7);
+  let a0 = f32x4.splat(1.0), a1 = f32x4.splat(1.1), a2 = f32x4.splat(1.2), a3 = f32x4.splat(1.3);
+  let a4 = f32x4.splat(1.4), a5 = f32x4.splat(1.5), a6 = f32x4.splat(1.6), a7 = f32x4.splat(1.7);
+  let a8 = f32x4.splat(1.8), a9 = f32x4.splat(1.9), a10 = f32x4.splat(2.0), a11 = f32x4.splat(2.1);
+  for (let i = 0; i < iters; i++) {
+    a0 = madd(a0, x, y); a1 = madd(a1, x, y); a2 = madd(a2, x, y); a3 = madd(a3, x, y);
+    a4 = madd(a4, x, y); a5 = madd(a5, x, y); a6 = madd(a6, x, y); a7 = madd(a7, x, y);
+    a8 = madd(a8, x, y); a9 = madd(a9, x, y); a10 = madd(a10, x, y); a11 = madd(a11, x, y);
+  }
+  const s = f32x4.add(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), f32x4.add(f32x4.add(a4, a5), f32x4.add(a6, a7)));
+  const t = f32x4.add(s, f32x4.add(f32x4.add(a8, a9), f32x4.add(a10, a11)));
+  return f32x4.extract_lane(t, 0) + f32x4.extract_lane(t, 1) + f32x4.extract_lane(t, 2) + f32x4.extract_lane(t, 3);
+}

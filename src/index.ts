@@ -24,3 +24,35 @@ export {
 } from './model.js';
 export { gradcheck, relativeError, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
 export { Rng } from './rng.js';
+export {
+  type Vocab,
+  type Split,
+  CharLoader,
+  buildVocab,
+  vocabFromChars,
+  encode,
+  decode,
+  loadDefaultCorpus,
+  readTextFile,
+} from './data.js';
+export { Optimizer, type OptimName, type OptimOptions, clipGradients, norm } from './optim.js';
+export { sample, evaluateIds, type SampleOptions, type TextLoss } from './generate.js';
+export {
+  Trainer,
+  DEFAULT_TRAIN_OPTIONS,
+  type TrainOptions,
+  type StepResult,
+  type RunHooks,
+  type RunOutcome,
+} from './train.js';
+export {
+  saveCheckpoint,
+  loadCheckpoint,
+  parseCheckpoint,
+  checkpointBytes,
+  CheckpointError,
+  type CheckpointContents,
+  type TrainingState,
+} from './checkpoint.js';
+export { writeSafetensors, parseSafetensors, readSafetensorsFile, SafetensorsError } from './safetensors.js';
+export { WasmKernels, loadWasmKernels, loadWasmKernelsSync, wasmAvailable } from './wasm.js';

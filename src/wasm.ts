@@ -68,6 +68,7 @@ interface KernelExports {
     stepSize: number,
   ): void;
   clip(g: number, n: number, c: number): void;
+  peakMulAdd(iters: number): number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -432,6 +433,11 @@ export class WasmKernels implements Kernels {
   clip(g: Float32Array, c: number): void {
     if (!(c > 0)) return;
     this.ex.clip(this.p(g, g.length, 'g'), g.length, c);
+  }
+
+  /** Benchmark only: runs `iters` iterations of 96 f32x4 multiply-add flops each (see assembly/kernels.ts). */
+  peakMulAdd(iters: number): number {
+    return this.ex.peakMulAdd(iters);
   }
 
   /** Applies the kernels' float32 exp, σ or tanh to `a` in place (for tests and diagnostics). */

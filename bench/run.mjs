@@ -1,0 +1,142 @@
+// grid-lstm benchmarks (`npm run bench`): training throughput, matrix-product GFLOP/s against
+// the machine's measured WASM peak, sampling latency, and TensorFlow.js-wasm side by side.
+// Everything is single-threaded and measured in one run with mitata (medians), so compare the
+// ratios, not the absolute numbers of different runs. Writes bench/results.json.
+//
+//   npm run bench                 everything (a few minutes)
+//   npm run bench -- --quick      skip the M configurations and TensorFlow.js
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { measure } from 'mitata';
+import { CharLoader, Model, Optimizer, TsKernels, buildVocab, clipGradients, encode, loadDefaultCorpus, sample } from '../dist/index.js';
+import { loadWasmKernelsSync } from '../dist/wasm.js';
+
+const quick = process.argv.includes('--quick');
+const B = 50;
+const T = 50;
+const results = { date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, B, T, configs: {}, matmul: {}, sampling: {} };
+const log = (s) => process.stdout.write(s + '\n');
+
+const text = loadDefaultCorpus();
+const vocab = buildVocab(text);
+const ids = encode(text, vocab);
+const V = vocab.chars.length;
+const wasm = loadWasmKernelsSync({ variant: 'auto' });
+results.kernels = wasm.name;
+log(`grid-lstm bench: node ${process.version}, ${results.cpu}, kernels ${wasm.name}, V=${V}, B=${B}, T=${T}`);
+
+const p50s = async (fn, opts) => (await measure(fn, opts)).p50 / 1e9;
+
+// --- The peak: a register-only f32x4 multiply-add loop (96 flops per iteration).
+const ITERS = 2_000_000;
+for (const variant of ['simd', 'relaxed']) {
+  const k = variant === 'simd' ? loadWasmKernelsSync({ variant: 'simd' }) : wasm.variant === 'relaxed' ? wasm : null;
+  if (!k) continue;
+  const s = await p50s(() => k.peakMulAdd(ITERS), { min_samples: 10, min_cpu_time: 5e8 });
+  results[`peak_${variant}_gflops`] = (96 * ITERS) / s / 1e9;
+}
+const peak = results[`peak_${wasm.variant}_gflops`];
+log(`peak f32x4 multiply-add: ${results.peak_simd_gflops.toFixed(1)} GFLOP/s (simd)` +
+  (results.peak_relaxed_gflops ? `, ${results.peak_relaxed_gflops.toFixed(1)} GFLOP/s (relaxed madd)` : ''));
+
+// --- Matrix products at the shapes training uses (2·M·N·K flops each).
+function matmulShapes(H) {
+  const M = T * B;
+  return [
+    ['X·Wᵀ all steps', 'matmulXWt', M, 4 * H, H],
+    ['X·Wᵀ one step', 'matmulXWt', B, 4 * H, H],
+    ['decoder X·Wᵀ', 'matmulXWt', M, V, H],
+    ['dY·W all steps', 'matmulDyW', M, 4 * H, H],
+    ['dY·W one step', 'matmulDyW', B, 4 * H, H],
+    ['dW += dYᵀ·X', 'matmulDyTX', M, 4 * H, H],
+  ];
+}
+async function gflops(k, op, M, N, K, samples) {
+  const fill = (a) => { for (let j = 0; j < a.length; j++) a[j] = Math.sin(j) * 0.1; return a; };
+  let run;
+  if (op === 'matmulXWt') {
+    const Y = k.alloc(M * N), X = fill(k.alloc(M * K)), W = fill(k.alloc(N * K)), b = fill(k.alloc(N));
+    run = () => k.matmulXWt(Y, X, W, b, M, N, K, false);
+  } else if (op === 'matmulDyW') {
+    const dX = k.alloc(M * K), dY = fill(k.alloc(M * N)), W = fill(k.alloc(N * K));
+    run = () => k.matmulDyW(dX, dY, W, M, N, K);
+  } else {
+    const dW = k.alloc(N * K), db = k.alloc(N), dY = fill(k.alloc(M * N)), X = fill(k.alloc(M * K));
+    run = () => k.matmulDyTX(dW, db, dY, X, M, N, K);
+  }
+  const s = await p50s(run, samples);
+  return (2 * M * N * K) / s / 1e9;
+}
+const ts = new TsKernels('float32');
+for (const [label, H] of quick ? [['S', 128]] : [['S', 128], ['M', 512]]) {
+  log(`\nmatrix products, ${label} shapes (H=${H}): GFLOP/s (% of peak)`);
+  for (const [name, op, M, N, K] of matmulShapes(H)) {
+    const w = await gflops(wasm, op, M, N, K, { min_samples: 5, min_cpu_time: 3e8 });
+    // The TypeScript reference only at the S shapes: at M shapes one call takes seconds.
+    const t = label === 'S' ? await gflops(ts, op, M, N, K, { min_samples: 2, max_samples: 3, min_cpu_time: 1e8 }) : null;
+    results.matmul[`${label} ${name} [${M}×${N}×${K}]`] = { wasm: w, ts: t, fractionOfPeak: w / peak };
+    log(`  ${`${name} M=${M} N=${N} K=${K}`.padEnd(36)} wasm ${w.toFixed(1).padStart(5)} (${((100 * w) / peak).toFixed(0)}%)` +
+      (t === null ? '' : `   ts ${t.toFixed(2)}`));
+  }
+}
+
+// --- Training: forward + backward + clip + RMSprop update on real batches of the corpus.
+const CONFIGS = [
+  ['S-grid', 'grid_lstm', 128, 2],
+  ['S-lstm', 'lstm', 128, 2],
+  ['M-grid', 'grid_lstm', 512, 3],
+  ['M-lstm', 'lstm', 512, 3],
+];
+log('\ntraining (B=50, T=50): characters per second');
+const loader = new CharLoader(ids, B, T, { trainFrac: 0.95, valFrac: 0.05 });
+for (const [name, kind, H, L] of CONFIGS) {
+  if (quick && name.startsWith('M')) continue;
+  const k = loadWasmKernelsSync({ variant: 'auto' }); // a fresh memory per configuration
+  const model = new Model({ model: kind, vocabSize: V, rnnSize: H, numLayers: L }, { kernels: k });
+  const opt = new Optimizer('rmsprop', model.params.length, { learningRate: 2e-3, decayRate: 0.95 }, (n) => k.alloc(n));
+  const x = new Int32Array(B * T), y = new Int32Array(B * T);
+  let state = model.zeroState(B);
+  const step = () => {
+    loader.nextBatch('train', x, y);
+    state = model.forwardBackward({ x, y, batchSize: B, seqLength: T }, state).finalState;
+    clipGradients(model.grads, 5, k);
+    opt.step(model.params, model.grads, k);
+  };
+  const big = H > 128;
+  const s = await p50s(step, { min_samples: big ? 3 : 8, max_samples: big ? 4 : 40, min_cpu_time: big ? 1e9 : 3e9, warmup_samples: 1 });
+  results.configs[name] = { model: kind, rnnSize: H, numLayers: L, secondsPerStep: s, charsPerSecond: (B * T) / s };
+  log(`  ${name.padEnd(8)} ${kind.padEnd(9)} ${L}×${H}: ${Math.round((B * T) / s).toString().padStart(7)} chars/s (${(s * 1000).toFixed(1)} ms/step)`);
+}
+
+// --- Sampling at batch 1 (2×128): one model step + drawing a character.
+log('\nsampling, batch 1, 2×128: µs per character');
+for (const kind of ['lstm', 'grid_lstm']) {
+  const model = new Model({ model: kind, vocabSize: V, rnnSize: 128, numLayers: 2 }, { kernels: wasm });
+  const n = 200;
+  const s = await p50s(() => sample(model, vocab, { length: n, primetext: 'The ' }), { min_samples: 10, min_cpu_time: 1e9 });
+  results.sampling[kind] = { usPerChar: (s / (n + 4)) * 1e6 };
+  log(`  ${kind.padEnd(9)} ${((s / (n + 4)) * 1e6).toFixed(1)} µs/char`);
+}
+
+// --- TensorFlow.js with the wasm backend, S-lstm, same sizes and optimiser (bench/tfjs.mjs).
+if (!quick) {
+  const script = fileURLToPath(new URL('./tfjs.mjs', import.meta.url));
+  const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 600_000 });
+  const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('RESULT '));
+  if (line) {
+    results.tfjs = JSON.parse(line.slice(7));
+    const ours = results.configs['S-lstm'].charsPerSecond;
+    results.tfjs.ratio_train = ours / results.tfjs.tfjs_train_chars_per_s;
+    results.tfjs.ratio_sample = results.tfjs.tfjs_sample_us_per_char / results.sampling.lstm.usPerChar;
+    log(`\nTensorFlow.js (${results.tfjs.backend}, ${results.tfjs.threads} thread): S-lstm ${Math.round(results.tfjs.tfjs_train_chars_per_s)} chars/s, ` +
+      `sampling ${results.tfjs.tfjs_sample_us_per_char.toFixed(0)} µs/char; grid-lstm is ${results.tfjs.ratio_train.toFixed(1)}× faster training, ` +
+      `${results.tfjs.ratio_sample.toFixed(1)}× faster sampling`);
+  } else {
+    log(`\nTensorFlow.js bench did not run: ${(r.stderr ?? r.error?.message ?? '').trim().split('\n').slice(-3).join(' | ')}`);
+  }
+}
+
+writeFileSync(new URL('./results.json', import.meta.url), JSON.stringify(results, null, 2) + '\n');
+log('\nwrote bench/results.json');
