@@ -10,15 +10,27 @@
  * Exit codes: 0 success, 2 a usage or input error, 1 a failure at run time, 130/143 when
  * stopped by Ctrl-C / SIGTERM (after saving a checkpoint).
  */
-import { readdirSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CheckpointContents, loadCheckpoint } from './checkpoint.js';
-import { encode, loadDefaultCorpus, readTextFile } from './data.js';
+import { type Corpus, type Vocab, corpusFromText, loadDefaultCorpus, readCorpus, trainingTooShortMessage } from './data.js';
 import { evaluateIds, sample } from './generate.js';
 import type { Kernels } from './kernels.js';
 import { TsKernels } from './kernels.js';
+import { loadWasmKernelsSync } from './wasm.js';
 import { paramCount } from './params.js';
-import { DEFAULT_TRAIN_OPTIONS, type StepResult, type TrainOptions, Trainer, optionFlag } from './train.js';
+import { describeSystemError } from './safetensors.js';
+import {
+  DEFAULT_TRAIN_OPTIONS,
+  type RunOutcome,
+  type StepResult,
+  type TrainOptions,
+  CheckpointDirError,
+  Trainer,
+  optionFlag,
+  prepareCheckpointDir,
+  validateTrainOptions,
+} from './train.js';
 
 /** An error the user can fix: printed as one line, exit code 2. */
 class UsageError extends Error {}
@@ -87,6 +99,7 @@ function convert(flag: string, spec: OptSpec, value: string): unknown {
     case 'int': {
       const v = Number(value);
       if (value.trim() === '' || !Number.isInteger(v)) throw new UsageError(`${flag} must be a whole number, got ${JSON.stringify(value)}`);
+      if (!Number.isSafeInteger(v)) throw new UsageError(`${flag} must be a whole number between ${-Number.MAX_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER}, got ${value}`);
       return v;
     }
     case 'number': {
@@ -114,11 +127,18 @@ function helpText(usage: string, about: string, specs: OptSpec[]): string {
 }
 
 const COMMON: OptSpec[] = [
-  { key: 'kernels', kind: 'choice', choices: ['ts'], default: 'ts', help: 'compute kernels: ts (plain TypeScript)' },
+  {
+    key: 'kernels',
+    kind: 'choice',
+    choices: ['wasm', 'wasm-simd', 'ts'],
+    default: 'wasm',
+    help: 'compute kernels: wasm (WebAssembly, relaxed SIMD where the engine has it), wasm-simd (plain SIMD), ts (the TypeScript reference, slow)',
+  },
 ];
 
 function makeKernels(name: unknown): Kernels {
   if (name === 'ts') return new TsKernels('float32');
+  if (name === 'wasm' || name === 'wasm-simd') return loadWasmKernelsSync({ variant: name === 'wasm' ? 'auto' : 'simd' });
   throw new UsageError(`unknown kernels ${String(name)}`);
 }
 
@@ -156,37 +176,89 @@ const TRAIN_OPTS: OptSpec[] = [
   ...COMMON,
 ];
 
-function readData(path: string | undefined, encoding: 'utf8' | 'latin1'): string {
-  if (path === undefined) return loadDefaultCorpus();
+/**
+ * The text of --data (or the built-in corpus) as ids: with `vocab` (a checkpoint's) encoded with
+ * it, else with its own vocabulary; `report` says "loaded N characters in X s ..." (printed once
+ * the run is known to start, so that an input error stays a single line).
+ */
+function readData(path: string | undefined, encoding: 'utf8' | 'latin1', vocab?: Vocab): Corpus & { report: string } {
+  const t0 = performance.now();
+  let corpus: Corpus;
   try {
-    return readTextFile(path, { encoding, label: '--data' });
+    corpus = path === undefined ? corpusFromText(loadDefaultCorpus(), vocab) : readCorpus(path, { encoding, label: '--data', vocab });
   } catch (e) {
+    const message = (e as Error).message;
+    throw new UsageError(path === undefined ? `the built-in corpus: ${message}` : message);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const report = `loaded ${corpus.ids.length} characters in ${seconds.toFixed(2)} s from ${path ?? 'the built-in corpus'} (vocabulary ${corpus.vocab.chars.length})`;
+  return { ...corpus, report };
+}
+
+/** A path as a shell word (quoted when it holds anything but safe characters). */
+function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function loadCk(path: string, kernels?: Kernels): CheckpointContents {
+  try {
+    return loadCheckpoint(checkpointFile(path), { kernels });
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
     throw new UsageError((e as Error).message);
   }
 }
 
-function loadCk(path: string, kernels?: Kernels): CheckpointContents {
-  let file = path;
+/** The checkpoint file a CK argument names: itself, or for a directory its newest checkpoint. */
+function checkpointFile(path: string): string {
   try {
-    if (statSync(path).isDirectory()) file = newestCheckpoint(path);
+    if (statSync(path).isDirectory()) return newestCheckpoint(path);
   } catch (e) {
     if (e instanceof UsageError) throw e;
   }
-  try {
-    return loadCheckpoint(file, { kernels });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  return path;
 }
 
 /** The most recently written .safetensors file in a directory. */
 function newestCheckpoint(dir: string): string {
-  const files = readdirSync(dir)
-    .filter((f) => f.endsWith('.safetensors') && !f.startsWith('.'))
-    .map((f) => ({ f: join(dir, f), t: statSync(join(dir, f)).mtimeMs }))
-    .sort((a, b) => b.t - a.t);
+  const files: { f: string; t: number }[] = [];
+  for (const name of readdirSync(dir)) {
+    // Names starting with "." are never checkpoints (e.g. the temporary files of a write).
+    if (!name.endsWith('.safetensors') || name.startsWith('.')) continue;
+    try {
+      const st = statSync(join(dir, name));
+      if (st.isFile()) files.push({ f: join(dir, name), t: st.mtimeMs });
+    } catch {
+      // removed meanwhile
+    }
+  }
   if (files.length === 0) throw new UsageError(`${dir} holds no .safetensors checkpoint; train one first or name a checkpoint file`);
-  return files[0].f;
+  // File times come from a coarse clock (a few ms), so checkpoints written in quick succession
+  // can share one: among the newest, take the one furthest into training.
+  const newest = Math.max(...files.map((x) => x.t));
+  const tied = files.filter((x) => x.t === newest);
+  if (tied.length === 1) return tied[0].f;
+  return tied.map((x) => ({ f: x.f, i: savedIteration(x.f) })).sort((a, b) => b.i - a.i)[0].f;
+}
+
+/** The training iteration recorded in a checkpoint's header, or -1 (read without loading it). */
+function savedIteration(path: string): number {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const head = Buffer.alloc(8);
+    if (readSync(fd, head, 0, 8, 0) !== 8) return -1;
+    const n = Number(head.readBigUInt64LE(0));
+    if (n > 100_000_000) return -1;
+    const header = Buffer.alloc(n);
+    if (readSync(fd, header, 0, n, 8) !== n) return -1;
+    const training = JSON.parse(JSON.parse(header.toString('utf8')).__metadata__.training) as { iteration?: unknown };
+    return typeof training.iteration === 'number' ? training.iteration : -1;
+  } catch {
+    return -1;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 function formatDuration(s: number): string {
@@ -197,9 +269,13 @@ function formatDuration(s: number): string {
   return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(sec).padStart(2, '0')}s`;
 }
 
-function cmdTrain(argv: string[]): number {
+async function cmdTrain(argv: string[]): Promise<number> {
   const { opts, given } = parseArgs('train', argv, TRAIN_OPTS, []);
   if (opts.initFrom !== undefined && opts.resume !== undefined) throw new UsageError('use either --init-from or --resume, not both');
+  const savefile = opts.savefile as string | undefined;
+  if (savefile !== undefined && (savefile === '' || /[\\/\0]/.test(savefile) || savefile.startsWith('.'))) {
+    throw new UsageError(`--savefile must be a plain file name stem (no / or \\, not starting with .), got ${JSON.stringify(savefile)}; choose the directory with --checkpoint-dir`);
+  }
   const kernels = makeKernels(opts.kernels);
   const toTrain = (o: Record<string, unknown>): TrainOptions => {
     const t = { ...DEFAULT_TRAIN_OPTIONS } as unknown as Record<string, unknown>;
@@ -207,29 +283,65 @@ function cmdTrain(argv: string[]): number {
     return t as unknown as TrainOptions;
   };
   const err = (s: string) => process.stderr.write(s + '\n');
-  let trainer: Trainer;
-  try {
-    if (opts.resume !== undefined) {
-      const ck = loadCk(opts.resume as string, kernels);
-      const saved = (ck.training?.options ?? {}) as Record<string, unknown>;
-      const dataPath = (opts.data as string | undefined) ?? (saved.data as string | undefined);
-      const text = readData(dataPath, ((opts.encoding as string) ?? saved.encoding) as 'utf8' | 'latin1');
-      const changes: Record<string, unknown> = {};
-      for (const k of given) if (k in DEFAULT_TRAIN_OPTIONS) changes[k] = opts[k];
-      trainer = Trainer.resume(text, ck, changes as Partial<TrainOptions>);
-      err(`resuming ${opts.resume} at iteration ${trainer.iteration} (epoch ${trainer.epoch.toFixed(2)})`);
-    } else {
-      const text = readData(opts.data as string | undefined, opts.encoding as 'utf8' | 'latin1');
-      const initFrom = opts.initFrom !== undefined ? loadCk(opts.initFrom as string) : undefined;
-      trainer = Trainer.fromText(text, toTrain(opts), { kernels, initFrom });
+  /** Runs `f`, turning any error into a UsageError (a problem with the input: exit code 2). */
+  const asUsage = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      throw new UsageError((e as Error).message);
     }
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    throw new UsageError((e as Error).message);
+  };
+  let trainer: Trainer;
+  let encoding: 'utf8' | 'latin1';
+  const notes: string[] = []; // printed once the run is sure to start
+  if (opts.resume !== undefined) {
+    const ckPath = checkpointFile(opts.resume as string);
+    const ck = loadCk(ckPath, kernels);
+    const saved = (ck.training?.options ?? {}) as Record<string, unknown>;
+    const dir = given.has('checkpointDir') ? (opts.checkpointDir as string) : typeof saved.checkpointDir === 'string' ? saved.checkpointDir : (opts.checkpointDir as string);
+    asUsage(() => prepareCheckpointDir(dir));
+    const dataPath = (opts.data as string | undefined) ?? (typeof saved.data === 'string' ? saved.data : undefined);
+    encoding = given.has('encoding') || (saved.encoding !== 'utf8' && saved.encoding !== 'latin1') ? (opts.encoding as 'utf8' | 'latin1') : saved.encoding;
+    let corpus: Corpus & { report: string };
+    try {
+      corpus = readData(dataPath, encoding, ck.vocab);
+    } catch (e) {
+      const hint = opts.data === undefined && dataPath !== undefined ? ` (the run's --data, recorded in ${ckPath}; pass --data to say where it is now)` : '';
+      throw new UsageError(`${(e as Error).message}${hint}`);
+    }
+    const changes: Record<string, unknown> = {};
+    for (const k of given) if (k in DEFAULT_TRAIN_OPTIONS) changes[k] = opts[k];
+    trainer = asUsage(() => Trainer.resume(corpus, ck, changes as Partial<TrainOptions>));
+    notes.push(corpus.report, `resuming ${ckPath} at iteration ${trainer.iteration} (epoch ${trainer.epoch.toFixed(2)})`);
+  } else {
+    // Everything that can be checked without the data is checked before reading it.
+    const options = toTrain(opts);
+    asUsage(() => validateTrainOptions(options));
+    asUsage(() => prepareCheckpointDir(options.checkpointDir));
+    const initFrom = opts.initFrom !== undefined ? loadCk(opts.initFrom as string) : undefined;
+    encoding = opts.encoding as 'utf8' | 'latin1';
+    const dataPath = opts.data as string | undefined;
+    const corpus = readData(dataPath, encoding, initFrom?.vocab);
+    const label = dataPath === undefined ? 'the built-in corpus' : `--data ${dataPath}`;
+    const V = corpus.vocab.chars.length;
+    if (V < 2) {
+      throw new UsageError(
+        `${label} has only one distinct character, ${JSON.stringify(corpus.vocab.chars[0])}; ` +
+          'a model needs at least 2 to learn anything, so pass a longer, more varied text',
+      );
+    }
+    const short = trainingTooShortMessage(corpus.ids.length, options.batchSize, options.seqLength, options);
+    if (short !== null) throw new UsageError(`${label}: ${short}`);
+    trainer = asUsage(() => Trainer.fromCorpus(corpus, options, { kernels, initFrom }));
+    notes.push(corpus.report);
   }
   // Remembered in checkpoints so that --resume can find the same data.
   (trainer.options as unknown as Record<string, unknown>).data = opts.data ?? (trainer.options as unknown as Record<string, unknown>).data;
-  (trainer.options as unknown as Record<string, unknown>).encoding = opts.encoding;
+  (trainer.options as unknown as Record<string, unknown>).encoding = encoding;
+  // Room for a checkpoint, before anything is printed (an error here stays a single line).
+  asUsage(() => trainer.checkCheckpointDir());
+  for (const n of notes) err(n);
   for (const w of trainer.loader.warnings) err(`warning: ${w}`);
 
   const o = trainer.options;
@@ -243,11 +355,14 @@ function cmdTrain(argv: string[]): number {
   const tty = process.stderr.isTTY === true;
   const charsPerBatch = o.batchSize * o.seqLength;
   let avg = 0; // smoothed seconds per step, for the ETA
+  // Ctrl-C / SIGTERM: the handler runs between steps (runAsync returns to the event loop there)
+  // and asks the run to stop; it then writes a checkpoint of the last completed step. A signal
+  // repeated before that is ignored; Ctrl-\ (SIGQUIT) still quits at once without saving.
   let stopSignal: NodeJS.Signals | null = null;
   const onSignal = (sig: NodeJS.Signals) => {
-    if (stopSignal) process.exit(sig === 'SIGINT' ? 130 : 143); // a second Ctrl-C: leave at once
+    if (stopSignal) return;
     stopSignal = sig;
-    err(`\n${sig}: finishing this step and saving a checkpoint (press again to quit without saving)`);
+    err(`${tty ? '\n' : ''}${sig}: saving a checkpoint after this step, then stopping (Ctrl-\\ quits at once without saving)`);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -255,34 +370,44 @@ function cmdTrain(argv: string[]): number {
     `${s.iteration}/${s.totalIterations} (epoch ${s.epoch.toFixed(3)}), train_loss = ${s.loss.toFixed(8)}, ` +
     `grad/param norm = ${s.gradParamRatio.toExponential(4)}, time/batch = ${s.seconds.toFixed(4)}s, ` +
     `${Math.round(charsPerBatch / s.seconds)} chars/s`;
-  const outcome = trainer.run({
-    onStep: (s) => {
-      avg = avg === 0 ? s.seconds : 0.9 * avg + 0.1 * s.seconds;
-      if (tty) {
-        const width = 24;
-        const done = Math.round((width * s.iteration) / s.totalIterations);
-        const bar = '='.repeat(done) + ' '.repeat(width - done);
-        process.stderr.write(`\r[${bar}] ${line(s)}, ETA ${formatDuration(avg * (s.totalIterations - s.iteration))}\x1b[K`);
-      } else if (s.iteration % o.printEvery === 0 || s.iteration === s.totalIterations) {
-        err(line(s));
-      }
-    },
-    onEval: (e) => {
-      if (tty) process.stderr.write('\n');
-      err(`validation at iteration ${e.iteration}: val_loss = ${e.valLoss.toFixed(4)} nats/char = ${(e.valLoss / Math.LN2).toFixed(4)} bits/char (${e.seconds.toFixed(1)}s)`);
-    },
-    onCheckpoint: (p) => err(`saved checkpoint ${p}`),
-    shouldStop: () => stopSignal !== null,
-  });
-  process.removeListener('SIGINT', onSignal);
-  process.removeListener('SIGTERM', onSignal);
-  if (tty) process.stderr.write('\n');
-  if (outcome.status === 'diverged') {
+  let outcome: RunOutcome;
+  try {
+    outcome = await trainer.runAsync({
+      onStep: (s) => {
+        avg = avg === 0 ? s.seconds : 0.9 * avg + 0.1 * s.seconds;
+        if (tty) {
+          const width = 24;
+          const done = Math.round((width * s.iteration) / s.totalIterations);
+          const bar = '='.repeat(done) + ' '.repeat(width - done);
+          process.stderr.write(`\r[${bar}] ${line(s)}, ETA ${formatDuration(avg * (s.totalIterations - s.iteration))}\x1b[K`);
+        } else if (s.iteration % o.printEvery === 0 || s.iteration === s.totalIterations) {
+          err(line(s));
+        }
+      },
+      onEval: (e) => {
+        if (tty) process.stderr.write('\n');
+        err(`validation at iteration ${e.iteration}: val_loss = ${e.valLoss.toFixed(4)} nats/char = ${(e.valLoss / Math.LN2).toFixed(4)} bits/char (${e.seconds.toFixed(1)}s)`);
+      },
+      onCheckpoint: (p) => err(`saved checkpoint ${p}`),
+      shouldStop: () => stopSignal !== null,
+    });
+  } catch (e) {
+    if (e instanceof CheckpointDirError) throw new UsageError(e.message);
+    if (e instanceof RangeError && /allocat|Invalid typed array length|Array buffer/i.test(e.message)) {
+      throw new Error(`out of memory (${e.message}); lower --batch-size, --seq-length or --rnn-size`);
+    }
+    throw e;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    if (tty) process.stderr.write('\n');
+  }
+  if (outcome.status === 'diverged' || outcome.status === 'failed') {
     err(`grid-lstm: error: ${outcome.message}`);
     return 1;
   }
   if (outcome.status === 'stopped') {
-    err(`stopped; resume with: grid-lstm train --resume ${outcome.checkpoint}`);
+    err(`stopped by ${stopSignal ?? 'request'} at iteration ${trainer.iteration}; resume with: grid-lstm train --resume ${shellWord(outcome.checkpoint)}`);
     return stopSignal === 'SIGTERM' ? 143 : 130;
   }
   err(`done: val_loss = ${outcome.valLoss.toFixed(4)} nats/char; checkpoint ${outcome.checkpoint}`);
@@ -307,6 +432,9 @@ function cmdSample(argv: string[]): number {
   if (pos.length < 1) throw new UsageError('sample needs a checkpoint: grid-lstm sample CK (a .safetensors file or a directory of them)');
   if ((opts.length as number) < 0) throw new UsageError(`--length must be ≥ 0, got ${opts.length}`);
   if (!((opts.temperature as number) > 0)) throw new UsageError(`--temperature must be > 0, got ${opts.temperature}`);
+  if ((opts.temperature as number) < 1e-300) {
+    throw new UsageError(`--temperature ${opts.temperature} is too small to compute with (below 1e-300); use --argmax for the most likely character each time`);
+  }
   const ck = loadCk(pos[0], makeKernels(opts.kernels));
   const prime = (opts.primetext as string | undefined) ?? '';
   const missing = [...new Set([...prime].filter((c) => !ck.vocab.index.has(c)))];
@@ -316,23 +444,33 @@ function cmdSample(argv: string[]): number {
     );
   }
   if (!opts.quiet) process.stderr.write(`sampling ${opts.length} characters from ${pos[0]}\n`);
-  process.stdout.write(prime);
+  const stopped = Symbol('output closed');
+  /** Writes to stdout; stops sampling once stdout has failed (e.g. `| head` has exited). */
+  const write = (text: string) => {
+    process.stdout.write(text);
+    if (process.stdout.errored) throw stopped;
+  };
   let buf = '';
-  sample(ck.model, ck.vocab, {
-    length: opts.length as number,
-    temperature: opts.temperature as number,
-    primetext: prime,
-    argmax: opts.argmax as boolean,
-    seed: opts.seed as number,
-    onChar: (c) => {
-      buf += c;
-      if (buf.length >= 64 || c === '\n') {
-        process.stdout.write(buf);
-        buf = '';
-      }
-    },
-  });
-  process.stdout.write(buf + '\n');
+  try {
+    write(prime);
+    sample(ck.model, ck.vocab, {
+      length: opts.length as number,
+      temperature: opts.temperature as number,
+      primetext: prime,
+      argmax: opts.argmax as boolean,
+      seed: opts.seed as number,
+      onChar: (c) => {
+        buf += c;
+        if (buf.length >= 64 || c === '\n') {
+          write(buf);
+          buf = '';
+        }
+      },
+    });
+    write(buf + '\n');
+  } catch (e) {
+    if (e !== stopped) throw e;
+  }
   return 0;
 }
 
@@ -351,13 +489,7 @@ function cmdEval(argv: string[]): number {
   if (pos.length < 1) throw new UsageError('eval needs a checkpoint: grid-lstm eval CK --data FILE');
   if (opts.data === undefined) throw new UsageError('eval needs --data FILE: the text to measure the loss on');
   const ck = loadCk(pos[0], makeKernels(opts.kernels));
-  const text = readData(opts.data as string, opts.encoding as 'utf8' | 'latin1');
-  let ids;
-  try {
-    ids = encode(text, ck.vocab);
-  } catch (e) {
-    throw new UsageError(`--data ${opts.data}: ${(e as Error).message}`);
-  }
+  const { ids } = readData(opts.data as string, opts.encoding as 'utf8' | 'latin1', ck.vocab);
   if (ids.length < 2) throw new UsageError(`--data ${opts.data} has ${ids.length} character(s); at least 2 are needed`);
   const r = evaluateIds(ck.model, ids);
   if (opts.json) process.stdout.write(JSON.stringify({ loss: r.loss, bpc: r.bpc, predictions: r.predictions }) + '\n');
@@ -403,7 +535,7 @@ function cmdInspect(argv: string[]): number {
 
 // ---------------------------------------------------------------------------------------------
 
-const COMMANDS: Record<string, { run: (argv: string[]) => number; help: () => string }> = {
+const COMMANDS: Record<string, { run: (argv: string[]) => number | Promise<number>; help: () => string }> = {
   train: {
     run: cmdTrain,
     help: () => helpText('grid-lstm train [options]', 'Train a character-level language model (char-rnn options and defaults).', TRAIN_OPTS),
@@ -429,7 +561,7 @@ commands:
 
 'grid-lstm <command> --help' lists a command's options.`;
 
-export function main(argv: string[]): number {
+export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
   argv = argv.filter((a) => a !== '--debug');
   const [command, ...rest] = argv;
@@ -444,13 +576,45 @@ export function main(argv: string[]): number {
       process.stdout.write(cmd.help() + '\n');
       return 0;
     }
-    return cmd.run(rest);
+    const code = await cmd.run(rest);
+    const failed = outputError(process.stdout.errored);
+    if (failed !== null) throw new Error(failed);
+    return code;
   } catch (e) {
     const err = e as Error;
-    process.stderr.write(`grid-lstm: error: ${err.message}\n`);
+    if (outputErrorReported) return 1;
+    outputErrorReported = /^cannot write the output: /.test(err?.message ?? '');
+    process.stderr.write(`grid-lstm: error: ${oneLine(err?.message ?? String(e))}\n`);
     if (debug) process.stderr.write(`${err.stack}\n`);
     return e instanceof UsageError ? 2 : 1;
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+/**
+ * The message for a failed write to stdout, or null when there is none or it is EPIPE (whoever
+ * read the output has stopped, as with "| head": not an error, as for other command-line tools).
+ */
+function outputError(e: unknown): string | null {
+  if (!e || (e as NodeJS.ErrnoException).code === 'EPIPE') return null;
+  return `cannot write the output: ${describeSystemError(e)}`;
+}
+
+// A failed write to stdout or stderr is reported as an 'error' event, which would otherwise end
+// the process with a stack trace. Diagnostics on a closed stderr are dropped (training goes on).
+let outputErrorReported = false;
+process.stdout.on('error', (e) => {
+  const message = outputError(e);
+  if (message !== null && !outputErrorReported) {
+    outputErrorReported = true;
+    process.stderr.write(`grid-lstm: error: ${message}\n`);
+    process.exitCode = 1;
+  }
+});
+process.stderr.on('error', () => {});
+
+/** A message on one line: line breaks and other control characters become spaces. */
+function oneLine(message: string): string {
+  return message.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ').trim();
+}
+
+process.exitCode = await main(process.argv.slice(2));

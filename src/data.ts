@@ -7,7 +7,7 @@
  * characters are single vocabulary entries.
  */
 
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { createRequire } from 'node:module';
 
@@ -103,6 +103,18 @@ export function findInvalidUtf8(bytes: Uint8Array): number {
   return -1;
 }
 
+/** A one-line error for a failure to open or read the file described by `what` ("--data x.txt"). */
+function fileError(err: unknown, what: string): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new Error(`${what}: no such file; pass an existing UTF-8 text file`);
+  if (code === 'EISDIR') return new Error(`${what}: is a directory; pass a text file`);
+  if (code === 'ENOTDIR') return new Error(`${what}: a part of the path is not a directory; check the path`);
+  if (code === 'EACCES' || code === 'EPERM') return new Error(`${what}: permission denied; check the file's permissions`);
+  if (code === 'ERR_FS_FILE_TOO_LARGE') return new Error(`${what}: the file is too large to read at once`);
+  if (code === undefined) return err as Error;
+  return new Error(`${what}: cannot read (${code}); check the path and its permissions`);
+}
+
 /**
  * Reads a whole file as text. UTF-8 by default (a leading byte order mark is removed); with
  * `encoding: 'latin1'` every byte is one character.
@@ -123,25 +135,14 @@ export function readTextFile(path: string, opts: ReadTextOptions = {}): string {
     }
     bytes = readFileSync(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`${what}: no such file; pass an existing UTF-8 text file`);
-    if (code === 'EISDIR') throw new Error(`${what}: is a directory; pass a text file`);
-    if (code === undefined) throw err;
-    throw new Error(`${what}: cannot read (${code}); check the path and its permissions`);
+    throw fileError(err, what);
   }
   if (bytes.length === 0) throw new Error(`${what}: file is empty; pass a non-empty text file`);
 
   if (encoding === 'latin1') return bytes.toString('latin1');
 
   // Fast path: validate natively; scan byte by byte only to find the offset of a failure.
-  if (!isUtf8(bytes)) {
-    const at = findInvalidUtf8(bytes);
-    const where = at >= 0 ? ` at byte offset ${at}` : '';
-    throw new Error(
-      `${what}: not valid UTF-8 (first invalid byte sequence${where}); ` +
-        'fix the file or pass --encoding latin1 to read each byte as one character',
-    );
-  }
+  if (!isUtf8(bytes)) throw invalidUtf8(what, findInvalidUtf8(bytes));
   const hasBom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
   const text = bytes.toString('utf8', hasBom ? 3 : 0);
   if (text.length === 0) {
@@ -261,15 +262,7 @@ export function encode(text: string, vocab: Vocab): Uint16Array | Uint32Array {
     }
     out[count++] = id;
   }
-  if (unknown.size > 0) {
-    const list = [...unknown];
-    const shown = list.slice(0, MAX_UNKNOWN_SHOWN).map((c) => JSON.stringify(c)).join(', ');
-    const more = list.length > MAX_UNKNOWN_SHOWN ? ` and ${list.length - MAX_UNKNOWN_SHOWN} more` : '';
-    throw new Error(
-      `the checkpoint's vocabulary does not contain ${list.length} character(s) of the text: ` +
-        `${shown}${more}; use only characters the model was trained on`,
-    );
-  }
+  if (unknown.size > 0) throw unknownCharsError([...unknown]);
   // Surrogate pairs took two units but one id: trim the unused tail.
   return count === n ? out : out.slice(0, count);
 }
@@ -308,6 +301,314 @@ export function decode(ids: ArrayLike<number>, vocab: Vocab): string {
   }
   pieces.push(String.fromCharCode.apply(null, buf.subarray(0, len) as unknown as number[]));
   return pieces.join('');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading a corpus straight to ids
+// ---------------------------------------------------------------------------------------------
+
+/** A text as vocabulary ids (one per code point), with its vocabulary. */
+export interface Corpus {
+  /** 2 bytes per character when the vocabulary has at most 65536 entries, else 4. */
+  ids: Uint16Array | Uint32Array;
+  vocab: Vocab;
+}
+
+/** What {@link readCorpus} returns: the corpus and the size of the file it came from. */
+export interface CorpusFile extends Corpus {
+  /** Bytes in the file (a byte order mark included). */
+  bytes: number;
+}
+
+/** Options for {@link readCorpus}. */
+export interface ReadCorpusOptions extends ReadTextOptions {
+  /**
+   * Encode with this vocabulary (e.g. a checkpoint's) instead of building one from the file; a
+   * character of the file that is not in it is an error listing every such character.
+   */
+  vocab?: Vocab;
+  /** Bytes read at a time (default 16 MiB, at least 4). Small values are for tests. */
+  chunkSize?: number;
+}
+
+/** Default read size of {@link readCorpus}. */
+const CORPUS_CHUNK = 1 << 24;
+
+/** Number of Unicode code points (U+0000..U+10FFFF). */
+const CODE_POINTS = 0x110000;
+
+/**
+ * The bytes of a file, read front to back in chunks. A regular file is read with a fixed buffer
+ * (memory use does not grow with the file); anything else (a pipe, a device) is read whole.
+ */
+class ByteSource {
+  private readonly fd: number | null;
+  private readonly whole: Uint8Array | null;
+  readonly size: number;
+  private readonly buf: Uint8Array;
+
+  constructor(
+    private readonly path: string,
+    private readonly what: string,
+    chunkSize: number,
+  ) {
+    let fd: number | null = null;
+    try {
+      fd = openSync(path, 'r');
+      const st = fstatSync(fd);
+      if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+      if (st.isFile()) {
+        this.fd = fd;
+        this.whole = null;
+        this.size = st.size;
+      } else {
+        this.fd = null;
+        this.whole = readFileSync(fd);
+        this.size = this.whole.length;
+        closeSync(fd);
+      }
+    } catch (err) {
+      if (fd !== null) {
+        try {
+          closeSync(fd);
+        } catch {
+          // the original error is the one to report
+        }
+      }
+      throw fileError(err, what);
+    }
+    this.buf = new Uint8Array(this.whole ? 0 : Math.max(4, Math.min(chunkSize, Math.max(this.size, 4))) + 4);
+  }
+
+  /**
+   * Calls `visit(buf, len, base, final)` on successive pieces of the file: buf[0..len) holds the
+   * bytes from file offset `base` on; `final` is true for the last piece. `visit` returns how many
+   * bytes it consumed; the rest (at most 3, an unfinished UTF-8 sequence) is passed again at the
+   * front of the next piece. Throws if the file changes size while it is read.
+   */
+  forEach(visit: (buf: Uint8Array, len: number, base: number, final: boolean) => number): void {
+    if (this.whole) {
+      visit(this.whole, this.whole.length, 0, true);
+      return;
+    }
+    const buf = this.buf;
+    const room = buf.length - 4;
+    let pos = 0; // file offset of the next read
+    let carry = 0; // unconsumed bytes at the front of buf
+    for (;;) {
+      const want = Math.min(room, this.size - pos);
+      let got = 0;
+      while (got < want) {
+        let n: number;
+        try {
+          n = readSync(this.fd!, buf, carry + got, want - got, pos + got);
+        } catch (err) {
+          throw fileError(err, this.what);
+        }
+        if (n === 0) throw this.changed();
+        got += n;
+      }
+      pos += got;
+      const len = carry + got;
+      const final = pos >= this.size;
+      const used = visit(buf, len, pos - len, final);
+      if (final) return;
+      carry = len - used;
+      if (carry > 3 || carry < 0) throw new Error(`internal error: ${carry} bytes left over in a piece of ${this.path}`);
+      buf.copyWithin(0, used, len);
+    }
+  }
+
+  /** The error for a file that changed while it was being read. */
+  changed(): Error {
+    return new Error(`${this.what}: the file changed while it was being read; try again when nothing is writing to it`);
+  }
+
+  close(): void {
+    if (this.fd !== null) closeSync(this.fd);
+  }
+}
+
+/** The invalid-UTF-8 error of {@link readTextFile} and {@link readCorpus}. */
+function invalidUtf8(what: string, at: number): Error {
+  return new Error(
+    `${what}: not valid UTF-8 (first invalid byte sequence at byte offset ${at}); ` +
+      'fix the file or pass --encoding latin1 to read each byte as one character',
+  );
+}
+
+/**
+ * One pass over UTF-8 bytes. With `seen`, marks every code point that occurs; with `map` and
+ * `ids`, writes map[code point] for each one. A negative map entry is a character outside the
+ * vocabulary: added to `unknown` (in order of first appearance) when that is given, else it
+ * means the file changed since the first pass, as do more characters than `ids` holds. Returns
+ * the number of code points. A leading byte order mark is skipped. Validation follows
+ * {@link findInvalidUtf8}.
+ */
+function utf8Pass(
+  src: ByteSource,
+  what: string,
+  seen: Uint8Array | null,
+  map: Int32Array | null,
+  ids: Uint16Array | Uint32Array | null,
+  unknown: Set<number> | null,
+): number {
+  let count = 0;
+  let first = true;
+  const cap = ids ? ids.length : 0;
+  src.forEach((buf, len, base, final) => {
+    let i = 0;
+    if (first) {
+      first = false;
+      if (len >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) i = 3;
+    }
+    while (i < len) {
+      const b0 = buf[i]!;
+      let cp: number;
+      let step: number;
+      if (b0 < 0x80) {
+        cp = b0;
+        step = 1;
+      } else {
+        let need: number;
+        let lo = 0x80;
+        let hi = 0xbf;
+        if (b0 >= 0xc2 && b0 <= 0xdf) need = 1;
+        else if (b0 >= 0xe0 && b0 <= 0xef) {
+          need = 2;
+          if (b0 === 0xe0) lo = 0xa0;
+          else if (b0 === 0xed) hi = 0x9f;
+        } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+          need = 3;
+          if (b0 === 0xf0) lo = 0x90;
+          else if (b0 === 0xf4) hi = 0x8f;
+        } else throw invalidUtf8(what, base + i);
+        if (i + need >= len) {
+          if (final) throw invalidUtf8(what, base + i);
+          break; // the sequence continues in the next piece
+        }
+        const b1 = buf[i + 1]!;
+        if (b1 < lo || b1 > hi) throw invalidUtf8(what, base + i);
+        cp = need === 1 ? ((b0 & 0x1f) << 6) | (b1 & 0x3f) : need === 2 ? ((b0 & 0x0f) << 12) | ((b1 & 0x3f) << 6) : ((b0 & 0x07) << 18) | ((b1 & 0x3f) << 12);
+        for (let k = 2; k <= need; k++) {
+          const bk = buf[i + k]!;
+          if (bk < 0x80 || bk > 0xbf) throw invalidUtf8(what, base + i);
+          cp |= (bk & 0x3f) << (6 * (need - k));
+        }
+        step = need + 1;
+      }
+      if (seen) seen[cp] = 1;
+      else {
+        const id = map![cp]!;
+        if (count >= cap) throw src.changed();
+        if (id >= 0) ids![count] = id;
+        else if (unknown) unknown.add(cp);
+        else throw src.changed();
+      }
+      count++;
+      i += step;
+    }
+    return i;
+  });
+  return count;
+}
+
+/** One pass over latin1 bytes (each byte one character); see {@link utf8Pass}. */
+function latin1Pass(
+  src: ByteSource,
+  seen: Uint8Array | null,
+  map: Int32Array | null,
+  ids: Uint16Array | Uint32Array | null,
+  unknown: Set<number> | null,
+): number {
+  let count = 0;
+  const cap = ids ? ids.length : 0;
+  src.forEach((buf, len) => {
+    if (seen) {
+      for (let i = 0; i < len; i++) seen[buf[i]!] = 1;
+    } else {
+      if (count + len > cap) throw src.changed();
+      for (let i = 0; i < len; i++) {
+        const id = map![buf[i]!]!;
+        if (id >= 0) ids![count + i] = id;
+        else if (unknown) unknown.add(buf[i]!);
+        else throw src.changed();
+      }
+    }
+    count += len;
+    return len;
+  });
+  return count;
+}
+
+/** The error {@link encode} gives for characters missing from the vocabulary. */
+function unknownCharsError(list: string[]): Error {
+  const shown = list.slice(0, MAX_UNKNOWN_SHOWN).map((c) => JSON.stringify(c)).join(', ');
+  const more = list.length > MAX_UNKNOWN_SHOWN ? ` and ${list.length - MAX_UNKNOWN_SHOWN} more` : '';
+  return new Error(
+    `the checkpoint's vocabulary does not contain ${list.length} character(s) of the text: ` +
+      `${shown}${more}; use only characters the model was trained on`,
+  );
+}
+
+/**
+ * Reads a text file straight into vocabulary ids, without ever holding the text as a string:
+ * memory is the ids (2 bytes per character for a vocabulary of at most 65536 entries) plus one
+ * read buffer, so files far larger than the longest JavaScript string work. Two passes: the
+ * first validates the bytes and finds the characters (the vocabulary, sorted by code point as
+ * {@link buildVocab} sorts), the second writes the ids.
+ *
+ * Gives exactly `buildVocab(readTextFile(path))` and `encode(readTextFile(path), vocab)`, with
+ * the same one-line errors (missing file, directory, empty, only a byte order mark, invalid
+ * UTF-8 with its byte offset, characters missing from `opts.vocab`, each prefixed with the
+ * label and path).
+ */
+export function readCorpus(path: string, opts: ReadCorpusOptions = {}): CorpusFile {
+  const encoding = opts.encoding ?? 'utf8';
+  const what = `${opts.label ?? '--data'} ${path}`;
+  if (encoding !== 'utf8' && encoding !== 'latin1') {
+    throw new Error(`--encoding ${String(encoding)}: unknown encoding; use utf8 or latin1`);
+  }
+  const src = new ByteSource(path, what, opts.chunkSize ?? CORPUS_CHUNK);
+  try {
+    if (src.size === 0) throw new Error(`${what}: file is empty; pass a non-empty text file`);
+    const latin1 = encoding === 'latin1';
+    const seen = new Uint8Array(latin1 ? 0x100 : CODE_POINTS);
+    const count = latin1 ? latin1Pass(src, seen, null, null, null) : utf8Pass(src, what, seen, null, null, null);
+    if (count === 0) throw new Error(`${what}: file holds only a byte order mark; pass a non-empty text file`);
+
+    let vocab: Vocab;
+    if (opts.vocab) {
+      vocab = opts.vocab;
+    } else {
+      const chars: string[] = [];
+      for (let cp = 0; cp < seen.length; cp++) if (seen[cp]) chars.push(String.fromCodePoint(cp));
+      vocab = vocabFromChars(chars);
+    }
+
+    const map = new Int32Array(seen.length).fill(-1);
+    for (const [c, id] of vocab.index) {
+      const cp = c.codePointAt(0)!;
+      if (cp < map.length) map[cp] = id;
+    }
+    const ids = vocab.chars.length <= 0x10000 ? new Uint16Array(count) : new Uint32Array(count);
+    // With a given vocabulary, characters outside it are collected (in order of appearance).
+    const unknown = opts.vocab ? new Set<number>() : null;
+    const again = latin1 ? latin1Pass(src, null, map, ids, unknown) : utf8Pass(src, what, null, map, ids, unknown);
+    if (unknown && unknown.size > 0) {
+      throw new Error(`${what}: ${unknownCharsError([...unknown].map((cp) => String.fromCodePoint(cp))).message}`);
+    }
+    if (again !== count) throw src.changed();
+    return { ids, vocab, bytes: src.size };
+  } finally {
+    src.close();
+  }
+}
+
+/** A corpus from a string: its own vocabulary, or `vocab` (which must contain all its characters). */
+export function corpusFromText(text: string, vocab?: Vocab): Corpus {
+  const v = vocab ?? buildVocab(text);
+  return { ids: encode(text, v), vocab: v };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -390,13 +691,8 @@ export class CharLoader {
     if (this.nbatches === 0) throw new Error(tooShortMessage(n, batchSize, seqLength));
     this.streamLength = this.nbatches * seqLength;
 
-    // char-rnn: train and test get floor(nbatches * frac); validation gets the rest. The epsilon
-    // keeps e.g. 100 * 0.29 = 28.999999999999996 from losing a batch.
-    const testFrac = Math.max(0, 1 - trainFrac - valFrac);
-    const ntrain = Math.floor(this.nbatches * trainFrac + FRAC_EPS);
-    const ntest = Math.min(this.nbatches - ntrain, Math.floor(this.nbatches * testFrac + FRAC_EPS));
-    const nval = this.nbatches - ntrain - ntest;
-    this.splitSizes = { train: ntrain, val: nval, test: ntest };
+    this.splitSizes = splitCounts(this.nbatches, this.fracs);
+    const { train: ntrain, val: nval } = this.splitSizes;
     this.splitStart = { train: 0, val: ntrain, test: ntrain + nval };
 
     if (this.nbatches < FEW_BATCHES) {
@@ -464,6 +760,48 @@ export class CharLoader {
       y.set(this.ids.subarray(src + 1, src + 1 + T), b * T);
     }
   }
+}
+
+/**
+ * How `nbatches` batches are split: char-rnn gives train and test floor(nbatches · frac) and
+ * validation the rest. The epsilon keeps e.g. 100 · 0.29 = 28.999999999999996 from losing a batch.
+ */
+export function splitCounts(nbatches: number, fracs: SplitFractions): Record<Split, number> {
+  const testFrac = Math.max(0, 1 - fracs.trainFrac - fracs.valFrac);
+  const ntrain = Math.floor(nbatches * fracs.trainFrac + FRAC_EPS);
+  const ntest = Math.min(nbatches - ntrain, Math.floor(nbatches * testFrac + FRAC_EPS));
+  return { train: ntrain, val: nbatches - ntrain - ntest, test: ntest };
+}
+
+/**
+ * Null when an n-character text gives at least one train and one validation batch of B × T with
+ * these fractions; otherwise the message for a text too short for that, naming the largest
+ * --batch-size and --seq-length that would fit. (When no batch count would do, because the
+ * fractions leave a split empty, it is null too: CharLoader.requireSplit explains that case.)
+ */
+export function trainingTooShortMessage(n: number, B: number, T: number, fracs: SplitFractions): string | null {
+  const ok = (k: number) => {
+    const c = splitCounts(k, fracs);
+    return c.train >= 1 && c.val >= 1;
+  };
+  const have = n >= 1 ? Math.floor((n - 1) / (B * T)) : 0;
+  if (ok(have)) return null;
+  let need = 1;
+  while (need <= 1_000_000 && !ok(need)) need++;
+  if (need > 1_000_000 || need <= have) return null;
+  const frac = `--train-frac ${fracs.trainFrac} --val-frac ${fracs.valFrac}`;
+  const head =
+    `the text has ${n} character(s), too few to train with --batch-size ${B} --seq-length ${T}: ` +
+    `that needs ${need} batches of ${B}×${T} (with ${frac}, so that there is a train and a validation batch), ` +
+    `i.e. at least ${need * B * T + 1} characters`;
+  const maxB = Math.floor((n - 1) / (need * T));
+  const maxT = Math.floor((n - 1) / (need * B));
+  const options: string[] = [];
+  if (maxB >= 1) options.push(`--batch-size ${maxB} or less (with --seq-length ${T})`);
+  if (maxT >= 1) options.push(`--seq-length ${maxT} or less (with --batch-size ${B})`);
+  if (options.length > 0) return `${head}; use ${options.join(' or ')}, or a longer text`;
+  if (n - 1 >= need) return `${head}; lower --batch-size and --seq-length so that ${need}·B·T is at most ${n - 1}, or use a longer text`;
+  return `${head}; even --batch-size 1 --seq-length 1 needs ${need + 1} characters: use a longer text`;
 }
 
 /** Throws unless `value` is a positive integer; `flag` names the option in the message. */

@@ -217,8 +217,10 @@ export class TsKernels implements Kernels {
       }
       let sum = 0;
       for (let v = 0; v < V; v++) sum += Math.exp(logits[o + v] - max);
-      const lse = max + Math.log(sum);
-      for (let v = 0; v < V; v++) logits[o + v] -= lse;
+      // (x − max) − log Σ rather than x − (max + log Σ): for huge logits max + log Σ rounds to
+      // max, which would make every log-probability of a row of equal logits 0.
+      const logSum = Math.log(sum);
+      for (let v = 0; v < V; v++) logits[o + v] = logits[o + v] - max - logSum;
       nll -= logits[target];
     }
     return nll;

@@ -506,7 +506,7 @@ function errorCode(err: unknown): string | undefined {
 }
 
 /** "no space left on device (ENOSPC)" for a Node system error; the message for anything else. */
-function describeSystemError(err: unknown): string {
+export function describeSystemError(err: unknown): string {
   const code = errorCode(err);
   const errno = (err as { errno?: unknown } | null)?.errno;
   if (code !== undefined && typeof errno === 'number') {

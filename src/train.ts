@@ -8,14 +8,16 @@
  *   const trainer = Trainer.fromText(text, { ...DEFAULT_TRAIN_OPTIONS, rnnSize: 64 });
  *   trainer.run({ onStep: (s) => console.log(s.iteration, s.loss) });
  */
-import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, unlinkSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
-import { type CheckpointContents, type TrainingState, saveCheckpoint } from './checkpoint.js';
-import { CharLoader, type Split, type Vocab, buildVocab, encode } from './data.js';
-import type { Kernels } from './kernels.js';
+import { type CheckpointContents, type TrainingState, checkpointBytes, saveCheckpoint } from './checkpoint.js';
+import { CharLoader, type Corpus, type Split, type Vocab, corpusFromText, trainingTooShortMessage } from './data.js';
+import type { Float, Kernels } from './kernels.js';
 import { Model, type State } from './model.js';
 import { type OptimName, Optimizer, clipGradients, norm } from './optim.js';
 import type { ModelKind } from './params.js';
+import { describeSystemError, writeFileAtomic } from './safetensors.js';
 
 /** char-rnn's options, camelCased, with its defaults (DEFAULT_TRAIN_OPTIONS). */
 export interface TrainOptions {
@@ -90,14 +92,51 @@ export interface RunHooks {
   onStep?: (s: StepResult) => void;
   onEval?: (e: { iteration: number; epoch: number; valLoss: number; seconds: number }) => void;
   onCheckpoint?: (path: string) => void;
-  /** Asked after every step; returning true stops the run with a checkpoint (Ctrl-C). */
+  /**
+   * Asked before every step and after every validation batch; returning true stops the run
+   * with a checkpoint of the state after the last completed step (Ctrl-C). A validation pass
+   * that is cut short is dropped (it changes nothing that a resume needs).
+   */
   shouldStop?: () => boolean;
 }
 
 export type RunOutcome =
   | { status: 'done'; checkpoint: string; valLoss: number }
   | { status: 'stopped'; checkpoint: string }
-  | { status: 'diverged'; iteration: number; loss: number; checkpoint: string | null; message: string };
+  /** The loss, a gradient or the weights stopped being finite, or the loss blew up. */
+  | { status: 'diverged'; iteration: number; loss: number; checkpoint: string | null; message: string }
+  /** A checkpoint could not be written (disk full, directory gone...); earlier ones are intact. */
+  | { status: 'failed'; iteration: number; checkpoint: string | null; message: string };
+
+/**
+ * Thrown by {@link Trainer.step} when the loss or a gradient element is NaN or infinite (then
+ * nothing was changed: not the weights, the optimiser state, the carried state nor the data
+ * position), or when the update made a weight non-finite (then the weights in memory are
+ * lost; checkpoints on disk are not affected).
+ */
+export class TrainingDivergedError extends Error {
+  constructor(
+    message: string,
+    /** The iteration the failed step would have completed. */
+    readonly iteration: number,
+    readonly loss: number,
+  ) {
+    super(message);
+    this.name = 'TrainingDivergedError';
+  }
+}
+
+/** Index of the first NaN or infinite element of `a`, or -1. */
+function firstNonFinite(a: Float): number {
+  for (let j = 0; j < a.length; j++) {
+    const v = a[j];
+    if (v - v !== 0) return j; // NaN for NaN and ±Infinity
+  }
+  return -1;
+}
+
+/** A step of the run's core loop: control returns to the caller (run / runAsync) at each yield. */
+type RunSteps = Generator<void, RunOutcome, void>;
 
 export class Trainer {
   readonly options: TrainOptions;
@@ -119,6 +158,8 @@ export class Trainer {
     this.options = options;
     this.model = model;
     this.vocab = vocab;
+    const short = trainingTooShortMessage(ids.length, options.batchSize, options.seqLength, options);
+    if (short !== null) throw new Error(short);
     this.loader = new CharLoader(ids, options.batchSize, options.seqLength, options);
     this.loader.requireSplit('train');
     this.loader.requireSplit('val');
@@ -139,32 +180,55 @@ export class Trainer {
    */
   static fromText(text: string, options: TrainOptions, env: { kernels?: Kernels; initFrom?: CheckpointContents } = {}): Trainer {
     validateTrainOptions(options);
+    return Trainer.fromCorpus(corpusFromText(text, env.initFrom?.vocab), options, env);
+  }
+
+  /**
+   * A new run on a text already turned into ids (e.g. by readCorpus, which never holds the text
+   * as a string). With `initFrom`, `corpus.vocab` must be that checkpoint's vocabulary.
+   */
+  static fromCorpus(corpus: Corpus, options: TrainOptions, env: { kernels?: Kernels; initFrom?: CheckpointContents } = {}): Trainer {
+    validateTrainOptions(options);
     let vocab: Vocab;
     let model: Model;
     if (env.initFrom) {
       vocab = env.initFrom.vocab;
+      if (!sameVocab(corpus.vocab, vocab)) throw new Error("the corpus must be encoded with the --init-from checkpoint's vocabulary");
       const c = env.initFrom.model.config;
       options = { ...options, model: c.model, rnnSize: c.rnnSize, numLayers: c.numLayers, tieWeights: c.tieWeights };
-      model = new Model({ ...c, dropout: options.dropout }, { kernels: env.kernels, seed: options.seed });
+      checkTrainingFits(options, vocab.chars.length, corpus.ids.length, env.kernels);
+      model = buildModel(() => new Model({ ...c, dropout: options.dropout }, { kernels: env.kernels, seed: options.seed }), options, vocab.chars.length);
       model.params.set(env.initFrom.model.params);
     } else {
-      vocab = buildVocab(text);
-      if (vocab.chars.length < 2) throw new Error('the training text has fewer than 2 distinct characters; there is nothing to learn');
-      model = new Model(
-        { model: options.model, vocabSize: vocab.chars.length, rnnSize: options.rnnSize, numLayers: options.numLayers, tieWeights: options.tieWeights, dropout: options.dropout },
-        { kernels: env.kernels, seed: options.seed },
+      vocab = corpus.vocab;
+      const V = vocab.chars.length;
+      if (V < 2) {
+        throw new Error(
+          `the training text has only ${V} distinct character(s) (${vocab.chars.map((c) => JSON.stringify(c)).join(' ')}); ` +
+            'a model needs at least 2 to learn anything, so pass a longer, more varied text',
+        );
+      }
+      checkTrainingFits(options, V, corpus.ids.length, env.kernels);
+      model = buildModel(
+        () =>
+          new Model(
+            { model: options.model, vocabSize: V, rnnSize: options.rnnSize, numLayers: options.numLayers, tieWeights: options.tieWeights, dropout: options.dropout },
+            { kernels: env.kernels, seed: options.seed },
+          ),
+        options,
+        V,
       );
     }
-    return new Trainer(options, model, vocab, encode(text, vocab));
+    return new Trainer(options, model, vocab, corpus.ids);
   }
 
   /**
-   * Continues the run saved in `ck` on the same `text`: same iteration, learning rate,
-   * optimiser state, RNG state, data position and carried state; training continues on
-   * `ck.model` (load the checkpoint with the kernels to train with). `changes` may only alter
-   * when to stop, print, evaluate and where to save.
+   * Continues the run saved in `ck` on the same `text` (a string, or a corpus encoded with
+   * `ck.vocab`): same iteration, learning rate, optimiser state, RNG state, data position and
+   * carried state; training continues on `ck.model` (load the checkpoint with the kernels to
+   * train with). `changes` may only alter when to stop, print, evaluate and where to save.
    */
-  static resume(text: string, ck: CheckpointContents, changes: Partial<TrainOptions> = {}): Trainer {
+  static resume(text: string | Corpus, ck: CheckpointContents, changes: Partial<TrainOptions> = {}): Trainer {
     const t = ck.training;
     if (!t) throw new Error('this checkpoint has no training state (it holds weights only); use --init-from to start a new run from it');
     const saved = t.options as unknown as TrainOptions;
@@ -176,15 +240,58 @@ export class Trainer {
           'drop it, or use --init-from to start a new run from these weights',
       );
     }
-    const options: TrainOptions = { ...DEFAULT_TRAIN_OPTIONS, ...saved };
+    const inconsistent = (what: string) =>
+      new Error(`the checkpoint is inconsistent: ${what}; it cannot be resumed exactly, but --init-from can start a new run from its weights`);
+    const savedOptions: TrainOptions = { ...DEFAULT_TRAIN_OPTIONS, ...saved };
+    try {
+      validateTrainOptions(savedOptions);
+    } catch (e) {
+      throw inconsistent(`its saved training options are not valid (${(e as Error).message})`);
+    }
+    const c = ck.model.config;
+    const shape: [keyof TrainOptions, unknown][] = [
+      ['model', c.model],
+      ['rnnSize', c.rnnSize],
+      ['numLayers', c.numLayers],
+      ['dropout', c.dropout],
+    ];
+    if (c.model === 'grid_lstm') shape.push(['tieWeights', c.tieWeights]);
+    for (const [key, value] of shape) {
+      if (savedOptions[key] !== value) {
+        throw inconsistent(`its training options say ${optionFlag(key)} ${JSON.stringify(savedOptions[key])} but its config says ${JSON.stringify(value)}`);
+      }
+    }
+    if (t.optimizer.name !== savedOptions.optim) {
+      throw inconsistent(`its training options say --optim ${savedOptions.optim} but its optimiser state is ${t.optimizer.name}'s`);
+    }
+    if (ck.carry && ck.carry.batchSize !== savedOptions.batchSize) {
+      throw inconsistent(`its carried state is for --batch-size ${ck.carry.batchSize} but its options say ${savedOptions.batchSize}`);
+    }
+    const options: TrainOptions = { ...savedOptions };
     for (const key of changeable) if (changes[key] !== undefined) (options as unknown as Record<string, unknown>)[key] = changes[key];
     validateTrainOptions(options);
+    let corpus: Corpus;
+    if (typeof text === 'string') corpus = corpusFromText(text, ck.vocab);
+    else {
+      corpus = text;
+      if (!sameVocab(corpus.vocab, ck.vocab)) throw new Error("the corpus must be encoded with the checkpoint's vocabulary to resume");
+    }
+    const n = corpus.ids.length;
+    const nbatches = n >= 1 ? Math.floor((n - 1) / (options.batchSize * options.seqLength)) : 0;
+    if (t.batches !== undefined && t.batches !== nbatches) {
+      throw new Error(`the data gives ${nbatches} batches but the run had ${t.batches}; resume with the same --data as the original run`);
+    }
     const model = ck.model;
-    const trainer = new Trainer(options, model, ck.vocab, encode(text, ck.vocab));
-    if (t.batches !== undefined && t.batches !== trainer.loader.nbatches) {
-      throw new Error(
-        `the data gives ${trainer.loader.nbatches} batches but the run had ${t.batches}; resume with the same --data as the original run`,
-      );
+    const trainer = new Trainer(options, model, ck.vocab, corpus.ids);
+    for (const split of ['train', 'val', 'test'] as const) {
+      const k = t.batchIx[split];
+      const size = trainer.loader.splitSizes[split];
+      if (k >= Math.max(size, 1)) {
+        throw new Error(
+          `the checkpoint's data position (${split} batch ${k}) is outside the ${size}-batch ${split} split of this data; ` +
+            'resume with the same --data as the original run',
+        );
+      }
     }
     trainer.iteration = t.iteration;
     trainer.optimizer.learningRate = t.learningRate;
@@ -222,16 +329,44 @@ export class Trainer {
     return this.iteration / this.batchesPerEpoch;
   }
 
-  /** One training step on the next train batch. */
+  /**
+   * One training step on the next train batch. Throws {@link TrainingDivergedError} when the
+   * loss or a gradient element is not finite, before anything changes (so the weights are never
+   * updated with a NaN), and when the update makes a weight non-finite.
+   */
   step(): StepResult {
     const t0 = performance.now();
     const { batchSize: B, seqLength: T, gradClip } = this.options;
+    const position = this.loader.batchIx.train;
     this.loader.nextBatch('train', this.x, this.y);
     const r = this.model.forwardBackward({ x: this.x, y: this.y, batchSize: B, seqLength: T }, this.carry);
+    const iteration = this.iteration + 1;
+    const grads = this.model.grads;
+    let problem: string | null = null;
+    if (!Number.isFinite(r.loss)) problem = `the loss ${r.loss} is ${Number.isNaN(r.loss) ? 'not a number' : 'not finite'}`;
+    else {
+      const j = firstNonFinite(grads);
+      if (j >= 0) problem = `the gradient ${this.elementName(j)} is ${grads[j]} (the loss was ${r.loss})`;
+    }
+    if (problem !== null) {
+      this.loader.batchIx.train = position;
+      throw new TrainingDivergedError(this.divergedMessage(iteration, problem, 'the weights were not updated'), iteration, r.loss);
+    }
     this.carry = r.finalState;
-    clipGradients(this.model.grads, gradClip);
-    this.optimizer.step(this.model.params, this.model.grads);
-    this.iteration++;
+    clipGradients(grads, gradClip, this.model.kernels);
+    this.optimizer.step(this.model.params, grads, this.model.kernels);
+    this.iteration = iteration;
+    const paramNorm = norm(this.model.params);
+    if (!Number.isFinite(paramNorm)) {
+      const j = firstNonFinite(this.model.params);
+      if (j >= 0) {
+        throw new TrainingDivergedError(
+          this.divergedMessage(iteration, `the update made the weight ${this.elementName(j)} ${this.model.params[j]}`, 'the weights in memory are lost'),
+          iteration,
+          r.loss,
+        );
+      }
+    }
     // Learning-rate decay at the end of each epoch, from --learning-rate-decay-after on.
     const o = this.options;
     if (this.iteration % this.batchesPerEpoch === 0 && o.learningRateDecay < 1 && this.epoch >= o.learningRateDecayAfter) {
@@ -243,14 +378,40 @@ export class Trainer {
       totalIterations: this.totalIterations,
       epoch: this.epoch,
       loss: r.loss,
-      gradParamRatio: norm(this.model.grads) / norm(this.model.params),
+      gradParamRatio: norm(grads) / paramNorm,
       seconds: (performance.now() - t0) / 1000,
       learningRate: this.optimizer.learningRate,
     };
   }
 
+  /** "of decoder.weight at element 12" for index j of the flat parameter/gradient buffer. */
+  private elementName(j: number): string {
+    const spec = this.model.layout.find((s) => j >= s.offset && j < s.offset + s.size);
+    return spec ? `of ${spec.name} at element ${j - spec.offset}` : `at element ${j}`;
+  }
+
+  /** The message of a divergence at `iteration`: what happened and what to do. */
+  private divergedMessage(iteration: number, problem: string, effect: string): string {
+    const o = this.options;
+    const clip = o.gradClip > 0 ? `a smaller --grad-clip (now ${o.gradClip})` : 'a --grad-clip such as 5';
+    return (
+      `training stopped at iteration ${iteration}: ${problem}; ` +
+      `try a lower --learning-rate (now ${o.learningRate}) or ${clip}; ${effect}` +
+      (this.lastCheckpoint ? `; the last good checkpoint is ${this.lastCheckpoint}` : '; no checkpoint was saved in this run')
+    );
+  }
+
   /** Mean NLL per character over a whole split, from a zero state carried through its batches. */
   evaluate(split: Split = 'val'): number {
+    const it = this.evaluateSteps(split, () => false);
+    for (;;) {
+      const r = it.next();
+      if (r.done) return r.value!;
+    }
+  }
+
+  /** {@link evaluate}, yielding after every batch; returns null if `stop()` turns true. */
+  private *evaluateSteps(split: Split, stop: () => boolean): Generator<void, number | null, void> {
     this.loader.requireSplit(split);
     const { batchSize: B, seqLength: T } = this.options;
     const x = new Int32Array(B * T);
@@ -259,6 +420,10 @@ export class Trainer {
     let total = 0;
     const n = this.loader.splitSizes[split];
     for (let k = 0; k < n; k++) {
+      if (k > 0) {
+        yield;
+        if (stop()) return null;
+      }
       this.loader.getBatch(split, k, x, y);
       const r = this.model.forward({ x, y, batchSize: B, seqLength: T }, state);
       total += r.loss;
@@ -301,64 +466,248 @@ export class Trainer {
 
   /**
    * Trains until the iteration count reaches totalIterations, evaluating on the val split and
-   * writing a checkpoint every evalValEvery steps and at the end. Stops early (keeping the last
-   * good checkpoint) when the loss is not finite or exceeds 3× the first loss of the run.
+   * writing a checkpoint every evalValEvery steps and at the end. Stops early, keeping the last
+   * good checkpoint, when the loss or a gradient is not finite or the loss exceeds 3× the first
+   * loss of the run ('diverged'), when a checkpoint cannot be written ('failed'), or when
+   * `hooks.shouldStop` says so ('stopped', after writing a checkpoint).
+   *
+   * Synchronous: signal handlers (Ctrl-C) cannot run while it works; use {@link runAsync} for
+   * that. Both give the same results.
    */
   run(hooks: RunHooks = {}): RunOutcome {
-    prepareCheckpointDir(this.options.checkpointDir);
+    const it = this.runSteps(hooks);
+    for (;;) {
+      const r = it.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * {@link run}, but returning to the event loop between steps and between validation batches,
+   * so that signal handlers and timers run (e.g. a Ctrl-C handler that makes
+   * `hooks.shouldStop` return true).
+   */
+  async runAsync(hooks: RunHooks = {}): Promise<RunOutcome> {
+    const it = this.runSteps(hooks);
+    for (;;) {
+      const r = it.next();
+      if (r.done) return r.value;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /**
+   * Creates the checkpoint directory and writes (then removes) a full-size checkpoint of the
+   * current state there, so that an unwritable directory or a disk too full for one checkpoint
+   * shows up now rather than after hours of training. {@link run} does this first unless it was
+   * done for the same directory.
+   *
+   * @throws CheckpointDirError
+   */
+  checkCheckpointDir(): void {
+    prepareCheckpointDir(this.options.checkpointDir, checkpointBytes(this.model, this.vocab, { training: this.trainingState(), optimizer: this.optimizer, carry: this.carry }));
+    this.checkedDir = this.options.checkpointDir;
+  }
+
+  private checkedDir: string | null = null;
+
+  private *runSteps(hooks: RunHooks): RunSteps {
+    const stop = () => hooks.shouldStop?.() === true;
+    if (this.checkedDir !== this.options.checkpointDir) this.checkCheckpointDir();
     const total = this.totalIterations;
-    while (this.iteration < total) {
-      const s = this.step();
-      hooks.onStep?.(s);
-      const firstLoss = this.history.train[0][1];
-      if (!Number.isFinite(s.loss) || s.loss > 3 * firstLoss) {
-        const what = Number.isFinite(s.loss) ? `exceeds 3× the first loss (${firstLoss.toFixed(4)})` : 'is not a number';
+    let savedAt = -1; // the iteration of the last checkpoint written by this run
+    const save = (tag: number | string): string | RunOutcome => {
+      let path: string;
+      try {
+        path = this.saveCheckpoint(tag);
+      } catch (e) {
+        const why = (e as Error).message;
         return {
-          status: 'diverged',
-          iteration: s.iteration,
-          loss: s.loss,
+          status: 'failed',
+          iteration: this.iteration,
           checkpoint: this.lastCheckpoint,
           message:
-            `training stopped at iteration ${s.iteration}: the loss ${s.loss} ${what}; ` +
-            `try a lower --learning-rate (now ${this.options.learningRate}) or a smaller --grad-clip` +
-            (this.lastCheckpoint ? `; the last good checkpoint is ${this.lastCheckpoint}` : ''),
+            `training stopped at iteration ${this.iteration}: ${why}; ` +
+            (this.lastCheckpoint
+              ? `the last checkpoint written, ${this.lastCheckpoint}, is intact: fix the problem and continue with --resume ${this.lastCheckpoint}`
+              : 'no checkpoint was written in this run; fix the problem and start again'),
         };
       }
-      if (this.iteration % this.options.evalValEvery === 0 || this.iteration === total) {
-        const t0 = performance.now();
-        const valLoss = this.evaluate('val');
-        this.history.val.push([this.iteration, valLoss]);
-        if (this.bestValLoss === null || valLoss < this.bestValLoss) this.bestValLoss = valLoss;
-        hooks.onEval?.({ iteration: this.iteration, epoch: this.epoch, valLoss, seconds: (performance.now() - t0) / 1000 });
-        const path = this.saveCheckpoint(valLoss);
-        hooks.onCheckpoint?.(path);
-        if (this.iteration === total) return { status: 'done', checkpoint: path, valLoss };
+      savedAt = this.iteration;
+      hooks.onCheckpoint?.(path);
+      return path;
+    };
+    const stopped = (): RunOutcome => {
+      if (savedAt === this.iteration && this.lastCheckpoint) return { status: 'stopped', checkpoint: this.lastCheckpoint };
+      const path = save('interrupted');
+      return typeof path === 'string' ? { status: 'stopped', checkpoint: path } : path;
+    };
+    const diverged = (iteration: number, loss: number, message: string): RunOutcome => ({
+      status: 'diverged',
+      iteration,
+      loss,
+      checkpoint: this.lastCheckpoint,
+      message,
+    });
+    /** Validation and a checkpoint; a RunOutcome when the run must end, else the val loss. */
+    const validate = function* (this: Trainer): Generator<void, RunOutcome | number, void> {
+      const t0 = performance.now();
+      const valLoss = yield* this.evaluateSteps('val', stop);
+      if (valLoss === null) return stopped();
+      if (!Number.isFinite(valLoss)) {
+        return diverged(
+          this.iteration,
+          valLoss,
+          this.divergedMessage(this.iteration, `the validation loss is ${valLoss}`, 'no checkpoint was written for it'),
+        );
       }
-      if (hooks.shouldStop?.()) {
-        const path = this.saveCheckpoint('interrupted');
-        hooks.onCheckpoint?.(path);
-        return { status: 'stopped', checkpoint: path };
+      this.history.val.push([this.iteration, valLoss]);
+      if (this.bestValLoss === null || valLoss < this.bestValLoss) this.bestValLoss = valLoss;
+      hooks.onEval?.({ iteration: this.iteration, epoch: this.epoch, valLoss, seconds: (performance.now() - t0) / 1000 });
+      const path = save(valLoss);
+      return typeof path === 'string' ? valLoss : path;
+    }.bind(this);
+
+    while (this.iteration < total) {
+      yield;
+      if (stop()) return stopped();
+      let s: StepResult;
+      try {
+        s = this.step();
+      } catch (e) {
+        if (e instanceof TrainingDivergedError) return diverged(e.iteration, e.loss, e.message);
+        throw e;
+      }
+      hooks.onStep?.(s);
+      const firstLoss = this.history.train[0][1];
+      if (s.loss > 3 * firstLoss) {
+        return diverged(
+          s.iteration,
+          s.loss,
+          this.divergedMessage(s.iteration, `the loss ${s.loss} exceeds 3× the first loss (${firstLoss.toFixed(4)})`, 'this step was applied'),
+        );
+      }
+      if (this.iteration % this.options.evalValEvery === 0 || this.iteration === total) {
+        const r = yield* validate();
+        if (typeof r !== 'number') return r;
+        if (this.iteration === total) return { status: 'done', checkpoint: this.lastCheckpoint!, valLoss: r };
       }
     }
     // Already at the end (e.g. resumed from the final checkpoint): evaluate and save once more.
-    const valLoss = this.evaluate('val');
-    return { status: 'done', checkpoint: this.saveCheckpoint(valLoss), valLoss };
+    const r = yield* validate();
+    if (typeof r !== 'number') return r;
+    return { status: 'done', checkpoint: this.lastCheckpoint!, valLoss: r };
+  }
+}
+
+/** True when two vocabularies have the same characters in the same order. */
+function sameVocab(a: Vocab, b: Vocab): boolean {
+  return a === b || (a.chars.length === b.chars.length && a.chars.every((c, i) => c === b.chars[i]));
+}
+
+/** Parameter count of a model, computed without building its layout (which is O(layers)). */
+function parameterCount(o: Pick<TrainOptions, 'model' | 'rnnSize' | 'numLayers' | 'tieWeights'>, V: number): number {
+  const N = o.rnnSize;
+  const lstm = 2 * (4 * N * N + 4 * N); // one LSTM's two linear maps
+  const perLayer = o.model === 'lstm' ? lstm : o.model === 'grid_lstm' && !o.tieWeights ? 2 * lstm : lstm;
+  const shared = o.model === 'grid_lstm' && o.tieWeights ? lstm : 0;
+  return 2 * V * N + V + o.numLayers * perLayer + shared;
+}
+
+/** "1.5 GB" */
+function gigabytes(bytes: number): string {
+  return bytes >= 1e9 ? `${(bytes / 1e9).toPrecision(3)} GB` : `${Math.ceil(bytes / 1e6)} MB`;
+}
+
+/** Largest parameter count: one typed array holds at most 2^32 elements. */
+const MAX_PARAMETERS = 2 ** 32;
+
+/**
+ * Rejects a model or batch shape that cannot fit in this machine's memory (`total`, default
+ * os.totalmem()), before anything is allocated: a huge allocation would otherwise fail with an
+ * obscure RangeError, or get the process killed when the memory is touched. `chars`: the length
+ * of the training text (its ids are kept in memory too).
+ */
+export function checkTrainingFits(o: TrainOptions, V: number, chars: number, kernels?: Kernels, total = totalmem()): void {
+  const P = parameterCount(o, V);
+  const bytesPer = kernels?.dtype === 'float64' ? 8 : 4;
+  const shape = `--rnn-size ${o.rnnSize} with --num-layers ${o.numLayers} and a vocabulary of ${V}`;
+  if (P > MAX_PARAMETERS) {
+    throw new Error(`${shape} makes ${P.toExponential(2)} parameters, more than one buffer can hold (2^32); lower --rnn-size or --num-layers`);
+  }
+  const optimBuffers = o.optim === 'adam' ? 2 : o.optim === 'rmsprop' ? 1 : 0;
+  const M = o.batchSize * o.seqLength;
+  const N = o.rnnSize;
+  // weights, gradients, optimiser state; the activations kept for the backward pass (about
+  // 19 [B·T, N] buffers per layer with dropout, 10 more, and the [B·T, V] logits); the ids.
+  const bytes = bytesPer * (P * (2 + optimBuffers) + M * (N * (19 * o.numLayers + 10) + V)) + 4 * chars;
+  if (bytes > total) {
+    throw new Error(
+      `training ${shape}, batches of --batch-size ${o.batchSize} × --seq-length ${o.seqLength}, needs about ${gigabytes(bytes)} of memory ` +
+        `but this machine has ${gigabytes(total)}; lower --rnn-size, --num-layers, --batch-size or --seq-length`,
+    );
+  }
+}
+
+/** Builds a model, turning an allocation failure into a one-line error that says what to lower. */
+function buildModel(make: () => Model, o: TrainOptions, V: number): Model {
+  try {
+    return make();
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new Error(
+      `not enough memory for a model of ${parameterCount(o, V).toLocaleString('en-US')} parameters (${(e as Error).message}); ` +
+        'lower --rnn-size or --num-layers',
+    );
+  }
+}
+
+/** The checkpoint directory cannot be created or written (found before training starts). */
+export class CheckpointDirError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CheckpointDirError';
   }
 }
 
 /**
- * Creates the checkpoint directory if needed and writes (then removes) a probe file, so that an
- * unwritable directory or a full disk is found before hours of training rather than after.
+ * Creates the checkpoint directory if needed and writes (atomically, as checkpoints are written)
+ * then removes a probe file, so that an unwritable directory or a full disk is found before hours
+ * of training rather than after. `probe`: the bytes to write, e.g. a real checkpoint, so that the
+ * space for one checkpoint is known to be there (default: a few bytes).
+ *
+ * @throws CheckpointDirError naming the directory, the cause and what to do
  */
-export function prepareCheckpointDir(dir: string): void {
-  const probe = join(dir, `.probe-${process.pid}`);
+export function prepareCheckpointDir(dir: string, probe?: Uint8Array): void {
+  const path = join(dir, `.probe-${process.pid}`);
+  let written = false;
   try {
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(probe, 'grid-lstm write probe\n');
-    unlinkSync(probe);
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new Error('it exists and is not a directory');
+      throw new Error(describeSystemError(e));
+    }
+    try {
+      writeFileAtomic(path, probe ?? new TextEncoder().encode('grid-lstm write probe\n'));
+      written = true;
+    } catch (e) {
+      // writeFileAtomic says "cannot write <path>: <why>"; keep the why.
+      const cause = (e as Error & { cause?: unknown }).cause;
+      throw new Error(cause !== undefined ? describeSystemError(cause) : (e as Error).message);
+    }
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new Error(`cannot write checkpoints to ${dir}: ${err.code ?? err.message}; choose another --checkpoint-dir or free some space`);
+    const why = (e as Error).message;
+    const space = /ENOSPC|EDQUOT/.test(why) ? ' or free some space' : '';
+    throw new CheckpointDirError(`cannot write checkpoints to ${dir}: ${why}; choose another --checkpoint-dir${space}`);
+  } finally {
+    if (written) {
+      try {
+        unlinkSync(path);
+      } catch {
+        // A leftover probe (a dot file) is harmless.
+      }
+    }
   }
 }
 

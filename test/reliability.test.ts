@@ -1,0 +1,865 @@
+/**
+ * Reliability (issue 5): bad input never crashes or corrupts anything.
+ *
+ * - every mistake through the CLI (data, options, checkpoints, the checkpoint directory) gives
+ *   one line on stderr that names the problem and the fix, exit code 2, no stack trace (the
+ *   cases test/cli.test.ts already covers are not repeated here);
+ * - a checkpoint that cannot be written mid-run stops training with a message and leaves the
+ *   earlier checkpoints intact;
+ * - a NaN or infinite loss or gradient stops training before the weights are touched;
+ * - the kernels stay finite (and exact in the limit) for pre-activations of any size;
+ * - readCorpus (the big-corpus loader) gives exactly what readTextFile + buildVocab + encode give.
+ *
+ * The CLI is run from dist/ (built by `npm ci` and by `npm test`'s pretest step).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CheckpointError, loadCheckpoint, parseCheckpoint } from '../src/checkpoint.js';
+import { buildVocab, encode, readCorpus, readTextFile, trainingTooShortMessage } from '../src/data.js';
+import { type Float, TsKernels } from '../src/kernels.js';
+import { parseSafetensors, writeSafetensors } from '../src/safetensors.js';
+import { DEFAULT_TRAIN_OPTIONS, type TrainOptions, Trainer, TrainingDivergedError, checkTrainingFits } from '../src/train.js';
+
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'grid-lstm-reliability-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** ~3000 characters of plain English: a vocabulary of about 30, enough batches for tiny runs. */
+const TEXT = Array.from({ length: 60 }, (_, i) => `the quick brown fox ${i % 7} jumps over the lazy dog, said ${'abcdefg'[i % 7]}.\n`).join('');
+const dataFile = join(dir, 'text.txt');
+const file = (name: string, content: string | Uint8Array) => {
+  const p = join(dir, name);
+  writeFileSync(p, content);
+  return p;
+};
+const TINY = ['--rnn-size', '4', '--num-layers', '1', '--batch-size', '2', '--seq-length', '8'];
+
+/** Runs the CLI without blocking (so that tests can run side by side). */
+function run(args: string[], cwd = dir): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Exit code 2, exactly one line on stderr, "grid-lstm: error: " + a message matching `re`. */
+function expectOneLineUsageError(r: { code: number | null; stderr: string }, re: RegExp): void {
+  expect(r.stderr).toMatch(re);
+  expect(r.stderr.trimEnd().split('\n'), r.stderr).toHaveLength(1);
+  expect(r.stderr).toMatch(/^grid-lstm: error: /);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+  expect(r.code).toBe(2);
+}
+
+const tinyOptions = (over: Partial<TrainOptions> = {}): TrainOptions => ({
+  ...DEFAULT_TRAIN_OPTIONS,
+  rnnSize: 4,
+  numLayers: 1,
+  batchSize: 2,
+  seqLength: 8,
+  evalValEvery: 1,
+  printEvery: 1,
+  ...over,
+});
+
+/** A checkpoint with training and optimiser state, trained 2 steps on TEXT. */
+let goodCk = '';
+beforeAll(() => {
+  writeFileSync(dataFile, TEXT);
+  const t = Trainer.fromText(TEXT, tinyOptions({ maxSteps: 2, checkpointDir: join(dir, 'good') }));
+  const out = t.run();
+  expect(out.status).toBe('done');
+  goodCk = t.lastCheckpoint!;
+  // Recorded in checkpoints by the CLI; lets `train --resume` find the data.
+  const ck = loadCheckpoint(goodCk);
+  expect(ck.training?.iteration).toBe(2);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Data
+// ---------------------------------------------------------------------------------------------
+
+describe('bad --data: one line, exit code 2', () => {
+  const cases: [string, () => string[], RegExp][] = [
+    ['a directory', () => ['train', '--data', dir], /--data .*: is a directory; pass a text file/],
+    ['an empty file', () => ['train', '--data', file('empty.txt', '')], /--data .*empty\.txt: file is empty; pass a non-empty text file/],
+    ['only a byte order mark', () => ['train', '--data', file('bom.txt', new Uint8Array([0xef, 0xbb, 0xbf]))], /only a byte order mark/],
+    ['a one-character file', () => ['train', '--data', file('one.txt', 'x')], /--data .*one\.txt has only one distinct character, "x"; a model needs at least 2 to learn anything/],
+    ['one distinct character', () => ['train', '--data', file('same.txt', 'zzzzzzzzzz')], /has only one distinct character, "z"/],
+    [
+      'invalid UTF-8 (train)',
+      () => ['train', '--data', file('latin1.txt', new Uint8Array([0x63, 0x61, 0x66, 0x65, 0x20, 0xe9, 0x74, 0xe9]))],
+      /--data .*latin1\.txt: not valid UTF-8 \(first invalid byte sequence at byte offset 5\); fix the file or pass --encoding latin1/,
+    ],
+    [
+      'invalid UTF-8 (eval)',
+      () => ['eval', goodCk, '--data', file('latin1b.txt', new Uint8Array([0x61, 0x62, 0xff]))],
+      /--data .*latin1b\.txt: not valid UTF-8 \(first invalid byte sequence at byte offset 2\).*--encoding latin1/,
+    ],
+    ['a directory (eval)', () => ['eval', goodCk, '--data', dir], /is a directory/],
+    ['a missing file (eval)', () => ['eval', goodCk, '--data', join(dir, 'nope.txt')], /no such file/],
+    ['an empty file (eval)', () => ['eval', goodCk, '--data', file('empty2.txt', '')], /file is empty/],
+    ['a path through a file', () => ['train', '--data', join(dataFile, 'x.txt')], /--data .*: a part of the path is not a directory/],
+    [
+      'characters outside an --init-from vocabulary',
+      () => ['train', '--init-from', goodCk, '--data', file('alien.txt', TEXT + '§')],
+      /--data .*alien\.txt: the checkpoint's vocabulary does not contain 1 character\(s\) of the text: "§"/,
+    ],
+  ];
+  for (const [name, args, re] of cases) {
+    it.concurrent(name, async () => expectOneLineUsageError(await run(args()), re));
+  }
+
+  it.concurrent('--encoding latin1 reads the file that was not UTF-8', async () => {
+    const p = file('latin1-ok.txt', Buffer.from(TEXT.replace(/o/g, '\u00f6'), 'latin1'));
+    const r = await run(['train', '--data', p, '--encoding', 'latin1', ...TINY, '--max-steps', '1', '--checkpoint-dir', 'latin1-cv']);
+    expect(r.stderr).toMatch(/done: val_loss/);
+    expect(r.code).toBe(0);
+    const ck = loadCheckpoint(join(dir, 'latin1-cv', readdirSync(join(dir, 'latin1-cv'))[0]!));
+    expect(ck.vocab.chars).toContain('\u00f6');
+    // The encoding is remembered: --resume reads the file as latin1 again.
+    const again = await run(['train', '--resume', join(dir, 'latin1-cv'), '--max-steps', '2']);
+    expect(again.stderr).toMatch(/resuming .* at iteration 1/);
+    expect(again.code).toBe(0);
+  });
+
+  it.concurrent('a text too small for --batch-size × --seq-length names the largest sizes that fit, and they do', async () => {
+    const r = await run(['train', '--data', dataFile, '--batch-size', '100', '--seq-length', '50']);
+    expectOneLineUsageError(r, /--data .*text\.txt: the text has \d+ character\(s\), too few to train with --batch-size 100 --seq-length 50/);
+    const m = /use --batch-size (\d+) or less \(with --seq-length 50\) or --seq-length (\d+) or less \(with --batch-size 100\)/.exec(r.stderr);
+    expect(m, r.stderr).not.toBeNull();
+    const [maxB, maxT] = [Number(m![1]), Number(m![2])];
+    const fits = (B: number, T: number) => trainingTooShortMessage(TEXT.length, B, T, DEFAULT_TRAIN_OPTIONS) === null;
+    expect(fits(maxB, 50) && fits(100, maxT)).toBe(true);
+    expect(fits(maxB + 1, 50) || fits(100, maxT + 1)).toBe(false);
+    // The suggestion really trains (a train and a validation batch).
+    expect(() => Trainer.fromText(TEXT, tinyOptions({ batchSize: maxB, seqLength: 50 }))).not.toThrow();
+    expect(() => Trainer.fromText(TEXT, tinyOptions({ batchSize: 100, seqLength: maxT }))).not.toThrow();
+  });
+
+  it('trainingTooShortMessage: null exactly when there is a train and a validation batch', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5000 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.double({ min: 0.01, max: 0.98, noNaN: true }),
+        fc.double({ min: 0.01, max: 0.5, noNaN: true }),
+        (n, B, T, trainFrac, v) => {
+          const valFrac = Math.min(v, 1 - trainFrac);
+          const fracs = { trainFrac, valFrac };
+          const msg = trainingTooShortMessage(n, B, T, fracs);
+          const ids = new Uint16Array(n);
+          let ok = false;
+          try {
+            // The loader's own rule: at least one batch, a train and a val split.
+            const t = Trainer.fromCorpus({ ids: ids.map((_, i) => i % 2), vocab: buildVocab('ab') }, tinyOptions({ batchSize: B, seqLength: T, trainFrac, valFrac }));
+            ok = t.loader.splitSizes.train > 0;
+          } catch {
+            ok = false;
+          }
+          expect(msg === null).toBe(ok);
+          if (msg !== null) expect(msg).toMatch(/too few to train/);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------------------------
+
+describe('bad options: one line, exit code 2, before any data is read', () => {
+  const T = () => ['train', '--data', dataFile];
+  const cases: [string, () => string[], RegExp][] = [
+    ['non-numeric number', () => [...T(), '--learning-rate', 'abc'], /--learning-rate must be a number, got "abc"/],
+    ['NaN', () => [...T(), '--dropout', 'NaN'], /--dropout must be a number, got "NaN"/],
+    ['infinite', () => [...T(), '--learning-rate', 'Infinity'], /--learning-rate must be a number, got "Infinity"/],
+    ['fractional size', () => [...T(), '--batch-size', '2.5'], /--batch-size must be a whole number, got "2.5"/],
+    ['empty value', () => [...T(), '--seq-length='], /--seq-length must be a whole number, got ""/],
+    ['huge size', () => [...T(), '--rnn-size', '1e30'], /--rnn-size must be a whole number between .* got 1e30/],
+    ['negative batch size', () => [...T(), '--batch-size', '-1'], /--batch-size must be a whole number > 0, got -1/],
+    ['zero seq length', () => [...T(), '--seq-length', '0'], /--seq-length must be a whole number > 0, got 0/],
+    ['zero layers', () => [...T(), '--num-layers', '0'], /--num-layers must be a whole number > 0, got 0/],
+    ['negative dropout', () => [...T(), '--dropout', '-0.1'], /--dropout must be in \[0, 1\), got -0.1/],
+    ['dropout above 1', () => [...T(), '--dropout', '1.5'], /--dropout must be in \[0, 1\), got 1.5/],
+    ['negative train fraction', () => [...T(), '--train-frac', '-0.1'], /--train-frac must be in \(0, 1\], got -0.1/],
+    ['negative val fraction', () => [...T(), '--val-frac', '-0.5'], /--val-frac must be in \(0, 1\]/],
+    ['zero val fraction', () => [...T(), '--val-frac', '0'], /--val-frac must be in \(0, 1\] \(validation needs a val split\)/],
+    ['fractions summing over 1', () => [...T(), '--train-frac', '0.6', '--val-frac', '0.6'], /--train-frac \+ --val-frac must be at most 1, got 0.6 \+ 0.6/],
+    ['zero learning rate', () => [...T(), '--learning-rate', '0'], /--learning-rate must be a number > 0, got 0/],
+    ['negative grad clip', () => [...T(), '--grad-clip', '-1'], /--grad-clip must be a number ≥ 0/],
+    ['zero max steps', () => [...T(), '--max-steps', '0'], /--max-steps must be a whole number > 0/],
+    ['zero max epochs', () => [...T(), '--max-epochs', '0'], /--max-epochs must be a number > 0/],
+    ['zero print every', () => [...T(), '--print-every', '0'], /--print-every must be a whole number > 0/],
+    ['zero eval every', () => [...T(), '--eval-val-every', '0'], /--eval-val-every must be a whole number > 0/],
+    ['decay rate 1', () => [...T(), '--decay-rate', '1'], /--decay-rate must be in \[0, 1\)/],
+    ['learning-rate decay 0', () => [...T(), '--learning-rate-decay', '0'], /--learning-rate-decay must be in \(0, 1\]/],
+    ['unknown optimiser', () => [...T(), '--optim', 'lbfgs'], /--optim must be one of rmsprop, adam, sgd, got "lbfgs"/],
+    ['unknown encoding', () => [...T(), '--encoding', 'utf16'], /--encoding must be one of utf8, latin1/],
+    ['unknown kernels', () => [...T(), '--kernels', 'gpu'], /--kernels must be one of/],
+    ['a value missing at the end', () => [...T(), '--rnn-size'], /--rnn-size needs a value/],
+    ['a value given to a switch', () => [...T(), '--tie-weights=yes'], /--tie-weights takes no value/],
+    ['an unexpected argument', () => [...T(), 'extra'], /unexpected argument "extra" for 'grid-lstm train'/],
+    ['--resume and --init-from', () => [...T(), '--resume', goodCk, '--init-from', goodCk], /use either --init-from or --resume, not both/],
+    ['--savefile with a path', () => [...T(), '--savefile', 'sub/name'], /--savefile must be a plain file name stem .* got "sub\/name"; choose the directory with --checkpoint-dir/],
+    ['a model too large for any buffer', () => [...T(), '--rnn-size', '100000', '--num-layers', '1000', '--batch-size', '2', '--seq-length', '8'], /makes .* parameters, more than one buffer can hold \(2\^32\); lower --rnn-size or --num-layers/],
+    ['an unknown sample option', () => ['sample', goodCk, '--lenght', '5'], /unknown option --lenght for 'grid-lstm sample'; see grid-lstm sample --help/],
+    ['a fractional length', () => ['sample', goodCk, '--length', '2.5'], /--length must be a whole number, got "2.5"/],
+    ['a negative temperature', () => ['sample', goodCk, '--temperature', '-1'], /--temperature must be > 0, got -1/],
+    ['a NaN temperature', () => ['sample', goodCk, '--temperature', 'nan'], /--temperature must be a number, got "nan"/],
+    ['a temperature too small to compute with', () => ['sample', goodCk, '--temperature', '1e-320'], /--temperature .* is too small to compute with .* use --argmax/],
+    ['sample without a checkpoint', () => ['sample'], /sample needs a checkpoint/],
+    ['inspect without a checkpoint', () => ['inspect'], /inspect needs a checkpoint/],
+    ['eval without a checkpoint', () => ['eval'], /eval needs a checkpoint/],
+    ['no command', () => [], /./],
+  ];
+  for (const [name, args, re] of cases) {
+    it.concurrent(name, async () => {
+      const r = await run(args());
+      if (args().length === 0) {
+        // No command: the overview on stdout, exit code 2.
+        expect(r.code).toBe(2);
+        expect(r.stdout).toMatch(/usage: grid-lstm <command>/);
+        return;
+      }
+      expectOneLineUsageError(r, re);
+      expect(r.stderr).not.toMatch(/loaded \d+ characters/);
+    });
+  }
+
+  it('checkTrainingFits refuses a run that needs more memory than the machine has, naming what to lower', () => {
+    const o = tinyOptions({ rnnSize: 4000, numLayers: 2 });
+    expect(() => checkTrainingFits(o, 80, 1000, undefined, 1e9)).toThrow(
+      /--rnn-size 4000 with --num-layers 2 and a vocabulary of 80, batches of --batch-size 2 × --seq-length 8, needs about [\d.]+ GB of memory but this machine has 1\.00 GB; lower --rnn-size, --num-layers, --batch-size or --seq-length/,
+    );
+    expect(() => checkTrainingFits(tinyOptions(), 80, 1000, undefined, 1e9)).not.toThrow();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoints
+// ---------------------------------------------------------------------------------------------
+
+describe('bad checkpoints through every command: one line, exit code 2', () => {
+  /** The pieces of the good checkpoint file. */
+  const parts = () => {
+    const bytes = new Uint8Array(readFileSync(goodCk));
+    const n = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, any>;
+    return { bytes, header, data: bytes.subarray(8 + n) };
+  };
+  /** A file from a header object and a data section; `length` overrides the length field. */
+  const rebuild = (header: object, data: Uint8Array, length?: bigint): Uint8Array => {
+    const h = new TextEncoder().encode(JSON.stringify(header));
+    const out = new Uint8Array(8 + h.length + data.length);
+    new DataView(out.buffer).setBigUint64(0, length ?? BigInt(h.length), true);
+    out.set(h, 8);
+    out.set(data, 8 + h.length);
+    return out;
+  };
+  /** The good checkpoint's tensors and metadata, edited, written again with writeSafetensors. */
+  const rewrite = (edit: (tensors: { name: string; shape: number[]; data: Float32Array | Float64Array }[], meta: Record<string, string>) => void) => {
+    const { tensors, metadata } = parseSafetensors(parts().bytes);
+    const list = [...tensors.values()].map((t) => ({ name: t.name, shape: [...t.shape], data: t.data as Float32Array | Float64Array }));
+    const meta = { ...metadata };
+    edit(list, meta);
+    return writeSafetensors(list, meta);
+  };
+  const setValue = (name: string, value: number) =>
+    rewrite((ts) => {
+      ts.find((t) => t.name === name)!.data[1] = value;
+    });
+
+  const corrupt: [string, () => string, RegExp][] = [
+    ['missing', () => join(dir, 'missing.safetensors'), /missing\.safetensors: no such file/],
+    ['a directory without checkpoints', () => (mkdirSync(join(dir, 'nock'), { recursive: true }), join(dir, 'nock')), /holds no \.safetensors checkpoint; train one first or name a checkpoint file/],
+    ['not safetensors (text)', () => dataFile, /header length \d+ is larger than the file .*not a safetensors file/],
+    ['an empty file', () => file('empty.safetensors', ''), /the file is 0 bytes, shorter than the 8-byte header length field/],
+    ['truncated in the length field', () => file('trunc4.safetensors', parts().bytes.subarray(0, 5)), /shorter than the 8-byte header length field: it is truncated/],
+    ['truncated in the header', () => file('trunc-h.safetensors', parts().bytes.subarray(0, 100)), /header length \d+ is larger than the file \(100 bytes\): the file is truncated/],
+    ['truncated in the data', () => file('trunc-d.safetensors', parts().bytes.subarray(0, parts().bytes.length - 3)), /outside the \d+-byte data section|belong to no tensor/],
+    ['header length larger than the file', () => file('hlen.safetensors', rebuild(parts().header, parts().data, BigInt(parts().bytes.length))), /header length \d+ is larger than the file/],
+    ['header not JSON', () => file('hjson.safetensors', (() => {
+      const b = parts().bytes.slice();
+      b[8] = 0x78; // the opening brace
+      return b;
+    })()), /the header is not valid JSON .*not a safetensors file/],
+    ['offsets out of range', () => {
+      const { header, data } = parts();
+      const [b, e] = header['decoder.bias'].data_offsets;
+      header['decoder.bias'].data_offsets = [b + data.length, e + data.length];
+      return file('range.safetensors', rebuild(header, data));
+    }, /tensor "decoder\.bias": data_offsets \[\d+, \d+\] are outside the \d+-byte data section/],
+    ['overlapping tensors', () => {
+      const { header, data } = parts();
+      // Two tensors of the same size; the later one is moved onto the earlier one.
+      const [a, b] = ['layers.0.time.t2h.bias', 'layers.0.time.d2h.bias'].sort((x, y) => header[x].data_offsets[0] - header[y].data_offsets[0]);
+      header[b!].data_offsets = [...header[a!].data_offsets];
+      return file('overlap.safetensors', rebuild(header, data));
+    }, /tensors .* \(bytes \d+\.\.\d+\) and .* \(bytes \d+\.\.\d+\) overlap/],
+    ['an F64 tensor', () => file('f64.safetensors', rewrite((ts) => {
+      const t = ts.find((x) => x.name === 'decoder.bias')!;
+      t.data = Float64Array.from(t.data);
+    })), /tensor decoder\.bias has dtype F64, but checkpoints store every tensor as F32/],
+    ['a shape not matching the config', () => file('shape.safetensors', rewrite((ts) => {
+      const t = ts.find((x) => x.name === 'layers.0.time.t2h.weight')!;
+      t.shape = [t.shape[1]!, t.shape[0]!];
+    })), /layers\.0\.time\.t2h\.weight has shape \[4,16\] but the config \(rnn_size 4\) needs \[16,4\]/],
+    ['a missing tensor', () => file('missing-t.safetensors', rewrite((ts) => {
+      ts.splice(ts.findIndex((x) => x.name === 'decoder.bias'), 1);
+    })), /missing tensors decoder\.bias: the file does not hold every parameter its config/],
+    ['an unexpected tensor', () => file('extra-t.safetensors', rewrite((ts) => {
+      ts.push({ name: 'extra.weight', shape: [2], data: new Float32Array(2) });
+    })), /unexpected tensors extra\.weight: they are not parameters of the model/],
+    ['config metadata not JSON', () => file('meta.safetensors', rewrite((_, meta) => {
+      meta.config = '{"model": "grid_lstm",';
+    })), /the "config" metadata is not valid JSON .*the checkpoint is corrupt/],
+    ['training metadata not JSON', () => file('meta-t.safetensors', rewrite((_, meta) => {
+      meta.training = 'not json';
+    })), /the "training" metadata is not valid JSON/],
+    ['no format entry (some other safetensors file)', () => file('noformat.safetensors', rewrite((_, meta) => {
+      delete meta.format;
+    })), /not a grid-lstm checkpoint: the safetensors metadata has no "format" entry/],
+    ['a vocabulary that does not fit the tensors', () => file('vocab.safetensors', rewrite((_, meta) => {
+      const c = JSON.parse(meta.config!);
+      c.vocab.push('§');
+      meta.config = JSON.stringify(c);
+    })), /embedding\.weight has shape \[\d+,4\] but the config \(vocab of \d+, rnn_size 4\) needs/],
+    ['a NaN weight', () => file('nan.safetensors', setValue('layers.0.time.d2h.weight', NaN)), /parameter layers\.0\.time\.d2h\.weight holds NaN at index 1; the checkpoint is corrupt or was saved after training diverged/],
+    ['an infinite weight', () => file('inf.safetensors', setValue('decoder.weight', -Infinity)), /parameter decoder\.weight holds -Infinity at index 1/],
+    ['infinite optimiser state', () => file('inf-opt.safetensors', setValue('optimizer.m', Infinity)), /optimizer\.m holds Infinity at index 1; the optimiser state is corrupt/],
+  ];
+  const commands: [string, (ck: string) => string[]][] = [
+    ['sample', (ck) => ['sample', ck, '--length', '5']],
+    ['eval', (ck) => ['eval', ck, '--data', dataFile]],
+    ['inspect', (ck) => ['inspect', ck]],
+    ['train --resume', (ck) => ['train', '--resume', ck, '--checkpoint-dir', 'resume-cv']],
+    ['train --init-from', (ck) => ['train', '--init-from', ck, '--data', dataFile, '--checkpoint-dir', 'init-cv']],
+  ];
+  for (const [name, make, re] of corrupt) {
+    describe(name, () => {
+      let path = '';
+      beforeAll(() => {
+        path = make();
+        // The library says the same (with the path as the label).
+        if (!/directory/.test(name)) expect(() => loadCheckpoint(path)).toThrow(CheckpointError);
+      });
+      for (const [cmd, args] of commands) {
+        it.concurrent(cmd, async () => expectOneLineUsageError(await run(args(path)), re));
+      }
+    });
+  }
+
+  it('truncated at any byte: a one-line CheckpointError, never anything else', () => {
+    const { bytes } = parts();
+    for (let n = 0; n < bytes.length; n++) {
+      let err: unknown;
+      try {
+        parseCheckpoint(bytes.subarray(0, n), 'ck');
+      } catch (e) {
+        err = e;
+      }
+      expect(err, `truncated to ${n} bytes`).toBeInstanceOf(CheckpointError);
+      expect((err as Error).message).not.toMatch(/[\n\r]/);
+    }
+  });
+
+  it.concurrent('train --resume of a checkpoint whose options contradict its config says it is inconsistent', async () => {
+    const p = file('inconsistent.safetensors', rewrite((_, meta) => {
+      const t = JSON.parse(meta.training!);
+      t.options.rnnSize = 16;
+      meta.training = JSON.stringify(t);
+    }));
+    expectOneLineUsageError(
+      await run(['train', '--resume', p, '--data', dataFile]),
+      /the checkpoint is inconsistent: its training options say --rnn-size 16 but its config says 4; .* --init-from can start a new run from its weights/,
+    );
+  });
+
+  it.concurrent('train --resume of a weights-only checkpoint points to --init-from', async () => {
+    const p = file('weights-only.safetensors', rewrite((ts, meta) => {
+      delete meta.training;
+      delete meta.carry;
+      ts.splice(0, ts.length, ...ts.filter((t) => !t.name.startsWith('optimizer.')));
+    }));
+    expectOneLineUsageError(await run(['train', '--resume', p, '--data', dataFile]), /no training state .*use --init-from/);
+  });
+
+  it.concurrent('train --resume when the recorded data file is gone says so', async () => {
+    const moved = join(dir, 'moved-data.txt');
+    writeFileSync(moved, TEXT);
+    const r1 = await run(['train', '--data', moved, ...TINY, '--max-steps', '1', '--checkpoint-dir', 'moved-cv']);
+    expect(r1.code).toBe(0);
+    rmSync(moved);
+    const r = await run(['train', '--resume', join(dir, 'moved-cv'), '--max-steps', '2']);
+    expectOneLineUsageError(r, /--data .*moved-data\.txt: no such file.*\(the run's --data, recorded in .*; pass --data to say where it is now\)/);
+    // With --data it resumes.
+    const r2 = await run(['train', '--resume', join(dir, 'moved-cv'), '--max-steps', '2', '--data', dataFile]);
+    expect(r2.code).toBe(0);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The checkpoint directory and the disk
+// ---------------------------------------------------------------------------------------------
+
+describe('checkpoints that cannot be written', () => {
+  it.concurrent('an unusable --checkpoint-dir is found before training starts (exit 2, one line)', async () => {
+    const blocker = file('blocker', 'a regular file');
+    for (const [args, re] of [
+      [['--checkpoint-dir', join(blocker, 'sub')], /cannot write checkpoints to .*blocker\/sub: not a directory \(ENOTDIR\); choose another --checkpoint-dir/],
+      [['--checkpoint-dir', blocker], /cannot write checkpoints to .*blocker: it exists and is not a directory; choose another --checkpoint-dir/],
+    ] as [string[], RegExp][]) {
+      const r = await run(['train', '--data', dataFile, ...TINY, '--max-steps', '1', ...args]);
+      expectOneLineUsageError(r, re);
+    }
+    // Also when resuming into such a directory.
+    const r = await run(['train', '--resume', goodCk, '--data', dataFile, '--checkpoint-dir', join(blocker, 'sub')]);
+    expectOneLineUsageError(r, /cannot write checkpoints to .*: not a directory \(ENOTDIR\)/);
+  });
+
+  it('prepareCheckpointDir writes a probe of a full checkpoint (so a disk too full for one fails up front) and removes it', () => {
+    const t = Trainer.fromText(TEXT, tinyOptions({ maxSteps: 1, checkpointDir: join(dir, 'probe-cv') }));
+    expect(t.run().status).toBe('done');
+    expect(readdirSync(join(dir, 'probe-cv')).filter((f) => f.startsWith('.'))).toEqual([]);
+  });
+
+  it('a checkpoint write failing mid-run stops training with the message; the earlier checkpoint is intact and resumes', () => {
+    const ckDir = join(dir, 'vanishing');
+    const moved = join(dir, 'vanishing-moved');
+    const t = Trainer.fromText(TEXT, tinyOptions({ maxSteps: 10, evalValEvery: 2, checkpointDir: ckDir }));
+    const saved: string[] = [];
+    const out = t.run({
+      onCheckpoint: (p) => {
+        saved.push(p);
+        // After the first checkpoint the directory is taken away and a file put in its place.
+        renameSync(ckDir, moved);
+        writeFileSync(ckDir, 'not a directory any more');
+      },
+    });
+    expect(out.status).toBe('failed');
+    if (out.status !== 'failed') return;
+    expect(saved).toHaveLength(1);
+    expect(out.iteration).toBe(4);
+    expect(out.message).toMatch(
+      /^training stopped at iteration 4: cannot write .*vanishing\/lm_grid_lstm_.*\.safetensors: .*\(ENOTDIR\); the last checkpoint written, .*, is intact: fix the problem and continue with --resume /,
+    );
+    expect(out.checkpoint).toBe(saved[0]);
+    const first = join(moved, readdirSync(moved).find((f) => f.endsWith('.safetensors'))!);
+    const ck = loadCheckpoint(first);
+    expect(ck.training?.iteration).toBe(2);
+    const resumed = Trainer.resume(TEXT, ck, { checkpointDir: join(dir, 'vanishing-resumed'), maxSteps: 4 });
+    expect(resumed.run().status).toBe('done');
+  });
+
+  describe('a really full disk (a 64 kB tmpfs; skipped where mount is not allowed)', () => {
+    const fs = join(dir, 'tiny-fs');
+    let mounted = false;
+    beforeAll(() => {
+      if (process.platform !== 'linux' || process.getuid?.() !== 0) return;
+      mkdirSync(fs, { recursive: true });
+      mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', fs], { stdio: 'ignore' }).status === 0;
+    });
+    afterAll(() => {
+      if (mounted) spawnSync('umount', [fs], { stdio: 'ignore' });
+    });
+
+    it('no room for one checkpoint: found before training starts (exit 2, one line)', async (ctx) => {
+      if (!mounted) ctx.skip();
+      const r = await run(['train', '--data', dataFile, '--rnn-size', '64', '--batch-size', '2', '--seq-length', '8', '--max-steps', '3', '--checkpoint-dir', join(fs, 'big')]);
+      expectOneLineUsageError(r, /cannot write checkpoints to .*big: no space left on device \(ENOSPC\); choose another --checkpoint-dir or free some space/);
+    });
+
+    it('the disk filling up mid-run: exit 1 with the message, the earlier checkpoints intact and resumable', async (ctx) => {
+      if (!mounted) ctx.skip();
+      const r = await run(['train', '--data', dataFile, ...TINY, '--max-steps', '50', '--eval-val-every', '1', '--print-every', '100', '--checkpoint-dir', join(fs, 'small')]);
+      expect(r.code).toBe(1);
+      const errors = r.stderr.split('\n').filter((l) => l.startsWith('grid-lstm: error:'));
+      expect(errors).toHaveLength(1);
+      const m = /training stopped at iteration (\d+): cannot write .*: no space left on device \(ENOSPC\); the last checkpoint written, (\S+), is intact: fix the problem and continue with --resume \2$/.exec(errors[0]!);
+      expect(m, errors[0]).not.toBeNull();
+      const files = readdirSync(join(fs, 'small'));
+      expect(files.filter((f) => f.includes('.tmp-'))).toEqual([]); // the failed write cleaned up
+      for (const f of files) loadCheckpoint(join(fs, 'small', f));
+      expect(loadCheckpoint(m![2]!).training?.iteration).toBe(Number(m![1]) - 1);
+      const resumed = await run(['train', '--resume', m![2]!, '--max-steps', String(Number(m![1]) + 1), '--checkpoint-dir', join(dir, 'after-full')]);
+      expect(resumed.code).toBe(0);
+    });
+  });
+
+  it('a saveCheckpoint that throws (disk full) gives a failed outcome naming the previous checkpoint', () => {
+    const ckDir = join(dir, 'full-disk');
+    const t = Trainer.fromText(TEXT, tinyOptions({ maxSteps: 10, evalValEvery: 3, checkpointDir: ckDir }));
+    const real = t.saveCheckpoint.bind(t);
+    let calls = 0;
+    t.saveCheckpoint = (tag) => {
+      if (++calls === 2) throw new Error(`cannot write ${ckDir}/x.safetensors: no space left on device (ENOSPC)`);
+      return real(tag);
+    };
+    const out = t.run();
+    expect(out).toMatchObject({ status: 'failed', iteration: 6 });
+    if (out.status !== 'failed') return;
+    expect(out.message).toMatch(/training stopped at iteration 6: cannot write .*: no space left on device \(ENOSPC\); the last checkpoint written, .*, is intact/);
+    expect(loadCheckpoint(out.checkpoint!).training?.iteration).toBe(3);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Divergence: NaN or infinite loss, gradient or weights
+// ---------------------------------------------------------------------------------------------
+
+/** TS kernels that can poison the next backward (a NaN/∞ gradient) or forward (a NaN loss). */
+class FaultyKernels extends TsKernels {
+  poisonGradient: number | null = null;
+  poisonLoss = false;
+  constructor() {
+    super('float32');
+  }
+  override lstmBackward(gates: Float, cPrev: Float, tc: Float, dh: Float, dc: Float, dGates: Float, dcPrev: Float, M: number, N: number): void {
+    super.lstmBackward(gates, cPrev, tc, dh, dc, dGates, dcPrev, M, N);
+    if (this.poisonGradient !== null) {
+      dGates[0] = this.poisonGradient;
+      this.poisonGradient = null;
+    }
+  }
+  override logSoftmaxNll(logits: Float, targets: Int32Array, M: number, V: number): number {
+    const nll = super.logSoftmaxNll(logits, targets, M, V);
+    return this.poisonLoss ? NaN : nll;
+  }
+}
+
+describe('a NaN or infinite loss or gradient stops training before the weights change', () => {
+  for (const [what, poison, re] of [
+    ['a NaN gradient', (k: FaultyKernels) => (k.poisonGradient = NaN), /the gradient of .* at element \d+ is NaN \(the loss was [\d.]+\)/],
+    ['an infinite gradient (which clipping would have hidden)', (k: FaultyKernels) => (k.poisonGradient = Infinity), /the gradient of .* at element \d+ is (NaN|-?Infinity)/],
+    ['a NaN loss', (k: FaultyKernels) => (k.poisonLoss = true), /the loss NaN is not a number/],
+  ] as [string, (k: FaultyKernels) => void, RegExp][]) {
+    it(what, () => {
+      const kernels = new FaultyKernels();
+      const t = Trainer.fromText(TEXT, tinyOptions({ maxSteps: 10, evalValEvery: 1, checkpointDir: join(dir, `diverge-${what.length}`) }), { kernels });
+      // Poisoned once the checkpoint of iteration 2 is written: step 3 goes wrong.
+      const out = t.run({ onCheckpoint: () => t.iteration === 2 && poison(kernels) });
+      expect(out.status).toBe('diverged');
+      if (out.status !== 'diverged') return;
+      expect(out.iteration).toBe(3);
+      expect(out.message).toMatch(/^training stopped at iteration 3: /);
+      expect(out.message).toMatch(re);
+      expect(out.message).toMatch(/try a lower --learning-rate \(now 0\.002\) or a smaller --grad-clip \(now 5\); the weights were not updated; the last good checkpoint is /);
+      // Nothing moved: the weights, the optimiser and the data position equal the last checkpoint's.
+      const ck = loadCheckpoint(out.checkpoint!);
+      expect(ck.training?.iteration).toBe(2);
+      expect(t.iteration).toBe(2);
+      expect(Buffer.from(new Float32Array(t.model.params).buffer).equals(Buffer.from(ck.model.params.buffer))).toBe(true);
+      expect(Buffer.from(new Float32Array(t.optimizer.state.get('m')!).buffer).equals(Buffer.from(ck.optimizerState.get('m')!.buffer))).toBe(true);
+      expect(t.loader.batchIx).toEqual(ck.training?.batchIx);
+      // Training can go on from here in memory (e.g. with a lower learning rate).
+      kernels.poisonLoss = false;
+      expect(t.step().iteration).toBe(3);
+    });
+  }
+
+  it('a NaN validation loss stops the run without writing a checkpoint for it', () => {
+    const kernels = new FaultyKernels();
+    const t = Trainer.fromText(TEXT, tinyOptions({ maxSteps: 10, checkpointDir: join(dir, 'diverge-val') }), { kernels });
+    const out = t.run({ onStep: (s) => s.iteration === 2 && (kernels.poisonLoss = true) });
+    expect(out.status).toBe('diverged');
+    if (out.status !== 'diverged') return;
+    expect(out.message).toMatch(/^training stopped at iteration 2: the validation loss is NaN; try a lower --learning-rate .*; no checkpoint was written for it; the last good checkpoint is /);
+    expect(loadCheckpoint(out.checkpoint!).training?.iteration).toBe(1);
+  });
+
+  it('Trainer.step throws TrainingDivergedError (for callers that drive the steps themselves)', () => {
+    const kernels = new FaultyKernels();
+    const t = Trainer.fromText(TEXT, tinyOptions(), { kernels });
+    kernels.poisonGradient = NaN;
+    expect(() => t.step()).toThrow(TrainingDivergedError);
+    expect(() => t.step()).not.toThrow();
+  });
+
+  it('the gradient check also covers the suggestion when clipping is off', () => {
+    const kernels = new FaultyKernels();
+    const t = Trainer.fromText(TEXT, tinyOptions({ gradClip: 0, maxSteps: 3, checkpointDir: join(dir, 'diverge-noclip') }), { kernels });
+    kernels.poisonGradient = NaN;
+    const out = t.run();
+    expect(out.status).toBe('diverged');
+    if (out.status === 'diverged') expect(out.message).toMatch(/or a --grad-clip such as 5; the weights were not updated; no checkpoint was saved in this run/);
+  });
+
+  it('a huge learning rate: weights overflowing stop the run; no checkpoint on disk holds a non-finite value', () => {
+    const ckDir = join(dir, 'huge-lr');
+    const t = Trainer.fromText(TEXT, tinyOptions({ optim: 'sgd', learningRate: 1e37, gradClip: 0, maxSteps: 50, checkpointDir: ckDir }));
+    const out = t.run();
+    expect(out.status).toBe('diverged');
+    if (out.status !== 'diverged') return;
+    expect(out.message).toMatch(/^training stopped at iteration \d+: .*(not a number|not finite|Infinity|NaN|exceeds 3×).*; try a lower --learning-rate \(now 1e\+37\)/);
+    for (const f of readdirSync(ckDir)) loadCheckpoint(join(ckDir, f));
+  });
+
+  it.concurrent('through the CLI: exit 1, one line naming the iteration and the fix, the last good checkpoint loads', async () => {
+    const r = await run(['train', '--data', dataFile, ...TINY, '--optim', 'sgd', '--learning-rate', '1e37', '--grad-clip', '0', '--max-steps', '50', '--eval-val-every', '1', '--checkpoint-dir', 'huge-lr-cli', '--print-every', '1000']);
+    expect(r.code).toBe(1);
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('grid-lstm: error:'));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/training stopped at iteration \d+: .*; try a lower --learning-rate \(now 1e\+37\) or a --grad-clip such as 5/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    const m = /the last good checkpoint is (\S+)/.exec(errors[0]!);
+    if (m) expect(loadCheckpoint(join(dir, m[1]!)).training?.iteration).toBeGreaterThan(0);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Kernel numerics
+// ---------------------------------------------------------------------------------------------
+
+describe('the TS kernels stay finite, and exact in the limit, for pre-activations of any size', () => {
+  const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
+  const HUGE = { float32: [1e4, 1e30, 3.4e38, Infinity], float64: [1e4, 1e30, 1e300, Number.MAX_VALUE, Infinity] };
+
+  for (const dtype of ['float32', 'float64'] as const) {
+    const k = new TsKernels(dtype);
+    const round = (a: number[]) => Array.from(dtype === 'float32' ? Float32Array.from(a) : Float64Array.from(a));
+    const expectClose = (got: ArrayLike<number>, want: number[], what: string) => {
+      for (let j = 0; j < want.length; j++) {
+        const g = got[j]!;
+        const w = want[j]!;
+        expect(Number.isNaN(g), `${what}[${j}] is NaN`).toBe(false);
+        if (!Number.isFinite(w)) expect(g, `${what}[${j}]`).toBe(w);
+        else expect(Math.abs(g - w), `${what}[${j}] = ${g}, want ${w}`).toBeLessThanOrEqual(Math.abs(w) * (dtype === 'float32' ? 1e-6 : 1e-14) + 1e-300);
+      }
+    };
+
+    describe(dtype, () => {
+      it('lstmForward and lstmBackward at ±huge pre-activations equal their saturated limits', () => {
+        for (const big of HUGE[dtype]) {
+          for (const sign of [1, -1]) {
+            const N = 4;
+            // Gate blocks i, f, o, g; each unit sees ±big in one gate and moderate values elsewhere.
+            const a = [
+              sign * big, 0.3, -big, 2, // i
+              0.5, sign * big, big, -1, // f
+              -0.2, 1, sign * big, -big, // o
+              1.5, -0.7, 0.1, sign * big, // g
+            ];
+            const cPrev = [0.5, -2, 3, 1e3];
+            const gates = k.alloc(4 * N);
+            gates.set(a);
+            const c = k.alloc(N);
+            const tc = k.alloc(N);
+            const h = k.alloc(N);
+            const cp = k.alloc(N);
+            cp.set(cPrev);
+            k.lstmForward(gates, cp, c, tc, h, 1, N);
+            const act = round(a.map((x, j) => (j >= 3 * N ? Math.tanh(x) : sigmoid(x))));
+            expectClose(gates, act, `gates(${sign * big})`);
+            const cWant = round([0, 1, 2, 3].map((n) => act[N + n]! * round(cPrev)[n]! + act[n]! * act[3 * N + n]!));
+            expectClose(c, cWant, 'c');
+            const tcWant = round(Array.from(c, Math.tanh));
+            expectClose(tc, tcWant, 'tanh(c)');
+            expectClose(h, round([0, 1, 2, 3].map((n) => act[2 * N + n]! * tcWant[n]!)), 'h');
+            // Saturated gates are exactly 0 or 1, and tanh exactly ±1.
+            expect(gates[0]).toBe(sign > 0 ? 1 : 0);
+            expect(gates[2]).toBe(0);
+            expect(gates[3 * N + 3]).toBe(sign > 0 ? 1 : -1);
+
+            const dh = k.alloc(N);
+            dh.set([1, -1, 0.5, 2]);
+            const dc = k.alloc(N);
+            dc.set([0.1, 0.2, -0.3, 0.4]);
+            const dG = k.alloc(4 * N);
+            const dcPrev = k.alloc(N);
+            k.lstmBackward(gates, cp, tc, dh, dc, dG, dcPrev, 1, N);
+            const want: number[] = new Array(4 * N);
+            const wantPrev: number[] = new Array(N);
+            for (let n = 0; n < N; n++) {
+              const [i, f, o, g, t] = [gates[n]!, gates[N + n]!, gates[2 * N + n]!, gates[3 * N + n]!, tc[n]!];
+              const dcn = dc[n]! + dh[n]! * o * (1 - t * t);
+              want[n] = dcn * g * i * (1 - i);
+              want[N + n] = dcn * cp[n]! * f * (1 - f);
+              want[2 * N + n] = dh[n]! * t * o * (1 - o);
+              want[3 * N + n] = dcn * i * (1 - g * g);
+              wantPrev[n] = dcn * f;
+            }
+            expectClose(dG, round(want), 'dGates');
+            expectClose(dcPrev, round(wantPrev), 'dcPrev');
+            for (const v of [...gates, ...c, ...tc, ...h, ...dG, ...dcPrev]) expect(Number.isFinite(v)).toBe(true);
+          }
+        }
+      });
+
+      it('log-softmax + NLL and its backward at huge and infinite logits equal the exact limits', () => {
+        const max = dtype === 'float32' ? 3.4e38 : Number.MAX_VALUE;
+        // [logits, target, expected log-probabilities]
+        const rows: [number[], number, number[]][] = [
+          [[1e4, 0, -1e4], 1, [0, -1e4, -2e4]],
+          [[1e30, 0, -1e30], 0, [0, -1e30, -2e30]],
+          [[-1e30, -1e30, -1e30], 2, [-Math.log(3), -Math.log(3), -Math.log(3)]],
+          [[1e30, 1e30, 0], 2, [-Math.LN2, -Math.LN2, -1e30]],
+          [[max, 0], 1, [0, -max]],
+          [[Infinity, 0, 1], 0, [0, -Infinity, -Infinity]],
+          [[Infinity, Infinity, -Infinity], 1, [-Math.LN2, -Math.LN2, -Infinity]],
+          [[-Infinity, -Infinity], 0, [-Math.LN2, -Math.LN2]],
+          [[-Infinity, 3, 3], 1, [-Infinity, -Math.LN2, -Math.LN2]],
+        ];
+        for (const [logits, target, want] of rows) {
+          const V = logits.length;
+          const buf = k.alloc(V);
+          buf.set(logits);
+          const nll = k.logSoftmaxNll(buf, Int32Array.of(target), 1, V);
+          const wantRounded = round(want);
+          expectClose(buf, wantRounded, `logp(${logits})`);
+          expect(nll).toBe(-wantRounded[target]! + 0);
+          const d = k.alloc(V);
+          k.logSoftmaxNllBackward(d, buf, Int32Array.of(target), 1, V, 0.5);
+          const dWant = round(want.map((lp, v) => 0.5 * (Math.exp(round([lp])[0]!) - (v === target ? 1 : 0))));
+          expectClose(d, dWant, `dLogits(${logits})`);
+          for (const v of d) expect(Number.isFinite(v)).toBe(true);
+        }
+      });
+
+      it('property: finite logits of any size give finite log-probabilities ≤ 0 that sum to one, and a finite gradient', () => {
+        const bound = dtype === 'float32' ? 3.4e38 : 1e307;
+        const logit = fc.oneof(
+          fc.double({ min: -bound, max: bound, noNaN: true }),
+          fc.double({ min: -100, max: 100, noNaN: true }),
+          fc.constantFrom(bound, -bound, 0, 1e4, -1e4),
+        );
+        fc.assert(
+          fc.property(fc.array(logit, { minLength: 2, maxLength: 8 }), fc.nat(), (logits, t) => {
+            const V = logits.length;
+            const target = t % V;
+            const buf = k.alloc(V);
+            buf.set(logits);
+            // Spread ≤ 2·bound never overflows in float64 (the kernels' arithmetic).
+            const nll = k.logSoftmaxNll(buf, Int32Array.of(target), 1, V);
+            expect(Number.isNaN(nll)).toBe(false);
+            expect(nll).toBeGreaterThanOrEqual(0);
+            let sum = 0;
+            for (const lp of buf) {
+              expect(Number.isNaN(lp)).toBe(false);
+              expect(lp).toBeLessThanOrEqual(0);
+              sum += Math.exp(lp);
+            }
+            expect(Math.abs(sum - 1)).toBeLessThan(1e-5);
+            const d = k.alloc(V);
+            k.logSoftmaxNllBackward(d, buf, Int32Array.of(target), 1, V, 1);
+            for (const v of d) expect(Number.isFinite(v) && Math.abs(v) <= 1).toBe(true);
+          }),
+          { numRuns: 500 },
+        );
+      });
+
+      it('property: gate pre-activations of any size keep every LSTM output finite and in range', () => {
+        const bound = dtype === 'float32' ? 3.4e38 : Number.MAX_VALUE;
+        const pre = fc.oneof(fc.double({ min: -bound, max: bound, noNaN: true }), fc.constantFrom(Infinity, -Infinity, 1e4, -1e4, 1e30, -1e30));
+        fc.assert(
+          fc.property(fc.array(pre, { minLength: 8, maxLength: 8 }), fc.array(fc.double({ min: -10, max: 10, noNaN: true }), { minLength: 2, maxLength: 2 }), (a, cPrev) => {
+            const N = 2;
+            const gates = k.alloc(4 * N);
+            gates.set(a);
+            const cp = k.alloc(N);
+            cp.set(cPrev);
+            const [c, tc, h] = [k.alloc(N), k.alloc(N), k.alloc(N)];
+            k.lstmForward(gates, cp, c, tc, h, 1, N);
+            for (let j = 0; j < 3 * N; j++) expect(gates[j]! >= 0 && gates[j]! <= 1).toBe(true);
+            for (let j = 3 * N; j < 4 * N; j++) expect(gates[j]! >= -1 && gates[j]! <= 1).toBe(true);
+            for (const v of [...c, ...tc, ...h]) expect(Number.isFinite(v)).toBe(true);
+            const dG = k.alloc(4 * N);
+            const dcPrev = k.alloc(N);
+            k.lstmBackward(gates, cp, tc, Float64Array.of(1, -1) as unknown as Float, Float64Array.of(0.5, 0.5) as unknown as Float, dG, dcPrev, 1, N);
+            for (const v of [...dG, ...dcPrev]) expect(Number.isFinite(v)).toBe(true);
+          }),
+          { numRuns: 500 },
+        );
+      });
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// readCorpus: the big-corpus loader
+// ---------------------------------------------------------------------------------------------
+
+describe('readCorpus gives what readTextFile + buildVocab + encode give, without the string', () => {
+  const unit = fc.oneof(
+    { weight: 4, arbitrary: fc.constantFrom('a', 'b', ' ', '\n', 'é', '—', '€', '😀', '𝄞', '\u0000', '\u00ff') },
+    { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 3 }) },
+  );
+  // (A leading U+FEFF would be read as a byte order mark, by both readers.)
+  const text = fc
+    .array(unit, { minLength: 1, maxLength: 60 })
+    .map((parts) => parts.join(''))
+    .filter((s) => s.length > 0 && !s.startsWith('\uFEFF'));
+  let n = 0;
+
+  it('on random UTF-8 text, for any read size (sequences split across reads), with and without a byte order mark', () => {
+    fc.assert(
+      fc.property(text, fc.integer({ min: 4, max: 20 }), fc.boolean(), (s, chunkSize, bom) => {
+        const p = join(dir, `corpus-${n++ % 4}.txt`);
+        writeFileSync(p, Buffer.concat([Buffer.from(bom ? [0xef, 0xbb, 0xbf] : []), Buffer.from(s, 'utf8')]));
+        const want = readTextFile(p);
+        const vocab = buildVocab(want);
+        const got = readCorpus(p, { chunkSize });
+        expect(got.vocab.chars).toEqual(vocab.chars);
+        expect(Array.from(got.ids)).toEqual(Array.from(encode(want, vocab)));
+        expect(got.ids).toBeInstanceOf(Uint16Array);
+        // With a given vocabulary (a checkpoint's): the same ids.
+        const bigger = buildVocab(want + 'xyz');
+        expect(Array.from(readCorpus(p, { chunkSize, vocab: bigger }).ids)).toEqual(Array.from(encode(want, bigger)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('reports the same byte offset of invalid UTF-8 as readTextFile, for any read size', () => {
+    fc.assert(
+      fc.property(text, fc.nat(), fc.constantFrom([0xff], [0xc0, 0x80], [0xe2, 0x82], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0x80]), fc.integer({ min: 4, max: 12 }), (s, at, bad, chunkSize) => {
+        const good = Buffer.from(s, 'utf8');
+        // Insert at a character boundary.
+        const cut = Buffer.from([...s].slice(0, at % ([...s].length + 1)).join(''), 'utf8').length;
+        const bytes = Buffer.concat([good.subarray(0, cut), Buffer.from(bad), good.subarray(cut)]);
+        const p = join(dir, `bad-${n++ % 4}.txt`);
+        writeFileSync(p, bytes);
+        let want = '';
+        try {
+          readTextFile(p);
+        } catch (e) {
+          want = (e as Error).message;
+        }
+        expect(want).toMatch(/not valid UTF-8/);
+        expect(() => readCorpus(p, { chunkSize })).toThrow(want);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('latin1: one character per byte', () => {
+    const bytes = Uint8Array.from({ length: 600 }, (_, i) => (i * 37) % 256);
+    const p = file('bytes.bin', bytes);
+    const want = readTextFile(p, { encoding: 'latin1' });
+    const got = readCorpus(p, { encoding: 'latin1', chunkSize: 7 });
+    expect(got.vocab.chars).toEqual(buildVocab(want).chars);
+    expect(Array.from(got.ids)).toEqual(Array.from(encode(want, buildVocab(want))));
+  });
+
+  it('lists characters outside a given vocabulary in order of appearance, like encode', () => {
+    const p = file('alien2.txt', 'the ☃ and the ☂ and ☃');
+    expect(() => readCorpus(p, { vocab: buildVocab('the and') })).toThrow(`--data ${p}: the checkpoint's vocabulary does not contain 2 character(s) of the text: "☃", "☂"; use only characters the model was trained on`);
+  });
+});
