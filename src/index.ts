@@ -34,6 +34,9 @@ export {
   decode,
   loadDefaultCorpus,
   readTextFile,
+  readCorpus,
+  corpusFromText,
+  type Corpus,
 } from './data.js';
 export { Optimizer, type OptimName, type OptimOptions, clipGradients, norm } from './optim.js';
 export { sample, evaluateIds, type SampleOptions, type TextLoss } from './generate.js';
@@ -44,6 +47,8 @@ export {
   type StepResult,
   type RunHooks,
   type RunOutcome,
+  TrainingDivergedError,
+  CheckpointDirError,
 } from './train.js';
 export {
   saveCheckpoint,
