@@ -496,26 +496,11 @@ export class Model {
 
   /** input [T·B, N] → returns hˡ for steps 1..T, [T·B, N] (a view of the history). */
   private stackedLayerForward(ws: Workspace, l: number, input: Float): Float {
-    const k = this.kernels;
     const { i2h, h2h } = this.stacked[l];
-    const N = this.config.rnnSize;
-    const { B, T } = ws;
-    const G = ws.gates[l];
-    const h = ws.h[l];
-    const c = ws.c[l];
-    const tc = ws.tc[l];
-    const bn = B * N;
     // a = i2h(x) for all steps at once, then + h2h(h_{t−1}) and the cell update step by step.
-    linearForward(k, G, input, i2h, T * B, false);
-    for (let t = 0; t < T; t++) {
-      const Gt = G.subarray(t * 4 * bn, (t + 1) * 4 * bn);
-      linearForward(k, Gt, h.subarray(t * bn, (t + 1) * bn), h2h, B, true);
-      k.lstmForward(
-        Gt, c.subarray(t * bn, (t + 1) * bn), c.subarray((t + 1) * bn, (t + 2) * bn),
-        tc.subarray(t * bn, (t + 1) * bn), h.subarray((t + 1) * bn, (t + 2) * bn), B, N,
-      );
-    }
-    return h.subarray(bn);
+    linearForward(this.kernels, ws.gates[l], input, i2h, ws.T * ws.B, false);
+    this.lstmForwardThroughTime(ws, l, h2h);
+    return ws.h[l].subarray(ws.B * this.config.rnnSize);
   }
 
   /** dOut = ∂/∂hˡ (steps 1..T) from above → adds ∂/∂input to dInput. */
@@ -546,27 +531,15 @@ export class Model {
     const k = this.kernels;
     const { timeT2h, timeD2h, depthT2h, depthD2h } = this.grid[l];
     const N = this.config.rnnSize;
-    const { B, T } = ws;
-    const M = T * B;
-    const bn = B * N;
-    const G = ws.gates[l];
+    const M = ws.T * ws.B;
     const h = ws.h[l];
-    const c = ws.c[l];
-    const tc = ws.tc[l];
     // Time LSTM: a = time.d2h(h_d) for all steps at once, + time.t2h(h_{t−1}) step by step.
-    linearForward(k, G, input, timeD2h, M, false);
-    for (let t = 0; t < T; t++) {
-      const Gt = G.subarray(t * 4 * bn, (t + 1) * 4 * bn);
-      linearForward(k, Gt, h.subarray(t * bn, (t + 1) * bn), timeT2h, B, true);
-      k.lstmForward(
-        Gt, c.subarray(t * bn, (t + 1) * bn), c.subarray((t + 1) * bn, (t + 2) * bn),
-        tc.subarray(t * bn, (t + 1) * bn), h.subarray((t + 1) * bn, (t + 2) * bn), B, N,
-      );
-    }
+    linearForward(k, ws.gates[l], input, timeD2h, M, false);
+    this.lstmForwardThroughTime(ws, l, timeT2h);
     // Depth LSTM (3.2 priority: it reads the new time hidden state h_t), all positions at once.
     const D = ws.dGates[l];
     const cdIn = l === 0 ? ws.zeros : ws.cd[l - 1];
-    linearForward(k, D, h.subarray(bn), depthT2h, M, false);
+    linearForward(k, D, h.subarray(ws.B * N), depthT2h, M, false);
     linearForward(k, D, input, depthD2h, M, true);
     k.lstmForward(D, cdIn, ws.cd[l], ws.tcd[l], ws.hd[l], M, N);
     return ws.hd[l];
@@ -604,7 +577,31 @@ export class Model {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Shared by both models: the recurrent part of a layer's backward pass.
+  // Shared by both models: the recurrent part of a layer's (time) LSTM, forward and backward.
+
+  /**
+   * The time recurrence of layer l, t = 0 … T−1. On entry ws.gates[l] holds, for every step, the
+   * part of the pre-activations that comes from below; each step adds recurrent(h_{t−1}) and
+   * applies the cell update, filling the h, c and tanh(c) histories.
+   */
+  private lstmForwardThroughTime(ws: Workspace, l: number, recurrent: Linear): void {
+    const k = this.kernels;
+    const N = this.config.rnnSize;
+    const { B, T } = ws;
+    const bn = B * N;
+    const G = ws.gates[l];
+    const h = ws.h[l];
+    const c = ws.c[l];
+    const tc = ws.tc[l];
+    for (let t = 0; t < T; t++) {
+      const Gt = G.subarray(t * 4 * bn, (t + 1) * 4 * bn);
+      linearForward(k, Gt, h.subarray(t * bn, (t + 1) * bn), recurrent, B, true);
+      k.lstmForward(
+        Gt, c.subarray(t * bn, (t + 1) * bn), c.subarray((t + 1) * bn, (t + 2) * bn),
+        tc.subarray(t * bn, (t + 1) * bn), h.subarray((t + 1) * bn, (t + 2) * bn), B, N,
+      );
+    }
+  }
 
   /** Adds ∂/∂(final h) to the last row block of dh and sets dc = ∂/∂(final c) (or 0). */
   private seedFinalGradient(dh: Float, dc: Float, l: number, T: number, B: number, dFinal: State | undefined): void {
