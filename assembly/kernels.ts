@@ -250,6 +250,10 @@ export function vtanh(a: usize, n: i32): void {
 // fewer than 8 columns likewise, and such blocks are computed in a 4×8 tile copied from and back
 // to C. Every element of C gets its products added in p order, one float32 rounding each (none
 // for the product with relaxed-SIMD FMA).
+//
+// Packing costs O(I·P + J·P) per call whatever the number of rows, which dominates when the
+// products are matrix–vector or nearly (sampling runs at M = 1): below a few rows the three
+// products take unpacked paths instead (dotXWt, axpyRow, further down).
 
 // Scratch space lives right after the static data (at __heap_base, which the runtime stub never
 // uses since nothing here allocates); heapBase() reports where the JS side's buffers may start.
@@ -373,6 +377,22 @@ function packA(dst: usize, A: usize, ars: usize, acs: usize, np: i32, rows: i32)
   }
 }
 
+/** packA for 4 consecutive blocks of 4 adjacent rows (ars = 4): block b at dst + b·blockBytes. */
+function packA16(dst: usize, blockBytes: usize, A: usize, acs: usize, np: i32): void {
+  let a = A;
+  let d = dst;
+  const end = dst + (<usize>np << 4);
+  const d1 = blockBytes, d2 = 2 * blockBytes, d3 = 3 * blockBytes;
+  while (d < end) {
+    v128.store(d, v128.load(a));
+    v128.store(d + d1, v128.load(a, 16));
+    v128.store(d + d2, v128.load(a, 32));
+    v128.store(d + d3, v128.load(a, 48));
+    a += acs;
+    d += 16;
+  }
+}
+
 /**
  * The panel [p][0..7] = B(p, j..j+cols−1) zero-padded to 8, p < np. B(p, j) at B + p·brs + j·bcs:
  * either row-major (bcs = 4: a copy) or B = Wᵀ with W row-major (brs = 4: transposes).
@@ -414,7 +434,14 @@ function gemm(
     const Bp = B + <usize>p0 * brs;
     for (let i0 = 0; i0 < I; i0 += ic) {
       const i1 = min(I, i0 + ic);
-      for (let i = i0; i < i1; i += 4) {
+      let i = i0;
+      if (ars == 4) {
+        // A = dYᵀ: 16 adjacent rows at a time, one 64-byte line per p (packing them 4 at a time
+        // would fetch each line 4 times: the p stride is a power of two, whose lines share few
+        // L1 sets)
+        for (; i + 16 <= i1; i += 16) packA16(packA0 + <usize>((i - i0) >> 2) * blockBytes, blockBytes, Ap + <usize>i * ars, acs, np);
+      }
+      for (; i < i1; i += 4) {
         packA(packA0 + <usize>((i - i0) >> 2) * blockBytes, Ap + <usize>i * ars, ars, acs, np, min(4, i1 - i));
       }
       for (let j = 0; j < J; j += 8) {
@@ -432,9 +459,164 @@ function gemm(
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Y = X·Wᵀ for a few rows of X (M < XWT_SMALL_M; sampling runs at M = 1): nothing is packed.
+// (The packed path copies and transposes all of W on every call, which at M = 1 costs several
+// times the product itself.) X [M,K] and W [N,K] are both row-major along K, so each element of
+// Y is a dot product of two contiguous rows, accumulated in f32x4 lanes and summed across the
+// lanes at the end (hsum4 sums four accumulators at once). Pairs of rows of X take 4 rows of W
+// at a time (dotXWt2x4); a single row (M = 1, or the last of an odd M) walks W row after row,
+// one sequential stream with 4 accumulators per row (dotXWtRow), which keeps the multiply-add
+// latency covered and suits the hardware prefetcher when W comes from L2 or L3. The rows of X
+// stay in L1; W is read once per pair of rows.
+
+/** Below this many rows of X, matmulXWt takes the unpacked dot-product path. */
+const XWT_SMALL_M: i32 = 8;
+
+/** [Σ lanes of a0, Σ a1, Σ a2, Σ a3]. */
+// @ts-ignore: decorator
+@inline function hsum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const t0 = f32x4.add(f32x4.shuffle(a0, a1, 0, 4, 1, 5), f32x4.shuffle(a0, a1, 2, 6, 3, 7)); // a0_02 a1_02 a0_13 a1_13
+  const t1 = f32x4.add(f32x4.shuffle(a2, a3, 0, 4, 1, 5), f32x4.shuffle(a2, a3, 2, 6, 3, 7)); // a2_02 a3_02 a2_13 a3_13
+  return f32x4.add(f32x4.shuffle(t0, t1, 0, 1, 4, 5), f32x4.shuffle(t0, t1, 2, 3, 6, 7));
+}
+
+/**
+ * Finishes 4 (cols < 4: the low cols) elements of a row of Y at Yp: s (+ b at bp) (+ the old Y
+ * when accumulate ≠ 0).
+ */
+// @ts-ignore: decorator
+@inline function finishXWt(Yp: usize, s: v128, bp: usize, accumulate: i32, cols: i32): void {
+  let v = s;
+  if (cols == 4) {
+    if (bp != 0) v = f32x4.add(v, v128.load(bp));
+    if (accumulate != 0) v = f32x4.add(v128.load(Yp), v);
+    v128.store(Yp, v);
+  } else {
+    if (bp != 0) v = f32x4.add(v, loadTail(bp, cols));
+    if (accumulate != 0) v = f32x4.add(loadTail(Yp, cols), v);
+    storeTail(Yp, v, cols);
+  }
+}
+
+/**
+ * Σ_k x[k]·w[k] over K floats (x, w contiguous) as 4 partial sums, one per lane: 4 independent
+ * accumulators along K (16 floats per step, constant offsets from two pointers).
+ */
+function rowDot(x: usize, w: usize, K: i32): v128 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  const K16 = <usize>(K & ~15) << 2;
+  let o: usize = 0;
+  for (; o < K16; o += 64) {
+    const px = x + o;
+    const pw = w + o;
+    a0 = madd(v128.load(px), v128.load(pw), a0);
+    a1 = madd(v128.load(px, 16), v128.load(pw, 16), a1);
+    a2 = madd(v128.load(px, 32), v128.load(pw, 32), a2);
+    a3 = madd(v128.load(px, 48), v128.load(pw, 48), a3);
+  }
+  const K4 = <usize>(K & ~3) << 2;
+  for (; o < K4; o += 16) a0 = madd(v128.load(x + o), v128.load(w + o), a0);
+  const kr = K & 3;
+  if (kr != 0) a1 = madd(loadTail(x + o, kr), loadTail(w + o, kr), a1);
+  return f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
+}
+
+/**
+ * One row of Y (Yp) from one row of X (X0): W is read row after row, one sequential stream (the
+ * rows of a group of 4 are independent, so their dot products overlap in the out-of-order core).
+ */
+function dotXWtRow(Yp: usize, X0: usize, W: usize, b: usize, N: i32, K: i32, accumulate: i32): void {
+  const rk = <usize>K << 2;
+  const N4 = N & ~3;
+  let w = W;
+  let n = 0;
+  for (; n < N4; n += 4) {
+    const s0 = rowDot(X0, w, K);
+    const s1 = rowDot(X0, w + rk, K);
+    const s2 = rowDot(X0, w + 2 * rk, K);
+    const s3 = rowDot(X0, w + 3 * rk, K);
+    w += rk << 2;
+    finishXWt(Yp + (<usize>n << 2), hsum4(s0, s1, s2, s3), b != 0 ? b + (<usize>n << 2) : 0, accumulate, 4);
+  }
+  const nr = N - N4;
+  if (nr > 0) {
+    const z = f32x4.splat(0);
+    const s0 = rowDot(X0, w, K);
+    const s1 = nr > 1 ? rowDot(X0, w + rk, K) : z;
+    const s2 = nr > 2 ? rowDot(X0, w + 2 * rk, K) : z;
+    finishXWt(Yp + (<usize>n << 2), hsum4(s0, s1, s2, z), b != 0 ? b + (<usize>n << 2) : 0, accumulate, nr);
+  }
+}
+
+/**
+ * Y[m..m+1, n..n+cols−1] for two rows of X (X0, X1 = X0 + rk) and rows W0..W3 of W (cols ≤ 4;
+ * unused rows repeat W0): 8 accumulators, 6 loads per 8 multiply-adds.
+ */
+function dotXWt2x4(
+  Yp: usize, ldy: usize, X0: usize, rk: usize, W0: usize, W1: usize, W2: usize, W3: usize, K: i32, bp: usize, accumulate: i32, cols: i32,
+): void {
+  const X1 = X0 + rk;
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+  const K4 = <usize>(K & ~3) << 2;
+  let o: usize = 0;
+  for (; o < K4; o += 16) {
+    const x = v128.load(X0 + o);
+    const z = v128.load(X1 + o);
+    let w = v128.load(W0 + o);
+    a0 = madd(x, w, a0); c0 = madd(z, w, c0);
+    w = v128.load(W1 + o);
+    a1 = madd(x, w, a1); c1 = madd(z, w, c1);
+    w = v128.load(W2 + o);
+    a2 = madd(x, w, a2); c2 = madd(z, w, c2);
+    w = v128.load(W3 + o);
+    a3 = madd(x, w, a3); c3 = madd(z, w, c3);
+  }
+  const kr = K & 3;
+  if (kr != 0) {
+    const x = loadTail(X0 + o, kr);
+    const z = loadTail(X1 + o, kr);
+    let w = loadTail(W0 + o, kr);
+    a0 = madd(x, w, a0); c0 = madd(z, w, c0);
+    w = loadTail(W1 + o, kr);
+    a1 = madd(x, w, a1); c1 = madd(z, w, c1);
+    w = loadTail(W2 + o, kr);
+    a2 = madd(x, w, a2); c2 = madd(z, w, c2);
+    w = loadTail(W3 + o, kr);
+    a3 = madd(x, w, a3); c3 = madd(z, w, c3);
+  }
+  finishXWt(Yp, hsum4(a0, a1, a2, a3), bp, accumulate, cols);
+  finishXWt(Yp + ldy, hsum4(c0, c1, c2, c3), bp, accumulate, cols);
+}
+
+/** Y = X·Wᵀ (+ b) (+ Y) for rows 0..M−1 of X, all N columns (K > 0): pairs of rows, then the last one. */
+function dotXWt(Y: usize, X: usize, W: usize, b: usize, M: i32, N: i32, K: i32, accumulate: i32): void {
+  const rk = <usize>K << 2;
+  const ldy = <usize>N << 2;
+  let m = 0;
+  for (; m + 2 <= M; m += 2) {
+    const Ym = Y + <usize>m * ldy;
+    const Xm = X + <usize>m * rk;
+    for (let n = 0; n < N; n += 4) {
+      const cols = min(4, N - n);
+      const W0 = W + <usize>n * rk;
+      const W1 = cols > 1 ? W0 + rk : W0;
+      const W2 = cols > 2 ? W0 + 2 * rk : W0;
+      const W3 = cols > 3 ? W0 + 3 * rk : W0;
+      dotXWt2x4(Ym + (<usize>n << 2), ldy, Xm, rk, W0, W1, W2, W3, K, b != 0 ? b + (<usize>n << 2) : 0, accumulate, cols);
+    }
+  }
+  if (m < M) dotXWtRow(Y + <usize>m * ldy, X + <usize>m * rk, W, b, N, K, accumulate);
+}
+
 /** Y[M,N] = X[M,K]·W[N,K]ᵀ (+ b), or Y += ... when accumulate ≠ 0; b = 0 for no bias. */
 export function matmulXWt(Y: usize, X: usize, W: usize, b: usize, M: i32, N: i32, K: i32, accumulate: i32): void {
   if (M <= 0 || N <= 0) return;
+  if (M < XWT_SMALL_M && K > 0) {
+    dotXWt(Y, X, W, b, M, N, K, accumulate);
+    return;
+  }
   const rk = <usize>K << 2;
   const ldy = <usize>N << 2;
   // Start from b (or 0), or add b to Y; the products are then added in k order.
@@ -461,9 +643,62 @@ export function matmulXWt(Y: usize, X: usize, W: usize, b: usize, M: i32, N: i32
   gemm(Y, ldy, X, rk, 4, W, 4, rk, M, N, K);
 }
 
+// dX += dY·W and dW += dYᵀ·X for a few rows of dY: nothing is packed either.
+// Both are, row by row of the result, C[0..J) += Σ_p a_p·B_p[0..J) with B_p a contiguous row
+// (of W, or of X): per 16 columns, 4 accumulators start from C, take a_p (broadcast) times 16
+// floats of B_p for p = 0, 1, … in order, and go back to C: the same additions in the same order
+// as the packed path. (For dX each row of dY is a separate pass over W, with one multiply-add per
+// accumulator per step: from 4 rows on, the packed path, which shares W between 4 rows, is as fast.)
+
+/** Rows of dY below which matmulDyW takes the unpacked path. */
+const DYW_SMALL_M: i32 = 4;
+/** Rows of dY below which matmulDyTX takes the unpacked path. */
+const DYTX_SMALL_M: i32 = 8;
+
+/** C[0..J) += Σ_{p<P} A(p)·B_p[0..J), in p order; A(p) at A + p·as, B_p at B + p·bs (P > 0). */
+function axpyRow(C: usize, A: usize, as: usize, B: usize, bs: usize, P: i32, J: i32): void {
+  const J16 = J & ~15;
+  let j = 0;
+  for (; j < J16; j += 16) {
+    const c = C + (<usize>j << 2);
+    let c0 = v128.load(c), c1 = v128.load(c, 16), c2 = v128.load(c, 32), c3 = v128.load(c, 48);
+    let pa = A;
+    let pb = B + (<usize>j << 2);
+    for (let q = 0; q < P; q++) {
+      const a = v128.load32_splat(pa);
+      c0 = madd(a, v128.load(pb), c0);
+      c1 = madd(a, v128.load(pb, 16), c1);
+      c2 = madd(a, v128.load(pb, 32), c2);
+      c3 = madd(a, v128.load(pb, 48), c3);
+      pa += as;
+      pb += bs;
+    }
+    v128.store(c, c0); v128.store(c, c1, 16); v128.store(c, c2, 32); v128.store(c, c3, 48);
+  }
+  for (; j < J; j += 4) {
+    const r = min(4, J - j);
+    const c = C + (<usize>j << 2);
+    let c0 = r == 4 ? v128.load(c) : loadTail(c, r);
+    let pa = A;
+    let pb = B + (<usize>j << 2);
+    for (let q = 0; q < P; q++) {
+      c0 = madd(v128.load32_splat(pa), r == 4 ? v128.load(pb) : loadTail(pb, r), c0);
+      pa += as;
+      pb += bs;
+    }
+    if (r == 4) v128.store(c, c0);
+    else storeTail(c, c0, r);
+  }
+}
+
 /** dX[M,K] += dY[M,N]·W[N,K]. */
 export function matmulDyW(dX: usize, dY: usize, W: usize, M: i32, N: i32, K: i32): void {
   const rk = <usize>K << 2;
+  if (M < DYW_SMALL_M) {
+    // row m of dX += Σ_n dY[m,n]·W[n,:]
+    if (N > 0 && K > 0) for (let m = 0; m < M; m++) axpyRow(dX + <usize>m * rk, dY + <usize>m * (<usize>N << 2), 4, W, rk, N, K);
+    return;
+  }
   // A = dY (A(m,n) = dY[m*N + n]), B = W (B(n,k) = W[n*K + k]).
   gemm(dX, rk, dY, <usize>N << 2, 4, W, rk, 4, M, K, N);
 }
@@ -472,8 +707,13 @@ export function matmulDyW(dX: usize, dY: usize, W: usize, M: i32, N: i32, K: i32
 export function matmulDyTX(dW: usize, db: usize, dY: usize, X: usize, M: i32, N: i32, K: i32): void {
   const rk = <usize>K << 2;
   const rn = <usize>N << 2;
-  // A = dYᵀ (A(n,m) = dY[m*N + n]), B = X (B(m,k) = X[m*K + k]).
-  gemm(dW, rk, dY, 4, rn, X, rk, 4, N, K, M);
+  if (M < DYTX_SMALL_M) {
+    // row n of dW += Σ_m dY[m,n]·X[m,:]
+    if (M > 0 && K > 0) for (let n = 0; n < N; n++) axpyRow(dW + <usize>n * rk, dY + (<usize>n << 2), rn, X, rk, M, K);
+  } else {
+    // A = dYᵀ (A(n,m) = dY[m*N + n]), B = X (B(m,k) = X[m*K + k]).
+    gemm(dW, rk, dY, 4, rn, X, rk, 4, N, K, M);
+  }
   if (db != 0 && N > 0) {
     // Row by row in m order, as the reference adds (float32 rounding after every addition).
     const N4 = N & ~3;

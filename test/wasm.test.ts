@@ -275,6 +275,28 @@ for (const { variant, rel, available } of VARIANTS) {
       }
     });
 
+    it('matmuls with few rows (M < 8: the unpacked paths), every M, odd and even N and K', () => {
+      // M = 1 is sampling at batch 1. matmulXWt: pairs of rows and a last odd row take different
+      // kernels, N ≢ 0 (mod 4) ends in a partial group of W rows, K ≢ 0 (mod 4) in a partial
+      // vector. matmulDyW / matmulDyTX: the output rows are walked 16, then 4 columns at a time,
+      // then a partial vector (K = 129, 21, 7, …). M = 8 is the packed path again.
+      let seed = 1;
+      for (let M = 1; M <= 8; M++) {
+        for (const [N, K] of [[1, 1], [3, 5], [5, 4], [17, 3], [98, 128], [33, 129], [4, 7], [9, 21], [512, 128]]) {
+          scoped(k, () => {
+            checkXWt(k, rel, M, N, K, true, false, 1, seed++);
+            checkXWt(k, rel, M, N, K, false, true, 1e-3, seed++);
+            checkXWt(k, rel, M, N, K, true, true, 1e3, seed++);
+            checkXWt(k, rel, M, N, K, false, false, 1, seed++);
+            checkDyW(k, rel, M, N, K, 1, seed++);
+            checkDyW(k, rel, M, N, K, 1e-3, seed++);
+            checkDyTX(k, rel, M, N, K, true, 1, seed++);
+            checkDyTX(k, rel, M, N, K, false, 1e3, seed++);
+          });
+        }
+      }
+    });
+
     it('matmuls with a zero dimension leave outputs as the reference does', () => {
       scoped(k, () => {
         const Y = k.alloc(6);
