@@ -13,6 +13,7 @@
  * floor keeps elements whose true gradient is ~0 from being judged by round-off alone.
  */
 import { type Float } from './kernels.js';
+import { dot } from './layers.js';
 import { type Batch, Model, type State } from './model.js';
 import type { ModelConfig } from './params.js';
 import { Rng } from './rng.js';
@@ -109,8 +110,3 @@ export function gradcheck(modelOrConfig: Model | ModelConfig, options: Gradcheck
   return { errors, maxError, worst };
 }
 
-function dot(a: Float, b: Float): number {
-  let s = 0;
-  for (let j = 0; j < a.length; j++) s += a[j] * b[j];
-  return s;
-}

@@ -69,3 +69,10 @@ export function dropoutBackward(dx: Float, dOut: Float, mask: Float, n: number, 
   if (accumulate) for (let j = 0; j < n; j++) dx[j] += dOut[j] * mask[j];
   else for (let j = 0; j < n; j++) dx[j] = dOut[j] * mask[j];
 }
+
+/** ⟨a, b⟩ of two buffers of the same length. */
+export function dot(a: Float, b: Float): number {
+  let s = 0;
+  for (let j = 0; j < a.length; j++) s += a[j] * b[j];
+  return s;
+}

@@ -29,6 +29,7 @@
 import { type Float, type Kernels, TsKernels } from './kernels.js';
 import {
   type Linear,
+  dot,
   dropoutBackward,
   dropoutForward,
   dropoutMask,
@@ -41,6 +42,7 @@ import {
   type FullModelConfig,
   type ModelConfig,
   type TensorSpec,
+  checkPositiveInt,
   forgetBiasNames,
   normalizeConfig,
   paramLayout,
@@ -647,16 +649,7 @@ export class Model {
   }
 }
 
-function checkPositiveInt(name: string, v: number): number {
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} must be a positive integer, got ${v}`);
-  return v;
-}
 
-function dot(a: Float, b: Float): number {
-  let s = 0;
-  for (let j = 0; j < a.length; j++) s += a[j] * b[j];
-  return s;
-}
 
 /** Builds a model: `createModel({ model: 'grid_lstm', vocabSize: 65, rnnSize: 128, numLayers: 2 })`. */
 export function createModel(config: ModelConfig, options: CreateModelOptions = {}): Model {

@@ -39,7 +39,8 @@ export interface TensorSpec {
   size: number;
 }
 
-function checkPositiveInt(name: string, v: unknown): number {
+/** `v` if it is a positive integer, else an error naming `name`. */
+export function checkPositiveInt(name: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
     throw new Error(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
   }
