@@ -14,7 +14,7 @@ import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CheckpointContents, loadCheckpoint } from './checkpoint.js';
 import { type Corpus, type Vocab, corpusFromText, loadDefaultCorpus, readCorpus, trainingTooShortMessage } from './data.js';
-import { evaluateIds, sample } from './generate.js';
+import { checkPrimetext, evaluateIds, sample } from './generate.js';
 import type { Kernels } from './kernels.js';
 import { TsKernels } from './kernels.js';
 import { loadWasmKernelsSync } from './wasm.js';
@@ -336,9 +336,6 @@ async function cmdTrain(argv: string[]): Promise<number> {
     trainer = asUsage(() => Trainer.fromCorpus(corpus, options, { kernels, initFrom }));
     notes.push(corpus.report);
   }
-  // Remembered in checkpoints so that --resume can find the same data.
-  (trainer.options as unknown as Record<string, unknown>).data = opts.data ?? (trainer.options as unknown as Record<string, unknown>).data;
-  (trainer.options as unknown as Record<string, unknown>).encoding = encoding;
   // Room for a checkpoint, before anything is printed (an error here stays a single line).
   asUsage(() => trainer.checkCheckpointDir());
   for (const n of notes) err(n);
@@ -437,11 +434,10 @@ function cmdSample(argv: string[]): number {
   }
   const ck = loadCk(pos[0], makeKernels(opts.kernels));
   const prime = (opts.primetext as string | undefined) ?? '';
-  const missing = [...new Set([...prime].filter((c) => !ck.vocab.index.has(c)))];
-  if (missing.length > 0) {
-    throw new UsageError(
-      `--primetext has characters that are not in the model's vocabulary: ${missing.map((c) => JSON.stringify(c)).join(' ')}; remove them`,
-    );
+  try {
+    checkPrimetext(prime, ck.vocab); // before anything is printed
+  } catch (e) {
+    throw new UsageError((e as Error).message);
   }
   if (!opts.quiet) process.stderr.write(`sampling ${opts.length} characters from ${pos[0]}\n`);
   const stopped = Symbol('output closed');

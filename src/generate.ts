@@ -42,13 +42,7 @@ export function sample(model: Model, vocab: Vocab, options: SampleOptions = {}):
   let logp: Float | null = null;
   const prime = options.primetext ?? '';
   if (prime.length > 0) {
-    const missing = [...new Set([...prime].filter((ch) => !vocab.index.has(ch)))];
-    if (missing.length > 0) {
-      throw new Error(
-        `--primetext has characters that are not in the model's vocabulary: ${missing.map((c) => JSON.stringify(c)).join(' ')}; ` +
-          'remove them or use only characters the model was trained on',
-      );
-    }
+    checkPrimetext(prime, vocab);
     for (const ch of prime) {
       token[0] = vocab.index.get(ch)!;
       logp = model.step(token, state);
@@ -68,6 +62,17 @@ export function sample(model: Model, vocab: Vocab, options: SampleOptions = {}):
     logp = model.step(token, state);
   }
   return out;
+}
+
+/** Throws an error listing the characters of `prime` that are not in the vocabulary. */
+export function checkPrimetext(prime: string, vocab: Vocab): void {
+  const missing = [...new Set([...prime].filter((ch) => !vocab.index.has(ch)))];
+  if (missing.length > 0) {
+    throw new Error(
+      `--primetext has characters that are not in the model's vocabulary: ${missing.map((c) => JSON.stringify(c)).join(' ')}; ` +
+        'remove them or use only characters the model was trained on',
+    );
+  }
 }
 
 function argmax(a: Float, n: number): number {

@@ -48,6 +48,10 @@ export interface TrainOptions {
   checkpointDir: string;
   /** Checkpoint name stem: lm_<savefile>_epoch<E>_<val loss>.safetensors. Default: the model kind. */
   savefile: string | null;
+  /** The training text's path, recorded so that --resume can find it again (null: the built-in corpus). */
+  data: string | null;
+  /** How the text was read. */
+  encoding: 'utf8' | 'latin1';
 }
 
 export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
@@ -73,6 +77,8 @@ export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
   evalValEvery: 1000,
   checkpointDir: 'cv',
   savefile: null,
+  data: null,
+  encoding: 'utf8',
 };
 
 export interface StepResult {
@@ -226,13 +232,15 @@ export class Trainer {
    * Continues the run saved in `ck` on the same `text` (a string, or a corpus encoded with
    * `ck.vocab`): same iteration, learning rate, optimiser state, RNG state, data position and
    * carried state; training continues on `ck.model` (load the checkpoint with the kernels to
-   * train with). `changes` may only alter when to stop, print, evaluate and where to save.
+   * train with). `changes` may only alter when to stop, print, evaluate, where to save and where
+   * the data now is.
    */
   static resume(text: string | Corpus, ck: CheckpointContents, changes: Partial<TrainOptions> = {}): Trainer {
     const t = ck.training;
     if (!t) throw new Error('this checkpoint has no training state (it holds weights only); use --init-from to start a new run from it');
     const saved = t.options as unknown as TrainOptions;
-    const changeable: (keyof TrainOptions)[] = ['maxEpochs', 'maxSteps', 'printEvery', 'evalValEvery', 'checkpointDir', 'savefile'];
+    // Where the data now is may change too (the batch count check below catches other data).
+    const changeable: (keyof TrainOptions)[] = ['maxEpochs', 'maxSteps', 'printEvery', 'evalValEvery', 'checkpointDir', 'savefile', 'data', 'encoding'];
     for (const [key, value] of Object.entries(changes) as [keyof TrainOptions, unknown][]) {
       if (value === undefined || changeable.includes(key) || saved[key] === value) continue;
       throw new Error(
@@ -740,6 +748,7 @@ export function validateTrainOptions(o: TrainOptions): void {
   num('valFrac', (v) => v > 0 && v <= 1, 'in (0, 1] (validation needs a val split)');
   num('seed', (v) => Number.isInteger(v), 'a whole number');
   if (o.trainFrac + o.valFrac > 1 + 1e-9) throw new Error(`--train-frac + --val-frac must be at most 1, got ${o.trainFrac} + ${o.valFrac}`);
+  if (o.encoding !== 'utf8' && o.encoding !== 'latin1') throw new Error(`--encoding must be utf8 or latin1, got ${o.encoding}`);
   if (!['rmsprop', 'adam', 'sgd'].includes(o.optim)) throw new Error(`--optim must be rmsprop, adam or sgd, got ${o.optim}`);
 }
 
