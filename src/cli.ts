@@ -13,7 +13,7 @@
 import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CheckpointContents, loadCheckpoint } from './checkpoint.js';
-import { type Corpus, type Vocab, corpusFromText, loadDefaultCorpus, readCorpus, trainingTooShortMessage } from './data.js';
+import { type Corpus, type Vocab, corpusFromText, loadDefaultCorpus, readCorpus } from './data.js';
 import { checkPrimetext, evaluateIds, sample } from './generate.js';
 import type { Kernels } from './kernels.js';
 import { TsKernels } from './kernels.js';
@@ -323,16 +323,6 @@ async function cmdTrain(argv: string[]): Promise<number> {
     encoding = opts.encoding as 'utf8' | 'latin1';
     const dataPath = opts.data as string | undefined;
     const corpus = readData(dataPath, encoding, initFrom?.vocab);
-    const label = dataPath === undefined ? 'the built-in corpus' : `--data ${dataPath}`;
-    const V = corpus.vocab.chars.length;
-    if (V < 2) {
-      throw new UsageError(
-        `${label} has only one distinct character, ${JSON.stringify(corpus.vocab.chars[0])}; ` +
-          'a model needs at least 2 to learn anything, so pass a longer, more varied text',
-      );
-    }
-    const short = trainingTooShortMessage(corpus.ids.length, options.batchSize, options.seqLength, options);
-    if (short !== null) throw new UsageError(`${label}: ${short}`);
     trainer = asUsage(() => Trainer.fromCorpus(corpus, options, { kernels, initFrom }));
     notes.push(corpus.report);
   }

@@ -165,7 +165,7 @@ export class Trainer {
     this.model = model;
     this.vocab = vocab;
     const short = trainingTooShortMessage(ids.length, options.batchSize, options.seqLength, options);
-    if (short !== null) throw new Error(short);
+    if (short !== null) throw new Error(`${dataLabel(options)}: ${short}`);
     this.loader = new CharLoader(ids, options.batchSize, options.seqLength, options);
     this.loader.requireSplit('train');
     this.loader.requireSplit('val');
@@ -210,7 +210,7 @@ export class Trainer {
       const V = vocab.chars.length;
       if (V < 2) {
         throw new Error(
-          `the training text has only ${V} distinct character(s) (${vocab.chars.map((c) => JSON.stringify(c)).join(' ')}); ` +
+          `${dataLabel(options)} has only ${V === 0 ? 'no characters' : `one distinct character, ${JSON.stringify(vocab.chars[0])}`}; ` +
             'a model needs at least 2 to learn anything, so pass a longer, more varied text',
         );
       }
@@ -717,6 +717,11 @@ export function prepareCheckpointDir(dir: string, probe?: Uint8Array): void {
       }
     }
   }
+}
+
+/** How errors name the training text: `--data FILE`, or the built-in corpus. */
+function dataLabel(o: TrainOptions): string {
+  return o.data === null ? 'the built-in corpus' : `--data ${o.data}`;
 }
 
 /** The command-line flag of an option: learningRate → --learning-rate. */
