@@ -183,45 +183,25 @@ const CONSTS_F64: usize = memory.data<f64>([1.0], 16);
   return v128.bitselect(small, large, f32x4.lt(a, kv(K_TANH_SMALL)));
 }
 
-/** e^x in place on a[n] (exposed for testing the approximation). */
-export function vexp(a: usize, n: i32): void {
-  let j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const p = a + (<usize>j << 2);
-    v128.store(p, exp4(v128.load(p)));
-  }
-  const r = n - j;
-  if (r > 0) {
-    const p = a + (<usize>j << 2);
-    storeTail(p, exp4(loadTail(p, r)), r);
-  }
+/** One of the vector functions by number: 0 e^x, 1 σ(x), 2 tanh(x). */
+// @ts-ignore: decorator
+@inline function apply4(fn: i32, x: v128): v128 {
+  if (fn == 0) return exp4(x);
+  if (fn == 1) return sigmoid4(x);
+  return tanh4(x);
 }
 
-/** σ(x) in place on a[n] (exposed for testing). */
-export function vsigmoid(a: usize, n: i32): void {
+/** e^x (fn 0), σ(x) (fn 1) or tanh(x) (fn 2) in place on a[n] (exposed for testing the approximations). */
+export function vmap(fn: i32, a: usize, n: i32): void {
   let j = 0;
   for (; j + 4 <= n; j += 4) {
     const p = a + (<usize>j << 2);
-    v128.store(p, sigmoid4(v128.load(p)));
+    v128.store(p, apply4(fn, v128.load(p)));
   }
   const r = n - j;
   if (r > 0) {
     const p = a + (<usize>j << 2);
-    storeTail(p, sigmoid4(loadTail(p, r)), r);
-  }
-}
-
-/** tanh(x) in place on a[n] (exposed for testing). */
-export function vtanh(a: usize, n: i32): void {
-  let j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const p = a + (<usize>j << 2);
-    v128.store(p, tanh4(v128.load(p)));
-  }
-  const r = n - j;
-  if (r > 0) {
-    const p = a + (<usize>j << 2);
-    storeTail(p, tanh4(loadTail(p, r)), r);
+    storeTail(p, apply4(fn, loadTail(p, r)), r);
   }
 }
 

@@ -50,9 +50,7 @@ function wasmApi(): WasmApi | undefined {
 /** The functions exported by assembly/kernels.ts (pointers are byte offsets). */
 interface KernelExports {
   heapBase(): number;
-  vexp(a: number, n: number): void;
-  vsigmoid(a: number, n: number): void;
-  vtanh(a: number, n: number): void;
+  vmap(fn: number, a: number, n: number): void;
   matmulXWt(Y: number, X: number, W: number, b: number, M: number, N: number, K: number, accumulate: number): void;
   matmulDyW(dX: number, dY: number, W: number, M: number, N: number, K: number): void;
   matmulDyTX(dW: number, db: number, dY: number, X: number, M: number, N: number, K: number): void;
@@ -443,9 +441,9 @@ export class WasmKernels implements Kernels {
   /** Applies the kernels' float32 exp, σ or tanh to `a` in place (for tests and diagnostics). */
   mapInPlace(fn: 'exp' | 'sigmoid' | 'tanh', a: Float32Array): void {
     const ptr = this.p(a, a.length, 'a');
-    if (fn === 'exp') this.ex.vexp(ptr, a.length);
-    else if (fn === 'sigmoid') this.ex.vsigmoid(ptr, a.length);
-    else if (fn === 'tanh') this.ex.vtanh(ptr, a.length);
+    if (fn === 'exp') this.ex.vmap(0, ptr, a.length);
+    else if (fn === 'sigmoid') this.ex.vmap(1, ptr, a.length);
+    else if (fn === 'tanh') this.ex.vmap(2, ptr, a.length);
     else throw new Error(`unknown function ${JSON.stringify(fn)}`);
   }
 }
