@@ -575,6 +575,9 @@ function editHeader(file: Uint8Array, edits: Edit[], dataDelta: number, lengthDe
   const header = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + n))) as Record<string, unknown>;
   let data = file.subarray(8 + n);
   for (const edit of edits) {
+    // A fresh copy per edit: several edits may carry the same generated object, and writing one
+    // into another (an 'entry' edit, then a 'shape' edit on it) would make the header cyclic.
+    const value = structuredClone(edit.value);
     const keys = Object.keys(header);
     const key = keys.length > 0 ? keys[edit.key % keys.length]! : 'a';
     const entry = header[key];
@@ -583,16 +586,16 @@ function editHeader(file: Uint8Array, edits: Edit[], dataDelta: number, lengthDe
         delete header[key];
         break;
       case 'entry':
-        header[key] = edit.value;
+        header[key] = value;
         break;
       case 'meta':
-        header['__metadata__'] = edit.value;
+        header['__metadata__'] = value;
         break;
       case 'newTensor':
-        header[`new${edit.key % 3}`] = { dtype: 'U8', shape: [edit.key % 5], data_offsets: edit.value };
+        header[`new${edit.key % 3}`] = { dtype: 'U8', shape: [edit.key % 5], data_offsets: value };
         break;
       default:
-        if (typeof entry === 'object' && entry !== null) (entry as Record<string, unknown>)[edit.field] = edit.value;
+        if (typeof entry === 'object' && entry !== null) (entry as Record<string, unknown>)[edit.field] = value;
     }
   }
   if (dataDelta < 0) data = data.subarray(0, Math.max(0, data.length + dataDelta));
