@@ -445,10 +445,9 @@ function gemm(
 // times the product itself.) X [M,K] and W [N,K] are both row-major along K, so each element of
 // Y is a dot product of two contiguous rows, accumulated in f32x4 lanes and summed across the
 // lanes at the end (hsum4 sums four accumulators at once). Pairs of rows of X take 4 rows of W
-// at a time (dotXWt2x4); a single row (M = 1, or the last of an odd M) walks W row after row,
-// one sequential stream with 4 accumulators per row (dotXWtRow), which keeps the multiply-add
-// latency covered and suits the hardware prefetcher when W comes from L2 or L3. The rows of X
-// stay in L1; W is read once per pair of rows.
+// at a time (dotXWt2x4); a single row (M = 1, or the last of an odd M) takes 8 rows of W at a
+// time with one accumulator each (dotXWtRow). The rows of X stay in L1; W is read once per pair
+// of rows.
 
 /** Below this many rows of X, matmulXWt takes the unpacked dot-product path. */
 const XWT_SMALL_M: i32 = 8;
@@ -503,29 +502,58 @@ function rowDot(x: usize, w: usize, K: i32): v128 {
 }
 
 /**
- * One row of Y (Yp) from one row of X (X0): W is read row after row, one sequential stream (the
- * rows of a group of 4 are independent, so their dot products overlap in the out-of-order core).
+ * One row of Y (Yp) from one row of X (X0). Eight rows of W at a time, one accumulator each: one
+ * load of x feeds 8 multiply-adds, and the 8 independent chains cover the multiply-add latency.
+ * (Sampling streams every weight matrix from L3 once per character, so what counts here is
+ * keeping loads in flight: 9 loads per 8 multiply-adds, no other work in the loop.) The last
+ * N mod 8 rows go 4 at a time through rowDot.
  */
 function dotXWtRow(Yp: usize, X0: usize, W: usize, b: usize, N: i32, K: i32, accumulate: i32): void {
   const rk = <usize>K << 2;
-  const N4 = N & ~3;
-  let w = W;
+  const K4 = <usize>(K & ~3) << 2;
+  const kr = K & 3;
   let n = 0;
-  for (; n < N4; n += 4) {
-    const s0 = rowDot(X0, w, K);
-    const s1 = rowDot(X0, w + rk, K);
-    const s2 = rowDot(X0, w + 2 * rk, K);
-    const s3 = rowDot(X0, w + 3 * rk, K);
-    w += rk << 2;
-    finishXWt(Yp + (<usize>n << 2), hsum4(s0, s1, s2, s3), b != 0 ? b + (<usize>n << 2) : 0, accumulate, 4);
+  for (; n + 8 <= N; n += 8) {
+    const w0 = W + <usize>n * rk;
+    const w1 = w0 + rk, w2 = w1 + rk, w3 = w2 + rk, w4 = w3 + rk, w5 = w4 + rk, w6 = w5 + rk, w7 = w6 + rk;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
+    let o: usize = 0;
+    for (; o < K4; o += 16) {
+      const x = v128.load(X0 + o);
+      a0 = madd(x, v128.load(w0 + o), a0);
+      a1 = madd(x, v128.load(w1 + o), a1);
+      a2 = madd(x, v128.load(w2 + o), a2);
+      a3 = madd(x, v128.load(w3 + o), a3);
+      a4 = madd(x, v128.load(w4 + o), a4);
+      a5 = madd(x, v128.load(w5 + o), a5);
+      a6 = madd(x, v128.load(w6 + o), a6);
+      a7 = madd(x, v128.load(w7 + o), a7);
+    }
+    if (kr != 0) {
+      const x = loadTail(X0 + o, kr);
+      a0 = madd(x, loadTail(w0 + o, kr), a0);
+      a1 = madd(x, loadTail(w1 + o, kr), a1);
+      a2 = madd(x, loadTail(w2 + o, kr), a2);
+      a3 = madd(x, loadTail(w3 + o, kr), a3);
+      a4 = madd(x, loadTail(w4 + o, kr), a4);
+      a5 = madd(x, loadTail(w5 + o, kr), a5);
+      a6 = madd(x, loadTail(w6 + o, kr), a6);
+      a7 = madd(x, loadTail(w7 + o, kr), a7);
+    }
+    const bp = b != 0 ? b + (<usize>n << 2) : 0;
+    finishXWt(Yp + (<usize>n << 2), hsum4(a0, a1, a2, a3), bp, accumulate, 4);
+    finishXWt(Yp + (<usize>n << 2) + 16, hsum4(a4, a5, a6, a7), bp != 0 ? bp + 16 : 0, accumulate, 4);
   }
-  const nr = N - N4;
-  if (nr > 0) {
+  for (; n < N; n += 4) {
+    const nr = min(4, N - n);
+    const w = W + <usize>n * rk;
     const z = f32x4.splat(0);
     const s0 = rowDot(X0, w, K);
     const s1 = nr > 1 ? rowDot(X0, w + rk, K) : z;
     const s2 = nr > 2 ? rowDot(X0, w + 2 * rk, K) : z;
-    finishXWt(Yp + (<usize>n << 2), hsum4(s0, s1, s2, z), b != 0 ? b + (<usize>n << 2) : 0, accumulate, nr);
+    const s3 = nr > 3 ? rowDot(X0, w + 3 * rk, K) : z;
+    finishXWt(Yp + (<usize>n << 2), hsum4(s0, s1, s2, s3), b != 0 ? b + (<usize>n << 2) : 0, accumulate, nr);
   }
 }
 
