@@ -362,7 +362,9 @@ function packA16(dst: usize, blockBytes: usize, A: usize, acs: usize, np: i32): 
   let a = A;
   let d = dst;
   const end = dst + (<usize>np << 4);
-  const d1 = blockBytes, d2 = 2 * blockBytes, d3 = 3 * blockBytes;
+  const d1 = blockBytes;
+  const d2 = blockBytes << 1;
+  const d3 = d1 + d2;
   while (d < end) {
     v128.store(d, v128.load(a));
     v128.store(d + d1, v128.load(a, 16));
