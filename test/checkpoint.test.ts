@@ -27,6 +27,7 @@ import { Optimizer } from '../src/optim.js';
 import type { ModelConfig } from '../src/params.js';
 import { Rng } from '../src/rng.js';
 import { type TensorInput, parseSafetensors, writeSafetensors } from '../src/safetensors.js';
+import { runs } from './helpers/arbitraries.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -713,7 +714,7 @@ describe('corrupted checkpoints', () => {
       fc.property(corrupted, (bytes) => {
         expectModelOrCheckpointError(() => parseCheckpoint(bytes, LABEL));
       }),
-      { numRuns: 1000 },
+      { numRuns: runs(1000) },
     );
   });
 
@@ -724,7 +725,7 @@ describe('corrupted checkpoints', () => {
         writeFileSync(path, bytes);
         expectModelOrCheckpointError(() => loadCheckpoint(path));
       }),
-      { numRuns: 500 },
+      { numRuns: runs(500) },
     );
   });
 });

@@ -18,6 +18,7 @@ import {
   vocabFromChars,
   type Split,
 } from '../src/data.js';
+import { runs } from './helpers/arbitraries.js';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz';
 
@@ -146,7 +147,7 @@ describe('findInvalidUtf8', () => {
         expect(at === -1).toBe(valid(bytes));
         if (at >= 0) expect(valid(bytes.subarray(0, at))).toBe(true);
       }),
-      { numRuns: 2000 },
+      { numRuns: runs(2000) },
     );
   });
 });
@@ -396,7 +397,7 @@ describe('CharLoader', () => {
           expect(ys.flat()).toEqual([...ids.subarray(1, m + 1)]);
         },
       ),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 });

@@ -10,7 +10,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { gradcheck, relativeError } from '../src/index.js';
-import { arbConfig, arbShape, randomModel } from './helpers/arbitraries.js';
+import { arbConfig, arbShape, randomModel, runs } from './helpers/arbitraries.js';
 
 describe('gradcheck', () => {
   it('relativeError is the stated formula', () => {
@@ -37,7 +37,7 @@ describe('gradcheck', () => {
             }
           },
         ),
-        { numRuns: 25 },
+        { numRuns: runs(25) },
       );
     });
   }

@@ -18,7 +18,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Batch, type Float, Model, type ModelConfig, Rng, type State } from '../src/index.js';
-import { arbConfig, arbShape, maxRelDiff, randomIds, randomModel, randomState } from './helpers/arbitraries.js';
+import { arbConfig, arbShape, maxRelDiff, randomIds, randomModel, randomState, runs } from './helpers/arbitraries.js';
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -161,7 +161,7 @@ describe('Model', () => {
           }
         },
       ),
-      { numRuns: 100 },
+      { numRuns: runs(100) },
     );
   });
 
@@ -216,7 +216,7 @@ describe('Model', () => {
           }
         },
       ),
-      { numRuns: 60 },
+      { numRuns: runs(60) },
     );
   });
 
@@ -250,7 +250,7 @@ describe('Model', () => {
           within(`loss (training ${training})`, relDiff(l32, l64), 1e-4, ctx);
         }
       }),
-      { numRuns: 100 },
+      { numRuns: runs(100) },
     );
   });
 
@@ -719,7 +719,7 @@ describe('Model', () => {
         // forward() did not modify the state it was given (step() worked on a copy).
         within('initial state untouched', stateRelDiff(s0, s0Copy), 0, ctx);
       }),
-      { numRuns: 100 },
+      { numRuns: runs(100) },
     );
   });
 });

@@ -24,6 +24,7 @@ import { buildVocab, encode, readCorpus, readTextFile, trainingTooShortMessage }
 import { type Float, TsKernels } from '../src/kernels.js';
 import { parseSafetensors, writeSafetensors } from '../src/safetensors.js';
 import { DEFAULT_TRAIN_OPTIONS, type TrainOptions, Trainer, TrainingDivergedError, checkTrainingFits } from '../src/train.js';
+import { runs } from './helpers/arbitraries.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'grid-lstm-reliability-'));
@@ -176,7 +177,7 @@ describe('bad --data: one line, exit code 2', () => {
           if (msg !== null) expect(msg).toMatch(/too few to train/);
         },
       ),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 });
@@ -761,7 +762,7 @@ describe('the TS kernels stay finite, and exact in the limit, for pre-activation
             k.logSoftmaxNllBackward(d, buf, Int32Array.of(target), 1, V, 1);
             for (const v of d) expect(Number.isFinite(v) && Math.abs(v) <= 1).toBe(true);
           }),
-          { numRuns: 500 },
+          { numRuns: runs(500) },
         );
       });
 
@@ -785,7 +786,7 @@ describe('the TS kernels stay finite, and exact in the limit, for pre-activation
             k.lstmBackward(gates, cp, tc, Float64Array.of(1, -1) as unknown as Float, Float64Array.of(0.5, 0.5) as unknown as Float, dG, dcPrev, 1, N);
             for (const v of [...dG, ...dcPrev]) expect(Number.isFinite(v)).toBe(true);
           }),
-          { numRuns: 500 },
+          { numRuns: runs(500) },
         );
       });
     });
@@ -823,7 +824,7 @@ describe('readCorpus gives what readTextFile + buildVocab + encode give, without
         const bigger = buildVocab(want + 'xyz');
         expect(Array.from(readCorpus(p, { chunkSize, vocab: bigger }).ids)).toEqual(Array.from(encode(want, bigger)));
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 
@@ -845,7 +846,7 @@ describe('readCorpus gives what readTextFile + buildVocab + encode give, without
         expect(want).toMatch(/not valid UTF-8/);
         expect(() => readCorpus(p, { chunkSize })).toThrow(want);
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 

@@ -12,6 +12,7 @@ import {
   writeSafetensors,
   type TensorInput,
 } from '../src/safetensors.js';
+import { runs } from './helpers/arbitraries.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -211,7 +212,7 @@ describe('writeSafetensors / parseSafetensors round trip', () => {
           expect(Array.from(bytesOf(got.data))).toEqual(Array.from(bytesOf(t.data)));
         }
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 });
@@ -656,18 +657,18 @@ describe('fuzzing parseSafetensors', () => {
   it('valid generated files parse', () => {
     fc.assert(
       fc.property(arbValidFile, (file) => checkParsed(parseSafetensors(file), file.length)),
-      { numRuns: 500 },
+      { numRuns: runs(500) },
     );
   });
 
   it('corrupted files either parse consistently or throw SafetensorsError, never anything else', () => {
-    fc.assert(fc.property(arbCorruptFile, parseMustBeSafe), { numRuns: 3000 });
+    fc.assert(fc.property(arbCorruptFile, parseMustBeSafe), { numRuns: runs(3000) });
   });
 
   it('header edits alone (always well-formed JSON) never escape as other exceptions', () => {
     fc.assert(
       fc.property(arbValidFile, fc.array(arbEdit, { minLength: 1, maxLength: 4 }), (file, edits) => parseMustBeSafe(editHeader(file, edits, 0, 0))),
-      { numRuns: 2000 },
+      { numRuns: runs(2000) },
     );
   });
 });

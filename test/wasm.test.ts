@@ -37,7 +37,7 @@ import { describe, expect, it } from 'vitest';
 import { Model, type ModelConfig, Rng, TsKernels, sigmoid } from '../src/index.js';
 import { Optimizer, clipGradients } from '../src/optim.js';
 import { WasmKernels, loadWasmKernels, loadWasmKernelsSync, wasmAvailable, type WasmVariant } from '../src/wasm.js';
-import { arbConfig, arbShape, randomIds } from './helpers/arbitraries.js';
+import { arbConfig, arbShape, randomIds, runs } from './helpers/arbitraries.js';
 
 const U = 2 ** -24;
 const gamma = (n: number): number => (n * U) / (1 - n * U);
@@ -237,7 +237,7 @@ for (const { variant, rel, available } of VARIANTS) {
         fc.property(arbDim, arbDim, arbDim, fc.boolean(), fc.boolean(), arbScale, arbSeed, (M, N, K, bias, accumulate, scale, seed) =>
           scoped(k, () => checkXWt(k, rel, M, N, K, bias, accumulate, scale, seed)),
         ),
-        { numRuns: 80 },
+        { numRuns: runs(80) },
       );
     });
 
@@ -246,7 +246,7 @@ for (const { variant, rel, available } of VARIANTS) {
         fc.property(arbDim, arbDim, arbDim, arbScale, arbSeed, (M, N, K, scale, seed) =>
           scoped(k, () => checkDyW(k, rel, M, N, K, scale, seed)),
         ),
-        { numRuns: 80 },
+        { numRuns: runs(80) },
       );
     });
 
@@ -255,7 +255,7 @@ for (const { variant, rel, available } of VARIANTS) {
         fc.property(arbDim, arbDim, arbDim, fc.boolean(), arbScale, arbSeed, (M, N, K, withDb, scale, seed) =>
           scoped(k, () => checkDyTX(k, rel, M, N, K, withDb, scale, seed)),
         ),
-        { numRuns: 80 },
+        { numRuns: runs(80) },
       );
     });
 
@@ -343,7 +343,7 @@ for (const { variant, rel, available } of VARIANTS) {
             }
           }),
         ),
-        { numRuns: 60 },
+        { numRuns: runs(60) },
       );
     });
 
@@ -373,7 +373,7 @@ for (const { variant, rel, available } of VARIANTS) {
             if (!alias) expectIdentical('dc (untouched)', dcw, dc);
           }),
         ),
-        { numRuns: 60 },
+        { numRuns: runs(60) },
       );
     });
 
@@ -413,7 +413,7 @@ for (const { variant, rel, available } of VARIANTS) {
               );
             }),
         ),
-        { numRuns: 80 },
+        { numRuns: runs(80) },
       );
     });
 
@@ -492,7 +492,7 @@ for (const { variant, rel, available } of VARIANTS) {
             expectIdentical('clip', gw, g);
           }),
         ),
-        { numRuns: 40 },
+        { numRuns: runs(40) },
       );
     });
 
@@ -519,7 +519,7 @@ for (const { variant, rel, available } of VARIANTS) {
             k.release(mark);
           }
         }),
-        { numRuns: 12 },
+        { numRuns: runs(12) },
       );
       // And one at a size where the tiles are full (rnnSize a multiple of 4, 4N = 512).
       scoped(k, () => checkModel(k, { model: 'grid_lstm', vocabSize: 67, rnnSize: 128, numLayers: 2, dropout: 0 }, 5, 8, 3));

@@ -47,3 +47,13 @@ export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1
   }
   return e;
 }
+
+/**
+ * The number of runs for a property: `n`, times the environment variable PROPERTY_RUNS_SCALE
+ * when it is set (e.g. `PROPERTY_RUNS_SCALE=20 npx vitest run test/safetensors.test.ts` to soak
+ * a file with twenty times as many random cases).
+ */
+export function runs(n: number): number {
+  const scale = Number(process.env.PROPERTY_RUNS_SCALE ?? 1);
+  return Number.isFinite(scale) && scale > 0 ? Math.max(1, Math.round(n * scale)) : n;
+}
