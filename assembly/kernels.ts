@@ -231,6 +231,10 @@ export function vmap(fn: i32, a: usize, n: i32): void {
 // to C. Every element of C gets its products added in p order, one float32 rounding each (none
 // for the product with relaxed-SIMD FMA).
 //
+// gemm2 runs the sum over the concatenation of two operand pairs ([A1 A2]·[B1; B2]): the two
+// linear maps of the Grid LSTM's depth LSTM, whose inputs are both known before it runs, go
+// through one product of the concatenated input (matmulXWt2) instead of two passes over C.
+//
 // Packing costs O(I·P + J·P) per call whatever the number of rows, which dominates when the
 // products are matrix–vector or nearly (sampling runs at M = 1): below a few rows the three
 // products take unpacked paths instead (dotXWt, axpyRow, further down).
@@ -376,11 +380,10 @@ function packA16(dst: usize, blockBytes: usize, A: usize, acs: usize, np: i32): 
 }
 
 /**
- * The panel [p][0..7] = B(p, j..j+cols−1) zero-padded to 8, p < np. B(p, j) at B + p·brs + j·bcs:
+ * The panel [p][0..7] = B(p, j..j+cols−1) zero-padded to 8, p < np, at `panel`. B(p, j) at B + p·brs + j·bcs:
  * either row-major (bcs = 4: a copy) or B = Wᵀ with W row-major (brs = 4: transposes).
  */
-function packB(B: usize, brs: usize, bcs: usize, np: i32, cols: i32): void {
-  const panel = panelPtr();
+function packB(panel: usize, B: usize, brs: usize, bcs: usize, np: i32, cols: i32): void {
   if (cols == 8 && bcs == 4) {
     let b = B;
     for (let p = 0; p < np; p++) {
@@ -401,34 +404,55 @@ function packB(B: usize, brs: usize, bcs: usize, np: i32, cols: i32): void {
   }
 }
 
+/** Packs rows 0..R−1 of A (np values of p each) as blocks of 4 rows, block b at dst + b·blockBytes. */
+function packAChunk(dst: usize, blockBytes: usize, A: usize, ars: usize, acs: usize, np: i32, R: i32): void {
+  let i = 0;
+  if (ars == 4) {
+    // A = dYᵀ: 16 adjacent rows at a time, one 64-byte line per p (packing them 4 at a time
+    // would fetch each line 4 times: the p stride is a power of two, whose lines share few L1
+    // sets)
+    for (; i + 16 <= R; i += 16) packA16(dst + <usize>(i >> 2) * blockBytes, blockBytes, A + <usize>i * ars, acs, np);
+  }
+  for (; i < R; i += 4) packA(dst + <usize>(i >> 2) * blockBytes, A + <usize>i * ars, ars, acs, np, min(4, R - i));
+}
+
 /** C[I,J] += A[I,P]·B[P,J]; A(i,p) at A + i·ars + p·acs, B(p,j) at B + p·brs + j·bcs, C row stride ldc. */
 function gemm(
   C: usize, ldc: usize, A: usize, ars: usize, acs: usize, B: usize, brs: usize, bcs: usize, I: i32, J: i32, P: i32,
 ): void {
+  gemm2(C, ldc, I, J, A, ars, acs, B, brs, bcs, P, 0, 0, 0, 0, 0, 0, 0);
+}
+
+/**
+ * C[I,J] += [A1 A2]·[B1; B2]: the sum runs over p < P1 + P2, taking A1(i,p), B1(p,j) for
+ * p < P1 and A2(i,p−P1), B2(p−P1,j) after (each part with its own strides, as in gemm). The two
+ * parts are packed into the same blocks and panels, so a chunk of PC values of p may hold some
+ * of each: one pass over C for both, with the longest runs of the micro-kernel.
+ */
+function gemm2(
+  C: usize, ldc: usize, I: i32, J: i32,
+  A1: usize, ars1: usize, acs1: usize, B1: usize, brs1: usize, bcs1: usize, P1: i32,
+  A2: usize, ars2: usize, acs2: usize, B2: usize, brs2: usize, bcs2: usize, P2: i32,
+): void {
+  const P = P1 + P2;
   if (I <= 0 || J <= 0 || P <= 0) return;
   const packA0 = packAPtr();
   const panel = panelPtr();
   for (let p0 = 0; p0 < P; p0 += PC) {
     const np = min(P, p0 + PC) - p0;
+    const n1 = max(0, min(np, P1 - p0)); // values of p from part 1 in this chunk, then n2 from part 2
+    const n2 = np - n1;
+    const q2 = max(0, p0 - P1); // the first p of part 2 in this chunk
     const blockBytes = <usize>np << 4; // one packed block of 4 rows of A
     const ic = (PACK_A_FLOATS / np) & ~3; // rows of A packed at once (≥ 128)
-    const Ap = A + <usize>p0 * acs;
-    const Bp = B + <usize>p0 * brs;
     for (let i0 = 0; i0 < I; i0 += ic) {
       const i1 = min(I, i0 + ic);
-      let i = i0;
-      if (ars == 4) {
-        // A = dYᵀ: 16 adjacent rows at a time, one 64-byte line per p (packing them 4 at a time
-        // would fetch each line 4 times: the p stride is a power of two, whose lines share few
-        // L1 sets)
-        for (; i + 16 <= i1; i += 16) packA16(packA0 + <usize>((i - i0) >> 2) * blockBytes, blockBytes, Ap + <usize>i * ars, acs, np);
-      }
-      for (; i < i1; i += 4) {
-        packA(packA0 + <usize>((i - i0) >> 2) * blockBytes, Ap + <usize>i * ars, ars, acs, np, min(4, i1 - i));
-      }
+      if (n1 > 0) packAChunk(packA0, blockBytes, A1 + <usize>i0 * ars1 + <usize>p0 * acs1, ars1, acs1, n1, i1 - i0);
+      if (n2 > 0) packAChunk(packA0 + (<usize>n1 << 4), blockBytes, A2 + <usize>i0 * ars2 + <usize>q2 * acs2, ars2, acs2, n2, i1 - i0);
       for (let j = 0; j < J; j += 8) {
         const cols = min(8, J - j);
-        packB(Bp + <usize>j * bcs, brs, bcs, np, cols);
+        if (n1 > 0) packB(panel, B1 + <usize>p0 * brs1 + <usize>j * bcs1, brs1, bcs1, n1, cols);
+        if (n2 > 0) packB(panel + (<usize>n1 << 5), B2 + <usize>q2 * brs2 + <usize>j * bcs2, brs2, bcs2, n2, cols);
         const Cj = C + (<usize>j << 2);
         for (let i = i0; i < i1; i += 4) {
           const rows = min(4, i1 - i);
@@ -620,16 +644,9 @@ function dotXWt(Y: usize, X: usize, W: usize, b: usize, M: i32, N: i32, K: i32, 
   if (m < M) dotXWtRow(Y + <usize>m * ldy, X + <usize>m * rk, W, b, N, K, accumulate);
 }
 
-/** Y[M,N] = X[M,K]·W[N,K]ᵀ (+ b), or Y += ... when accumulate ≠ 0; b = 0 for no bias. */
-export function matmulXWt(Y: usize, X: usize, W: usize, b: usize, M: i32, N: i32, K: i32, accumulate: i32): void {
-  if (M <= 0 || N <= 0) return;
-  if (M < XWT_SMALL_M && K > 0) {
-    dotXWt(Y, X, W, b, M, N, K, accumulate);
-    return;
-  }
-  const rk = <usize>K << 2;
+/** Before the products are added: Y = b (or 0), or Y += b when accumulate ≠ 0 (b = 0: no bias). */
+function startY(Y: usize, b: usize, M: i32, N: i32, accumulate: i32): void {
   const ldy = <usize>N << 2;
-  // Start from b (or 0), or add b to Y; the products are then added in k order.
   const N4 = N & ~3;
   const rn = N - N4;
   for (let m = 0; m < M; m++) {
@@ -649,8 +666,39 @@ export function matmulXWt(Y: usize, X: usize, W: usize, b: usize, M: i32, N: i32
       }
     }
   }
+}
+
+/** Y[M,N] = X[M,K]·W[N,K]ᵀ (+ b), or Y += ... when accumulate ≠ 0; b = 0 for no bias. */
+export function matmulXWt(Y: usize, X: usize, W: usize, b: usize, M: i32, N: i32, K: i32, accumulate: i32): void {
+  if (M <= 0 || N <= 0) return;
+  if (M < XWT_SMALL_M && K > 0) {
+    dotXWt(Y, X, W, b, M, N, K, accumulate);
+    return;
+  }
+  // Start from b (or 0), or add b to Y; the products are then added in k order.
+  startY(Y, b, M, N, accumulate);
   // A = X (A(m,k) = X[m*K + k]), B = Wᵀ (B(k,n) = W[n*K + k]).
-  gemm(Y, ldy, X, rk, 4, W, 4, rk, M, N, K);
+  gemm(Y, <usize>N << 2, X, <usize>K << 2, 4, W, 4, <usize>K << 2, M, N, K);
+}
+
+/**
+ * Y[M,N] = X1[M,K1]·W1[N,K1]ᵀ + X2[M,K2]·W2[N,K2]ᵀ (+ b1) (+ b2): the product of the
+ * concatenated input [X1 X2] with [W1 W2]. b1, b2 = 0 for no bias.
+ */
+export function matmulXWt2(
+  Y: usize, X1: usize, W1: usize, X2: usize, W2: usize, b1: usize, b2: usize, M: i32, N: i32, K1: i32, K2: i32,
+): void {
+  if (M <= 0 || N <= 0) return;
+  startY(Y, b1, M, N, 0);
+  startY(Y, b2, M, N, 1);
+  if (M < XWT_SMALL_M) {
+    if (K1 > 0) dotXWt(Y, X1, W1, 0, M, N, K1, 1);
+    if (K2 > 0) dotXWt(Y, X2, W2, 0, M, N, K2, 1);
+    return;
+  }
+  const r1 = <usize>K1 << 2;
+  const r2 = <usize>K2 << 2;
+  gemm2(Y, <usize>N << 2, M, N, X1, r1, 4, W1, 4, r1, K1, X2, r2, 4, W2, 4, r2, K2);
 }
 
 // dX += dY·W and dW += dYᵀ·X for a few rows of dY: nothing is packed either.

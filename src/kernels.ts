@@ -32,6 +32,15 @@ export interface Kernels {
     Y: Float, X: Float, W: Float, b: Float | null, M: number, N: number, K: number, accumulate: boolean,
   ): void;
 
+  /**
+   * Y[M,N] = X1[M,K1]·W1[N,K1]ᵀ + X2[M,K2]·W2[N,K2]ᵀ (+ b1[N]) (+ b2[N]): two linear maps
+   * of two inputs summed, as one product of the concatenated input [X1 X2] with [W1 W2].
+   */
+  matmulXWt2(
+    Y: Float, X1: Float, W1: Float, X2: Float, W2: Float, b1: Float | null, b2: Float | null,
+    M: number, N: number, K1: number, K2: number,
+  ): void;
+
   /** dX[M,K] += dY[M,N]·W[N,K]. The input gradient of a linear map. */
   matmulDyW(dX: Float, dY: Float, W: Float, M: number, N: number, K: number): void;
 
@@ -114,6 +123,20 @@ export class TsKernels implements Kernels {
         let s = b === null ? 0 : b[n];
         for (let k = 0; k < K; k++) s += X[xo + k] * W[wo + k];
         Y[yo + n] = accumulate ? Y[yo + n] + s : s;
+      }
+    }
+  }
+
+  matmulXWt2(
+    Y: Float, X1: Float, W1: Float, X2: Float, W2: Float, b1: Float | null, b2: Float | null,
+    M: number, N: number, K1: number, K2: number,
+  ): void {
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let s = (b1 === null ? 0 : b1[n]) + (b2 === null ? 0 : b2[n]);
+        for (let k = 0; k < K1; k++) s += X1[m * K1 + k] * W1[n * K1 + k];
+        for (let k = 0; k < K2; k++) s += X2[m * K2 + k] * W2[n * K2 + k];
+        Y[m * N + n] = s;
       }
     }
   }

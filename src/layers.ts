@@ -42,6 +42,11 @@ export function linearForward(k: Kernels, Y: Float, X: Float, lin: Linear, M: nu
   k.matmulXWt(Y, X, lin.W, lin.b, M, lin.outSize, lin.inSize, accumulate);
 }
 
+/** Y[M,out] = X1·W1ᵀ + b1 + X2·W2ᵀ + b2: two linear maps of two inputs, as one product of [X1 X2]. */
+export function linear2Forward(k: Kernels, Y: Float, X1: Float, lin1: Linear, X2: Float, lin2: Linear, M: number): void {
+  k.matmulXWt2(Y, X1, lin1.W, X2, lin2.W, lin1.b, lin2.b, M, lin1.outSize, lin1.inSize, lin2.inSize);
+}
+
 /**
  * dW += dYᵀ·X, db += Σ_rows dY, and, when dX is given, dX[M,in] += dY·W.
  * Weight gradients are summed over all M rows in one product.

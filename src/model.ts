@@ -36,6 +36,7 @@ import {
   embeddingBackward,
   embeddingForward,
   linearBackward,
+  linear2Forward,
   linearForward,
 } from './layers.js';
 import {
@@ -538,11 +539,11 @@ export class Model {
     // Time LSTM: a = time.d2h(h_d) for all steps at once, + time.t2h(h_{t−1}) step by step.
     linearForward(k, ws.gates[l], input, timeD2h, M, false);
     this.lstmForwardThroughTime(ws, l, timeT2h);
-    // Depth LSTM (3.2 priority: it reads the new time hidden state h_t), all positions at once.
+    // Depth LSTM (3.2 priority: it reads the new time hidden state h_t), all positions at once;
+    // both of its inputs are known now, so its two linear maps are one product of [h_t h_d].
     const D = ws.dGates[l];
     const cdIn = l === 0 ? ws.zeros : ws.cd[l - 1];
-    linearForward(k, D, h.subarray(ws.B * N), depthT2h, M, false);
-    linearForward(k, D, input, depthD2h, M, true);
+    linear2Forward(k, D, h.subarray(ws.B * N), depthT2h, input, depthD2h, M);
     k.lstmForward(D, cdIn, ws.cd[l], ws.tcd[l], ws.hd[l], M, N);
     return ws.hd[l];
   }

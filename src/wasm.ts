@@ -52,6 +52,9 @@ interface KernelExports {
   heapBase(): number;
   vmap(fn: number, a: number, n: number): void;
   matmulXWt(Y: number, X: number, W: number, b: number, M: number, N: number, K: number, accumulate: number): void;
+  matmulXWt2(
+    Y: number, X1: number, W1: number, X2: number, W2: number, b1: number, b2: number, M: number, N: number, K1: number, K2: number,
+  ): void;
   matmulDyW(dX: number, dY: number, W: number, M: number, N: number, K: number): void;
   matmulDyTX(dW: number, db: number, dY: number, X: number, M: number, N: number, K: number): void;
   lstmForward(gates: number, cPrev: number, c: number, tc: number, h: number, M: number, N: number): void;
@@ -360,6 +363,20 @@ export class WasmKernels implements Kernels {
     dims(M, N, K);
     const bp = b === null ? 0 : this.p(b, N, 'b');
     this.ex.matmulXWt(this.p(Y, M * N, 'Y'), this.p(X, M * K, 'X'), this.p(W, N * K, 'W'), bp, M, N, K, accumulate ? 1 : 0);
+  }
+
+  matmulXWt2(
+    Y: Float, X1: Float, W1: Float, X2: Float, W2: Float, b1: Float | null, b2: Float | null,
+    M: number, N: number, K1: number, K2: number,
+  ): void {
+    dims(M, N, K1);
+    dims(K2, 0, 0);
+    const b1p = b1 === null ? 0 : this.p(b1, N, 'b1');
+    const b2p = b2 === null ? 0 : this.p(b2, N, 'b2');
+    this.ex.matmulXWt2(
+      this.p(Y, M * N, 'Y'), this.p(X1, M * K1, 'X1'), this.p(W1, N * K1, 'W1'), this.p(X2, M * K2, 'X2'), this.p(W2, N * K2, 'W2'),
+      b1p, b2p, M, N, K1, K2,
+    );
   }
 
   matmulDyW(dX: Float, dY: Float, W: Float, M: number, N: number, K: number): void {

@@ -241,6 +241,20 @@ for (const { variant, rel, available } of VARIANTS) {
       );
     });
 
+    it('matmulXWt2: Y = X1·W1ᵀ + X2·W2ᵀ (+ b1) (+ b2), any shapes of the two parts', () => {
+      fc.assert(
+        fc.property(arbDim, arbDim, arbDim, arbDim, fc.boolean(), fc.boolean(), arbScale, arbSeed, (M, N, K1, K2, b1, b2, scale, seed) =>
+          scoped(k, () => checkXWt2(k, rel, M, N, K1, K2, b1, b2, scale, seed)),
+        ),
+        { numRuns: runs(80) },
+      );
+      // Parts that split a chunk of 512 values of p (K1 + K2 > 512, the boundary inside part 1,
+      // at its end, or inside part 2), a zero-width part, and the unpacked path (M < 8).
+      for (const [M, N, K1, K2] of [[130, 33, 300, 400], [9, 17, 512, 3], [64, 9, 5, 600], [20, 40, 0, 7], [20, 40, 7, 0], [3, 70, 129, 63]]) {
+        scoped(k, () => checkXWt2(k, rel, M, N, K1, K2, true, true, 1, M + N + K1 + 7 * K2));
+      }
+    });
+
     it('matmulDyW: dX += dY·W, any shape', () => {
       fc.assert(
         fc.property(arbDim, arbDim, arbDim, arbScale, arbSeed, (M, N, K, scale, seed) =>
@@ -547,6 +561,34 @@ function checkXWt(
     const n = j % N;
     let S = (bias ? Math.abs(b[n]) : 0) + (accumulate ? Math.abs(Y0[j]) : 0);
     for (let q = 0; q < K; q++) S += Math.abs(X[m * K + q] * W[n * K + q]);
+    return rel * (Math.abs(Yw[j]) + Math.abs(Yr[j])) + 2 * g * S;
+  });
+}
+
+function checkXWt2(
+  k: WasmKernels, rel: number, M: number, N: number, K1: number, K2: number, bias1: boolean, bias2: boolean, scale: number, seed: number,
+): void {
+  const rng = new Rng(seed);
+  const X1 = randomArray(rng, M * K1, scale);
+  const X2 = randomArray(rng, M * K2, scale);
+  const W1 = randomArray(rng, N * K1, 1);
+  const W2 = randomArray(rng, N * K2, 1);
+  const b1 = randomArray(rng, N, scale);
+  const b2 = randomArray(rng, N, scale);
+  const Yw = toWasm(k, randomArray(rng, M * N, scale), rng); // overwritten
+  const Yr = new Float32Array(M * N);
+  k.matmulXWt2(
+    Yw, toWasm(k, X1, rng), toWasm(k, W1, rng), toWasm(k, X2, rng), toWasm(k, W2, rng),
+    bias1 ? toWasm(k, b1, rng) : null, bias2 ? toWasm(k, b2, rng) : null, M, N, K1, K2,
+  );
+  ts.matmulXWt2(Yr, X1, W1, X2, W2, bias1 ? b1 : null, bias2 ? b2 : null, M, N, K1, K2);
+  const g = gamma(K1 + K2 + 3);
+  expectClose(`Y ${M}x${N}x(${K1}+${K2})`, Yw, Yr, (j) => {
+    const m = Math.floor(j / N);
+    const n = j % N;
+    let S = (bias1 ? Math.abs(b1[n]) : 0) + (bias2 ? Math.abs(b2[n]) : 0);
+    for (let q = 0; q < K1; q++) S += Math.abs(X1[m * K1 + q] * W1[n * K1 + q]);
+    for (let q = 0; q < K2; q++) S += Math.abs(X2[m * K2 + q] * W2[n * K2 + q]);
     return rel * (Math.abs(Yw[j]) + Math.abs(Yr[j])) + 2 * g * S;
   });
 }
