@@ -149,6 +149,12 @@ if (!quick) {
     log(`\nTensorFlow.js (${results.tfjs.backend}, ${results.tfjs.threads} thread): S-lstm ${Math.round(results.tfjs.tfjs_train_chars_per_s)} chars/s, ` +
       `sampling ${results.tfjs.tfjs_sample_us_per_char.toFixed(0)} µs/char; grid-lstm is ${results.tfjs.ratio_train.toFixed(1)}× faster training, ` +
       `${results.tfjs.ratio_sample.toFixed(1)}× faster sampling`);
+    // Every TensorFlow.js formulation it ran (the headline above is its fastest).
+    for (const [api, v] of Object.entries(results.tfjs.variants ?? {})) {
+      if (v.failed) log(`  ${api.padEnd(7)} failed: ${v.failed}`);
+      else log(`  ${api.padEnd(7)} ${String(v.train_chars_per_s).padStart(6)} chars/s (${(ours / v.train_chars_per_s).toFixed(1)}×), ` +
+        `sampling ${v.sample_us_per_char.toFixed(0)} µs/char (${(v.sample_us_per_char / results.sampling.lstm.usPerChar).toFixed(1)}×)`);
+    }
   } else {
     log(`\nTensorFlow.js bench did not run: ${(r.stderr ?? r.error?.message ?? '').trim().split('\n').slice(-3).join(' | ')}`);
   }
