@@ -226,10 +226,11 @@ export function vmap(fn: i32, a: usize, n: i32): void {
 // the packed-A area (256 KiB, in L2), then panels of 8 columns, then blocks of 4 rows; each
 // panel is packed once per row chunk and used by all its row blocks.
 //
-// Remainders run the same kernel: a block of fewer than 4 rows is packed zero-padded, a panel of
-// fewer than 8 columns likewise, and such blocks are computed in a 4×8 tile copied from and back
-// to C. Every element of C gets its products added in p order, one float32 rounding each (none
-// for the product with relaxed-SIMD FMA).
+// Remainders run the same loop: a block of fewer than 4 rows is packed zero-padded, a panel of
+// fewer than 8 columns likewise, and bcp4x8Edge reads and writes only the part of the 4×8 block
+// that lies in C (partial vector loads and stores; missing rows go to a spare row). Every
+// element of C gets its products added in p order, one float32 rounding each (none for the
+// product with relaxed-SIMD FMA).
 //
 // gemm2 runs the sum over the concatenation of two operand pairs ([A1 A2]·[B1; B2]): the two
 // linear maps of the Grid LSTM's depth LSTM, whose inputs are both known before it runs, go
@@ -262,9 +263,9 @@ const SCRATCH_BYTES: usize = <usize>PACK_A_FLOATS * 4 + <usize>PC * 32 + 128;
 @inline function panelPtr(): usize {
   return scratchBase() + <usize>PACK_A_FLOATS * 4;
 }
-/** A 4×8 block of C for partial blocks. */
+/** A spare row of C (32 bytes) for the missing rows of an edge block. */
 // @ts-ignore: decorator
-@inline function tilePtr(): usize {
+@inline function spareRowPtr(): usize {
   return scratchBase() + <usize>PACK_A_FLOATS * 4 + <usize>PC * 32;
 }
 
@@ -300,14 +301,58 @@ function bcp4x8(C: usize, ldc: usize, Apk: usize, Bpk: usize, P: i32): void {
   v128.store(C3, c30); v128.store(C3, c31, 16);
 }
 
-/** bcp4x8 for a partial block of C (rows ≤ 4, cols ≤ 8), through the tile. */
-function bcp4x8Partial(C: usize, ldc: usize, rows: i32, cols: i32, Apk: usize, Bpk: usize, P: i32): void {
-  const tile = tilePtr();
-  memory.fill(tile, 0, 4 * 8 * 4);
-  const bytes = <usize>cols << 2;
-  for (let r = 0; r < rows; r++) memory.copy(tile + (<usize>r << 5), C + <usize>r * ldc, bytes);
-  bcp4x8(tile, 32, Apk, Bpk, P);
-  for (let r = 0; r < rows; r++) memory.copy(C + <usize>r * ldc, tile + (<usize>r << 5), bytes);
+/** The first n ∈ {0..4} floats at p in the low lanes (n = 0: zeros). */
+// @ts-ignore: decorator
+@inline function loadUpTo4(p: usize, n: i32): v128 {
+  if (n == 4) return v128.load(p);
+  if (n == 0) return f32x4.splat(0);
+  return loadTail(p, n);
+}
+
+/** Stores the low n ∈ {0..4} lanes of v at p. */
+// @ts-ignore: decorator
+@inline function storeUpTo4(p: usize, v: v128, n: i32): void {
+  if (n == 4) v128.store(p, v);
+  else if (n > 0) storeTail(p, v, n);
+}
+
+/**
+ * bcp4x8 for a block at an edge of C: rows ≤ 4, cols ≤ 8. Only the first `cols` floats of the
+ * first `rows` rows of C are read and written; the missing rows work on a scratch row instead
+ * (their packed A is zero). The loop is bcp4x8's.
+ */
+function bcp4x8Edge(C: usize, ldc: usize, rows: i32, cols: i32, Apk: usize, Bpk: usize, P: i32): void {
+  const spare = spareRowPtr();
+  const C1 = rows > 1 ? C + ldc : spare;
+  const C2 = rows > 2 ? C + 2 * ldc : spare;
+  const C3 = rows > 3 ? C + 3 * ldc : spare;
+  const lo = min(cols, 4); // floats in columns 0..3
+  const hi = cols - lo; // and in 4..7
+  let c00 = loadUpTo4(C, lo), c01 = loadUpTo4(C + 16, hi);
+  let c10 = loadUpTo4(C1, lo), c11 = loadUpTo4(C1 + 16, hi);
+  let c20 = loadUpTo4(C2, lo), c21 = loadUpTo4(C2 + 16, hi);
+  let c30 = loadUpTo4(C3, lo), c31 = loadUpTo4(C3 + 16, hi);
+  let pa = Apk;
+  let pb = Bpk;
+  const end = Apk + (<usize>P << 4);
+  while (pa < end) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let a = v128.load32_splat(pa);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 8);
+    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 12);
+    c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    pa += 16;
+    pb += 32;
+  }
+  storeUpTo4(C, c00, lo); storeUpTo4(C + 16, c01, hi);
+  storeUpTo4(C1, c10, lo); storeUpTo4(C1 + 16, c11, hi);
+  storeUpTo4(C2, c20, lo); storeUpTo4(C2 + 16, c21, hi);
+  storeUpTo4(C3, c30, lo); storeUpTo4(C3 + 16, c31, hi);
 }
 
 /** dst[p][0..3] = rows 0..3 of a row-major block (row stride rs, bytes) at column p, p < n. */
@@ -458,7 +503,7 @@ function gemm2(
           const rows = min(4, i1 - i);
           const Ab = packA0 + <usize>((i - i0) >> 2) * blockBytes;
           if (rows == 4 && cols == 8) bcp4x8(Cj + <usize>i * ldc, ldc, Ab, panel, np);
-          else bcp4x8Partial(Cj + <usize>i * ldc, ldc, rows, cols, Ab, panel, np);
+          else bcp4x8Edge(Cj + <usize>i * ldc, ldc, rows, cols, Ab, panel, np);
         }
       }
     }

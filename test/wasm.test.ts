@@ -73,6 +73,31 @@ function toWasm(k: WasmKernels, src: Float32Array, rng: Rng): Float32Array {
   return a;
 }
 
+/**
+ * toWasm for an output: 8 guard floats on each side of the copy hold a sentinel, and
+ * `expectGuardsIntact(a)` checks that the kernel wrote nothing outside the output's elements.
+ */
+const GUARD = 8;
+const SENTINEL = 12345.5;
+function toWasmGuarded(k: WasmKernels, src: Float32Array, rng: Rng): Float32Array {
+  const off = rng.int(4);
+  const whole = k.alloc(src.length + off + 2 * GUARD);
+  whole.fill(SENTINEL);
+  const a = whole.subarray(GUARD + off, GUARD + off + src.length);
+  a.set(src);
+  return a;
+}
+
+function expectGuardsIntact(what: string, a: Float32Array): void {
+  const before = new Float32Array(a.buffer, a.byteOffset - 4 * GUARD, GUARD);
+  const after = new Float32Array(a.buffer, a.byteOffset + 4 * a.length, GUARD);
+  for (const [side, g] of [['before', before], ['after', after]] as const) {
+    for (let j = 0; j < GUARD; j++) {
+      if (g[j] !== SENTINEL) throw new Error(`${what}: the kernel wrote ${g[j]} ${side} the output (guard element ${j})`);
+    }
+  }
+}
+
 /** Throws with the worst element when some |w − r| > tol(j). */
 function expectClose(what: string, w: ArrayLike<number>, r: ArrayLike<number>, tol: (j: number) => number): void {
   expect(w.length).toBe(r.length);
@@ -551,7 +576,7 @@ function checkXWt(
   const W = randomArray(rng, N * K, 1);
   const b = randomArray(rng, N, scale);
   const Y0 = randomArray(rng, M * N, scale);
-  const Yw = toWasm(k, Y0, rng);
+  const Yw = toWasmGuarded(k, Y0, rng);
   const Yr = Y0.slice();
   k.matmulXWt(Yw, toWasm(k, X, rng), toWasm(k, W, rng), bias ? toWasm(k, b, rng) : null, M, N, K, accumulate);
   ts.matmulXWt(Yr, X, W, bias ? b : null, M, N, K, accumulate);
@@ -563,6 +588,7 @@ function checkXWt(
     for (let q = 0; q < K; q++) S += Math.abs(X[m * K + q] * W[n * K + q]);
     return rel * (Math.abs(Yw[j]) + Math.abs(Yr[j])) + 2 * g * S;
   });
+  expectGuardsIntact(`Y ${M}x${N}x${K}`, Yw);
 }
 
 function checkXWt2(
@@ -575,7 +601,7 @@ function checkXWt2(
   const W2 = randomArray(rng, N * K2, 1);
   const b1 = randomArray(rng, N, scale);
   const b2 = randomArray(rng, N, scale);
-  const Yw = toWasm(k, randomArray(rng, M * N, scale), rng); // overwritten
+  const Yw = toWasmGuarded(k, randomArray(rng, M * N, scale), rng); // overwritten
   const Yr = new Float32Array(M * N);
   k.matmulXWt2(
     Yw, toWasm(k, X1, rng), toWasm(k, W1, rng), toWasm(k, X2, rng), toWasm(k, W2, rng),
@@ -591,6 +617,7 @@ function checkXWt2(
     for (let q = 0; q < K2; q++) S += Math.abs(X2[m * K2 + q] * W2[n * K2 + q]);
     return rel * (Math.abs(Yw[j]) + Math.abs(Yr[j])) + 2 * g * S;
   });
+  expectGuardsIntact(`Y ${M}x${N}x(${K1}+${K2})`, Yw);
 }
 
 function checkDyW(k: WasmKernels, rel: number, M: number, N: number, K: number, scale: number, seed: number): void {
@@ -598,7 +625,7 @@ function checkDyW(k: WasmKernels, rel: number, M: number, N: number, K: number, 
   const dY = randomArray(rng, M * N, scale);
   const W = randomArray(rng, N * K, 1);
   const dX0 = randomArray(rng, M * K, scale);
-  const dXw = toWasm(k, dX0, rng);
+  const dXw = toWasmGuarded(k, dX0, rng);
   const dXr = dX0.slice();
   k.matmulDyW(dXw, toWasm(k, dY, rng), toWasm(k, W, rng), M, N, K);
   ts.matmulDyW(dXr, dY, W, M, N, K);
@@ -610,6 +637,7 @@ function checkDyW(k: WasmKernels, rel: number, M: number, N: number, K: number, 
     for (let n = 0; n < N; n++) S += Math.abs(dY[m * N + n] * W[n * K + q]);
     return rel * (Math.abs(dXw[j]) + Math.abs(dXr[j])) + 2 * g * S;
   });
+  expectGuardsIntact(`dX ${M}x${N}x${K}`, dXw);
 }
 
 function checkDyTX(
@@ -620,8 +648,8 @@ function checkDyTX(
   const X = randomArray(rng, M * K, 1);
   const dW0 = randomArray(rng, N * K, scale);
   const db0 = randomArray(rng, N, scale);
-  const dWw = toWasm(k, dW0, rng);
-  const dbw = toWasm(k, db0, rng);
+  const dWw = toWasmGuarded(k, dW0, rng);
+  const dbw = toWasmGuarded(k, db0, rng);
   const dWr = dW0.slice();
   const dbr = db0.slice();
   k.matmulDyTX(dWw, withDb ? dbw : null, toWasm(k, dY, rng), toWasm(k, X, rng), M, N, K);
@@ -635,6 +663,8 @@ function checkDyTX(
     return rel * (Math.abs(dWw[j]) + Math.abs(dWr[j])) + 2 * g * S;
   });
   expectIdentical('db', dbw, dbr);
+  expectGuardsIntact(`dW ${M}x${N}x${K}`, dWw);
+  expectGuardsIntact(`db ${M}x${N}x${K}`, dbw);
 }
 
 /** The reference's float64 rounding floor for each log-probability: 2⁻⁵⁰·(V + |max of row| + |logp|). */
