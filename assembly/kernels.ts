@@ -461,11 +461,14 @@ function packAChunk(dst: usize, blockBytes: usize, A: usize, ars: usize, acs: us
   for (; i < R; i += 4) packA(dst + <usize>(i >> 2) * blockBytes, A + <usize>i * ars, ars, acs, np, min(4, R - i));
 }
 
-/** C[I,J] += A[I,P]·B[P,J]; A(i,p) at A + i·ars + p·acs, B(p,j) at B + p·brs + j·bcs, C row stride ldc. */
+/**
+ * C[I,J] += A[I,P]·B[P,J]; A(i,p) at A + i·ars + p·acs, B(p,j) at B + p·brs + j·bcs, C row stride
+ * ldc. Bpk ≠ 0: B already packed whole by packPanels (the panels are then not packed again).
+ */
 function gemm(
-  C: usize, ldc: usize, A: usize, ars: usize, acs: usize, B: usize, brs: usize, bcs: usize, I: i32, J: i32, P: i32,
+  C: usize, ldc: usize, A: usize, ars: usize, acs: usize, B: usize, brs: usize, bcs: usize, I: i32, J: i32, P: i32, Bpk: usize,
 ): void {
-  gemm2(C, ldc, I, J, A, ars, acs, B, brs, bcs, P, 0, 0, 0, 0, 0, 0, 0);
+  gemm2(C, ldc, I, J, A, ars, acs, B, brs, bcs, P, 0, 0, 0, 0, 0, 0, 0, Bpk);
 }
 
 /**
@@ -477,7 +480,7 @@ function gemm(
 function gemm2(
   C: usize, ldc: usize, I: i32, J: i32,
   A1: usize, ars1: usize, acs1: usize, B1: usize, brs1: usize, bcs1: usize, P1: i32,
-  A2: usize, ars2: usize, acs2: usize, B2: usize, brs2: usize, bcs2: usize, P2: i32,
+  A2: usize, ars2: usize, acs2: usize, B2: usize, brs2: usize, bcs2: usize, P2: i32, Bpk: usize,
 ): void {
   const P = P1 + P2;
   if (I <= 0 || J <= 0 || P <= 0) return;
@@ -496,14 +499,19 @@ function gemm2(
       if (n2 > 0) packAChunk(packA0 + (<usize>n1 << 4), blockBytes, A2 + <usize>i0 * ars2 + <usize>q2 * acs2, ars2, acs2, n2, i1 - i0);
       for (let j = 0; j < J; j += 8) {
         const cols = min(8, J - j);
-        if (n1 > 0) packB(panel, B1 + <usize>p0 * brs1 + <usize>j * bcs1, brs1, bcs1, n1, cols);
-        if (n2 > 0) packB(panel + (<usize>n1 << 5), B2 + <usize>q2 * brs2 + <usize>j * bcs2, brs2, bcs2, n2, cols);
+        let pan = panel;
+        if (Bpk != 0) {
+          pan = Bpk + <usize>(j >> 3) * (<usize>P << 5) + (<usize>p0 << 5); // this chunk of the packed panel
+        } else {
+          if (n1 > 0) packB(panel, B1 + <usize>p0 * brs1 + <usize>j * bcs1, brs1, bcs1, n1, cols);
+          if (n2 > 0) packB(panel + (<usize>n1 << 5), B2 + <usize>q2 * brs2 + <usize>j * bcs2, brs2, bcs2, n2, cols);
+        }
         const Cj = C + (<usize>j << 2);
         for (let i = i0; i < i1; i += 4) {
           const rows = min(4, i1 - i);
           const Ab = packA0 + <usize>((i - i0) >> 2) * blockBytes;
-          if (rows == 4 && cols == 8) bcp4x8(Cj + <usize>i * ldc, ldc, Ab, panel, np);
-          else bcp4x8Edge(Cj + <usize>i * ldc, ldc, rows, cols, Ab, panel, np);
+          if (rows == 4 && cols == 8) bcp4x8(Cj + <usize>i * ldc, ldc, Ab, pan, np);
+          else bcp4x8Edge(Cj + <usize>i * ldc, ldc, rows, cols, Ab, pan, np);
         }
       }
     }
@@ -689,6 +697,24 @@ function dotXWt(Y: usize, X: usize, W: usize, b: usize, M: i32, N: i32, K: i32, 
   if (m < M) dotXWtRow(Y + <usize>m * ldy, X + <usize>m * rk, W, b, N, K, accumulate);
 }
 
+// Products repeated with the same weights (the recurrent map, once per time step): the caller
+// packs W once, as gemm's B operand would be packed on every call, and passes the packed copy.
+
+/** All panels of B[P,J] (B(p,j) at B + p·brs + j·bcs): panel j/8, [P][8], at dst + (j/8)·P·32. */
+function packPanels(dst: usize, B: usize, brs: usize, bcs: usize, P: i32, J: i32): void {
+  for (let j = 0; j < J; j += 8) packB(dst + <usize>(j >> 3) * (<usize>P << 5), B + <usize>j * bcs, brs, bcs, P, min(8, J - j));
+}
+
+/** W[N,K] packed for matmulXWt (B = Wᵀ) into dst: ⌈N/8⌉·8·K floats. */
+export function packXWt(dst: usize, W: usize, N: i32, K: i32): void {
+  packPanels(dst, W, 4, <usize>K << 2, K, N);
+}
+
+/** W[N,K] packed for matmulDyW (B = W) into dst: ⌈K/8⌉·8·N floats. */
+export function packDyW(dst: usize, W: usize, N: i32, K: i32): void {
+  packPanels(dst, W, <usize>K << 2, 4, N, K);
+}
+
 /** Before the products are added: Y = b (or 0), or Y += b when accumulate ≠ 0 (b = 0: no bias). */
 function startY(Y: usize, b: usize, M: i32, N: i32, accumulate: i32): void {
   const ldy = <usize>N << 2;
@@ -713,8 +739,11 @@ function startY(Y: usize, b: usize, M: i32, N: i32, accumulate: i32): void {
   }
 }
 
-/** Y[M,N] = X[M,K]·W[N,K]ᵀ (+ b), or Y += ... when accumulate ≠ 0; b = 0 for no bias. */
-export function matmulXWt(Y: usize, X: usize, W: usize, b: usize, M: i32, N: i32, K: i32, accumulate: i32): void {
+/**
+ * Y[M,N] = X[M,K]·W[N,K]ᵀ (+ b), or Y += ... when accumulate ≠ 0; b = 0 for no bias. Wp ≠ 0: W
+ * as packed by packXWt (for repeated products with the same W; W itself is still needed).
+ */
+export function matmulXWt(Y: usize, X: usize, W: usize, b: usize, M: i32, N: i32, K: i32, accumulate: i32, Wp: usize): void {
   if (M <= 0 || N <= 0) return;
   if (M < XWT_SMALL_M && K > 0) {
     dotXWt(Y, X, W, b, M, N, K, accumulate);
@@ -723,7 +752,7 @@ export function matmulXWt(Y: usize, X: usize, W: usize, b: usize, M: i32, N: i32
   // Start from b (or 0), or add b to Y; the products are then added in k order.
   startY(Y, b, M, N, accumulate);
   // A = X (A(m,k) = X[m*K + k]), B = Wᵀ (B(k,n) = W[n*K + k]).
-  gemm(Y, <usize>N << 2, X, <usize>K << 2, 4, W, 4, <usize>K << 2, M, N, K);
+  gemm(Y, <usize>N << 2, X, <usize>K << 2, 4, W, 4, <usize>K << 2, M, N, K, Wp);
 }
 
 /**
@@ -743,7 +772,7 @@ export function matmulXWt2(
   }
   const r1 = <usize>K1 << 2;
   const r2 = <usize>K2 << 2;
-  gemm2(Y, <usize>N << 2, M, N, X1, r1, 4, W1, 4, r1, K1, X2, r2, 4, W2, 4, r2, K2);
+  gemm2(Y, <usize>N << 2, M, N, X1, r1, 4, W1, 4, r1, K1, X2, r2, 4, W2, 4, r2, K2, 0);
 }
 
 // dX += dY·W and dW += dYᵀ·X for a few rows of dY: nothing is packed either.
@@ -794,8 +823,8 @@ function axpyRow(C: usize, A: usize, as: usize, B: usize, bs: usize, P: i32, J: 
   }
 }
 
-/** dX[M,K] += dY[M,N]·W[N,K]. */
-export function matmulDyW(dX: usize, dY: usize, W: usize, M: i32, N: i32, K: i32): void {
+/** dX[M,K] += dY[M,N]·W[N,K]. Wp ≠ 0: W as packed by packDyW. */
+export function matmulDyW(dX: usize, dY: usize, W: usize, M: i32, N: i32, K: i32, Wp: usize): void {
   const rk = <usize>K << 2;
   if (M < DYW_SMALL_M) {
     // row m of dX += Σ_n dY[m,n]·W[n,:]
@@ -803,7 +832,7 @@ export function matmulDyW(dX: usize, dY: usize, W: usize, M: i32, N: i32, K: i32
     return;
   }
   // A = dY (A(m,n) = dY[m*N + n]), B = W (B(n,k) = W[n*K + k]).
-  gemm(dX, rk, dY, <usize>N << 2, 4, W, rk, 4, M, K, N);
+  gemm(dX, rk, dY, <usize>N << 2, 4, W, rk, 4, M, K, N, Wp);
 }
 
 /** dW[N,K] += dY[M,N]ᵀ·X[M,K]; db[N] += Σ_m dY[m,:] when db ≠ 0. */
@@ -815,7 +844,7 @@ export function matmulDyTX(dW: usize, db: usize, dY: usize, X: usize, M: i32, N:
     if (M > 0 && K > 0) for (let n = 0; n < N; n++) axpyRow(dW + <usize>n * rk, dY + (<usize>n << 2), rn, X, rk, M, K);
   } else {
     // A = dYᵀ (A(n,m) = dY[m*N + n]), B = X (B(m,k) = X[m*K + k]).
-    gemm(dW, rk, dY, 4, rn, X, rk, 4, N, K, M);
+    gemm(dW, rk, dY, 4, rn, X, rk, 4, N, K, M, 0);
   }
   if (db != 0 && N > 0) {
     // Row by row in m order, as the reference adds (float32 rounding after every addition).

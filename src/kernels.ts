@@ -41,6 +41,13 @@ export interface Kernels {
     M: number, N: number, K1: number, K2: number,
   ): void;
 
+  /**
+   * Runs `fn`, during which W[N,K] does not change: an implementation may then prepare W once
+   * for all the matmulXWt / matmulDyW calls with it inside `fn` (the recurrent map of an LSTM is
+   * used once per time step). The reference just runs `fn`.
+   */
+  withConstantWeights(W: Float, N: number, K: number, fn: () => void): void;
+
   /** dX[M,K] += dY[M,N]·W[N,K]. The input gradient of a linear map. */
   matmulDyW(dX: Float, dY: Float, W: Float, M: number, N: number, K: number): void;
 
@@ -139,6 +146,10 @@ export class TsKernels implements Kernels {
         Y[m * N + n] = s;
       }
     }
+  }
+
+  withConstantWeights(_W: Float, _N: number, _K: number, fn: () => void): void {
+    fn();
   }
 
   matmulDyW(dX: Float, dY: Float, W: Float, M: number, N: number, K: number): void {

@@ -596,14 +596,17 @@ export class Model {
     const h = ws.h[l];
     const c = ws.c[l];
     const tc = ws.tc[l];
-    for (let t = 0; t < T; t++) {
-      const Gt = G.subarray(t * 4 * bn, (t + 1) * 4 * bn);
-      linearForward(k, Gt, h.subarray(t * bn, (t + 1) * bn), recurrent, B, true);
-      k.lstmForward(
-        Gt, c.subarray(t * bn, (t + 1) * bn), c.subarray((t + 1) * bn, (t + 2) * bn),
-        tc.subarray(t * bn, (t + 1) * bn), h.subarray((t + 1) * bn, (t + 2) * bn), B, N,
-      );
-    }
+    // The same recurrent weights at every step: the kernels may prepare them once.
+    k.withConstantWeights(recurrent.W, 4 * N, N, () => {
+      for (let t = 0; t < T; t++) {
+        const Gt = G.subarray(t * 4 * bn, (t + 1) * 4 * bn);
+        linearForward(k, Gt, h.subarray(t * bn, (t + 1) * bn), recurrent, B, true);
+        k.lstmForward(
+          Gt, c.subarray(t * bn, (t + 1) * bn), c.subarray((t + 1) * bn, (t + 2) * bn),
+          tc.subarray(t * bn, (t + 1) * bn), h.subarray((t + 1) * bn, (t + 2) * bn), B, N,
+        );
+      }
+    });
   }
 
   /** Adds ∂/∂(final h) to the last row block of dh and sets dc = ∂/∂(final c) (or 0). */
@@ -630,14 +633,16 @@ export class Model {
     const G = ws.gates[l];
     const c = ws.c[l];
     const tc = ws.tc[l];
-    for (let t = T - 1; t >= 0; t--) {
-      const dGt = ws.dG.subarray(t * 4 * bn, (t + 1) * 4 * bn);
-      k.lstmBackward(
-        G.subarray(t * 4 * bn, (t + 1) * 4 * bn), c.subarray(t * bn, (t + 1) * bn), tc.subarray(t * bn, (t + 1) * bn),
-        dh.subarray((t + 1) * bn, (t + 2) * bn), dc, dGt, dc, B, N,
-      );
-      k.matmulDyW(dh.subarray(t * bn, (t + 1) * bn), dGt, recurrent.W, B, 4 * N, N);
-    }
+    k.withConstantWeights(recurrent.W, 4 * N, N, () => {
+      for (let t = T - 1; t >= 0; t--) {
+        const dGt = ws.dG.subarray(t * 4 * bn, (t + 1) * 4 * bn);
+        k.lstmBackward(
+          G.subarray(t * 4 * bn, (t + 1) * 4 * bn), c.subarray(t * bn, (t + 1) * bn), tc.subarray(t * bn, (t + 1) * bn),
+          dh.subarray((t + 1) * bn, (t + 2) * bn), dc, dGt, dc, B, N,
+        );
+        k.matmulDyW(dh.subarray(t * bn, (t + 1) * bn), dGt, recurrent.W, B, 4 * N, N);
+      }
+    });
   }
 
   private readFinalState(ws: Workspace): State {

@@ -51,11 +51,13 @@ function wasmApi(): WasmApi | undefined {
 interface KernelExports {
   heapBase(): number;
   vmap(fn: number, a: number, n: number): void;
-  matmulXWt(Y: number, X: number, W: number, b: number, M: number, N: number, K: number, accumulate: number): void;
+  matmulXWt(Y: number, X: number, W: number, b: number, M: number, N: number, K: number, accumulate: number, Wp: number): void;
   matmulXWt2(
     Y: number, X1: number, W1: number, X2: number, W2: number, b1: number, b2: number, M: number, N: number, K1: number, K2: number,
   ): void;
-  matmulDyW(dX: number, dY: number, W: number, M: number, N: number, K: number): void;
+  matmulDyW(dX: number, dY: number, W: number, M: number, N: number, K: number, Wp: number): void;
+  packXWt(dst: number, W: number, N: number, K: number): void;
+  packDyW(dst: number, W: number, N: number, K: number): void;
   matmulDyTX(dW: number, db: number, dY: number, X: number, M: number, N: number, K: number): void;
   lstmForward(gates: number, cPrev: number, c: number, tc: number, h: number, M: number, N: number): void;
   lstmBackward(
@@ -246,6 +248,10 @@ export class WasmKernels implements Kernels {
   private top: number;
   /** Scratch area for target ids that do not live in wasm memory. */
   private scratch: Int32Array | null = null;
+  /** The weights declared constant by withConstantWeights, and their packed copies (0: not yet). */
+  private constant: { ptr: number; N: number; K: number; xwt: number; dyw: number } | null = null;
+  /** Where the packed copies go (for matmulXWt, matmulDyW), reused from one declaration to the next. */
+  private packBuffers: (Float32Array | null)[] = [null, null];
 
   /** Use loadWasmKernels / loadWasmKernelsSync; `module` is a compiled build of `variant`. */
   constructor(module: object, variant: WasmVariant, options: WasmKernelsOptions = {}) {
@@ -323,6 +329,11 @@ export class WasmKernels implements Kernels {
     }
     new Uint8Array(this.memory.buffer, mark, this.top - mark).fill(0);
     if (this.scratch !== null && this.scratch.byteOffset >= mark) this.scratch = null;
+    this.packBuffers = this.packBuffers.map((b) => (b !== null && b.byteOffset >= mark ? null : b));
+    if (this.constant !== null) {
+      if (this.constant.xwt >= mark) this.constant.xwt = 0;
+      if (this.constant.dyw >= mark) this.constant.dyw = 0;
+    }
     this.top = mark;
   }
 
@@ -359,10 +370,46 @@ export class WasmKernels implements Kernels {
     return this.scratch.byteOffset;
   }
 
+  /**
+   * Runs `fn` with W[N,K] declared constant: matmulXWt and matmulDyW with this W (same view
+   * start and shape) inside `fn` use a copy of W packed once, at the first product that needs
+   * it, instead of packing W on every call. `fn` must not change W. Not nested: an inner call
+   * replaces the outer declaration until it returns.
+   */
+  withConstantWeights(W: Float, N: number, K: number, fn: () => void): void {
+    dims(N, K, 0);
+    const outer = this.constant;
+    this.constant = { ptr: this.p(W, N * K, 'W'), N, K, xwt: 0, dyw: 0 };
+    try {
+      fn();
+    } finally {
+      this.constant = outer;
+    }
+  }
+
+  /** The packed copy of W for matmulXWt (xwt) or matmulDyW, if W was declared constant; else 0. */
+  private packed(kind: 'xwt' | 'dyw', W: number, N: number, K: number): number {
+    const c = this.constant;
+    if (c === null || c.ptr !== W || c.N !== N || c.K !== K) return 0;
+    if (c[kind] === 0) {
+      const floats = kind === 'xwt' ? Math.ceil(N / 8) * 8 * K : Math.ceil(K / 8) * 8 * N;
+      const slot = kind === 'xwt' ? 0 : 1;
+      if (this.packBuffers[slot] === null || this.packBuffers[slot]!.length < floats) this.packBuffers[slot] = this.alloc(floats);
+      const dst = this.packBuffers[slot]!.byteOffset;
+      if (kind === 'xwt') this.ex.packXWt(dst, W, N, K);
+      else this.ex.packDyW(dst, W, N, K);
+      c[kind] = dst;
+    }
+    return c[kind];
+  }
+
   matmulXWt(Y: Float, X: Float, W: Float, b: Float | null, M: number, N: number, K: number, accumulate: boolean): void {
     dims(M, N, K);
     const bp = b === null ? 0 : this.p(b, N, 'b');
-    this.ex.matmulXWt(this.p(Y, M * N, 'Y'), this.p(X, M * K, 'X'), this.p(W, N * K, 'W'), bp, M, N, K, accumulate ? 1 : 0);
+    const w = this.p(W, N * K, 'W');
+    // (the packed copy pays off on the packed path, from XWT_SMALL_M = 8 rows)
+    const wp = M >= 8 ? this.packed('xwt', w, N, K) : 0;
+    this.ex.matmulXWt(this.p(Y, M * N, 'Y'), this.p(X, M * K, 'X'), w, bp, M, N, K, accumulate ? 1 : 0, wp);
   }
 
   matmulXWt2(
@@ -381,7 +428,10 @@ export class WasmKernels implements Kernels {
 
   matmulDyW(dX: Float, dY: Float, W: Float, M: number, N: number, K: number): void {
     dims(M, N, K);
-    this.ex.matmulDyW(this.p(dX, M * K, 'dX'), this.p(dY, M * N, 'dY'), this.p(W, N * K, 'W'), M, N, K);
+    const w = this.p(W, N * K, 'W');
+    // (the packed path starts at DYW_SMALL_M = 4 rows)
+    const wp = M >= 4 ? this.packed('dyw', w, N, K) : 0;
+    this.ex.matmulDyW(this.p(dX, M * K, 'dX'), this.p(dY, M * N, 'dY'), w, M, N, K, wp);
   }
 
   matmulDyTX(dW: Float, db: Float | null, dY: Float, X: Float, M: number, N: number, K: number): void {

@@ -337,6 +337,46 @@ for (const { variant, rel, available } of VARIANTS) {
       }
     });
 
+    it('withConstantWeights: products with the declared W give bit-identical results with W packed once', () => {
+      // [M, N, K]: the packed paths (M ≥ 8 for X·Wᵀ, M ≥ 4 for dY·W) and the unpacked ones, N and
+      // K not multiples of 8, K and N above the 512-long p chunks.
+      for (const [M, N, K] of [[50, 512, 128], [9, 17, 5], [3, 20, 13], [12, 33, 600], [5, 700, 9], [64, 8, 8]]) {
+        scoped(k, () => {
+          const rng = new Rng(M * 1000 + N * 10 + K);
+          const W = toWasm(k, randomArray(rng, N * K, 1), rng);
+          const other = toWasm(k, randomArray(rng, N * K, 1), rng);
+          const b = toWasm(k, randomArray(rng, N, 1), rng);
+          const X = toWasm(k, randomArray(rng, M * K, 1), rng);
+          const dY = toWasm(k, randomArray(rng, M * N, 1), rng);
+          const run = (Wx: Float32Array) => {
+            const Y = toWasm(k, randomArray(new Rng(1), M * N, 1), rng);
+            const dX = toWasm(k, randomArray(new Rng(2), M * K, 1), rng);
+            k.matmulXWt(Y, X, Wx, b, M, N, K, true);
+            k.matmulXWt(Y, X, Wx, null, M, N, K, true); // a second product with the packed copy
+            k.matmulDyW(dX, dY, Wx, M, N, K);
+            k.matmulDyW(dX, dY, Wx, M, N, K);
+            return [Y.slice(), dX.slice()];
+          };
+          const plain = run(W);
+          const plainOther = run(other);
+          let inside: Float32Array[] = [];
+          let insideOther: Float32Array[] = [];
+          k.withConstantWeights(W, N, K, () => {
+            inside = run(W);
+            insideOther = run(other); // not the declared weights: packed per call as usual
+            scoped(k, () => k.alloc(1000)); // allocations released inside do not disturb the packed copy
+            inside.push(...run(W));
+          });
+          expectIdentical('Y', inside[0], plain[0]);
+          expectIdentical('dX', inside[1], plain[1]);
+          expectIdentical('Y again', inside[2], plain[0]);
+          expectIdentical('dX again', inside[3], plain[1]);
+          expectIdentical('Y other W', insideOther[0], plainOther[0]);
+          expectIdentical('dX other W', insideOther[1], plainOther[1]);
+        });
+      }
+    });
+
     it('matmuls with a zero dimension leave outputs as the reference does', () => {
       scoped(k, () => {
         const Y = k.alloc(6);
