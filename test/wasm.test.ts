@@ -211,9 +211,9 @@ describe('loading', () => {
   });
 });
 
-describe('float32 exp, σ, tanh', () => {
+describe.each(VARIANTS.filter((v) => v.available).map((v) => v.variant))('float32 exp, σ, tanh (%s build)', (variant) => {
   it('are within 1e-6 relative of float64 Math over the whole range, and saturate cleanly', () => {
-    const k = loadWasmKernelsSync({ variant: 'simd' });
+    const k = loadWasmKernelsSync({ variant });
     scoped(k, () => {
       const n = 200_003; // not a multiple of 4: exercises the tail path too
       const x = k.alloc(n);
