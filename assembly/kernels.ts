@@ -224,7 +224,9 @@ export function vmap(fn: i32, a: usize, n: i32): void {
 //   B, per 8 columns, as a panel [p][8] — a copy, or for B = Wᵀ 4×4 transposes of W.
 // Loops: p in chunks of PC (the panel, PC·32 bytes, stays in L1), then rows in chunks that fill
 // the packed-A area (256 KiB, in L2), then panels of 8 columns, then blocks of 4 rows; each
-// panel is packed once per row chunk and used by all its row blocks.
+// panel is packed once per row chunk and used by all its row blocks — or not at all when the
+// caller passes B packed whole (packXWt / packDyW: the recurrent weights, packed once per pass
+// instead of once per time step).
 //
 // Remainders run the same loop: a block of fewer than 4 rows is packed zero-padded, a panel of
 // fewer than 8 columns likewise, and bcp4x8Edge reads and writes only the part of the 4×8 block
