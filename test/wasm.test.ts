@@ -318,8 +318,9 @@ for (const { variant, rel, available } of VARIANTS) {
       // M = 1 is sampling at batch 1. matmulXWt: pairs of rows and a last odd row take different
       // kernels; a single row takes W 8 rows at a time, then the N mod 8 left 4 at a time (N = 9,
       // 12, 15, 17, 98: 1, 4, 7, 1, 2 left); N ≢ 0 (mod 4) ends in a partial group of W rows,
-      // K ≢ 0 (mod 4) in a partial vector. matmulDyW / matmulDyTX: the output rows are walked 16, then 4 columns at a time,
-      // then a partial vector (K = 129, 21, 7, …). M = 8 is the packed path again.
+      // K ≢ 0 (mod 4) in a partial vector. matmulDyW / matmulDyTX: the output rows are walked
+      // 16, then 4 columns at a time, then a partial vector (K = 129, 21, 7, …). M = 8 is the
+      // packed path again.
       let seed = 1;
       for (let M = 1; M <= 8; M++) {
         for (const [N, K] of [[1, 1], [3, 5], [5, 4], [17, 3], [98, 128], [33, 129], [4, 7], [9, 21], [12, 6], [15, 9], [512, 128]]) {
