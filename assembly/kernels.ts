@@ -321,7 +321,9 @@ function bcp4x8(C: usize, ldc: usize, Apk: usize, Bpk: usize, P: i32): void {
 /**
  * bcp4x8 for a block at an edge of C: rows ≤ 4, cols ≤ 8. Only the first `cols` floats of the
  * first `rows` rows of C are read and written; the missing rows work on a scratch row instead
- * (their packed A is zero). The loop is bcp4x8's.
+ * (their packed A is zero). The loop is bcp4x8's, written out again on purpose: one function
+ * for both, with the row pointers and column counts live across the loop, measured 5–15% slower
+ * on full blocks (X·Wᵀ over all steps 26.5 → 23 GFLOP/s, side by side).
  */
 function bcp4x8Edge(C: usize, ldc: usize, rows: i32, cols: i32, Apk: usize, Bpk: usize, P: i32): void {
   const spare = spareRowPtr();
