@@ -532,8 +532,11 @@ function gemm2(
 // time with one accumulator each (dotXWtRow). The rows of X stay in L1; W is read once per pair
 // of rows.
 
-/** Below this many rows of X, matmulXWt takes the unpacked dot-product path. */
-const XWT_SMALL_M: i32 = 8;
+/**
+ * Below this many rows of X, matmulXWt takes the unpacked dot-product path. Exported, as is
+ * DYW_SMALL_M: src/wasm.ts packs a constant W only for products that take the packed path.
+ */
+export const XWT_SMALL_M: i32 = 8;
 
 /** [Σ lanes of a0, Σ a1, Σ a2, Σ a3]. */
 // @ts-ignore: decorator
@@ -787,7 +790,7 @@ export function matmulXWt2(
 // accumulator per step: from 4 rows on, the packed path, which shares W between 4 rows, is as fast.)
 
 /** Rows of dY below which matmulDyW takes the unpacked path. */
-const DYW_SMALL_M: i32 = 4;
+export const DYW_SMALL_M: i32 = 4;
 /** Rows of dY below which matmulDyTX takes the unpacked path. */
 const DYTX_SMALL_M: i32 = 8;
 

@@ -72,6 +72,9 @@ interface KernelExports {
   ): void;
   clip(g: number, n: number, c: number): void;
   peakMulAdd(iters: number): number;
+  /** Rows below which matmulXWt / matmulDyW take their unpacked paths (a packed W is not used there). */
+  XWT_SMALL_M: { value: number };
+  DYW_SMALL_M: { value: number };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -407,8 +410,7 @@ export class WasmKernels implements Kernels {
     dims(M, N, K);
     const bp = b === null ? 0 : this.p(b, N, 'b');
     const w = this.p(W, N * K, 'W');
-    // (the packed copy pays off on the packed path, from XWT_SMALL_M = 8 rows)
-    const wp = M >= 8 ? this.packed('xwt', w, N, K) : 0;
+    const wp = M >= this.ex.XWT_SMALL_M.value ? this.packed('xwt', w, N, K) : 0;
     this.ex.matmulXWt(this.p(Y, M * N, 'Y'), this.p(X, M * K, 'X'), w, bp, M, N, K, accumulate ? 1 : 0, wp);
   }
 
@@ -429,8 +431,7 @@ export class WasmKernels implements Kernels {
   matmulDyW(dX: Float, dY: Float, W: Float, M: number, N: number, K: number): void {
     dims(M, N, K);
     const w = this.p(W, N * K, 'W');
-    // (the packed path starts at DYW_SMALL_M = 4 rows)
-    const wp = M >= 4 ? this.packed('dyw', w, N, K) : 0;
+    const wp = M >= this.ex.DYW_SMALL_M.value ? this.packed('dyw', w, N, K) : 0;
     this.ex.matmulDyW(this.p(dX, M * K, 'dX'), this.p(dY, M * N, 'dY'), w, M, N, K, wp);
   }
 
