@@ -748,21 +748,7 @@ describe('files on disk', () => {
   it('writeFileAtomic reports ENOSPC, removes its temp file and keeps the old content', async () => {
     const path = join(dir, 'ckpt.safetensors');
     writeFileSync(path, 'old content');
-    vi.resetModules();
-    vi.doMock('node:fs', async (importOriginal) => {
-      const actual = await importOriginal<typeof import('node:fs')>();
-      return {
-        ...actual,
-        writeSync: () => {
-          const err = new Error('ENOSPC: no space left on device, write') as NodeJS.ErrnoException;
-          err.code = 'ENOSPC';
-          err.errno = -osConstants.errno.ENOSPC;
-          err.syscall = 'write';
-          throw err;
-        },
-      };
-    });
-    const mocked = await import('../src/safetensors.js');
+    const mocked = await safetensorsWithFailingFs('writeSync', 'ENOSPC', 'no space left on device', 'write');
     let thrown: unknown;
     try {
       mocked.writeFileAtomic(path, new Uint8Array(100));
@@ -779,25 +765,36 @@ describe('files on disk', () => {
   it('writeFileAtomic removes its temp file when the rename fails', async () => {
     const path = join(dir, 'ckpt.safetensors');
     writeFileSync(path, 'old content');
-    vi.resetModules();
-    vi.doMock('node:fs', async (importOriginal) => {
-      const actual = await importOriginal<typeof import('node:fs')>();
-      return {
-        ...actual,
-        renameSync: () => {
-          const err = new Error('EXDEV: cross-device link not permitted, rename') as NodeJS.ErrnoException;
-          err.code = 'EXDEV';
-          err.errno = -osConstants.errno.EXDEV;
-          throw err;
-        },
-      };
-    });
-    const mocked = await import('../src/safetensors.js');
+    const mocked = await safetensorsWithFailingFs('renameSync', 'EXDEV', 'cross-device link not permitted', 'rename');
     expect(() => mocked.writeFileAtomic(path, new Uint8Array(10))).toThrow(new RegExp(`^cannot write ${escape(path)}: .*\\(EXDEV\\)$`));
     expect(readdirSync(dir)).toEqual(['ckpt.safetensors']);
     expect(readFileSync(path, 'utf8')).toBe('old content');
   });
 });
+
+/**
+ * A fresh import of src/safetensors.ts whose node:fs `fn` always fails with the system error
+ * `code` (as Node reports it: "CODE: message, syscall").
+ */
+async function safetensorsWithFailingFs(
+  fn: 'writeSync' | 'renameSync', code: 'ENOSPC' | 'EXDEV', message: string, syscall: string,
+): Promise<typeof import('../src/safetensors.js')> {
+  vi.resetModules();
+  vi.doMock('node:fs', async (importOriginal) => {
+    const actual = await importOriginal<typeof import('node:fs')>();
+    return {
+      ...actual,
+      [fn]: () => {
+        const err = new Error(`${code}: ${message}, ${syscall}`) as NodeJS.ErrnoException;
+        err.code = code;
+        err.errno = -osConstants.errno[code];
+        err.syscall = syscall;
+        throw err;
+      },
+    };
+  });
+  return import('../src/safetensors.js');
+}
 
 /** Escapes a string for use inside a RegExp. */
 function escape(s: string): string {
