@@ -163,6 +163,19 @@ function checkLeak(before) {
   return tf.memory().numTensors - before;
 }
 
+/**
+ * Warms up and times one sampled character; notes a tensor-count drift of training
+ * (`leakTrain`) or of sampling. Returns mitata's statistics.
+ */
+async function timeSampling(sampleOne, leakTrain, notes) {
+  for (let w = 0; w < WARMUP_SAMPLE; w++) sampleOne();
+  const before = tf.memory().numTensors;
+  const stats = await timeIt(sampleOne, Math.max(1000, BUDGET_MS / 2), 50);
+  const leakSample = checkLeak(before);
+  if (leakTrain || leakSample) notes.push(`tensor count drift: train ${leakTrain}, sample ${leakSample}`);
+  return stats;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Variant 1: tf.layers (sequential, tf.layers.lstm, trainOnBatch)
 // ---------------------------------------------------------------------------------------------
@@ -240,11 +253,7 @@ async function benchLayers() {
     id = draw(probs);
     return id;
   };
-  for (let w = 0; w < WARMUP_SAMPLE; w++) sampleOne();
-  const m1 = tf.memory().numTensors;
-  const ss = await timeIt(sampleOne, Math.max(1000, BUDGET_MS / 2), 50);
-  const leakSample = checkLeak(m1);
-  if (leakTrain || leakSample) notes.push(`tensor count drift: train ${leakTrain}, sample ${leakSample}`);
+  const ss = await timeSampling(sampleOne, leakTrain, notes);
   model.dispose();
   sampler.dispose();
   xData.forEach((t) => t.dispose());
@@ -392,11 +401,7 @@ async function benchHand(cell) {
     id = draw(probs);
     return id;
   };
-  for (let w = 0; w < WARMUP_SAMPLE; w++) sampleOne();
-  const m1 = tf.memory().numTensors;
-  const ss = await timeIt(sampleOne, Math.max(1000, BUDGET_MS / 2), 50);
-  const leakSample = checkLeak(m1);
-  if (leakTrain || leakSample) notes.push(`tensor count drift: train ${leakTrain}, sample ${leakSample}`);
+  const ss = await timeSampling(sampleOne, leakTrain, notes);
 
   for (const s of [...state, ...s1]) (s.c.dispose(), s.h.dispose());
   varList.forEach((t) => t.dispose());
