@@ -722,27 +722,34 @@ export function packDyW(dst: usize, W: usize, N: i32, K: i32): void {
   packPanels(dst, W, <usize>K << 2, 4, N, K);
 }
 
-/** Before the products are added: Y = b (or 0), or Y += b when accumulate ≠ 0 (b = 0: no bias). */
-function startY(Y: usize, b: usize, M: i32, N: i32, accumulate: i32): void {
-  const ldy = <usize>N << 2;
+/** row[0..N) += b[0..N). */
+function addRow(row: usize, b: usize, N: i32): void {
   const N4 = N & ~3;
+  let n = 0;
+  for (; n < N4; n += 4) {
+    const o = <usize>n << 2;
+    v128.store(row + o, f32x4.add(v128.load(row + o), v128.load(b + o)));
+  }
   const rn = N - N4;
+  if (rn > 0) {
+    const o = <usize>n << 2;
+    storeTail(row + o, f32x4.add(loadTail(row + o, rn), loadTail(b + o, rn)), rn);
+  }
+}
+
+/**
+ * Before the products are added: Y = b (or 0), or Y += b when accumulate ≠ 0, then Y += b2
+ * (b, b2 = 0: no bias). Row by row, so each row is touched once while it is in L1.
+ */
+function startY(Y: usize, b: usize, b2: usize, M: i32, N: i32, accumulate: i32): void {
+  const ldy = <usize>N << 2;
   for (let m = 0; m < M; m++) {
     const row = Y + <usize>m * ldy;
     if (accumulate == 0) {
       if (b != 0) memory.copy(row, b, ldy);
       else memory.fill(row, 0, ldy);
-    } else if (b != 0) {
-      let n = 0;
-      for (; n < N4; n += 4) {
-        const o = <usize>n << 2;
-        v128.store(row + o, f32x4.add(v128.load(row + o), v128.load(b + o)));
-      }
-      if (rn > 0) {
-        const o = <usize>n << 2;
-        storeTail(row + o, f32x4.add(loadTail(row + o, rn), loadTail(b + o, rn)), rn);
-      }
-    }
+    } else if (b != 0) addRow(row, b, N);
+    if (b2 != 0) addRow(row, b2, N);
   }
 }
 
@@ -757,7 +764,7 @@ export function matmulXWt(Y: usize, X: usize, W: usize, b: usize, M: i32, N: i32
     return;
   }
   // Start from b (or 0), or add b to Y; the products are then added in k order.
-  startY(Y, b, M, N, accumulate);
+  startY(Y, b, 0, M, N, accumulate);
   // A = X (A(m,k) = X[m*K + k]), B = Wᵀ (B(k,n) = W[n*K + k]).
   gemm(Y, <usize>N << 2, X, <usize>K << 2, 4, W, 4, <usize>K << 2, M, N, K, Wp);
 }
@@ -770,8 +777,7 @@ export function matmulXWt2(
   Y: usize, X1: usize, W1: usize, X2: usize, W2: usize, b1: usize, b2: usize, M: i32, N: i32, K1: i32, K2: i32,
 ): void {
   if (M <= 0 || N <= 0) return;
-  startY(Y, b1, M, N, 0);
-  startY(Y, b2, M, N, 1);
+  startY(Y, b1, b2, M, N, 0);
   if (M < XWT_SMALL_M) {
     if (K1 > 0) dotXWt(Y, X1, W1, 0, M, N, K1, 1);
     if (K2 > 0) dotXWt(Y, X2, W2, 0, M, N, K2, 1);
