@@ -253,8 +253,8 @@ export class WasmKernels implements Kernels {
   private scratch: Int32Array | null = null;
   /** The weights declared constant by withConstantWeights, and their packed copies (0: not yet). */
   private constant: { ptr: number; N: number; K: number; xwt: number; dyw: number } | null = null;
-  /** Where the packed copies go (for matmulXWt, matmulDyW), reused from one declaration to the next. */
-  private packBuffers: (Float32Array | null)[] = [null, null];
+  /** Where the packed copies go, reused from one declaration to the next. */
+  private packBuffers: { xwt: Float32Array | null; dyw: Float32Array | null } = { xwt: null, dyw: null };
 
   /** Use loadWasmKernels / loadWasmKernelsSync; `module` is a compiled build of `variant`. */
   constructor(module: object, variant: WasmVariant, options: WasmKernelsOptions = {}) {
@@ -332,10 +332,9 @@ export class WasmKernels implements Kernels {
     }
     new Uint8Array(this.memory.buffer, mark, this.top - mark).fill(0);
     if (this.scratch !== null && this.scratch.byteOffset >= mark) this.scratch = null;
-    this.packBuffers = this.packBuffers.map((b) => (b !== null && b.byteOffset >= mark ? null : b));
-    if (this.constant !== null) {
-      if (this.constant.xwt >= mark) this.constant.xwt = 0;
-      if (this.constant.dyw >= mark) this.constant.dyw = 0;
+    for (const kind of ['xwt', 'dyw'] as const) {
+      if ((this.packBuffers[kind]?.byteOffset ?? 0) >= mark) this.packBuffers[kind] = null;
+      if (this.constant !== null && this.constant[kind] >= mark) this.constant[kind] = 0;
     }
     this.top = mark;
   }
@@ -396,9 +395,9 @@ export class WasmKernels implements Kernels {
     if (c === null || c.ptr !== W || c.N !== N || c.K !== K) return 0;
     if (c[kind] === 0) {
       const floats = kind === 'xwt' ? Math.ceil(N / 8) * 8 * K : Math.ceil(K / 8) * 8 * N;
-      const slot = kind === 'xwt' ? 0 : 1;
-      if (this.packBuffers[slot] === null || this.packBuffers[slot]!.length < floats) this.packBuffers[slot] = this.alloc(floats);
-      const dst = this.packBuffers[slot]!.byteOffset;
+      let buf = this.packBuffers[kind];
+      if (buf === null || buf.length < floats) buf = this.packBuffers[kind] = this.alloc(floats);
+      const dst = buf.byteOffset;
       if (kind === 'xwt') this.ex.packXWt(dst, W, N, K);
       else this.ex.packDyW(dst, W, N, K);
       c[kind] = dst;
