@@ -39,29 +39,30 @@ export function sample(model: Model, vocab: Vocab, options: SampleOptions = {}):
   const state = model.zeroState(1);
   const token = new Int32Array(1);
 
-  let logp: Float | null = null;
   const prime = options.primetext ?? '';
-  if (prime.length > 0) {
-    checkPrimetext(prime, vocab);
+  if (prime.length > 0) checkPrimetext(prime, vocab);
+  // The weights stay the same for every character: let the model prepare them once.
+  return model.inference(() => {
+    let logp: Float | null = null;
     for (const ch of prime) {
       token[0] = vocab.index.get(ch)!;
       logp = model.step(token, state);
     }
-  }
-  const probs = new Float64Array(V);
-  let out = '';
-  for (let i = 0; i < length; i++) {
-    let id: number;
-    if (logp === null) id = rng.int(V);
-    else if (options.argmax) id = argmax(logp, V);
-    else id = drawFromLogits(logp, V, temperature, probs, rng);
-    const ch = vocab.chars[id];
-    out += ch;
-    options.onChar?.(ch);
-    token[0] = id;
-    logp = model.step(token, state);
-  }
-  return out;
+    const probs = new Float64Array(V);
+    let out = '';
+    for (let i = 0; i < length; i++) {
+      let id: number;
+      if (logp === null) id = rng.int(V);
+      else if (options.argmax) id = argmax(logp, V);
+      else id = drawFromLogits(logp, V, temperature, probs, rng);
+      const ch = vocab.chars[id];
+      out += ch;
+      options.onChar?.(ch);
+      token[0] = id;
+      logp = model.step(token, state);
+    }
+    return out;
+  });
 }
 
 /** Throws an error listing the characters of `prime` that are not in the vocabulary. */
@@ -116,14 +117,16 @@ export function evaluateIds(model: Model, ids: ArrayLike<number>, seqLength = 10
   if (n < 2) throw new Error(`the text has ${n} character(s); at least 2 are needed to predict anything`);
   let state = model.zeroState(1);
   let total = 0;
-  for (let start = 0; start < n - 1; start += seqLength) {
-    const T = Math.min(seqLength, n - 1 - start);
-    const x = Array.prototype.slice.call(ids, start, start + T) as number[];
-    const y = Array.prototype.slice.call(ids, start + 1, start + 1 + T) as number[];
-    const r = model.forward({ x, y, batchSize: 1, seqLength: T }, state);
-    total += r.loss * T;
-    state = r.finalState;
-  }
+  model.inference(() => {
+    for (let start = 0; start < n - 1; start += seqLength) {
+      const T = Math.min(seqLength, n - 1 - start);
+      const x = Array.prototype.slice.call(ids, start, start + T) as number[];
+      const y = Array.prototype.slice.call(ids, start + 1, start + 1 + T) as number[];
+      const r = model.forward({ x, y, batchSize: 1, seqLength: T }, state);
+      total += r.loss * T;
+      state = r.finalState;
+    }
+  });
   const loss = total / (n - 1);
   return { loss, bpc: loss / Math.LN2, predictions: n - 1 };
 }

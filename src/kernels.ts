@@ -43,8 +43,9 @@ export interface Kernels {
 
   /**
    * Runs `fn`, during which W[N,K] does not change: an implementation may then prepare W once
-   * for all the matmulXWt / matmulDyW calls with it inside `fn` (the recurrent map of an LSTM is
-   * used once per time step). The reference just runs `fn`.
+   * for all the matmulXWt / matmulXWt2 / matmulDyW calls with it inside `fn` (the recurrent map
+   * of an LSTM is used once per time step; sampling uses every weight once per character).
+   * Scopes nest and add up. The reference just runs `fn`.
    */
   withConstantWeights(W: Float, N: number, K: number, fn: () => void): void;
 

@@ -165,6 +165,13 @@ export class Model {
   private readonly embedding: { E: Float; dE: Float };
   private readonly decoder: Linear;
   private workspaces = new Map<string, Workspace>();
+  /**
+   * Inside inference(): the first layer's products of the embedding, tabulated per vocabulary
+   * entry, [V, 4N] each (lstm: i2h; grid_lstm: time.d2h and depth.d2h). Null outside.
+   */
+  private tables: { first: Float; depth: Float | null } | null = null;
+  /** Their buffers, kept from one inference() to the next. */
+  private tableBuffers: { first: Float; depth: Float | null } | null = null;
 
   constructor(config: ModelConfig, options: CreateModelOptions = {}) {
     this.config = normalizeConfig(config);
@@ -309,6 +316,9 @@ export class Model {
    * Leaves ∂objective/∂params in `grads` (see ForwardBackwardResult.objective).
    */
   forwardBackward(batch: Batch, state: State, options: BackwardOptions = {}): ForwardBackwardResult {
+    if (this.tables !== null) {
+      throw new Error('forwardBackward cannot run inside model.inference(), where the parameters are held constant; train outside it');
+    }
     const ws = this.prepare(batch, state);
     if (options.dFinalState) this.checkState(options.dFinalState, ws.B, 'dFinalState');
     const training = options.training ?? true;
@@ -326,8 +336,59 @@ export class Model {
   }
 
   /**
+   * Runs `fn` with the parameters held constant, for sampling and evaluation (sample() and
+   * evaluateIds() use it), and returns what it returns. Inside, forward() and step() use weights
+   * prepared once instead of at every call:
+   * - the first layer's products of the embedding are tabulated per vocabulary entry, so a step
+   *   reads one row of 4N numbers instead of multiplying by a 4N×N matrix (lstm: i2h; grid_lstm:
+   *   time.d2h and depth.d2h);
+   * - every other weight matrix is declared constant to the kernels (Kernels.withConstantWeights),
+   *   which may pack it once (the WASM kernels do, for their one-row products as well).
+   * The results are those of the same calls outside, up to float rounding (bit-identical for
+   * lstm steps at batch 1 with the WASM kernels). `fn` must not change the parameters (no
+   * optimiser steps, setParam or writes through views); forwardBackward() inside is an error.
+   * Nested calls just run `fn`.
+   */
+  inference<R>(fn: () => R): R {
+    if (this.tables !== null) return fn();
+    const k = this.kernels;
+    const { rnnSize: N, vocabSize: V } = this.config;
+    const grid = this.config.model === 'grid_lstm';
+    if (this.tableBuffers === null) this.tableBuffers = { first: k.alloc(V * 4 * N), depth: grid ? k.alloc(V * 4 * N) : null };
+    const tb = this.tableBuffers;
+    // The table rows are computed one at a time, as the one-row products of step() would be.
+    const tabulate = (out: Float, lin: Linear) => {
+      for (let v = 0; v < V; v++) {
+        k.matmulXWt(out.subarray(v * 4 * N, (v + 1) * 4 * N), this.embedding.E.subarray(v * N, (v + 1) * N), lin.W, lin.b, 1, 4 * N, N, false);
+      }
+    };
+    if (grid) {
+      tabulate(tb.first, this.grid[0].timeD2h);
+      tabulate(tb.depth!, this.grid[0].depthD2h);
+    } else tabulate(tb.first, this.stacked[0].i2h);
+    // Every weight matrix, once (the tied depth weights are shared by all layers); the kernels
+    // prepare each one only when a product first needs it.
+    const all: Linear[] = [this.decoder, ...this.stacked.flatMap((s) => [s.i2h, s.h2h])];
+    for (const g of this.grid) all.push(g.timeT2h, g.timeD2h, g.depthT2h, g.depthD2h);
+    const distinct = [...new Set(all)];
+    let result: R | undefined;
+    const declare = (j: number): void => {
+      if (j === distinct.length) result = fn();
+      else k.withConstantWeights(distinct[j].W, distinct[j].outSize, distinct[j].inSize, () => declare(j + 1));
+    };
+    this.tables = tb;
+    try {
+      declare(0);
+    } finally {
+      this.tables = null;
+    }
+    return result as R;
+  }
+
+  /**
    * One step for sampling: feeds tokens[B] (one per sequence), updates `state` in place and
    * returns the log-probabilities of the next token, [B, V] (a view valid until the next call).
+   * Faster inside {@link inference}.
    */
   step(tokens: ArrayLike<number>, state: State): Float {
     const B = tokens.length;
@@ -438,7 +499,8 @@ export class Model {
       ws.h[l].set(state.h[l], 0);
       ws.c[l].set(state.c[l], 0);
     }
-    embeddingForward(ws.emb, this.embedding.E, ws.ids, M, N);
+    // Inside inference() the first layer reads its tables instead of the embedding.
+    if (this.tables === null) embeddingForward(ws.emb, this.embedding.E, ws.ids, M, N);
 
     let below: Float = ws.emb; // the output of the layer below, [T·B, N]
     for (let l = 0; l < L; l++) {
@@ -501,7 +563,8 @@ export class Model {
   private stackedLayerForward(ws: Workspace, l: number, input: Float): Float {
     const { i2h, h2h } = this.stacked[l];
     // a = i2h(x) for all steps at once, then + h2h(h_{t−1}) and the cell update step by step.
-    linearForward(this.kernels, ws.gates[l], input, i2h, ws.T * ws.B, false);
+    if (l === 0 && this.tables !== null) embeddingForward(ws.gates[0], this.tables.first, ws.ids, ws.T * ws.B, 4 * this.config.rnnSize);
+    else linearForward(this.kernels, ws.gates[l], input, i2h, ws.T * ws.B, false);
     this.lstmForwardThroughTime(ws, l, h2h);
     return ws.h[l].subarray(ws.B * this.config.rnnSize);
   }
@@ -537,13 +600,18 @@ export class Model {
     const M = ws.T * ws.B;
     const h = ws.h[l];
     // Time LSTM: a = time.d2h(h_d) for all steps at once, + time.t2h(h_{t−1}) step by step.
-    linearForward(k, ws.gates[l], input, timeD2h, M, false);
+    const tables = l === 0 ? this.tables : null;
+    if (tables !== null) embeddingForward(ws.gates[0], tables.first, ws.ids, M, 4 * N);
+    else linearForward(k, ws.gates[l], input, timeD2h, M, false);
     this.lstmForwardThroughTime(ws, l, timeT2h);
     // Depth LSTM (3.2 priority: it reads the new time hidden state h_t), all positions at once;
     // both of its inputs are known now, so its two linear maps are one product of [h_t h_d].
     const D = ws.dGates[l];
     const cdIn = l === 0 ? ws.zeros : ws.cd[l - 1];
-    linear2Forward(k, D, h.subarray(ws.B * N), depthT2h, input, depthD2h, M);
+    if (tables !== null) {
+      embeddingForward(D, tables.depth!, ws.ids, M, 4 * N);
+      linearForward(k, D, h.subarray(ws.B * N), depthT2h, M, true);
+    } else linear2Forward(k, D, h.subarray(ws.B * N), depthT2h, input, depthD2h, M);
     k.lstmForward(D, cdIn, ws.cd[l], ws.tcd[l], ws.hd[l], M, N);
     return ws.hd[l];
   }

@@ -51,13 +51,18 @@ function wasmApi(): WasmApi | undefined {
 interface KernelExports {
   heapBase(): number;
   vmap(fn: number, a: number, n: number): void;
-  matmulXWt(Y: number, X: number, W: number, b: number, M: number, N: number, K: number, accumulate: number, Wp: number): void;
+  matmulXWt(
+    Y: number, X: number, W: number, b: number, M: number, N: number, K: number, accumulate: number, Wp: number, Wq: number,
+  ): void;
   matmulXWt2(
     Y: number, X1: number, W1: number, X2: number, W2: number, b1: number, b2: number, M: number, N: number, K1: number, K2: number,
+    Wq1: number, Wq2: number,
   ): void;
   matmulDyW(dX: number, dY: number, W: number, M: number, N: number, K: number, Wp: number): void;
   packXWt(dst: number, W: number, N: number, K: number): void;
   packDyW(dst: number, W: number, N: number, K: number): void;
+  packMv(dst: number, W: number, N: number, K: number): void;
+  packMvSize(N: number, K: number): number;
   matmulDyTX(dW: number, db: number, dY: number, X: number, M: number, N: number, K: number): void;
   lstmForward(gates: number, cPrev: number, c: number, tc: number, h: number, M: number, N: number): void;
   lstmBackward(
@@ -81,6 +86,15 @@ interface KernelExports {
 // Locating, validating and compiling the two builds
 
 export type WasmVariant = 'simd' | 'relaxed';
+
+/** The packed copies of a constant weight: for matmulXWt (many rows), matmulDyW, one-row products. */
+type PackKind = 'xwt' | 'dyw' | 'mv';
+const PACK_KINDS: readonly PackKind[] = ['xwt', 'dyw', 'mv'];
+interface ConstantWeight extends Record<PackKind, number> {
+  ptr: number;
+  N: number;
+  K: number;
+}
 
 export interface WasmKernelsOptions {
   /**
@@ -251,10 +265,14 @@ export class WasmKernels implements Kernels {
   private top: number;
   /** Scratch area for target ids that do not live in wasm memory. */
   private scratch: Int32Array | null = null;
-  /** The weights declared constant by withConstantWeights, and their packed copies (0: not yet). */
-  private constant: { ptr: number; N: number; K: number; xwt: number; dyw: number } | null = null;
-  /** Where the packed copies go, reused from one declaration to the next. */
-  private packBuffers: { xwt: Float32Array | null; dyw: Float32Array | null } = { xwt: null, dyw: null };
+  /**
+   * The weights declared constant by the open withConstantWeights scopes, innermost last, and
+   * their packed copies (0: not packed yet): xwt for matmulXWt from XWT_SMALL_M rows on, dyw for
+   * matmulDyW, mv for matmulXWt / matmulXWt2 at one row.
+   */
+  private constant: ConstantWeight[] = [];
+  /** Where the packed copies go, by nesting depth and kind, reused from one scope to the next. */
+  private packBuffers: Record<PackKind, Float32Array | null>[] = [];
 
   /** Use loadWasmKernels / loadWasmKernelsSync; `module` is a compiled build of `variant`. */
   constructor(module: object, variant: WasmVariant, options: WasmKernelsOptions = {}) {
@@ -332,9 +350,9 @@ export class WasmKernels implements Kernels {
     }
     new Uint8Array(this.memory.buffer, mark, this.top - mark).fill(0);
     if (this.scratch !== null && this.scratch.byteOffset >= mark) this.scratch = null;
-    for (const kind of ['xwt', 'dyw'] as const) {
-      if ((this.packBuffers[kind]?.byteOffset ?? 0) >= mark) this.packBuffers[kind] = null;
-      if (this.constant !== null && this.constant[kind] >= mark) this.constant[kind] = 0;
+    for (const kind of PACK_KINDS) {
+      for (const bufs of this.packBuffers) if ((bufs[kind]?.byteOffset ?? 0) >= mark) bufs[kind] = null;
+      for (const c of this.constant) if (c[kind] >= mark) c[kind] = 0;
     }
     this.top = mark;
   }
@@ -373,33 +391,39 @@ export class WasmKernels implements Kernels {
   }
 
   /**
-   * Runs `fn` with W[N,K] declared constant: matmulXWt and matmulDyW with this W (same view
-   * start and shape) inside `fn` use a copy of W packed once, at the first product that needs
-   * it, instead of packing W on every call. `fn` must not change W. Not nested: an inner call
-   * replaces the outer declaration until it returns.
+   * Runs `fn` with W[N,K] declared constant: matmulXWt, matmulXWt2 and matmulDyW with this W
+   * (same view start and shape) inside `fn` use a copy of W packed once, at the first product
+   * that needs it, instead of packing W on every call (or, at one row, instead of reading W row
+   * by row). `fn` must not change W. Scopes nest and add up: inside two scopes, both weights are
+   * constant.
    */
   withConstantWeights(W: Float, N: number, K: number, fn: () => void): void {
     dims(N, K, 0);
-    const outer = this.constant;
-    this.constant = { ptr: this.p(W, N * K, 'W'), N, K, xwt: 0, dyw: 0 };
+    this.constant.push({ ptr: this.p(W, N * K, 'W'), N, K, xwt: 0, dyw: 0, mv: 0 });
     try {
       fn();
     } finally {
-      this.constant = outer;
+      this.constant.pop();
     }
   }
 
-  /** The packed copy of W for matmulXWt (xwt) or matmulDyW, if W was declared constant; else 0. */
-  private packed(kind: 'xwt' | 'dyw', W: number, N: number, K: number): number {
-    const c = this.constant;
-    if (c === null || c.ptr !== W || c.N !== N || c.K !== K) return 0;
+  /** The packed copy of W for `kind`, if W was declared constant (packed now if needed); else 0. */
+  private packed(kind: PackKind, W: number, N: number, K: number): number {
+    const depth = this.constant.findIndex((c) => c.ptr === W && c.N === N && c.K === K);
+    if (depth < 0) return 0;
+    const c = this.constant[depth];
     if (c[kind] === 0) {
-      const floats = kind === 'xwt' ? Math.ceil(N / 8) * 8 * K : Math.ceil(K / 8) * 8 * N;
-      let buf = this.packBuffers[kind];
-      if (buf === null || buf.length < floats) buf = this.packBuffers[kind] = this.alloc(floats);
+      const floats =
+        kind === 'xwt' ? Math.ceil(N / 8) * 8 * K : kind === 'dyw' ? Math.ceil(K / 8) * 8 * N : this.ex.packMvSize(N, K);
+      if (floats === 0) return 0; // mv with fewer than 8 rows: nothing to pack
+      while (this.packBuffers.length <= depth) this.packBuffers.push({ xwt: null, dyw: null, mv: null });
+      const bufs = this.packBuffers[depth];
+      let buf = bufs[kind];
+      if (buf === null || buf.length < floats) buf = bufs[kind] = this.alloc(floats);
       const dst = buf.byteOffset;
       if (kind === 'xwt') this.ex.packXWt(dst, W, N, K);
-      else this.ex.packDyW(dst, W, N, K);
+      else if (kind === 'dyw') this.ex.packDyW(dst, W, N, K);
+      else this.ex.packMv(dst, W, N, K);
       c[kind] = dst;
     }
     return c[kind];
@@ -410,7 +434,8 @@ export class WasmKernels implements Kernels {
     const bp = b === null ? 0 : this.p(b, N, 'b');
     const w = this.p(W, N * K, 'W');
     const wp = M >= this.ex.XWT_SMALL_M.value ? this.packed('xwt', w, N, K) : 0;
-    this.ex.matmulXWt(this.p(Y, M * N, 'Y'), this.p(X, M * K, 'X'), w, bp, M, N, K, accumulate ? 1 : 0, wp);
+    const wq = M === 1 && this.constant.length > 0 ? this.packed('mv', w, N, K) : 0;
+    this.ex.matmulXWt(this.p(Y, M * N, 'Y'), this.p(X, M * K, 'X'), w, bp, M, N, K, accumulate ? 1 : 0, wp, wq);
   }
 
   matmulXWt2(
@@ -421,9 +446,12 @@ export class WasmKernels implements Kernels {
     dims(K2, 0, 0);
     const b1p = b1 === null ? 0 : this.p(b1, N, 'b1');
     const b2p = b2 === null ? 0 : this.p(b2, N, 'b2');
+    const w1 = this.p(W1, N * K1, 'W1');
+    const w2 = this.p(W2, N * K2, 'W2');
+    const one = M === 1 && this.constant.length > 0;
     this.ex.matmulXWt2(
-      this.p(Y, M * N, 'Y'), this.p(X1, M * K1, 'X1'), this.p(W1, N * K1, 'W1'), this.p(X2, M * K2, 'X2'), this.p(W2, N * K2, 'W2'),
-      b1p, b2p, M, N, K1, K2,
+      this.p(Y, M * N, 'Y'), this.p(X1, M * K1, 'X1'), w1, this.p(X2, M * K2, 'X2'), w2, b1p, b2p, M, N, K1, K2,
+      one && K1 > 0 ? this.packed('mv', w1, N, K1) : 0, one && K2 > 0 ? this.packed('mv', w2, N, K2) : 0,
     );
   }
 

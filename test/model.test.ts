@@ -722,4 +722,42 @@ describe('Model', () => {
       { numRuns: runs(100) },
     );
   });
+
+  it('8. inference(): forward() and step() inside give what they give outside (lstm steps bit-identical, else 1e-12)', () => {
+    fc.assert(
+      fc.property(arbConfig, arbShape, arbSeed, (config, { batchSize: B, seqLength: T }, seed) => {
+        const ctx = { config, B, T, seed };
+        const V = config.vocabSize;
+        const model = randomModel(config, seed, 0.5);
+        const rng = new Rng(seed + 7);
+        const x = randomIds(rng, B * T, V);
+        const y = randomIds(rng, B * T, V);
+        const s0 = randomState(model, B, rng);
+        const tokens = Array.from({ length: T }, () => randomIds(rng, B, V));
+        const stepAll = () => {
+          const state = copyState(s0);
+          const logps = tokens.map((tok) => model.step(tok, state).slice());
+          return { logps, state };
+        };
+        const run = () => ({ fw: model.forward({ x, y, batchSize: B, seqLength: T }, s0), steps: stepAll() });
+        const compare = (inside: ReturnType<typeof run>, outside: ReturnType<typeof run>, what: string) => {
+          within(`${what}: forward loss`, relDiff(inside.fw.loss, outside.fw.loss), 1e-12, ctx);
+          within(`${what}: forward final state`, stateRelDiff(inside.fw.finalState, outside.fw.finalState), 1e-12, ctx);
+          const tol = config.model === 'lstm' ? 0 : 1e-12;
+          inside.steps.logps.forEach((lp, t) => within(`${what}: step ${t} log-probabilities`, maxRelDiff(lp, outside.steps.logps[t]), tol, ctx));
+          within(`${what}: state after the steps`, stateRelDiff(inside.steps.state, outside.steps.state), tol, ctx);
+        };
+        compare(model.inference(run), run(), 'inside vs outside');
+        // Nested calls run fn; training inside is refused.
+        expect(model.inference(() => model.inference(() => 42))).toBe(42);
+        expect(() => model.inference(() => model.forwardBackward({ x, y, batchSize: B, seqLength: T }, s0))).toThrow(
+          /forwardBackward cannot run inside model\.inference\(\)/,
+        );
+        // The weights are read afresh at every inference(): change them all, and inside follows.
+        for (let j = 0; j < model.params.length; j++) model.params[j] = -model.params[j] * 0.9;
+        compare(model.inference(run), run(), 'after a parameter change');
+      }),
+      { numRuns: runs(60) },
+    );
+  });
 });

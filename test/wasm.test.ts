@@ -34,7 +34,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Model, type ModelConfig, Rng, TsKernels, sigmoid } from '../src/index.js';
+import { Model, type ModelConfig, Rng, TsKernels, buildVocab, sample, sigmoid } from '../src/index.js';
 import { Optimizer, clipGradients } from '../src/optim.js';
 import { WasmKernels, loadWasmKernels, loadWasmKernelsSync, wasmAvailable, type WasmVariant } from '../src/wasm.js';
 import { arbConfig, arbShape, randomIds, runs } from './helpers/arbitraries.js';
@@ -66,9 +66,16 @@ function randomArray(rng: Rng, n: number, scale: number): Float32Array {
  * A copy of `src` in wasm memory, at a random float offset 0..3 from the 16-byte aligned
  * allocation (the model passes subarrays at any offset).
  */
+/**
+ * A copy of src in wasm memory at a random offset (0–3 floats from 16-byte alignment), with NaN
+ * in the 4 floats on each side: a kernel that lets values past the end of an input (as a whole
+ * vector load at a ragged edge would read them) into its results gives NaN.
+ */
 function toWasm(k: WasmKernels, src: Float32Array, rng: Rng): Float32Array {
   const off = rng.int(4);
-  const a = k.alloc(src.length + off).subarray(off, off + src.length);
+  const whole = k.alloc(src.length + off + 8);
+  whole.fill(Number.NaN);
+  const a = whole.subarray(4 + off, 4 + off + src.length);
   a.set(src);
   return a;
 }
@@ -280,6 +287,22 @@ for (const { variant, rel, available } of VARIANTS) {
       }
     });
 
+    it('one-row products with W declared constant (sampling: W packed for the row path) equal the reference', () => {
+      fc.assert(
+        fc.property(arbDim, arbDim, arbDim, fc.boolean(), fc.boolean(), arbScale, arbSeed, (N, K, K2, bias, accumulate, scale, seed) =>
+          scoped(k, () => {
+            checkXWt(k, rel, 1, N, K, bias, accumulate, scale, seed, true);
+            checkXWt2(k, rel, 1, N, K, K2, bias, !bias, scale, seed + 1, true);
+          }),
+        ),
+        { numRuns: runs(80) },
+      );
+      // The sizes sampling uses (4N = 512, the decoder's V = 98 rows), and rows above a block of 6.
+      for (const [N, K] of [[512, 128], [98, 128], [2048, 512], [7, 3], [13, 130]]) {
+        scoped(k, () => checkXWt(k, rel, 1, N, K, true, true, 1, N + K, true));
+      }
+    });
+
     it('matmulDyW: dX += dY·W, any shape', () => {
       fc.assert(
         fc.property(arbDim, arbDim, arbDim, arbScale, arbSeed, (M, N, K, scale, seed) =>
@@ -341,7 +364,7 @@ for (const { variant, rel, available } of VARIANTS) {
     it('withConstantWeights: products with the declared W give bit-identical results with W packed once', () => {
       // [M, N, K]: the packed paths (M ≥ 8 for X·Wᵀ, M ≥ 4 for dY·W) and the unpacked ones, N and
       // K not multiples of 8, K and N above the 512-long p chunks.
-      for (const [M, N, K] of [[50, 512, 128], [9, 17, 5], [3, 20, 13], [12, 33, 600], [5, 700, 9], [64, 8, 8]]) {
+      for (const [M, N, K] of [[50, 512, 128], [9, 17, 5], [3, 20, 13], [12, 33, 600], [5, 700, 9], [64, 8, 8], [1, 512, 128], [1, 98, 127], [1, 5, 7], [1, 13, 1]]) {
         scoped(k, () => {
           const rng = new Rng(M * 1000 + N * 10 + K);
           const W = toWasm(k, randomArray(rng, N * K, 1), rng);
@@ -374,6 +397,34 @@ for (const { variant, rel, available } of VARIANTS) {
           expectIdentical('dX again', inside[3], plain[1]);
           expectIdentical('Y other W', insideOther[0], plainOther[0]);
           expectIdentical('dX other W', insideOther[1], plainOther[1]);
+        });
+      }
+    });
+
+    it('withConstantWeights scopes nest: one-row matmulXWt2 with both, one or none of its weights declared is bit-identical', () => {
+      for (const [N, K1, K2] of [[512, 128, 128], [98, 5, 131], [6, 4, 4], [17, 0, 9]]) {
+        scoped(k, () => {
+          const rng = new Rng(N + K1 * 7 + K2);
+          const [W1, W2] = [toWasm(k, randomArray(rng, N * K1, 1), rng), toWasm(k, randomArray(rng, N * K2, 1), rng)];
+          const [X1, X2] = [toWasm(k, randomArray(rng, K1, 1), rng), toWasm(k, randomArray(rng, K2, 1), rng)];
+          const [b1, b2] = [toWasm(k, randomArray(rng, N, 1), rng), toWasm(k, randomArray(rng, N, 1), rng)];
+          const run = () => {
+            const Y = k.alloc(N);
+            k.matmulXWt2(Y, X1, W1, X2, W2, b1, b2, 1, N, K1, K2);
+            return Y.slice();
+          };
+          const plain = run();
+          const results: Record<string, Float32Array> = {};
+          k.withConstantWeights(W1, N, K1, () => {
+            results.first = run();
+            k.withConstantWeights(W2, N, K2, () => {
+              results.both = run();
+              k.withConstantWeights(W1, N, K1, () => (results.again = run())); // declared twice
+            });
+            results.firstAfter = run(); // the inner scope has closed
+          });
+          k.withConstantWeights(W2, N, K2, () => (results.second = run()));
+          for (const [what, r] of Object.entries(results)) expectIdentical(`${what} ${N}x(${K1}+${K2})`, r, plain);
         });
       }
     });
@@ -604,13 +655,55 @@ for (const { variant, rel, available } of VARIANTS) {
       // And one at a size where the tiles are full (rnnSize a multiple of 4, 4N = 512).
       scoped(k, () => checkModel(k, { model: 'grid_lstm', vocabSize: 67, rnnSize: 128, numLayers: 2, dropout: 0 }, 5, 8, 3));
     });
+
+    it('model.inference(): steps inside equal steps outside (lstm bit-identical, grid_lstm 1e-4), and sample() gives their text', () => {
+      const chars = [...'abcdefghijklmnopqrstuvwxyz ,.;:!?ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\n'];
+      const vocab = buildVocab(chars.join(''));
+      for (const [model, rnnSize, numLayers] of [['lstm', 128, 2], ['grid_lstm', 128, 2], ['lstm', 13, 3], ['grid_lstm', 7, 1]] as const) {
+        scoped(k, () => {
+          const m = new Model({ model, vocabSize: vocab.chars.length, rnnSize, numLayers }, { kernels: k, seed: rnnSize });
+          const rng = new Rng(rnnSize + numLayers);
+          for (let j = 0; j < m.params.length; j++) m.params[j] = rng.uniformRange(-0.3, 0.3);
+          // Greedy decoding from a prime text, step by step outside inference().
+          const prime = 'The quick';
+          const greedy = (n: number) => {
+            const state = m.zeroState(1);
+            const logps: Float32Array[] = [];
+            let logp: Float32Array = new Float32Array(0);
+            for (const ch of prime) logp = m.step([vocab.index.get(ch)!], state) as Float32Array;
+            let text = '';
+            for (let i = 0; i < n; i++) {
+              let best = 0;
+              for (let v = 1; v < logp.length; v++) if (logp[v] > logp[best]) best = v;
+              text += vocab.chars[best];
+              logps.push(logp.slice());
+              logp = m.step([best], state) as Float32Array;
+            }
+            return { text, logps };
+          };
+          const outside = greedy(40);
+          const inside = m.inference(() => greedy(40));
+          const what = `${model} ${numLayers}×${rnnSize}`;
+          outside.logps.forEach((lp, i) => {
+            if (model === 'lstm') expectIdentical(`${what} step ${i}`, inside.logps[i], lp);
+            else expectClose(`${what} step ${i}`, inside.logps[i], lp, (j) => 1e-4 * (Math.abs(lp[j]) + Math.abs(inside.logps[i][j])) + 1e-6);
+          });
+          if (model === 'lstm') {
+            expect(inside.text).toBe(outside.text);
+            expect(sample(m, vocab, { length: 40, primetext: prime, argmax: true })).toBe(outside.text);
+          }
+        });
+      }
+    });
   });
 }
 
 // --- The matmul comparisons (one random instance each; see the tolerances at the top).
 
+/** With `constant`, the WASM product runs with W declared constant (its packed paths). */
 function checkXWt(
   k: WasmKernels, rel: number, M: number, N: number, K: number, bias: boolean, accumulate: boolean, scale: number, seed: number,
+  constant = false,
 ): void {
   const rng = new Rng(seed);
   const X = randomArray(rng, M * K, scale);
@@ -619,7 +712,10 @@ function checkXWt(
   const Y0 = randomArray(rng, M * N, scale);
   const Yw = toWasmGuarded(k, Y0, rng);
   const Yr = Y0.slice();
-  k.matmulXWt(Yw, toWasm(k, X, rng), toWasm(k, W, rng), bias ? toWasm(k, b, rng) : null, M, N, K, accumulate);
+  const [Xw, Ww, bw] = [toWasm(k, X, rng), toWasm(k, W, rng), bias ? toWasm(k, b, rng) : null];
+  const product = () => k.matmulXWt(Yw, Xw, Ww, bw, M, N, K, accumulate);
+  if (constant) k.withConstantWeights(Ww, N, K, product);
+  else product();
   ts.matmulXWt(Yr, X, W, bias ? b : null, M, N, K, accumulate);
   const g = gamma(K + 2);
   expectClose(`Y ${M}x${N}x${K}`, Yw, Yr, (j) => {
@@ -632,8 +728,10 @@ function checkXWt(
   expectGuardsIntact(`Y ${M}x${N}x${K}`, Yw);
 }
 
+/** With `constant`, the WASM product runs with W1 and W2 declared constant (nested scopes). */
 function checkXWt2(
   k: WasmKernels, rel: number, M: number, N: number, K1: number, K2: number, bias1: boolean, bias2: boolean, scale: number, seed: number,
+  constant = false,
 ): void {
   const rng = new Rng(seed);
   const X1 = randomArray(rng, M * K1, scale);
@@ -644,10 +742,14 @@ function checkXWt2(
   const b2 = randomArray(rng, N, scale);
   const Yw = toWasmGuarded(k, randomArray(rng, M * N, scale), rng); // overwritten
   const Yr = new Float32Array(M * N);
-  k.matmulXWt2(
-    Yw, toWasm(k, X1, rng), toWasm(k, W1, rng), toWasm(k, X2, rng), toWasm(k, W2, rng),
-    bias1 ? toWasm(k, b1, rng) : null, bias2 ? toWasm(k, b2, rng) : null, M, N, K1, K2,
-  );
+  const [W1w, W2w] = [toWasm(k, W1, rng), toWasm(k, W2, rng)];
+  const product = () =>
+    k.matmulXWt2(
+      Yw, toWasm(k, X1, rng), W1w, toWasm(k, X2, rng), W2w,
+      bias1 ? toWasm(k, b1, rng) : null, bias2 ? toWasm(k, b2, rng) : null, M, N, K1, K2,
+    );
+  if (constant) k.withConstantWeights(W1w, N, K1, () => k.withConstantWeights(W2w, N, K2, product));
+  else product();
   ts.matmulXWt2(Yr, X1, W1, X2, W2, bias1 ? b1 : null, bias2 ? b2 : null, M, N, K1, K2);
   const g = gamma(K1 + K2 + 3);
   expectClose(`Y ${M}x${N}x(${K1}+${K2})`, Yw, Yr, (j) => {
