@@ -664,8 +664,9 @@ export class Model {
     const h = ws.h[l];
     const c = ws.c[l];
     const tc = ws.tc[l];
-    // The same recurrent weights at every step: the kernels may prepare them once.
-    k.withConstantWeights(recurrent.W, 4 * N, N, () => {
+    // The same recurrent weights at every step: the kernels may prepare them once (not worth it
+    // for a single step, as in step() outside inference()).
+    this.constantOver(T, recurrent, () => {
       for (let t = 0; t < T; t++) {
         const Gt = G.subarray(t * 4 * bn, (t + 1) * 4 * bn);
         linearForward(k, Gt, h.subarray(t * bn, (t + 1) * bn), recurrent, B, true);
@@ -701,7 +702,7 @@ export class Model {
     const G = ws.gates[l];
     const c = ws.c[l];
     const tc = ws.tc[l];
-    k.withConstantWeights(recurrent.W, 4 * N, N, () => {
+    this.constantOver(T, recurrent, () => {
       for (let t = T - 1; t >= 0; t--) {
         const dGt = ws.dG.subarray(t * 4 * bn, (t + 1) * 4 * bn);
         k.lstmBackward(
@@ -711,6 +712,12 @@ export class Model {
         k.matmulDyW(dh.subarray(t * bn, (t + 1) * bn), dGt, recurrent.W, B, 4 * N, N);
       }
     });
+  }
+
+  /** Runs fn with lin's weights declared constant to the kernels if fn uses them for more than one step. */
+  private constantOver(steps: number, lin: Linear, fn: () => void): void {
+    if (steps > 1) this.kernels.withConstantWeights(lin.W, lin.outSize, lin.inSize, fn);
+    else fn();
   }
 
   private readFinalState(ws: Workspace): State {
