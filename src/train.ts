@@ -433,7 +433,8 @@ export class Trainer {
         if (stop()) return null;
       }
       this.loader.getBatch(split, k, x, y);
-      const r = this.model.forward({ x, y, batchSize: B, seqLength: T }, state);
+      // Weights held constant for the batch (its first-layer products read from tables).
+      const r = this.model.inference(() => this.model.forward({ x, y, batchSize: B, seqLength: T }, state));
       total += r.loss;
       state = r.finalState;
     }
