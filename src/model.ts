@@ -322,17 +322,20 @@ export class Model {
     const ws = this.prepare(batch, state);
     if (options.dFinalState) this.checkState(options.dFinalState, ws.B, 'dFinalState');
     const training = options.training ?? true;
-    const nll = this.forwardPass(ws, state, training, options.rng ?? this.rng);
-    const finalState = this.readFinalState(ws);
-    let objective = nll / ws.B;
-    if (options.dFinalState) {
-      for (let l = 0; l < this.config.numLayers; l++) {
-        objective += dot(options.dFinalState.h[l], finalState.h[l]) + dot(options.dFinalState.c[l], finalState.c[l]);
-      }
-    }
     if (!options.accumulate) this.grads.fill(0);
-    const dInitialState = this.backwardPass(ws, training, options.dFinalState);
-    return { loss: nll / (ws.B * ws.T), objective, finalState, dInitialState };
+    // The weights do not change during the pass: let the kernels prepare each one once.
+    return this.withWeightsConstant(() => {
+      const nll = this.forwardPass(ws, state, training, options.rng ?? this.rng);
+      const finalState = this.readFinalState(ws);
+      let objective = nll / ws.B;
+      if (options.dFinalState) {
+        for (let l = 0; l < this.config.numLayers; l++) {
+          objective += dot(options.dFinalState.h[l], finalState.h[l]) + dot(options.dFinalState.c[l], finalState.c[l]);
+        }
+      }
+      const dInitialState = this.backwardPass(ws, training, options.dFinalState);
+      return { loss: nll / (ws.B * ws.T), objective, finalState, dInitialState };
+    });
   }
 
   /**
@@ -366,22 +369,27 @@ export class Model {
       tabulate(tb.first, this.grid[0].timeD2h);
       tabulate(tb.depth!, this.grid[0].depthD2h);
     } else tabulate(tb.first, this.stacked[0].i2h);
-    // Every weight matrix, once (the tied depth weights are shared by all layers); the kernels
-    // prepare each one only when a product first needs it.
+    // Every weight matrix is declared constant too (the kernels prepare each one only when a
+    // product first needs it).
+    this.tables = tb;
+    try {
+      return this.withWeightsConstant(fn);
+    } finally {
+      this.tables = null;
+    }
+  }
+
+  /** Runs fn with every weight matrix declared constant to the kernels (each one once). */
+  private withWeightsConstant<R>(fn: () => R): R {
     const all: Linear[] = [this.decoder, ...this.stacked.flatMap((s) => [s.i2h, s.h2h])];
     for (const g of this.grid) all.push(g.timeT2h, g.timeD2h, g.depthT2h, g.depthD2h);
     const distinct = [...new Set(all)];
     let result: R | undefined;
     const declare = (j: number): void => {
       if (j === distinct.length) result = fn();
-      else k.withConstantWeights(distinct[j].W, distinct[j].outSize, distinct[j].inSize, () => declare(j + 1));
+      else this.kernels.withConstantWeights(distinct[j].W, distinct[j].outSize, distinct[j].inSize, () => declare(j + 1));
     };
-    this.tables = tb;
-    try {
-      declare(0);
-    } finally {
-      this.tables = null;
-    }
+    declare(0);
     return result as R;
   }
 
