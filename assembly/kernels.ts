@@ -523,14 +523,14 @@ function gemm2(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Y = X·Wᵀ for a few rows of X (M < XWT_SMALL_M; sampling runs at M = 1): nothing is packed.
-// (The packed path copies and transposes all of W on every call, which at M = 1 costs several
+// Y = X·Wᵀ for a few rows of X (M < XWT_SMALL_M; sampling runs at M = 1): the gemm's packing
+// is not used. (It copies and transposes all of W on every call, which at M = 1 costs several
 // times the product itself.) X [M,K] and W [N,K] are both row-major along K, so each element of
 // Y is a dot product of two contiguous rows, accumulated in f32x4 lanes and summed across the
 // lanes at the end (hsum4 sums four accumulators at once). Pairs of rows of X take 4 rows of W
-// at a time (dotXWt2x4); a single row (M = 1, or the last of an odd M) takes 8 rows of W at a
-// time with one accumulator each (dotXWtRow). The rows of X stay in L1; W is read once per pair
-// of rows.
+// at a time (dotXWt2x4); a single row (M = 1, or the last of an odd M) takes 6 rows of W at a
+// time with one accumulator each (dotXWtRow, or dotXWtRowPacked with W packed once for it when
+// the caller declared W constant). The rows of X stay in L1; W is read once per pair of rows.
 
 /**
  * Below this many rows of X, matmulXWt takes the unpacked dot-product path. Exported, as is

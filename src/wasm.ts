@@ -415,7 +415,7 @@ export class WasmKernels implements Kernels {
     if (c[kind] === 0) {
       const floats =
         kind === 'xwt' ? Math.ceil(N / 8) * 8 * K : kind === 'dyw' ? Math.ceil(K / 8) * 8 * N : this.ex.packMvSize(N, K);
-      if (floats === 0) return 0; // mv with fewer than 8 rows: nothing to pack
+      if (floats === 0) return 0; // mv with fewer than 6 rows: nothing to pack
       while (this.packBuffers.length <= depth) this.packBuffers.push({ xwt: null, dyw: null, mv: null });
       const bufs = this.packBuffers[depth];
       let buf = bufs[kind];
