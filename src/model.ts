@@ -137,6 +137,16 @@ interface Workspace {
   dXb: Float; // [T·B, N]
   dCd: Float; // [T·B, N]
   dc: Float; // [B, N]
+  /**
+   * Views made once (the kernels check each view they are given): [l][t] of h, c ([B, N],
+   * t = 0..T), tc, gates, and [t] of dG, dH; per layer hNew = h steps 1..T and hOld = steps 0..T−1.
+   */
+  at: { h: Float[][]; c: Float[][]; tc: Float[][]; gates: Float[][]; dG: Float[]; dH: Float[]; hNew: Float[]; hOld: Float[] };
+}
+
+/** The count consecutive blocks of `size` elements of a, as views. */
+function blocks(a: Float, size: number, count: number): Float[] {
+  return Array.from({ length: count }, (_, t) => a.subarray(t * size, (t + 1) * size));
 }
 
 export interface CreateModelOptions {
@@ -404,8 +414,8 @@ export class Model {
     this.forwardPass(ws, state, false, this.rng);
     const N = this.config.rnnSize;
     for (let l = 0; l < this.config.numLayers; l++) {
-      state.h[l].set(ws.h[l].subarray(B * N, 2 * B * N));
-      state.c[l].set(ws.c[l].subarray(B * N, 2 * B * N));
+      state.h[l].set(ws.at.h[l][1]);
+      state.c[l].set(ws.at.c[l][1]);
     }
     return ws.logits;
   }
@@ -481,6 +491,18 @@ export class Model {
       dXb: k.alloc(M * N),
       dCd: k.alloc(grid ? M * N : 0),
       dc: k.alloc(B * N),
+      at: { h: [], c: [], tc: [], gates: [], dG: [], dH: [], hNew: [], hOld: [] },
+    };
+    const bn = B * N;
+    ws.at = {
+      h: ws.h.map((h) => blocks(h, bn, T + 1)),
+      c: ws.c.map((c) => blocks(c, bn, T + 1)),
+      tc: ws.tc.map((tc) => blocks(tc, bn, T)),
+      gates: ws.gates.map((g) => blocks(g, 4 * bn, T)),
+      dG: blocks(ws.dG, 4 * bn, T),
+      dH: blocks(ws.dH, bn, T + 1),
+      hNew: ws.h.map((h) => h.subarray(bn)),
+      hOld: ws.h.map((h) => h.subarray(0, T * bn)),
     };
     // Keep a few shapes (training, evaluation, sampling); drop the oldest beyond that.
     if (this.workspaces.size >= 4) this.workspaces.delete(this.workspaces.keys().next().value as string);
@@ -574,7 +596,7 @@ export class Model {
     if (l === 0 && this.tables !== null) embeddingForward(ws.gates[0], this.tables.first, ws.ids, ws.T * ws.B, 4 * this.config.rnnSize);
     else linearForward(this.kernels, ws.gates[l], input, i2h, ws.T * ws.B, false);
     this.lstmForwardThroughTime(ws, l, h2h);
-    return ws.h[l].subarray(ws.B * this.config.rnnSize);
+    return ws.at.hNew[l];
   }
 
   /** dOut = ∂/∂hˡ (steps 1..T) from above → adds ∂/∂input to dInput. */
@@ -590,10 +612,10 @@ export class Model {
     dh.fill(0, 0, bn);
     dh.set(dOut, bn);
     this.seedFinalGradient(dh, dc, l, T, B, dFinal);
-    this.lstmBackwardThroughTime(ws, l, h2h, dh, dc);
+    this.lstmBackwardThroughTime(ws, l, h2h, dc);
     dInit.h[l] = dh.slice(0, bn);
     dInit.c[l] = dc.slice();
-    linearBackward(k, null, dG, ws.h[l].subarray(0, T * bn), h2h, T * B);
+    linearBackward(k, null, dG, ws.at.hOld[l], h2h, T * B);
     linearBackward(k, dInput, dG, ws.inp[l], i2h, T * B);
   }
 
@@ -606,7 +628,6 @@ export class Model {
     const { timeT2h, timeD2h, depthT2h, depthD2h } = this.grid[l];
     const N = this.config.rnnSize;
     const M = ws.T * ws.B;
-    const h = ws.h[l];
     // Time LSTM: a = time.d2h(h_d) for all steps at once, + time.t2h(h_{t−1}) step by step.
     const tables = l === 0 ? this.tables : null;
     if (tables !== null) embeddingForward(ws.gates[0], tables.first, ws.ids, M, 4 * N);
@@ -618,8 +639,8 @@ export class Model {
     const cdIn = l === 0 ? ws.zeros : ws.cd[l - 1];
     if (tables !== null) {
       embeddingForward(D, tables.depth!, ws.ids, M, 4 * N);
-      linearForward(k, D, h.subarray(ws.B * N), depthT2h, M, true);
-    } else linear2Forward(k, D, h.subarray(ws.B * N), depthT2h, input, depthD2h, M);
+      linearForward(k, D, ws.at.hNew[l], depthT2h, M, true);
+    } else linear2Forward(k, D, ws.at.hNew[l], depthT2h, input, depthD2h, M);
     k.lstmForward(D, cdIn, ws.cd[l], ws.tcd[l], ws.hd[l], M, N);
     return ws.hd[l];
   }
@@ -635,7 +656,6 @@ export class Model {
     const { B, T } = ws;
     const M = T * B;
     const bn = B * N;
-    const h = ws.h[l];
     const dG = ws.dG;
     const dh = ws.dH;
     const dc = ws.dc;
@@ -644,14 +664,14 @@ export class Model {
     const cdIn = l === 0 ? ws.zeros : ws.cd[l - 1];
     k.lstmBackward(ws.dGates[l], cdIn, ws.tcd[l], dOut, ws.dCd, dG, ws.dCd, M, N);
     dh.fill(0);
-    linearBackward(k, dh.subarray(bn), dG, h.subarray(bn), depthT2h, M);
+    linearBackward(k, dh.subarray(bn), dG, ws.at.hNew[l], depthT2h, M);
     linearBackward(k, dInput, dG, ws.inp[l], depthD2h, M);
     // Time LSTM backward through time.
     this.seedFinalGradient(dh, dc, l, T, B, dFinal);
-    this.lstmBackwardThroughTime(ws, l, timeT2h, dh, dc);
+    this.lstmBackwardThroughTime(ws, l, timeT2h, dc);
     dInit.h[l] = dh.slice(0, bn);
     dInit.c[l] = dc.slice();
-    linearBackward(k, null, dG, h.subarray(0, T * bn), timeT2h, M);
+    linearBackward(k, null, dG, ws.at.hOld[l], timeT2h, M);
     linearBackward(k, dInput, dG, ws.inp[l], timeD2h, M);
   }
 
@@ -667,21 +687,13 @@ export class Model {
     const k = this.kernels;
     const N = this.config.rnnSize;
     const { B, T } = ws;
-    const bn = B * N;
-    const G = ws.gates[l];
-    const h = ws.h[l];
-    const c = ws.c[l];
-    const tc = ws.tc[l];
+    const { gates: G, h, c, tc } = ws.at; // per-step views: G[l][t] is a_t, h[l][t] is h_t, ...
     // The same recurrent weights at every step: the kernels may prepare them once (not worth it
     // for a single step, as in step() outside inference()).
     this.constantOver(T, recurrent, () => {
       for (let t = 0; t < T; t++) {
-        const Gt = G.subarray(t * 4 * bn, (t + 1) * 4 * bn);
-        linearForward(k, Gt, h.subarray(t * bn, (t + 1) * bn), recurrent, B, true);
-        k.lstmForward(
-          Gt, c.subarray(t * bn, (t + 1) * bn), c.subarray((t + 1) * bn, (t + 2) * bn),
-          tc.subarray(t * bn, (t + 1) * bn), h.subarray((t + 1) * bn, (t + 2) * bn), B, N,
-        );
+        linearForward(k, G[l][t], h[l][t], recurrent, B, true);
+        k.lstmForward(G[l][t], c[l][t], c[l][t + 1], tc[l][t], h[l][t + 1], B, N);
       }
     });
   }
@@ -698,26 +710,19 @@ export class Model {
   }
 
   /**
-   * Backpropagation through time of layer l's (time) LSTM, t = T−1 … 0. On entry dh rows
+   * Backpropagation through time of layer l's (time) LSTM, t = T−1 … 0. On entry ws.dH rows
    * (t+1)·B… hold ∂/∂h_{t+1} from everything but the recurrence and dc holds ∂/∂c_T; on exit
-   * ws.dG holds ∂/∂a for every step, dh rows 0..B−1 hold ∂/∂h_0 and dc holds ∂/∂c_0.
+   * ws.dG holds ∂/∂a for every step, ws.dH rows 0..B−1 hold ∂/∂h_0 and dc holds ∂/∂c_0.
    */
-  private lstmBackwardThroughTime(ws: Workspace, l: number, recurrent: Linear, dh: Float, dc: Float): void {
+  private lstmBackwardThroughTime(ws: Workspace, l: number, recurrent: Linear, dc: Float): void {
     const k = this.kernels;
     const N = this.config.rnnSize;
     const { B, T } = ws;
-    const bn = B * N;
-    const G = ws.gates[l];
-    const c = ws.c[l];
-    const tc = ws.tc[l];
+    const { gates: G, c, tc, dG, dH: dh } = ws.at;
     this.constantOver(T, recurrent, () => {
       for (let t = T - 1; t >= 0; t--) {
-        const dGt = ws.dG.subarray(t * 4 * bn, (t + 1) * 4 * bn);
-        k.lstmBackward(
-          G.subarray(t * 4 * bn, (t + 1) * 4 * bn), c.subarray(t * bn, (t + 1) * bn), tc.subarray(t * bn, (t + 1) * bn),
-          dh.subarray((t + 1) * bn, (t + 2) * bn), dc, dGt, dc, B, N,
-        );
-        k.matmulDyW(dh.subarray(t * bn, (t + 1) * bn), dGt, recurrent.W, B, 4 * N, N);
+        k.lstmBackward(G[l][t], c[l][t], tc[l][t], dh[t + 1], dc, dG[t], dc, B, N);
+        k.matmulDyW(dh[t], dG[t], recurrent.W, B, 4 * N, N);
       }
     });
   }

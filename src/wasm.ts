@@ -263,6 +263,8 @@ export class WasmKernels implements Kernels {
   private readonly base: number;
   /** Bump pointer (bytes): everything below is handed out, static data or scratch. */
   private top: number;
+  /** Views that p() has already accepted. */
+  private readonly checked = new WeakSet<Float32Array | Float64Array>();
   /** Scratch area for target ids that do not live in wasm memory. */
   private scratch: Int32Array | null = null;
   /**
@@ -364,14 +366,22 @@ export class WasmKernels implements Kernels {
 
   /** The byte offset of `a` after checking it is a long-enough Float32Array in this memory. */
   private p(a: Float, need: number, what: string): number {
+    // Reading a view's .buffer costs tens of ns in V8, so a view that passed is remembered (a view
+    // keeps its buffer and offset for life); the model passes the same views again and again.
+    if (!this.checked.has(a)) this.check(a, what);
+    if (a.length < need) throw new RangeError(`${this.name}: ${what} has ${a.length} elements, the shape needs ${need}`);
+    return a.byteOffset;
+  }
+
+  /** Throws unless `a` is a Float32Array view into this memory above the static area; remembers it. */
+  private check(a: Float, what: string): void {
     if (!(a instanceof Float32Array) || !(a.buffer === this.buf || this.buffers.has(a.buffer))) {
       throw new TypeError(
         `${this.name}: ${what} must be a Float32Array allocated by these kernels (kernels.alloc) or a subarray of one`,
       );
     }
-    if (a.length < need) throw new RangeError(`${this.name}: ${what} has ${a.length} elements, the shape needs ${need}`);
     if (a.byteOffset < this.base) throw new RangeError(`${this.name}: ${what} overlaps the kernels' own static memory`);
-    return a.byteOffset;
+    this.checked.add(a);
   }
 
   /** Byte offset of target ids in wasm memory (copied to scratch if needed), each checked in [0, V). */

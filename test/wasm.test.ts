@@ -181,6 +181,13 @@ describe('loading', () => {
     expect(() => k.matmulXWt(Y, new Float32Array(4), X, null, 2, 2, 2, false)).toThrow(TypeError);
     expect(() => k.matmulXWt(Y, X, X, null, 2, 2, 3, false)).toThrow(RangeError);
     expect(() => k.logSoftmaxNll(Y, Int32Array.of(0, 2), 2, 2)).toThrow(RangeError);
+    // Views are remembered once accepted, but only by the kernels that accepted them, and the
+    // length is checked on every call.
+    k.matmulXWt(Y, X, X, null, 2, 2, 2, false);
+    const other = loadWasmKernelsSync({ variant: 'simd' });
+    expect(() => other.matmulXWt(other.alloc(4), X, other.alloc(4), null, 2, 2, 2, false)).toThrow(/allocated by these kernels/);
+    expect(() => k.matmulXWt(Y, X, X, null, 3, 2, 2, false)).toThrow(/Y has 4 elements, the shape needs 6/);
+    expect(() => k.matmulXWt(Y, new Float64Array(4) as unknown as Float32Array, X, null, 2, 2, 2, false)).toThrow(TypeError);
     // released memory comes back zeroed
     const mark = k.mark();
     k.alloc(100).fill(1);
