@@ -358,7 +358,7 @@ export class Model {
    * - every other weight matrix is declared constant to the kernels (Kernels.withConstantWeights),
    *   which may pack it once (the WASM kernels do, for their one-row products as well).
    * The results are those of the same calls outside, up to float rounding (bit-identical for
-   * lstm steps at batch 1 with the WASM kernels). `fn` must not change the parameters (no
+   * lstm steps at batch 1). `fn` must not change the parameters (no
    * optimiser steps, setParam or writes through views); forwardBackward() inside is an error.
    * Nested calls just run `fn`.
    */
@@ -412,7 +412,6 @@ export class Model {
     const B = tokens.length;
     const ws = this.prepare({ x: tokens, y: null, batchSize: B, seqLength: 1 }, state);
     this.forwardPass(ws, state, false, this.rng);
-    const N = this.config.rnnSize;
     for (let l = 0; l < this.config.numLayers; l++) {
       state.h[l].set(ws.at.h[l][1]);
       state.c[l].set(ws.at.c[l][1]);
@@ -491,7 +490,7 @@ export class Model {
       dXb: k.alloc(M * N),
       dCd: k.alloc(grid ? M * N : 0),
       dc: k.alloc(B * N),
-      at: { h: [], c: [], tc: [], gates: [], dG: [], dH: [], hNew: [], hOld: [] },
+      at: { h: [], c: [], tc: [], gates: [], dG: [], dH: [], hNew: [], hOld: [] }, // views of the above, next
     };
     const bn = B * N;
     ws.at = {
