@@ -176,12 +176,15 @@ export class Model {
   private readonly decoder: Linear;
   private workspaces = new Map<string, Workspace>();
   /**
-   * Inside inference(): the first layer's products of the embedding, tabulated per vocabulary
-   * entry, [V, 4N] each (lstm: i2h; grid_lstm: time.d2h and depth.d2h). Null outside.
+   * While a pass uses them (inside inference(), and in forwardBackward() when the vocabulary is
+   * no larger than the batch): the first layer's products of the embedding, tabulated per
+   * vocabulary entry, [V, 4N] each (lstm: i2h; grid_lstm: time.d2h and depth.d2h). Else null.
    */
   private tables: { first: Float; depth: Float | null } | null = null;
-  /** Their buffers, kept from one inference() to the next. */
-  private tableBuffers: { first: Float; depth: Float | null } | null = null;
+  /** The buffers of the tables, and of their gradient [V, 4N], kept from one pass to the next. */
+  private tableBuffers: { first: Float; depth: Float | null; grad: Float } | null = null;
+  /** Whether inference() is running. */
+  private inInference = false;
 
   constructor(config: ModelConfig, options: CreateModelOptions = {}) {
     this.config = normalizeConfig(config);
@@ -326,26 +329,39 @@ export class Model {
    * Leaves ∂objective/∂params in `grads` (see ForwardBackwardResult.objective).
    */
   forwardBackward(batch: Batch, state: State, options: BackwardOptions = {}): ForwardBackwardResult {
-    if (this.tables !== null) {
+    if (this.inInference) {
       throw new Error('forwardBackward cannot run inside model.inference(), where the parameters are held constant; train outside it');
     }
     const ws = this.prepare(batch, state);
     if (options.dFinalState) this.checkState(options.dFinalState, ws.B, 'dFinalState');
     const training = options.training ?? true;
     if (!options.accumulate) this.grads.fill(0);
-    // The weights do not change during the pass: let the kernels prepare each one once.
+    // The weights do not change during the pass: let the kernels prepare each one once, and
+    // tabulate the first layer's products of the embedding when that is cheaper than computing
+    // them for every position (V ≤ B·T): its input is one of V embedding rows, so its linear
+    // maps have only V distinct results. The backward pass then sums the gradients per
+    // vocabulary entry first (tableBackward).
     return this.withWeightsConstant(() => {
-      const nll = this.forwardPass(ws, state, training, options.rng ?? this.rng);
-      const finalState = this.readFinalState(ws);
-      let objective = nll / ws.B;
-      if (options.dFinalState) {
-        for (let l = 0; l < this.config.numLayers; l++) {
-          objective += dot(options.dFinalState.h[l], finalState.h[l]) + dot(options.dFinalState.c[l], finalState.c[l]);
-        }
+      this.tables = this.config.vocabSize <= ws.B * ws.T ? this.computeTables(false) : null;
+      try {
+        return this.forwardBackwardPass(ws, state, training, options);
+      } finally {
+        this.tables = null;
       }
-      const dInitialState = this.backwardPass(ws, training, options.dFinalState);
-      return { loss: nll / (ws.B * ws.T), objective, finalState, dInitialState };
     });
+  }
+
+  private forwardBackwardPass(ws: Workspace, state: State, training: boolean, options: BackwardOptions): ForwardBackwardResult {
+    const nll = this.forwardPass(ws, state, training, options.rng ?? this.rng);
+    const finalState = this.readFinalState(ws);
+    let objective = nll / ws.B;
+    if (options.dFinalState) {
+      for (let l = 0; l < this.config.numLayers; l++) {
+        objective += dot(options.dFinalState.h[l], finalState.h[l]) + dot(options.dFinalState.c[l], finalState.c[l]);
+      }
+    }
+    const dInitialState = this.backwardPass(ws, training, options.dFinalState);
+    return { loss: nll / (ws.B * ws.T), objective, finalState, dInitialState };
   }
 
   /**
@@ -363,30 +379,50 @@ export class Model {
    * Nested calls just run `fn`.
    */
   inference<R>(fn: () => R): R {
-    if (this.tables !== null) return fn();
+    if (this.inInference) return fn();
+    // The table rows are computed one at a time, as the one-row products of step() would be;
+    // every weight matrix is declared constant too (the kernels prepare each one only when a
+    // product first needs it).
+    this.tables = this.computeTables(true);
+    this.inInference = true;
+    try {
+      return this.withWeightsConstant(fn);
+    } finally {
+      this.tables = null;
+      this.inInference = false;
+    }
+  }
+
+  /** Fills the first layer's tables from the current weights: row by row, or as one product. */
+  private computeTables(rowByRow: boolean): { first: Float; depth: Float | null } {
     const k = this.kernels;
     const { rnnSize: N, vocabSize: V } = this.config;
     const grid = this.config.model === 'grid_lstm';
-    if (this.tableBuffers === null) this.tableBuffers = { first: k.alloc(V * 4 * N), depth: grid ? k.alloc(V * 4 * N) : null };
+    this.tableBuffers ??= { first: k.alloc(V * 4 * N), depth: grid ? k.alloc(V * 4 * N) : null, grad: k.alloc(V * 4 * N) };
     const tb = this.tableBuffers;
-    // The table rows are computed one at a time, as the one-row products of step() would be.
+    const E = this.embedding.E;
     const tabulate = (out: Float, lin: Linear) => {
-      for (let v = 0; v < V; v++) {
-        k.matmulXWt(out.subarray(v * 4 * N, (v + 1) * 4 * N), this.embedding.E.subarray(v * N, (v + 1) * N), lin.W, lin.b, 1, 4 * N, N, false);
-      }
+      if (!rowByRow) linearForward(k, out, E, lin, V, false);
+      else for (let v = 0; v < V; v++) k.matmulXWt(out.subarray(v * 4 * N, (v + 1) * 4 * N), E.subarray(v * N, (v + 1) * N), lin.W, lin.b, 1, 4 * N, N, false);
     };
     if (grid) {
       tabulate(tb.first, this.grid[0].timeD2h);
       tabulate(tb.depth!, this.grid[0].depthD2h);
     } else tabulate(tb.first, this.stacked[0].i2h);
-    // Every weight matrix is declared constant too (the kernels prepare each one only when a
-    // product first needs it).
-    this.tables = tb;
-    try {
-      return this.withWeightsConstant(fn);
-    } finally {
-      this.tables = null;
-    }
+    return tb;
+  }
+
+  /**
+   * Backward of a first-layer table lookup, a[m] = table[ids[m]] = E[ids[m]]·Wᵀ + b: sums dG
+   * over the positions of each vocabulary entry (S [V, 4N]), then dW += Sᵀ·E, db += Σ S and
+   * dE += S·W, products over V rows instead of T·B.
+   */
+  private tableBackward(ws: Workspace, dG: Float, lin: Linear): void {
+    const { rnnSize: N, vocabSize: V } = this.config;
+    const S = this.tableBuffers!.grad;
+    S.fill(0);
+    embeddingBackward(S, dG, ws.ids, ws.T * ws.B, 4 * N);
+    linearBackward(this.kernels, this.embedding.dE, S, this.embedding.E, lin, V);
   }
 
   /** Runs fn with every weight matrix declared constant to the kernels (each one once). */
@@ -528,7 +564,7 @@ export class Model {
       ws.h[l].set(state.h[l], 0);
       ws.c[l].set(state.c[l], 0);
     }
-    // Inside inference() the first layer reads its tables instead of the embedding.
+    // With its tables, the first layer reads them instead of the embedding.
     if (this.tables === null) embeddingForward(ws.emb, this.embedding.E, ws.ids, M, N);
 
     let below: Float = ws.emb; // the output of the layer below, [T·B, N]
@@ -579,7 +615,8 @@ export class Model {
         if (drop) dropoutBackward(dBelow, dBelow, ws.masks[l - 1], M * N, false);
         [dOut, dBelow] = [dBelow, dOut];
       } else {
-        embeddingBackward(this.embedding.dE, dBelow, ws.ids, M, N);
+        // (With the first layer's tables, the layer has added its part of dE itself.)
+        if (this.tables === null) embeddingBackward(this.embedding.dE, dBelow, ws.ids, M, N);
       }
     }
     return dInit;
@@ -615,7 +652,8 @@ export class Model {
     dInit.h[l] = dh.slice(0, bn);
     dInit.c[l] = dc.slice();
     linearBackward(k, null, dG, ws.at.hOld[l], h2h, T * B);
-    linearBackward(k, dInput, dG, ws.inp[l], i2h, T * B);
+    if (l === 0 && this.tables !== null) this.tableBackward(ws, dG, i2h);
+    else linearBackward(k, dInput, dG, ws.inp[l], i2h, T * B);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -664,14 +702,16 @@ export class Model {
     k.lstmBackward(ws.dGates[l], cdIn, ws.tcd[l], dOut, ws.dCd, dG, ws.dCd, M, N);
     dh.fill(0);
     linearBackward(k, dh.subarray(bn), dG, ws.at.hNew[l], depthT2h, M);
-    linearBackward(k, dInput, dG, ws.inp[l], depthD2h, M);
+    if (l === 0 && this.tables !== null) this.tableBackward(ws, dG, depthD2h);
+    else linearBackward(k, dInput, dG, ws.inp[l], depthD2h, M);
     // Time LSTM backward through time.
     this.seedFinalGradient(dh, dc, l, T, B, dFinal);
     this.lstmBackwardThroughTime(ws, l, timeT2h, dc);
     dInit.h[l] = dh.slice(0, bn);
     dInit.c[l] = dc.slice();
     linearBackward(k, null, dG, ws.at.hOld[l], timeT2h, M);
-    linearBackward(k, dInput, dG, ws.inp[l], timeD2h, M);
+    if (l === 0 && this.tables !== null) this.tableBackward(ws, dG, timeD2h);
+    else linearBackward(k, dInput, dG, ws.inp[l], timeD2h, M);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -723,6 +723,26 @@ describe('Model', () => {
     );
   });
 
+  it('9. forwardBackward() with the first layer tabulated (V ≤ B·T) gives forward()\'s loss and final state (1e-12)', () => {
+    fc.assert(
+      fc.property(arbConfig, arbSeed, (config, seed) => {
+        const ctx = { config, seed };
+        const V = config.vocabSize;
+        const B = 2;
+        const T = Math.ceil(V / B) + (seed % 3); // B·T ≥ V: forwardBackward tabulates
+        const model = randomModel({ ...config, dropout: 0 }, seed, 0.5);
+        const rng = new Rng(seed + 11);
+        const batch = { x: randomIds(rng, B * T, V), y: randomIds(rng, B * T, V), batchSize: B, seqLength: T };
+        const s0 = randomState(model, B, rng);
+        const fw = model.forward(batch, s0);
+        const fb = model.forwardBackward(batch, s0);
+        within('loss', relDiff(fb.loss, fw.loss), 1e-12, ctx);
+        within('final state', stateRelDiff(fb.finalState, fw.finalState), 1e-12, ctx);
+      }),
+      { numRuns: runs(40) },
+    );
+  });
+
   it('8. inference(): forward() and step() inside give what they give outside (lstm steps bit-identical, else 1e-12)', () => {
     fc.assert(
       fc.property(arbConfig, arbShape, arbSeed, (config, { batchSize: B, seqLength: T }, seed) => {
