@@ -1093,6 +1093,31 @@ export function lstmBackward(
  * 1), their sum and its log are float64, so a dominant class keeps full relative accuracy in
  * logp ≈ 0; logp is formed in float64 and rounded once, as in the reference.
  */
+// ---------------------------------------------------------------------------------------------
+// Rows by token id: the embedding lookup (and the first layer's tables), and its backward.
+
+/** out[m,:] = table[ids[m],:] for m < M, rows of W floats (ids checked by the caller). */
+export function gatherRows(out: usize, table: usize, ids: usize, M: i32, W: i32): void {
+  const rb = <usize>W << 2;
+  for (let m = 0; m < M; m++) {
+    memory.copy(out + <usize>m * rb, table + <usize>load<i32>(ids + (<usize>m << 2)) * rb, rb);
+  }
+}
+
+/** dst[ids[m],:] += src[m,:] for m = 0 … M−1 in order (ids checked by the caller). */
+export function scatterAddRows(dst: usize, src: usize, ids: usize, M: i32, W: i32): void {
+  const rb = <usize>W << 2;
+  const W4 = <usize>(W & ~3) << 2;
+  const r = W & 3;
+  for (let m = 0; m < M; m++) {
+    const d = dst + <usize>load<i32>(ids + (<usize>m << 2)) * rb;
+    const s = src + <usize>m * rb;
+    let o: usize = 0;
+    for (; o < W4; o += 16) v128.store(d + o, f32x4.add(v128.load(d + o), v128.load(s + o)));
+    if (r > 0) storeTail(d + o, f32x4.add(loadTail(d + o, r), loadTail(s + o, r)), r);
+  }
+}
+
 export function logSoftmaxNll(logits: usize, targets: usize, M: i32, V: i32): f64 {
   let nll: f64 = 0;
   if (V <= 0) return nll;

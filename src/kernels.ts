@@ -1,6 +1,6 @@
 /**
- * The dense kernels that the models call: matrix products, the fused LSTM gate update and
- * log-softmax + NLL. The model code (src/model.ts) never loops over a matrix itself; it calls
+ * The dense kernels that the models call: matrix products, the fused LSTM gate update,
+ * log-softmax + NLL, and row gathers / scatter-adds by token id. The model code (src/model.ts) never loops over a matrix itself; it calls
  * one of these, so an implementation in WebAssembly can take the place of the plain TypeScript
  * one below without touching the model.
  *
@@ -11,6 +11,8 @@
  * Gate order inside a 4N-wide pre-activation row: i, f, o, g (input, forget, output, cell
  * candidate), each a block of N columns.
  */
+
+import { embeddingBackward, embeddingForward } from './layers.js';
 
 export type Float = Float32Array | Float64Array;
 export type DType = 'float32' | 'float64';
@@ -78,6 +80,15 @@ export interface Kernels {
   ): void;
 
   /**
+   * out[m,:] = table[ids[m],:] for m < M, rows of `width` (ids in [0, rows)). The embedding
+   * lookup, and the first layer's tables.
+   */
+  gatherRows(out: Float, table: Float, ids: Int32Array, M: number, width: number, rows: number): void;
+
+  /** dst[ids[m],:] += src[m,:] for m = 0 … M−1 in order (ids in [0, rows)). Backward of gatherRows. */
+  scatterAddRows(dst: Float, src: Float, ids: Int32Array, M: number, width: number, rows: number): void;
+
+  /**
    * Log-softmax over each row of logits[M,V] in place (they become log-probabilities), and the
    * summed negative log-likelihood of targets[M] (ids in [0,V)). Returns Σ_rows −logp[target].
    */
@@ -101,6 +112,15 @@ export interface Kernels {
 
   /** Element-wise clamp of g to [−c, c]; nothing when !(c > 0). */
   clip(g: Float, c: number): void;
+}
+
+/** Throws unless ids[0..M) are integers in [0, rows). */
+export function checkIds(ids: Int32Array, M: number, rows: number): void {
+  if (!(ids instanceof Int32Array)) throw new TypeError('ids must be an Int32Array');
+  if (ids.length < M) throw new RangeError(`ids has ${ids.length} elements, needs ${M}`);
+  for (let m = 0; m < M; m++) {
+    if (!(ids[m] >= 0 && ids[m] < rows)) throw new RangeError(`id ${m} is ${ids[m]}, outside [0, ${rows})`);
+  }
 }
 
 /** σ(x) that neither overflows nor loses precision for large |x|. */
@@ -224,6 +244,16 @@ export class TsKernels implements Kernels {
         dcPrev[so + n] = dcn * f;
       }
     }
+  }
+
+  gatherRows(out: Float, table: Float, ids: Int32Array, M: number, width: number, rows: number): void {
+    checkIds(ids, M, rows);
+    embeddingForward(out, table, ids, M, width);
+  }
+
+  scatterAddRows(dst: Float, src: Float, ids: Int32Array, M: number, width: number, rows: number): void {
+    checkIds(ids, M, rows);
+    embeddingBackward(dst, src, ids, M, width);
   }
 
   logSoftmaxNll(logits: Float, targets: Int32Array, M: number, V: number): number {

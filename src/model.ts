@@ -33,8 +33,6 @@ import {
   dropoutBackward,
   dropoutForward,
   dropoutMask,
-  embeddingBackward,
-  embeddingForward,
   linearBackward,
   linear2Forward,
   linearForward,
@@ -421,7 +419,7 @@ export class Model {
     const { rnnSize: N, vocabSize: V } = this.config;
     const S = this.tableBuffers!.grad;
     S.fill(0);
-    embeddingBackward(S, dG, ws.ids, ws.T * ws.B, 4 * N);
+    this.kernels.scatterAddRows(S, dG, ws.ids, ws.T * ws.B, 4 * N, V);
     linearBackward(this.kernels, this.embedding.dE, S, this.embedding.E, lin, V);
   }
 
@@ -565,7 +563,7 @@ export class Model {
       ws.c[l].set(state.c[l], 0);
     }
     // With its tables, the first layer reads them instead of the embedding.
-    if (this.tables === null) embeddingForward(ws.emb, this.embedding.E, ws.ids, M, N);
+    if (this.tables === null) k.gatherRows(ws.emb, this.embedding.E, ws.ids, M, N, V);
 
     let below: Float = ws.emb; // the output of the layer below, [T·B, N]
     for (let l = 0; l < L; l++) {
@@ -616,7 +614,7 @@ export class Model {
         [dOut, dBelow] = [dBelow, dOut];
       } else {
         // (With the first layer's tables, the layer has added its part of dE itself.)
-        if (this.tables === null) embeddingBackward(this.embedding.dE, dBelow, ws.ids, M, N);
+        if (this.tables === null) k.scatterAddRows(this.embedding.dE, dBelow, ws.ids, M, N, V);
       }
     }
     return dInit;
@@ -629,7 +627,8 @@ export class Model {
   private stackedLayerForward(ws: Workspace, l: number, input: Float): Float {
     const { i2h, h2h } = this.stacked[l];
     // a = i2h(x) for all steps at once, then + h2h(h_{t−1}) and the cell update step by step.
-    if (l === 0 && this.tables !== null) embeddingForward(ws.gates[0], this.tables.first, ws.ids, ws.T * ws.B, 4 * this.config.rnnSize);
+    const { rnnSize: N, vocabSize: V } = this.config;
+    if (l === 0 && this.tables !== null) this.kernels.gatherRows(ws.gates[0], this.tables.first, ws.ids, ws.T * ws.B, 4 * N, V);
     else linearForward(this.kernels, ws.gates[l], input, i2h, ws.T * ws.B, false);
     this.lstmForwardThroughTime(ws, l, h2h);
     return ws.at.hNew[l];
@@ -667,7 +666,7 @@ export class Model {
     const M = ws.T * ws.B;
     // Time LSTM: a = time.d2h(h_d) for all steps at once, + time.t2h(h_{t−1}) step by step.
     const tables = l === 0 ? this.tables : null;
-    if (tables !== null) embeddingForward(ws.gates[0], tables.first, ws.ids, M, 4 * N);
+    if (tables !== null) k.gatherRows(ws.gates[0], tables.first, ws.ids, M, 4 * N, this.config.vocabSize);
     else linearForward(k, ws.gates[l], input, timeD2h, M, false);
     this.lstmForwardThroughTime(ws, l, timeT2h);
     // Depth LSTM (3.2 priority: it reads the new time hidden state h_t), all positions at once;
@@ -675,7 +674,7 @@ export class Model {
     const D = ws.dGates[l];
     const cdIn = l === 0 ? ws.zeros : ws.cd[l - 1];
     if (tables !== null) {
-      embeddingForward(D, tables.depth!, ws.ids, M, 4 * N);
+      k.gatherRows(D, tables.depth!, ws.ids, M, 4 * N, this.config.vocabSize);
       linearForward(k, D, ws.at.hNew[l], depthT2h, M, true);
     } else linear2Forward(k, D, ws.at.hNew[l], depthT2h, input, depthD2h, M);
     k.lstmForward(D, cdIn, ws.cd[l], ws.tcd[l], ws.hd[l], M, N);

@@ -68,6 +68,8 @@ interface KernelExports {
   lstmBackward(
     gates: number, cPrev: number, tc: number, dh: number, dc: number, dGates: number, dcPrev: number, M: number, N: number,
   ): void;
+  gatherRows(out: number, table: number, ids: number, M: number, W: number): void;
+  scatterAddRows(dst: number, src: number, ids: number, M: number, W: number): void;
   logSoftmaxNll(logits: number, targets: number, M: number, V: number): number;
   logSoftmaxNllBackward(dLogits: number, logp: number, targets: number, M: number, V: number, scale: number): void;
   rmsprop(x: number, g: number, m: number, n: number, lr: number, alpha: number, eps: number): void;
@@ -386,11 +388,17 @@ export class WasmKernels implements Kernels {
 
   /** Byte offset of target ids in wasm memory (copied to scratch if needed), each checked in [0, V). */
   private targetsPtr(t: Int32Array, M: number, V: number): number {
-    if (!(t instanceof Int32Array)) throw new TypeError(`${this.name}: targets must be an Int32Array`);
-    if (t.length < M) throw new RangeError(`${this.name}: targets has ${t.length} elements, needs ${M}`);
+    return this.idsPtr(t, M, V, 'targets');
+  }
+
+  /** Byte offset of ids[0..M) in wasm memory (copied to scratch if needed), each checked in [0, V). */
+  private idsPtr(t: Int32Array, M: number, V: number, what: string): number {
+    if (!(t instanceof Int32Array)) throw new TypeError(`${this.name}: ${what} must be an Int32Array`);
+    if (t.length < M) throw new RangeError(`${this.name}: ${what} has ${t.length} elements, needs ${M}`);
+    const one = what === 'targets' ? 'target' : 'id';
     for (let m = 0; m < M; m++) {
       const id = t[m];
-      if (id < 0 || id >= V) throw new RangeError(`${this.name}: target ${m} is ${id}, outside [0, ${V})`);
+      if (!(id >= 0 && id < V)) throw new RangeError(`${this.name}: ${one} ${m} is ${id}, outside [0, ${V})`);
     }
     if (this.owns(t) && t.byteOffset >= this.base) return t.byteOffset;
     if (this.scratch === null || this.scratch.length < M) {
@@ -495,6 +503,20 @@ export class WasmKernels implements Kernels {
       this.p(gates, 4 * s, 'gates'), this.p(cPrev, s, 'cPrev'), this.p(tc, s, 'tc'), this.p(dh, s, 'dh'), this.p(dc, s, 'dc'),
       this.p(dGates, 4 * s, 'dGates'), this.p(dcPrev, s, 'dcPrev'), M, N,
     );
+  }
+
+  gatherRows(out: Float, table: Float, ids: Int32Array, M: number, width: number, rows: number): void {
+    dims(M, width, rows);
+    if (M === 0 || width === 0) return;
+    const ip = this.idsPtr(ids, M, rows, 'ids');
+    this.ex.gatherRows(this.p(out, M * width, 'out'), this.p(table, rows * width, 'table'), ip, M, width);
+  }
+
+  scatterAddRows(dst: Float, src: Float, ids: Int32Array, M: number, width: number, rows: number): void {
+    dims(M, width, rows);
+    if (M === 0 || width === 0) return;
+    const ip = this.idsPtr(ids, M, rows, 'ids');
+    this.ex.scatterAddRows(this.p(dst, rows * width, 'dst'), this.p(src, M * width, 'src'), ip, M, width);
   }
 
   logSoftmaxNll(logits: Float, targets: Int32Array, M: number, V: number): number {

@@ -736,8 +736,9 @@ describe('Model', () => {
         const s0 = randomState(model, B, rng);
         const fw = model.forward(batch, s0);
         const fb = model.forwardBackward(batch, s0);
+        // (The two add the same terms in different orders: see test 8 for the floor.)
         within('loss', relDiff(fb.loss, fw.loss), 1e-12, ctx);
-        within('final state', stateRelDiff(fb.finalState, fw.finalState), 1e-12, ctx);
+        within('final state', stateRelDiff(fb.finalState, fw.finalState, 1), 1e-12, ctx);
       }),
       { numRuns: runs(40) },
     );
@@ -760,12 +761,15 @@ describe('Model', () => {
           return { logps, state };
         };
         const run = () => ({ fw: model.forward({ x, y, batchSize: B, seqLength: T }, s0), steps: stepAll() });
+        // Inside and outside add the same terms in different orders, so they differ by float64
+        // rounding relative to the size of the terms (about 1 here), not of the result: an
+        // element near 0 after cancellation is compared absolutely (floor 1 in the denominator).
         const compare = (inside: ReturnType<typeof run>, outside: ReturnType<typeof run>, what: string) => {
           within(`${what}: forward loss`, relDiff(inside.fw.loss, outside.fw.loss), 1e-12, ctx);
-          within(`${what}: forward final state`, stateRelDiff(inside.fw.finalState, outside.fw.finalState), 1e-12, ctx);
+          within(`${what}: forward final state`, stateRelDiff(inside.fw.finalState, outside.fw.finalState, 1), 1e-12, ctx);
           const tol = config.model === 'lstm' ? 0 : 1e-12;
-          inside.steps.logps.forEach((lp, t) => within(`${what}: step ${t} log-probabilities`, maxRelDiff(lp, outside.steps.logps[t]), tol, ctx));
-          within(`${what}: state after the steps`, stateRelDiff(inside.steps.state, outside.steps.state), tol, ctx);
+          inside.steps.logps.forEach((lp, t) => within(`${what}: step ${t} log-probabilities`, maxRelDiff(lp, outside.steps.logps[t], 1), tol, ctx));
+          within(`${what}: state after the steps`, stateRelDiff(inside.steps.state, outside.steps.state, 1), tol, ctx);
         };
         compare(model.inference(run), run(), 'inside vs outside');
         // Nested calls run fn; training inside is refused.

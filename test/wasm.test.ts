@@ -436,6 +436,39 @@ for (const { variant, rel, available } of VARIANTS) {
       }
     });
 
+    it('gatherRows and scatterAddRows equal the reference bit for bit, any width, repeated ids', () => {
+      fc.assert(
+        fc.property(fc.integer({ min: 0, max: 40 }), arbDim, fc.integer({ min: 1, max: 12 }), arbSeed, (M, width, rows, seed) =>
+          scoped(k, () => {
+            const rng = new Rng(seed);
+            const ids = Int32Array.from({ length: M }, () => rng.int(rows));
+            const table = randomArray(rng, rows * width, 1);
+            const src = randomArray(rng, M * width, 1);
+            const dst0 = randomArray(rng, rows * width, 1);
+            const out = toWasmGuarded(k, randomArray(rng, M * width, 1), rng);
+            k.gatherRows(out, toWasm(k, table, rng), ids, M, width, rows);
+            const outRef = new Float32Array(M * width);
+            ts.gatherRows(outRef, table, ids, M, width, rows);
+            expectIdentical(`gather ${M}x${width}`, out, outRef);
+            expectGuardsIntact(`gather ${M}x${width}`, out);
+            const dst = toWasmGuarded(k, dst0, rng);
+            k.scatterAddRows(dst, toWasm(k, src, rng), ids, M, width, rows);
+            const dstRef = dst0.slice();
+            ts.scatterAddRows(dstRef, src, ids, M, width, rows);
+            expectIdentical(`scatter ${M}x${width}`, dst, dstRef);
+            expectGuardsIntact(`scatter ${M}x${width}`, dst);
+          }),
+        ),
+        { numRuns: runs(60) },
+      );
+      scoped(k, () => {
+        const t = k.alloc(8);
+        expect(() => k.gatherRows(k.alloc(4), t, Int32Array.of(0, 2), 2, 2, 2)).toThrow(/id 1 is 2, outside \[0, 2\)/);
+        expect(() => k.scatterAddRows(t, k.alloc(4), Int32Array.of(-1, 0), 2, 2, 4)).toThrow(/id 0 is -1/);
+        expect(() => k.gatherRows(k.alloc(3), t, Int32Array.of(0, 1), 2, 2, 4)).toThrow(/out has 3 elements, the shape needs 4/);
+      });
+    });
+
     it('matmuls with a zero dimension leave outputs as the reference does', () => {
       scoped(k, () => {
         const Y = k.alloc(6);
