@@ -386,11 +386,6 @@ export class WasmKernels implements Kernels {
     this.checked.add(a);
   }
 
-  /** Byte offset of target ids in wasm memory (copied to scratch if needed), each checked in [0, V). */
-  private targetsPtr(t: Int32Array, M: number, V: number): number {
-    return this.idsPtr(t, M, V, 'targets');
-  }
-
   /** Byte offset of ids[0..M) in wasm memory (copied to scratch if needed), each checked in [0, V). */
   private idsPtr(t: Int32Array, M: number, V: number, what: string): number {
     if (!(t instanceof Int32Array)) throw new TypeError(`${this.name}: ${what} must be an Int32Array`);
@@ -523,7 +518,7 @@ export class WasmKernels implements Kernels {
     dims(M, V, 0);
     const lp = this.p(logits, M * V, 'logits');
     if (M === 0) return 0;
-    return this.ex.logSoftmaxNll(lp, this.targetsPtr(targets, M, V), M, V);
+    return this.ex.logSoftmaxNll(lp, this.idsPtr(targets, M, V, 'targets'), M, V);
   }
 
   logSoftmaxNllBackward(dLogits: Float, logp: Float, targets: Int32Array, M: number, V: number, scale: number): void {
@@ -531,7 +526,7 @@ export class WasmKernels implements Kernels {
     const dp = this.p(dLogits, M * V, 'dLogits');
     const lp = this.p(logp, M * V, 'logp');
     if (M === 0) return;
-    this.ex.logSoftmaxNllBackward(dp, lp, this.targetsPtr(targets, M, V), M, V, scale);
+    this.ex.logSoftmaxNllBackward(dp, lp, this.idsPtr(targets, M, V, 'targets'), M, V, scale);
   }
 
   // --- Beyond the Kernels interface: element-wise updates over whole buffers (src/optim.ts).
