@@ -36,6 +36,16 @@
   }
 }
 
+/** c − a·b: one fused op in the relaxed build, mul then sub otherwise. */
+// @ts-ignore: decorator
+@inline function nmadd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return f32x4.relaxed_nmadd(a, b, c);
+  } else {
+    return f32x4.sub(c, f32x4.mul(a, b));
+  }
+}
+
 /** Loads r ∈ {1,2,3} floats from p into the low lanes of a vector; the other lanes are 0. */
 // @ts-ignore: decorator
 @inline function loadTail(p: usize, r: i32): v128 {
@@ -88,14 +98,10 @@ const EXP_HI: f32 = 88.5;
 /** 1.5·2²³: for |v| < 2²², v + ROUNDER is round(v) + ROUNDER exactly, bits 0x4B400000 + round(v). */
 const ROUNDER: f32 = 12582912.0;
 
-// tanh: for |x| < 0.625 an odd polynomial x + x³·Q(x²) (no cancellation near 0); otherwise
-// 1 − 2/(e^{2|x|} + 1) with the sign of x restored. |x| is clamped to 44 (tanh = 1 in float32
-// long before), so e^{2|x|} stays finite for any input, including ±1e30 and ±Infinity.
-const TANH_Q0: f32 = -5.70498872745e-3;
-const TANH_Q1: f32 = 2.06390887954e-2;
-const TANH_Q2: f32 = -5.37397155531e-2;
-const TANH_Q3: f32 = 1.33314422036e-1;
-const TANH_Q4: f32 = -3.33332819422e-1;
+// tanh(x) = sign(x)·m/(m + 2) with m = e^{2|x|} − 1 computed as expm1 (2ⁿ·(1 + p) − 1, p the
+// polynomial e^r − 1 of the reduced argument, so that it keeps full relative accuracy near 0,
+// where m ≈ 2|x|). |x| is clamped to 44 (tanh = 1 in float32 long before), so 2ⁿ ≤ 2¹²⁷ is one
+// normal float and m stays finite for any input, including ±1e30 and ±Infinity.
 
 // Constant vectors are broadcast-loaded from this table rather than written as v128.const: V8
 // materialises each v128.const inside a loop with several instructions, a broadcast load is one.
@@ -109,14 +115,11 @@ const K_P0: i32 = 6; // .. K_P0 + 5
 const K_ONE: i32 = 12;
 const K_TWO: i32 = 13;
 const K_TANH_CLAMP: i32 = 14;
-const K_TANH_SMALL: i32 = 15;
-const K_NEG_ZERO: i32 = 16;
-const K_Q0: i32 = 17; // .. K_Q0 + 4
+const K_NEG_ZERO: i32 = 15;
 const CONSTS: usize = memory.data<f32>([
   EXP_HI, EXP_LO, LOG2E, ROUNDER, LN2_HI, LN2_LO,
   EXP_P0, EXP_P1, EXP_P2, EXP_P3, EXP_P4, EXP_P5,
-  1.0, 2.0, 44.0, 0.625, -0.0,
-  TANH_Q0, TANH_Q1, TANH_Q2, TANH_Q3, TANH_Q4,
+  1.0, 2.0, 44.0, -0.0,
 ], 16);
 const CONSTS_F64: usize = memory.data<f64>([1.0], 16);
 
@@ -126,25 +129,30 @@ const CONSTS_F64: usize = memory.data<f64>([1.0], 16);
   return v128.load32_splat(CONSTS + (<usize>i << 2));
 }
 
+/** e^r − 1 ≈ r + r²·P(r) for the reduced argument |r| ≤ ln2/2. */
+// @ts-ignore: decorator
+@inline function expm1Reduced(r: v128): v128 {
+  let p = kv(K_P0);
+  p = madd(p, r, kv(K_P0 + 1));
+  p = madd(p, r, kv(K_P0 + 2));
+  p = madd(p, r, kv(K_P0 + 3));
+  p = madd(p, r, kv(K_P0 + 4));
+  p = madd(p, r, kv(K_P0 + 5));
+  return madd(f32x4.mul(p, r), r, r);
+}
+
 /** e^x on four lanes, for x ≤ 88.5 (larger inputs are treated as 88.5); NaN gives NaN. */
 // @ts-ignore: decorator
 @inline function exp4(x0: v128): v128 {
   const x = f32x4.pmax(f32x4.pmin(x0, kv(K_EXP_HI)), kv(K_EXP_LO));
   const rounder = kv(K_ROUNDER);
-  const z = f32x4.add(f32x4.mul(x, kv(K_LOG2E)), rounder);
+  const z = madd(x, kv(K_LOG2E), rounder);
   const fn = f32x4.sub(z, rounder);
   const n = i32x4.sub(z, rounder); // round(x·log2 e) as an integer
-  let r = f32x4.sub(x, f32x4.mul(fn, kv(K_LN2_HI)));
-  r = f32x4.sub(r, f32x4.mul(fn, kv(K_LN2_LO)));
-  let p = kv(K_P0);
-  p = f32x4.add(f32x4.mul(p, r), kv(K_P0 + 1));
-  p = f32x4.add(f32x4.mul(p, r), kv(K_P0 + 2));
-  p = f32x4.add(f32x4.mul(p, r), kv(K_P0 + 3));
-  p = f32x4.add(f32x4.mul(p, r), kv(K_P0 + 4));
-  p = f32x4.add(f32x4.mul(p, r), kv(K_P0 + 5));
-  p = f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r);
+  let r = nmadd(fn, kv(K_LN2_HI), x);
+  r = nmadd(fn, kv(K_LN2_LO), r);
   const one = kv(K_ONE);
-  p = f32x4.add(p, one);
+  const p = f32x4.add(expm1Reduced(r), one);
   // 2^k as float bits: (k + 127) << 23 = (k << 23) + bits(1.0)
   const n1 = i32x4.shr_s(n, 1);
   const n2 = i32x4.sub(n, n1);
@@ -165,22 +173,20 @@ const CONSTS_F64: usize = memory.data<f64>([1.0], 16);
 /** tanh on four lanes (see the constants above); NaN gives NaN. */
 // @ts-ignore: decorator
 @inline function tanh4(x: v128): v128 {
-  const a = f32x4.abs(x);
-  // Small branch.
-  const s = f32x4.mul(x, x);
-  let q = kv(K_Q0);
-  q = f32x4.add(f32x4.mul(q, s), kv(K_Q0 + 1));
-  q = f32x4.add(f32x4.mul(q, s), kv(K_Q0 + 2));
-  q = f32x4.add(f32x4.mul(q, s), kv(K_Q0 + 3));
-  q = f32x4.add(f32x4.mul(q, s), kv(K_Q0 + 4));
-  const small = f32x4.add(f32x4.mul(f32x4.mul(q, s), x), x);
-  // Large branch.
-  const two = kv(K_TWO);
+  // y = 2·min(|x|, 44) = n·ln 2 + r, m = e^y − 1 = 2ⁿ·(1 + p) − 1 = 2ⁿ·p + (2ⁿ − 1)
+  const a = f32x4.pmin(f32x4.abs(x), kv(K_TANH_CLAMP)); // pmin keeps a NaN
+  const y = f32x4.add(a, a);
+  const rounder = kv(K_ROUNDER);
+  const z = madd(y, kv(K_LOG2E), rounder);
+  const fn = f32x4.sub(z, rounder);
+  const n = i32x4.sub(z, rounder); // round(y·log2 e) ∈ [0, 127]
+  let r = nmadd(fn, kv(K_LN2_HI), y);
+  r = nmadd(fn, kv(K_LN2_LO), r);
   const one = kv(K_ONE);
-  const e = exp4(f32x4.mul(f32x4.pmin(a, kv(K_TANH_CLAMP)), two));
-  const t = f32x4.sub(one, f32x4.div(two, f32x4.add(e, one)));
-  const large = v128.or(t, v128.and(x, kv(K_NEG_ZERO)));
-  return v128.bitselect(small, large, f32x4.lt(a, kv(K_TANH_SMALL)));
+  const s = i32x4.add(i32x4.shl(n, 23), one); // 2ⁿ
+  const m = madd(s, expm1Reduced(r), f32x4.sub(s, one));
+  const t = f32x4.div(m, f32x4.add(m, kv(K_TWO)));
+  return v128.or(t, v128.and(x, kv(K_NEG_ZERO)));
 }
 
 /** One of the vector functions by number: 0 e^x, 1 σ(x), 2 tanh(x). */
