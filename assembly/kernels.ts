@@ -950,8 +950,23 @@ export function matmulDyW(dX: usize, dY: usize, W: usize, M: i32, N: i32, K: i32
   gemm(dX, rk, dY, <usize>N << 2, 4, W, rk, 4, M, K, N, Wp);
 }
 
-/** dW[N,K] += dY[M,N]ᵀ·X[M,K]; db[N] += Σ_m dY[m,:] when db ≠ 0. */
-export function matmulDyTX(dW: usize, db: usize, dY: usize, X: usize, M: i32, N: i32, K: i32): void {
+/**
+ * The floats of the packed copy of X that matmulDyTX wants (its Xpk argument), or 0. gemm packs
+ * the panels of B = X once per chunk of rows of dW, so when dW's N rows take more than one chunk
+ * (N > 128 from M ≥ 512 on), packing X whole once (packPanels, ⌈K/8⌉·8·M floats) saves packing
+ * it again for every further chunk: 15 times for the 2048 rows of a 3×512 lstm's maps.
+ */
+export function dytxPackFloats(M: i32, N: i32, K: i32): i32 {
+  if (M < DYTX_SMALL_M || K <= 0) return 0;
+  const ic = (PACK_A_FLOATS / min(M, PC)) & ~3; // rows per chunk of the first p chunk (as in gemm2)
+  return N > ic ? ((K + 7) >> 3) * 8 * M : 0;
+}
+
+/**
+ * dW[N,K] += dY[M,N]ᵀ·X[M,K]; db[N] += Σ_m dY[m,:] when db ≠ 0. Xpk ≠ 0: room for
+ * dytxPackFloats(M, N, K) floats, where X is packed whole first.
+ */
+export function matmulDyTX(dW: usize, db: usize, dY: usize, X: usize, M: i32, N: i32, K: i32, Xpk: usize): void {
   const rk = <usize>K << 2;
   const rn = <usize>N << 2;
   if (M < DYTX_SMALL_M) {
@@ -959,7 +974,8 @@ export function matmulDyTX(dW: usize, db: usize, dY: usize, X: usize, M: i32, N:
     if (M > 0 && K > 0) for (let n = 0; n < N; n++) axpyRow(dW + <usize>n * rk, dY + (<usize>n << 2), rn, X, rk, M, K);
   } else {
     // A = dYᵀ (A(n,m) = dY[m*N + n]), B = X (B(m,k) = X[m*K + k]).
-    gemm(dW, rk, dY, 4, rn, X, rk, 4, N, K, M, 0);
+    if (Xpk != 0) packPanels(Xpk, X, rk, 4, M, K);
+    gemm(dW, rk, dY, 4, rn, X, rk, 4, N, K, M, Xpk);
   }
   if (db != 0 && N > 0) {
     // Row by row in m order, as the reference adds (float32 rounding after every addition).

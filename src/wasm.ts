@@ -63,7 +63,8 @@ interface KernelExports {
   packDyW(dst: number, W: number, N: number, K: number): void;
   packMv(dst: number, W: number, N: number, K: number): void;
   packMvSize(N: number, K: number): number;
-  matmulDyTX(dW: number, db: number, dY: number, X: number, M: number, N: number, K: number): void;
+  matmulDyTX(dW: number, db: number, dY: number, X: number, M: number, N: number, K: number, Xpk: number): void;
+  dytxPackFloats(M: number, N: number, K: number): number;
   lstmForward(gates: number, cPrev: number, c: number, tc: number, h: number, M: number, N: number): void;
   lstmBackward(
     gates: number, cPrev: number, tc: number, dh: number, dc: number, dGates: number, dcPrev: number, M: number, N: number,
@@ -269,6 +270,8 @@ export class WasmKernels implements Kernels {
   private readonly checked = new WeakSet<Float32Array | Float64Array>();
   /** Scratch area for target ids that do not live in wasm memory. */
   private scratch: Int32Array | null = null;
+  /** Where matmulDyTX packs X whole when that pays (dytxPackFloats), reused from call to call. */
+  private xPack: Float32Array | null = null;
   /**
    * The weights declared constant by the open withConstantWeights scopes, innermost last, and
    * their packed copies (0: not packed yet): xwt for matmulXWt from XWT_SMALL_M rows on, dyw for
@@ -354,6 +357,7 @@ export class WasmKernels implements Kernels {
     }
     new Uint8Array(this.memory.buffer, mark, this.top - mark).fill(0);
     if (this.scratch !== null && this.scratch.byteOffset >= mark) this.scratch = null;
+    if (this.xPack !== null && this.xPack.byteOffset >= mark) this.xPack = null;
     for (const kind of PACK_KINDS) {
       for (const bufs of this.packBuffers) if ((bufs[kind]?.byteOffset ?? 0) >= mark) bufs[kind] = null;
       for (const c of this.constant) if (c[kind] >= mark) c[kind] = 0;
@@ -478,7 +482,10 @@ export class WasmKernels implements Kernels {
   matmulDyTX(dW: Float, db: Float | null, dY: Float, X: Float, M: number, N: number, K: number): void {
     dims(M, N, K);
     const dbp = db === null ? 0 : this.p(db, N, 'db');
-    this.ex.matmulDyTX(this.p(dW, N * K, 'dW'), dbp, this.p(dY, M * N, 'dY'), this.p(X, M * K, 'X'), M, N, K);
+    const floats = this.ex.dytxPackFloats(M, N, K);
+    if (floats > 0 && (this.xPack === null || this.xPack.length < floats)) this.xPack = this.alloc(floats);
+    const xpk = floats > 0 ? this.xPack!.byteOffset : 0;
+    this.ex.matmulDyTX(this.p(dW, N * K, 'dW'), dbp, this.p(dY, M * N, 'dY'), this.p(X, M * K, 'X'), M, N, K, xpk);
   }
 
   lstmForward(gates: Float, cPrev: Float, c: Float, tc: Float, h: Float, M: number, N: number): void {

@@ -332,8 +332,9 @@ for (const { variant, rel, available } of VARIANTS) {
       // All three run C[I,J] += A[I,P]·B[P,J] with p in chunks of 512 and, within one, rows of
       // A in chunks of ⌊65536/np⌋ & ~3 (128 rows when np = 512): XWt has I = M, P = K; dX has
       // I = M, P = N; dW has I = N, P = M. Each shape below crosses both kinds of boundary for
-      // at least one of them.
-      for (const [M, N, K] of [[300, 9, 600], [140, 530, 9], [530, 140, 9], [257, 33, 129], [130, 250, 601]]) {
+      // at least one of them. dW with more rows than one chunk holds (140×530×9, 600×300×17)
+      // packs X whole first (dytxPackFloats).
+      for (const [M, N, K] of [[300, 9, 600], [140, 530, 9], [530, 140, 9], [257, 33, 129], [130, 250, 601], [600, 300, 17]]) {
         scoped(k, () => {
           checkXWt(k, rel, M, N, K, true, true, 1, M + N + K);
           checkXWt(k, rel, M, N, K, false, false, 1, M * N * K);
