@@ -136,8 +136,13 @@ describe('Model', () => {
           const gChunked = model.grads.slice();
           within('training loss', relDiff(fbw.loss * T, fb1.loss * T1 + fb2.loss * T2), 1e-12, ctx);
           within('objective', relDiff(fbw.objective, fb1.loss * T1 + fb2.objective), 1e-12, ctx);
-          within('final state', stateRelDiff(fbw.finalState, fb2.finalState), 1e-12, ctx);
-          within('chunk 1 final state', stateRelDiff(f1.finalState, fb1.finalState), 1e-12, ctx);
+          // forwardBackward tabulates the first layer when V ≤ B·T, and forward() never does, so
+          // for the Grid LSTM the states below may add the same terms in different orders (the
+          // depth LSTM's two maps in one product, or a table row plus a product): compared with
+          // the floor of 1 of tests 8 and 9 (terms ~1). A state element of 9.5e-6 differed by
+          // 5.6e-17 (2.9e-12 relative; grid_lstm 4×7, V 2, B 3, T1 1, seed 999985).
+          within('final state', stateRelDiff(fbw.finalState, fb2.finalState, 1), 1e-12, ctx);
+          within('chunk 1 final state', stateRelDiff(f1.finalState, fb1.finalState, 1), 1e-12, ctx);
 
           // The scale of the contributions that the two runs add in different orders: chunk 1's
           // own NLL (chunk 1 without dFinalState), chunk 2's direct gradient, and what reaches
