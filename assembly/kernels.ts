@@ -1140,6 +1140,69 @@ export function scatterAddRows(dst: usize, src: usize, ids: usize, M: i32, W: i3
   }
 }
 
+/** max of row[0..V), by `x > max` tests as in the reference (NaN entries are passed over). */
+// @ts-ignore: decorator
+@inline function rowMax(row: usize, V: i32): f32 {
+  const V4 = V & ~3;
+  // pmax(m, x) = m < x ? x : m
+  let mx = f32x4.splat(-Infinity);
+  for (let v = 0; v < V4; v += 4) mx = f32x4.pmax(mx, v128.load(row + (<usize>v << 2)));
+  let maxv: f32 = -Infinity;
+  for (let j = 0; j < 4; j++) {
+    const x = f32x4.extract_lane(mx, 0);
+    if (x > maxv) maxv = x;
+    mx = f32x4.shuffle(mx, mx, 1, 2, 3, 0);
+  }
+  for (let j = V4; j < V; j++) {
+    const x = load<f32>(row + (<usize>j << 2));
+    if (x > maxv) maxv = x;
+  }
+  return maxv;
+}
+
+/** The float64 sum of the 4 lanes of e added to s (two f64x2 lanes). */
+// @ts-ignore: decorator
+@inline function addLanesF64(s: v128, e: v128): v128 {
+  return f64x2.add(s, f64x2.add(f64x2.promote_low_f32x4(e), f64x2.promote_low_f32x4(f32x4.shuffle(e, e, 2, 3, 0, 1))));
+}
+
+/** The float64 sum of the low r ∈ {1,2,3} lanes of e. */
+// @ts-ignore: decorator
+@inline function sumLowLanes(e: v128, r: i32): f64 {
+  let sum = <f64>f32x4.extract_lane(e, 0);
+  if (r > 1) sum += <f64>f32x4.extract_lane(e, 1);
+  if (r > 2) sum += <f64>f32x4.extract_lane(e, 2);
+  return sum;
+}
+
+/**
+ * p[j] = e^{(x[j] − max x)·invT} for j < V; returns Σ p[j], accumulated in float64. Sampling
+ * at temperature T: with x the log-probabilities and invT = 1/T, p is proportional to
+ * softmax(x/T) and its largest entry is 1.
+ */
+export function softmaxScaled(p: usize, x: usize, V: i32, invT: f32): f64 {
+  if (V <= 0) return 0;
+  const V4 = V & ~3;
+  const r = V - V4;
+  const mv = f32x4.splat(rowMax(x, V));
+  const tv = f32x4.splat(invT);
+  let s = f64x2.splat(0);
+  for (let v = 0; v < V4; v += 4) {
+    const o = <usize>v << 2;
+    const e = exp4(f32x4.mul(f32x4.sub(v128.load(x + o), mv), tv));
+    v128.store(p + o, e);
+    s = addLanesF64(s, e);
+  }
+  let sum = f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1);
+  if (r > 0) {
+    const o = <usize>V4 << 2;
+    const e = exp4(f32x4.mul(f32x4.sub(loadTail(x + o, r), mv), tv));
+    storeTail(p + o, e, r);
+    sum += sumLowLanes(e, r); // (the padding lanes are not entries)
+  }
+  return sum;
+}
+
 export function logSoftmaxNll(logits: usize, targets: usize, M: i32, V: i32): f64 {
   let nll: f64 = 0;
   if (V <= 0) return nll;
@@ -1148,34 +1211,20 @@ export function logSoftmaxNll(logits: usize, targets: usize, M: i32, V: i32): f6
   const rowBytes = <usize>V << 2;
   for (let m = 0; m < M; m++) {
     const row = logits + <usize>m * rowBytes;
-    // max, by `x > max` tests as in the reference (pmax(m, x) = m < x ? x : m)
-    let mx = f32x4.splat(-Infinity);
+    const maxv = rowMax(row, V);
     let v = 0;
-    for (; v < V4; v += 4) mx = f32x4.pmax(mx, v128.load(row + (<usize>v << 2)));
-    let maxv: f32 = -Infinity;
-    for (let j = 0; j < 4; j++) {
-      const x = f32x4.extract_lane(mx, 0);
-      if (x > maxv) maxv = x;
-      mx = f32x4.shuffle(mx, mx, 1, 2, 3, 0);
-    }
-    for (let j = V4; j < V; j++) {
-      const x = load<f32>(row + (<usize>j << 2));
-      if (x > maxv) maxv = x;
-    }
     // Σ exp(x − max), accumulated in float64
     const mv = f32x4.splat(maxv);
     let s = f64x2.splat(0);
     for (v = 0; v < V4; v += 4) {
       const e = exp4(f32x4.sub(v128.load(row + (<usize>v << 2)), mv));
-      s = f64x2.add(s, f64x2.add(f64x2.promote_low_f32x4(e), f64x2.promote_low_f32x4(f32x4.shuffle(e, e, 2, 3, 0, 1))));
+      s = addLanesF64(s, e);
     }
     let sum = f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1);
     if (r > 0) {
       // Padding lanes are 0 − max → e^(−max) would be wrong: mask them out of the sum.
       const e = exp4(f32x4.sub(loadTail(row + (<usize>V4 << 2), r), mv));
-      sum += <f64>f32x4.extract_lane(e, 0);
-      if (r > 1) sum += <f64>f32x4.extract_lane(e, 1);
-      if (r > 2) sum += <f64>f32x4.extract_lane(e, 2);
+      sum += sumLowLanes(e, r);
     }
     // logp = (x − max) − log Σ in float64 (x − max is exact there), rounded once. Subtracting
     // max and log Σ separately, rather than x − (max + log Σ), keeps logp accurate when it is

@@ -3,7 +3,7 @@
  * read as one stream.
  */
 import type { Vocab } from './data.js';
-import type { Float } from './kernels.js';
+import type { Float, Kernels } from './kernels.js';
 import type { Model } from './model.js';
 import { Rng } from './rng.js';
 
@@ -33,6 +33,9 @@ export function sample(model: Model, vocab: Vocab, options: SampleOptions = {}):
   const temperature = options.temperature ?? 1;
   if (!Number.isInteger(length) || length < 0) throw new Error(`--length must be a whole number ≥ 0, got ${length}`);
   if (!(temperature > 0) || !Number.isFinite(temperature)) throw new Error(`--temperature must be a number > 0, got ${temperature}`);
+  if (temperature < 1e-300) {
+    throw new Error(`--temperature ${temperature} is too small to compute with (below 1e-300); use argmax for the most likely character each time`);
+  }
   const V = model.config.vocabSize;
   if (vocab.chars.length !== V) throw new Error(`vocabulary has ${vocab.chars.length} characters but the model has ${V}`);
   const rng = new Rng(options.seed ?? 123);
@@ -48,13 +51,13 @@ export function sample(model: Model, vocab: Vocab, options: SampleOptions = {}):
       token[0] = vocab.index.get(ch)!;
       logp = model.step(token, state);
     }
-    const probs = new Float64Array(V);
+    const probs = probsBuffer(model.kernels, V);
     let out = '';
     for (let i = 0; i < length; i++) {
       let id: number;
       if (logp === null) id = rng.int(V);
       else if (options.argmax) id = argmax(logp, V);
-      else id = drawFromLogits(logp, V, temperature, probs, rng);
+      else id = draw(model.kernels, logp, V, 1 / temperature, probs, rng);
       const ch = vocab.chars[id];
       out += ch;
       options.onChar?.(ch);
@@ -82,14 +85,23 @@ function argmax(a: Float, n: number): number {
   return best;
 }
 
-/** Draws an index from softmax(logp / temperature). */
-function drawFromLogits(logp: Float, V: number, temperature: number, probs: Float64Array, rng: Rng): number {
-  let max = -Infinity;
-  for (let j = 0; j < V; j++) max = Math.max(max, logp[j] / temperature);
-  let sum = 0;
-  for (let j = 0; j < V; j++) {
-    probs[j] = Math.exp(logp[j] / temperature - max);
-    sum += probs[j];
+/** A buffer of at least V elements for draw(), one per kernels instance (kept for later calls). */
+const probsBuffers = new WeakMap<Kernels, Float>();
+function probsBuffer(kernels: Kernels, V: number): Float {
+  let p = probsBuffers.get(kernels);
+  if (p === undefined || p.length < V) probsBuffers.set(kernels, (p = kernels.alloc(V)));
+  return p;
+}
+
+/**
+ * Draws an index from softmax(logp / temperature), as char-rnn does (torch.multinomial on the
+ * normalised exp(prediction / temperature)): p_j ∝ exp((logp_j − max)·invT), by the kernels, and
+ * the first j whose cumulative p exceeds u·Σp for u uniform in [0, 1).
+ */
+function draw(kernels: Kernels, logp: Float, V: number, invT: number, probs: Float, rng: Rng): number {
+  const sum = kernels.softmaxScaled(probs, logp, V, invT);
+  if (!(sum >= 1 && sum < Infinity)) {
+    throw new Error('the model gave NaN log-probabilities, so nothing can be sampled; its weights hold NaN or Infinity (retrain, or use an earlier checkpoint)');
   }
   let u = rng.uniform() * sum;
   for (let j = 0; j < V; j++) {

@@ -101,6 +101,12 @@ export interface Kernels {
    */
   logSoftmaxNllBackward(dLogits: Float, logp: Float, targets: Int32Array, M: number, V: number, scale: number): void;
 
+  /**
+   * p[j] = exp((x[j] − max x)·invTemperature) for j < V (NaN entries of x do not count for the
+   * max); returns Σ p. Sampling: with x the log-probabilities, p ∝ softmax(x / temperature).
+   */
+  softmaxScaled(p: Float, x: Float, V: number, invTemperature: number): number;
+
   /** RMSprop over whole buffers (Torch's optim.rmsprop): m = α·m + (1−α)·g²;  x −= lr·g/(√m + ε). */
   rmsprop(x: Float, g: Float, m: Float, lr: number, alpha: number, eps: number): void;
 
@@ -254,6 +260,17 @@ export class TsKernels implements Kernels {
   scatterAddRows(dst: Float, src: Float, ids: Int32Array, M: number, width: number, rows: number): void {
     checkIds(ids, M, rows);
     embeddingBackward(dst, src, ids, M, width);
+  }
+
+  softmaxScaled(p: Float, x: Float, V: number, invTemperature: number): number {
+    let max = -Infinity;
+    for (let j = 0; j < V; j++) if (x[j] > max) max = x[j];
+    let sum = 0;
+    for (let j = 0; j < V; j++) {
+      p[j] = Math.exp((x[j] - max) * invTemperature);
+      sum += p[j];
+    }
+    return sum;
   }
 
   logSoftmaxNll(logits: Float, targets: Int32Array, M: number, V: number): number {

@@ -72,6 +72,7 @@ interface KernelExports {
   gatherRows(out: number, table: number, ids: number, M: number, W: number): void;
   scatterAddRows(dst: number, src: number, ids: number, M: number, W: number): void;
   logSoftmaxNll(logits: number, targets: number, M: number, V: number): number;
+  softmaxScaled(p: number, x: number, V: number, invT: number): number;
   logSoftmaxNllBackward(dLogits: number, logp: number, targets: number, M: number, V: number, scale: number): void;
   rmsprop(x: number, g: number, m: number, n: number, lr: number, alpha: number, eps: number): void;
   adam(
@@ -521,6 +522,12 @@ export class WasmKernels implements Kernels {
     this.ex.scatterAddRows(this.p(dst, rows * width, 'dst'), this.p(src, M * width, 'src'), ip, M, width);
   }
 
+  softmaxScaled(p: Float, x: Float, V: number, invTemperature: number): number {
+    dims(V, 0, 0);
+    // (invT is a float32 here: above its largest value, the limit, which that value already gives)
+    return this.ex.softmaxScaled(this.p(p, V, 'p'), this.p(x, V, 'x'), V, Math.min(invTemperature, F32_MAX));
+  }
+
   logSoftmaxNll(logits: Float, targets: Int32Array, M: number, V: number): number {
     dims(M, V, 0);
     const lp = this.p(logits, M * V, 'logits');
@@ -582,6 +589,9 @@ function align16(n: number): number {
 }
 
 /** Shapes must be non-negative integers (wasm takes them as i32). */
+/** The largest finite float32. */
+const F32_MAX = 3.4028234663852886e38;
+
 function dims(a: number, b: number, c: number): void {
   if (!(isDim(a) && isDim(b) && isDim(c))) throw new RangeError(`matrix sizes must be non-negative integers, got ${a}, ${b}, ${c}`);
 }

@@ -30,6 +30,9 @@
  *    error up to 2⁻⁵³·(V + 2 + |max| + log V + |logp|).
  *  - logSoftmaxNllBackward: |w − r| ≤ rel·(|w| + |r|) + rel·|s|·e^logp + 2⁻¹⁴⁷·(1 + |s|): the
  *    target entry is s·(p − 1), which cancels, so the error of s·p stays relative to s·p.
+ *  - softmaxScaled: p = e^a with a = (x − max)·invT, which the wasm kernel rounds twice in
+ *    float32 (an absolute error up to 2⁻²³·|a| in a, relative in p):
+ *    |w − r| ≤ (rel + 2⁻²²·|a|)·r + 2⁻¹⁴⁷; the sum within the sum of those; the largest p is 1.
  * The float32 exp/σ/tanh themselves are checked to be within 1e-6 relative of float64 Math.
  */
 import fc from 'fast-check';
@@ -589,6 +592,39 @@ for (const { variant, rel, available } of VARIANTS) {
       );
     });
 
+    it('softmaxScaled: the sampling weights exp((x − max)·invT) and their sum, any V', () => {
+      fc.assert(
+        fc.property(
+          fc.oneof(arbDim, fc.constantFrom(65, 98, 100, 1000)), fc.constantFrom(1, 10, 100), fc.constantFrom(1, 1 / 0.7, 1 / 3, 4), arbSeed,
+          (V, scale, invT, seed) =>
+            scoped(k, () => {
+              const rng = new Rng(seed);
+              const x = randomArray(rng, V, scale);
+              const xw = toWasm(k, x, rng);
+              const pw = toWasmGuarded(k, new Float32Array(V), rng);
+              const pr = new Float32Array(V);
+              const sumW = k.softmaxScaled(pw, xw, V, invT);
+              const sumR = ts.softmaxScaled(pr, x, V, invT);
+              expectGuardsIntact('p', pw);
+              let max = -Infinity;
+              for (const v of x) max = Math.max(max, v);
+              const tol = (j: number) => (rel + 2 ** -22 * Math.abs((x[j] - max) * invT)) * pr[j] + SUBNORMAL_FLOOR;
+              expectClose('p', pw, pr, tol);
+              let sumTol = 0;
+              for (let j = 0; j < V; j++) sumTol += tol(j);
+              expectClose('Σ p', [sumW], [sumR], () => sumTol);
+              expect(Math.max(...pw)).toBe(1);
+            }),
+        ),
+        { numRuns: runs(80) },
+      );
+      // A NaN entry makes the sum NaN (sample() then stops with an error), whichever the build.
+      scoped(k, () => {
+        const x = toWasm(k, Float32Array.of(-1, Number.NaN, -2, -0.5, -3), new Rng(3));
+        expect(k.softmaxScaled(k.alloc(5), x, 5, 1)).toBeNaN();
+      });
+    });
+
     it('stays finite and correct for pre-activations and logits of ±1e4 and ±1e30', () => {
       scoped(k, () => {
         const big = [1e4, -1e4, 1e30, -1e30, 0.5, -3, 1e4, -1e30];
@@ -733,8 +769,20 @@ for (const { variant, rel, available } of VARIANTS) {
             expect(inside.text).toBe(outside.text);
             expect(sample(m, vocab, { length: 40, primetext: prime, argmax: true })).toBe(outside.text);
           }
+          // A temperature so low that 1/T overflows float32 samples the most likely character.
+          const greedyText = sample(m, vocab, { length: 40, primetext: prime, argmax: true });
+          expect(sample(m, vocab, { length: 40, primetext: prime, temperature: 1e-200 })).toBe(greedyText);
         });
       }
+    });
+
+    it('sample() stops with a one-line error when the model gives NaN log-probabilities', () => {
+      const vocab = buildVocab('abcdef');
+      scoped(k, () => {
+        const m = new Model({ model: 'lstm', vocabSize: 6, rnnSize: 8, numLayers: 1 }, { kernels: k, seed: 1 });
+        m.params[m.params.length - 1] = Number.NaN; // a decoder bias
+        expect(() => sample(m, vocab, { length: 5, primetext: 'ab' })).toThrow(/NaN log-probabilities.*NaN or Infinity/);
+      });
     });
   });
 }
