@@ -51,7 +51,7 @@ export function sample(model: Model, vocab: Vocab, options: SampleOptions = {}):
       token[0] = vocab.index.get(ch)!;
       logp = model.step(token, state);
     }
-    const probs = probsBuffer(model.kernels, V);
+    const probs = probsBuffer(model, V);
     let out = '';
     for (let i = 0; i < length; i++) {
       let id: number;
@@ -85,11 +85,15 @@ function argmax(a: Float, n: number): number {
   return best;
 }
 
-/** A buffer of at least V elements for draw(), one per kernels instance (kept for later calls). */
-const probsBuffers = new WeakMap<Kernels, Float>();
-function probsBuffer(kernels: Kernels, V: number): Float {
-  let p = probsBuffers.get(kernels);
-  if (p === undefined || p.length < V) probsBuffers.set(kernels, (p = kernels.alloc(V)));
+/**
+ * A buffer of V elements in the model's kernels for draw(), one per model and kept with it, as
+ * the model keeps its own buffers (so it lives exactly as long as they do, also when the memory
+ * is handed out in scopes with kernels.mark / release).
+ */
+const probsBuffers = new WeakMap<Model, Float>();
+function probsBuffer(model: Model, V: number): Float {
+  let p = probsBuffers.get(model);
+  if (p === undefined || p.length < V) probsBuffers.set(model, (p = model.kernels.alloc(V)));
   return p;
 }
 

@@ -588,10 +588,10 @@ function align16(n: number): number {
   return Math.ceil(n / 16) * 16;
 }
 
-/** Shapes must be non-negative integers (wasm takes them as i32). */
 /** The largest finite float32. */
 const F32_MAX = 3.4028234663852886e38;
 
+/** Shapes must be non-negative integers (wasm takes them as i32). */
 function dims(a: number, b: number, c: number): void {
   if (!(isDim(a) && isDim(b) && isDim(c))) throw new RangeError(`matrix sizes must be non-negative integers, got ${a}, ${b}, ${c}`);
 }

@@ -776,6 +776,26 @@ for (const { variant, rel, available } of VARIANTS) {
       }
     });
 
+    it('sample() keeps its working buffer with the model: models in successive mark/release scopes of one kernels sample as on kernels of their own', () => {
+      const vocab = buildVocab('abcdefghij klmnop');
+      const V = vocab.chars.length;
+      const text = (kernels: WasmKernels, rnnSize: number) => {
+        const m = new Model({ model: 'lstm', vocabSize: V, rnnSize, numLayers: 2 }, { kernels, seed: rnnSize });
+        const params = m.params.slice();
+        const grads = m.grads.slice();
+        const out = sample(m, vocab, { length: 60, primetext: 'ab' });
+        // sample() wrote nothing into the model's parameters or gradients
+        expectIdentical('params', m.params, params);
+        expectIdentical('grads', m.grads, grads);
+        return out;
+      };
+      const shared = loadWasmKernelsSync({ variant });
+      scoped(shared, () => text(shared, 4));
+      // A larger model in the next scope takes the memory that the first one's buffers had.
+      const second = scoped(shared, () => text(shared, 32));
+      expect(second).toBe(text(loadWasmKernelsSync({ variant }), 32));
+    });
+
     it('sample() stops with a one-line error when the model gives NaN log-probabilities', () => {
       const vocab = buildVocab('abcdef');
       scoped(k, () => {
