@@ -979,20 +979,7 @@ export function matmulDyTX(dW: usize, db: usize, dY: usize, X: usize, M: i32, N:
   }
   if (db != 0 && N > 0) {
     // Row by row in m order, as the reference adds (float32 rounding after every addition).
-    const N4 = N & ~3;
-    const r = N - N4;
-    for (let m = 0; m < M; m++) {
-      const row = dY + <usize>m * rn;
-      let n = 0;
-      for (; n < N4; n += 4) {
-        const o = <usize>n << 2;
-        v128.store(db + o, f32x4.add(v128.load(db + o), v128.load(row + o)));
-      }
-      if (r > 0) {
-        const o = <usize>n << 2;
-        storeTail(db + o, f32x4.add(loadTail(db + o, r), loadTail(row + o, r)), r);
-      }
-    }
+    for (let m = 0; m < M; m++) addRow(db, dY + <usize>m * rn, N);
   }
 }
 
@@ -1107,15 +1094,6 @@ export function lstmBackward(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Log-softmax + NLL
-
-/**
- * Each row of logits[M,V] becomes log-probabilities; returns Σ_m −logp[m, targets[m]].
- * The max is exact, the exponentials are float32 (argument x − max ≤ 0; the max term is exactly
- * 1), their sum and its log are float64, so a dominant class keeps full relative accuracy in
- * logp ≈ 0; logp is formed in float64 and rounded once, as in the reference.
- */
-// ---------------------------------------------------------------------------------------------
 // Rows by token id: the embedding lookup (and the first layer's tables), and its backward.
 
 /** out[m,:] = table[ids[m],:] for m < M, rows of W floats (ids checked by the caller). */
@@ -1129,16 +1107,11 @@ export function gatherRows(out: usize, table: usize, ids: usize, M: i32, W: i32)
 /** dst[ids[m],:] += src[m,:] for m = 0 … M−1 in order (ids checked by the caller). */
 export function scatterAddRows(dst: usize, src: usize, ids: usize, M: i32, W: i32): void {
   const rb = <usize>W << 2;
-  const W4 = <usize>(W & ~3) << 2;
-  const r = W & 3;
-  for (let m = 0; m < M; m++) {
-    const d = dst + <usize>load<i32>(ids + (<usize>m << 2)) * rb;
-    const s = src + <usize>m * rb;
-    let o: usize = 0;
-    for (; o < W4; o += 16) v128.store(d + o, f32x4.add(v128.load(d + o), v128.load(s + o)));
-    if (r > 0) storeTail(d + o, f32x4.add(loadTail(d + o, r), loadTail(s + o, r)), r);
-  }
+  for (let m = 0; m < M; m++) addRow(dst + <usize>load<i32>(ids + (<usize>m << 2)) * rb, src + <usize>m * rb, W);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Log-softmax + NLL
 
 /** max of row[0..V), by `x > max` tests as in the reference (NaN entries are passed over). */
 // @ts-ignore: decorator
@@ -1203,6 +1176,12 @@ export function softmaxScaled(p: usize, x: usize, V: i32, invT: f32): f64 {
   return sum;
 }
 
+/**
+ * Each row of logits[M,V] becomes log-probabilities; returns Σ_m −logp[m, targets[m]].
+ * The max is exact, the exponentials are float32 (argument x − max ≤ 0; the max term is exactly
+ * 1), their sum and its log are float64, so a dominant class keeps full relative accuracy in
+ * logp ≈ 0; logp is formed in float64 and rounded once, as in the reference.
+ */
 export function logSoftmaxNll(logits: usize, targets: usize, M: i32, V: i32): f64 {
   let nll: f64 = 0;
   if (V <= 0) return nll;
