@@ -648,12 +648,13 @@ export function checkTrainingFits(o: TrainOptions, V: number, chars: number, ker
   const M = o.batchSize * o.seqLength;
   const N = o.rnnSize;
   // The WASM kernels also keep packed copies of the weight matrices (at most 3 layouts each,
-  // reused from pass to pass) and of a layer's input for its weight gradients ([B·T, N]), and
-  // evaluation its first-layer tables (2 × [V, 4N]).
-  const packed = kernels === undefined || kernels.name.startsWith('wasm') ? 3 * P + 8 * V * N + M * 8 * Math.ceil(N / 8) : 0;
+  // reused from pass to pass) and of a layer's input for its weight gradients ([B·T, N]).
+  const packed = kernels === undefined || kernels.name.startsWith('wasm') ? 3 * P + M * 8 * Math.ceil(N / 8) : 0;
+  // The model's first-layer tables and their gradient (at most 3 × [V, 4N]), with any kernels.
+  const tables = 12 * V * N;
   // weights, gradients, optimiser state; the activations kept for the backward pass (about
   // 19 [B·T, N] buffers per layer with dropout, 10 more, and the [B·T, V] logits); the ids.
-  const bytes = bytesPer * (P * (2 + optimBuffers) + packed + M * (N * (19 * o.numLayers + 10) + V)) + 4 * chars;
+  const bytes = bytesPer * (P * (2 + optimBuffers) + packed + tables + M * (N * (19 * o.numLayers + 10) + V)) + 4 * chars;
   if (bytes > total) {
     throw new Error(
       `training ${shape}, batches of --batch-size ${o.batchSize} × --seq-length ${o.seqLength}, needs about ${gigabytes(bytes)} of memory ` +
