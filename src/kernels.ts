@@ -1,8 +1,9 @@
 /**
  * The dense kernels that the models call: matrix products, the fused LSTM gate update,
- * log-softmax + NLL, and row gathers / scatter-adds by token id. The model code (src/model.ts) never loops over a matrix itself; it calls
- * one of these, so an implementation in WebAssembly can take the place of the plain TypeScript
- * one below without touching the model.
+ * log-softmax + NLL, row gathers / scatter-adds by token id, and the sampling weights. The model
+ * code (src/model.ts) never loops over a matrix itself; it calls one of these, so an
+ * implementation in WebAssembly can take the place of the plain TypeScript one below without
+ * touching the model.
  *
  * Conventions: every matrix is a dense row-major view (a typed array or a `subarray` of one);
  * shapes are given in the comments as [rows, cols]. A linear map is y = x·Wᵀ + b with W shaped
