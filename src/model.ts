@@ -173,6 +173,7 @@ export class Model {
   private readonly embedding: { E: Float; dE: Float };
   private readonly decoder: Linear;
   private workspaces = new Map<string, Workspace>();
+  private lastWorkspace: Workspace | null = null;
   /**
    * While a pass uses them (inside inference(), and in forwardBackward() when the vocabulary is
    * no larger than the batch): the first layer's products of the embedding, tabulated per
@@ -489,9 +490,12 @@ export class Model {
   }
 
   private workspace(B: number, T: number): Workspace {
+    // (The last one first: sampling asks for the same shape at every character.)
+    const last = this.lastWorkspace;
+    if (last !== null && last.B === B && last.T === T) return last;
     const key = `${B}x${T}`;
     const found = this.workspaces.get(key);
-    if (found) return found;
+    if (found) return (this.lastWorkspace = found);
     const k = this.kernels;
     const { rnnSize: N, numLayers: L, vocabSize: V } = this.config;
     const grid = this.config.model === 'grid_lstm';
@@ -540,7 +544,7 @@ export class Model {
     // Keep a few shapes (training, evaluation, sampling); drop the oldest beyond that.
     if (this.workspaces.size >= 4) this.workspaces.delete(this.workspaces.keys().next().value as string);
     this.workspaces.set(key, ws);
-    return ws;
+    return (this.lastWorkspace = ws);
   }
 
   /** Runs the model over the batch in `ws` from `state`; returns Σ NLL over all T·B positions. */

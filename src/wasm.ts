@@ -93,6 +93,12 @@ export type WasmVariant = 'simd' | 'relaxed';
 
 /** The packed copies of a constant weight: for matmulXWt (many rows), matmulDyW, one-row products. */
 type PackKind = 'xwt' | 'dyw' | 'mv';
+
+/** Where a checked view lives: its byte offset in wasm memory and its length in elements. */
+interface ViewPlace {
+  offset: number;
+  length: number;
+}
 const PACK_KINDS: readonly PackKind[] = ['xwt', 'dyw', 'mv'];
 interface ConstantWeight extends Record<PackKind, number> {
   ptr: number;
@@ -267,10 +273,21 @@ export class WasmKernels implements Kernels {
   private readonly base: number;
   /** Bump pointer (bytes): everything below is handed out, static data or scratch. */
   private top: number;
-  /** Views that p() has already accepted. */
-  private readonly checked = new WeakSet<Float32Array | Float64Array>();
-  /** Scratch area for target ids that do not live in wasm memory. */
+  /**
+   * Views that p() has already accepted, with their byte offset and length. A view keeps both
+   * for life, and reading them from a view of shared memory costs tens of ns in V8 (byteOffset
+   * about 30, and checking .buffer about 45), while this lookup costs about 10: sampling makes
+   * some 35 such calls per character.
+   */
+  private readonly checked = new WeakMap<Float32Array | Float64Array, ViewPlace>();
+  /** The same for id arrays (idsPtr): their byte offset in wasm memory, or −1 when they live elsewhere. */
+  private readonly idsPlace = new WeakMap<Int32Array, number>();
+  /** Scratch area for target ids that do not live in wasm memory, and its byte offset. */
   private scratch: Int32Array | null = null;
+  private scratchOffset = 0;
+  /** The exports XWT_SMALL_M and DYW_SMALL_M (reading a WebAssembly.Global costs a call). */
+  private readonly xwtSmallM: number;
+  private readonly dywSmallM: number;
   /** Where matmulDyTX packs X whole when that pays (dytxPackFloats), reused from call to call. */
   private xPack: Float32Array | null = null;
   /**
@@ -294,6 +311,8 @@ export class WasmKernels implements Kernels {
     this.memory = new api.Memory({ initial, maximum: MAX_PAGES, shared: true });
     const instance = new api.Instance(module, { env: { memory: this.memory } });
     this.ex = instance.exports as unknown as KernelExports;
+    this.xwtSmallM = this.ex.XWT_SMALL_M.value;
+    this.dywSmallM = this.ex.DYW_SMALL_M.value;
     this.buf = this.memory.buffer;
     this.buffers.add(this.buf);
     // Below heapBase: static data and the kernels' scratch space.
@@ -373,22 +392,24 @@ export class WasmKernels implements Kernels {
 
   /** The byte offset of `a` after checking it is a long-enough Float32Array in this memory. */
   private p(a: Float, need: number, what: string): number {
-    // Reading a view's .buffer costs tens of ns in V8, so a view that passed is remembered (a view
-    // keeps its buffer and offset for life); the model passes the same views again and again.
-    if (!this.checked.has(a)) this.check(a, what);
-    if (a.length < need) throw new RangeError(`${this.name}: ${what} has ${a.length} elements, the shape needs ${need}`);
-    return a.byteOffset;
+    // A view that passed is remembered with its place (see `checked`); the model passes the same
+    // views again and again.
+    const v = this.checked.get(a) ?? this.check(a, what);
+    if (v.length < need) throw new RangeError(`${this.name}: ${what} has ${v.length} elements, the shape needs ${need}`);
+    return v.offset;
   }
 
   /** Throws unless `a` is a Float32Array view into this memory above the static area; remembers it. */
-  private check(a: Float, what: string): void {
+  private check(a: Float, what: string): ViewPlace {
     if (!(a instanceof Float32Array) || !(a.buffer === this.buf || this.buffers.has(a.buffer))) {
       throw new TypeError(
         `${this.name}: ${what} must be a Float32Array allocated by these kernels (kernels.alloc) or a subarray of one`,
       );
     }
     if (a.byteOffset < this.base) throw new RangeError(`${this.name}: ${what} overlaps the kernels' own static memory`);
-    this.checked.add(a);
+    const v = { offset: a.byteOffset, length: a.length };
+    this.checked.set(a, v);
+    return v;
   }
 
   /** Byte offset of ids[0..M) in wasm memory (copied to scratch if needed), each checked in [0, V). */
@@ -400,12 +421,19 @@ export class WasmKernels implements Kernels {
       const id = t[m];
       if (!(id >= 0 && id < V)) throw new RangeError(`${this.name}: ${one} ${m} is ${id}, outside [0, ${V})`);
     }
-    if (this.owns(t) && t.byteOffset >= this.base) return t.byteOffset;
+    let at = this.idsPlace.get(t);
+    if (at === undefined) {
+      at = this.owns(t) && t.byteOffset >= this.base ? t.byteOffset : -1;
+      this.idsPlace.set(t, at);
+    }
+    if (at >= 0) return at;
     if (this.scratch === null || this.scratch.length < M) {
       this.scratch = this.allocInt32(Math.max(M, 2 * (this.scratch?.length ?? 0), 1024));
+      this.scratchOffset = this.scratch.byteOffset;
     }
-    this.scratch.set(t.length === M ? t : t.subarray(0, M));
-    return this.scratch.byteOffset;
+    if (M === 1) this.scratch[0] = t[0];
+    else this.scratch.set(t.length === M ? t : t.subarray(0, M));
+    return this.scratchOffset;
   }
 
   /**
@@ -427,8 +455,11 @@ export class WasmKernels implements Kernels {
 
   /** The packed copy of W for `kind`, if W was declared constant (packed now if needed); else 0. */
   private packed(kind: PackKind, W: number, N: number, K: number): number {
-    const depth = this.constant.findIndex((c) => c.ptr === W && c.N === N && c.K === K);
-    if (depth < 0) return 0;
+    // The outermost scope that declared W (a loop: findIndex would allocate a closure per call).
+    const scopes = this.constant;
+    let depth = 0;
+    while (depth < scopes.length && !(scopes[depth].ptr === W && scopes[depth].N === N && scopes[depth].K === K)) depth++;
+    if (depth === scopes.length) return 0;
     const c = this.constant[depth];
     if (c[kind] === 0) {
       const floats =
@@ -451,7 +482,7 @@ export class WasmKernels implements Kernels {
     dims(M, N, K);
     const bp = b === null ? 0 : this.p(b, N, 'b');
     const w = this.p(W, N * K, 'W');
-    const wp = M >= this.ex.XWT_SMALL_M.value ? this.packed('xwt', w, N, K) : 0;
+    const wp = M >= this.xwtSmallM ? this.packed('xwt', w, N, K) : 0;
     const wq = M === 1 && this.constant.length > 0 ? this.packed('mv', w, N, K) : 0;
     this.ex.matmulXWt(this.p(Y, M * N, 'Y'), this.p(X, M * K, 'X'), w, bp, M, N, K, accumulate ? 1 : 0, wp, wq);
   }
@@ -476,7 +507,7 @@ export class WasmKernels implements Kernels {
   matmulDyW(dX: Float, dY: Float, W: Float, M: number, N: number, K: number): void {
     dims(M, N, K);
     const w = this.p(W, N * K, 'W');
-    const wp = M >= this.ex.DYW_SMALL_M.value ? this.packed('dyw', w, N, K) : 0;
+    const wp = M >= this.dywSmallM ? this.packed('dyw', w, N, K) : 0;
     this.ex.matmulDyW(this.p(dX, M * K, 'dX'), this.p(dY, M * N, 'dY'), w, M, N, K, wp);
   }
 

@@ -470,6 +470,22 @@ for (const { variant, rel, available } of VARIANTS) {
         expect(() => k.gatherRows(k.alloc(4), t, Int32Array.of(0, 2), 2, 2, 2)).toThrow(/id 1 is 2, outside \[0, 2\)/);
         expect(() => k.scatterAddRows(t, k.alloc(4), Int32Array.of(-1, 0), 2, 2, 4)).toThrow(/id 0 is -1/);
         expect(() => k.gatherRows(k.alloc(3), t, Int32Array.of(0, 1), 2, 2, 4)).toThrow(/out has 3 elements, the shape needs 4/);
+        // An id array is remembered where it lives once seen, but its ids are read and checked
+        // on every call: outside wasm memory (copied) and inside it (read in place).
+        t.set([1, 2, 3, 4, 5, 6, 7, 8]);
+        for (const ids of [Int32Array.of(0, 1), k.allocInt32(2)]) {
+          ids.set([0, 1]);
+          const out = k.alloc(4);
+          k.gatherRows(out, t, ids, 2, 2, 4);
+          expectIdentical('first gather', out, [1, 2, 3, 4]);
+          ids.set([3, 2]);
+          k.gatherRows(out, t, ids, 2, 2, 4);
+          expectIdentical('second gather', out, [7, 8, 5, 6]);
+          k.gatherRows(out, t, ids, 1, 2, 4);
+          expectIdentical('one row', out, [7, 8, 5, 6]);
+          ids[1] = 4;
+          expect(() => k.gatherRows(out, t, ids, 2, 2, 4)).toThrow(/id 1 is 4, outside \[0, 4\)/);
+        }
       });
     });
 
