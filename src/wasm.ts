@@ -93,17 +93,17 @@ export type WasmVariant = 'simd' | 'relaxed';
 
 /** The packed copies of a constant weight: for matmulXWt (many rows), matmulDyW, one-row products. */
 type PackKind = 'xwt' | 'dyw' | 'mv';
-
-/** Where a checked view lives: its byte offset in wasm memory and its length in elements. */
-interface ViewPlace {
-  offset: number;
-  length: number;
-}
 const PACK_KINDS: readonly PackKind[] = ['xwt', 'dyw', 'mv'];
 interface ConstantWeight extends Record<PackKind, number> {
   ptr: number;
   N: number;
   K: number;
+}
+
+/** Where a checked view lives: its byte offset in wasm memory and its length in elements. */
+interface ViewPlace {
+  offset: number;
+  length: number;
 }
 
 export interface WasmKernelsOptions {
