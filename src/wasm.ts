@@ -416,24 +416,28 @@ export class WasmKernels implements Kernels {
   private idsPtr(t: Int32Array, M: number, V: number, what: string): number {
     if (!(t instanceof Int32Array)) throw new TypeError(`${this.name}: ${what} must be an Int32Array`);
     if (t.length < M) throw new RangeError(`${this.name}: ${what} has ${t.length} elements, needs ${M}`);
-    const one = what === 'targets' ? 'target' : 'id';
-    for (let m = 0; m < M; m++) {
-      const id = t[m];
-      if (!(id >= 0 && id < V)) throw new RangeError(`${this.name}: ${one} ${m} is ${id}, outside [0, ${V})`);
-    }
     let at = this.idsPlace.get(t);
     if (at === undefined) {
       at = this.owns(t) && t.byteOffset >= this.base ? t.byteOffset : -1;
       this.idsPlace.set(t, at);
     }
-    if (at >= 0) return at;
-    if (this.scratch === null || this.scratch.length < M) {
-      this.scratch = this.allocInt32(Math.max(M, 2 * (this.scratch?.length ?? 0), 1024));
-      this.scratchOffset = this.scratch.byteOffset;
+    // Ids that live elsewhere are copied into the scratch area as they are checked.
+    let copy: Int32Array | null = null;
+    if (at < 0) {
+      if (this.scratch === null || this.scratch.length < M) {
+        this.scratch = this.allocInt32(Math.max(M, 2 * (this.scratch?.length ?? 0), 1024));
+        this.scratchOffset = this.scratch.byteOffset;
+      }
+      copy = this.scratch;
+      at = this.scratchOffset;
     }
-    if (M === 1) this.scratch[0] = t[0];
-    else this.scratch.set(t.length === M ? t : t.subarray(0, M));
-    return this.scratchOffset;
+    const one = what === 'targets' ? 'target' : 'id';
+    for (let m = 0; m < M; m++) {
+      const id = t[m];
+      if (!(id >= 0 && id < V)) throw new RangeError(`${this.name}: ${one} ${m} is ${id}, outside [0, ${V})`);
+      if (copy !== null) copy[m] = id;
+    }
+    return at;
   }
 
   /**
