@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+// Makes every figure of the walkthrough and of the README with the tool's own commands and
+// library (npm run docs:figures, after npm run build).
+//
+//   node docs/walkthrough/make-figures.mjs                 figures from the committed runs
+//   node docs/walkthrough/make-figures.mjs --train         train the runs first (about 15 minutes
+//                                                          on 2 cores), then the figures
+//   node docs/walkthrough/make-figures.mjs --out DIR       write the figures to DIR instead
+//
+// The runs: a grid_lstm and an lstm, both 2×128 with char-rnn's defaults (seed 123), trained
+// with `grid-lstm train` on the built-in corpus for RUN_STEPS steps of 50×50 characters,
+// validated every 250. The checkpoints the chapters load are kept in docs/walkthrough/runs/
+// without their optimiser state (the weights, the vocabulary and the training history).
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadCheckpoint, saveCheckpoint } from '../../dist/index.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..', '..');
+const CLI = join(ROOT, 'dist', 'cli.js');
+export const RUNS_DIR = join(HERE, 'runs');
+export const RUN_STEPS = 2000;
+/** The runs, and the iterations whose checkpoints are kept. */
+export const RUNS = [
+  { name: 'grid', model: 'grid_lstm', keep: [250, 1000, 2000] },
+  { name: 'lstm', model: 'lstm', keep: [2000] },
+];
+
+/** The kept checkpoint of a run at an iteration. */
+export function runCheckpoint(name, iteration) {
+  return join(RUNS_DIR, `${name}-2x128-it${iteration}.safetensors`);
+}
+
+function cli(args, options = {}) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8', stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) throw new Error(`grid-lstm ${args.join(' ')} failed (exit ${r.status}): ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Trains the runs (`grid-lstm train`) and keeps the chosen checkpoints, without optimiser state. */
+function train() {
+  const work = mkdtempSync(join(tmpdir(), 'grid-lstm-docs-'));
+  mkdirSync(RUNS_DIR, { recursive: true });
+  for (const run of RUNS) {
+    const dir = join(work, run.name);
+    console.log(`training ${run.name} (${run.model} 2×128, ${RUN_STEPS} steps)…`);
+    cli(['train', '--model', run.model, '--max-steps', String(RUN_STEPS), '--eval-val-every', '250', '--print-every', '100',
+      '--seed', '123', '--checkpoint-dir', dir, '--savefile', run.name], { stdio: ['ignore', 'inherit', 'inherit'] });
+    keep(run, dir);
+  }
+  rmSync(work, { recursive: true, force: true });
+}
+
+/** Copies the checkpoints of `run.keep` from a run's checkpoint directory, without optimiser state. */
+export function keep(run, dir) {
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.safetensors'))) {
+    const ck = loadCheckpoint(join(dir, file));
+    if (!run.keep.includes(ck.training.iteration)) continue;
+    const out = runCheckpoint(run.name, ck.training.iteration);
+    saveCheckpoint(out, ck.model, ck.vocab, { training: ck.training });
+    console.log(`kept ${relative(ROOT, out)}`);
+  }
+}
+
+function main() {
+  const args = process.argv.slice(2);
+  const outIx = args.indexOf('--out');
+  const out = outIx >= 0 ? resolve(args[outIx + 1]) : join(HERE, 'figures');
+  if (args.includes('--train')) train();
+  for (const run of RUNS) {
+    for (const it of run.keep) {
+      try {
+        loadCheckpoint(runCheckpoint(run.name, it));
+      } catch (e) {
+        throw new Error(`${e.message}; make the runs first with: node docs/walkthrough/make-figures.mjs --train`);
+      }
+    }
+  }
+  mkdirSync(out, { recursive: true });
+  // The figures are added here as the commands that draw them land (plot, diagram, report).
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    main();
+  } catch (e) {
+    console.error(`make-figures: ${e.message}`);
+    process.exit(1);
+  }
+}

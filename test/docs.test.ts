@@ -1,0 +1,90 @@
+/**
+ * The walkthrough cannot rot: every `ts`/`js` block of docs/walkthrough/ runs (the blocks of a
+ * chapter as one program, importing the package by name, as a reader would), and what a block
+ * prints must equal the `text` block the chapter shows after it, line for line.
+ *
+ * Needs the build (dist/), as `npm test` makes it in its pretest step.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT, fencedBlocks, normalise, runDoc, runnableBlocks, withOutputs } from './helpers/docblocks.js';
+
+const DIR = join(ROOT, 'docs', 'walkthrough');
+const chapters = readdirSync(DIR)
+  .filter((f) => /^\d\d-.*\.md$/.test(f))
+  .sort();
+
+describe('the walkthrough runs as shown', () => {
+  it('has its six chapters', () => {
+    expect(chapters.length).toBe(6);
+  });
+
+  for (const chapter of chapters) {
+    it(chapter, () => {
+      const file = join(DIR, chapter);
+      const blocks = runnableBlocks(readFileSync(file, 'utf8'));
+      expect(blocks.length).toBeGreaterThan(0);
+      const run = runDoc(file);
+      expect(run.stderr === '' ? run.code : `${run.code}: ${run.stderr}`).toBe(0);
+      expect(run.results.length).toBe(blocks.length);
+      for (const r of run.results) {
+        if (r.block.output === null) continue;
+        // A failure names the chapter's line, and shows both texts.
+        expect(`${chapter}:${r.block.line}\n${r.printed}`).toBe(`${chapter}:${r.block.line}\n${normalise(r.block.output.code)}`);
+      }
+    });
+  }
+});
+
+describe('the block runner', () => {
+  const md = [
+    'Intro.',
+    '```ts',
+    "const a = 0.1 + 0.2;",
+    "console.log(a.toFixed(3));",
+    '```',
+    '',
+    '```text',
+    '0.300',
+    '```',
+    '```js',
+    'console.log(`again ${a * 2}`);',
+    '```',
+    '```sh',
+    'echo not run',
+    '```',
+  ].join('\n');
+
+  it('pairs each code block with the text block right after it, and skips other languages', () => {
+    const blocks = runnableBlocks(md);
+    expect(blocks.map((b) => [b.lang, b.line, b.output?.code ?? null])).toEqual([
+      ['ts', 2, '0.300'],
+      ['js', 10, null],
+    ]);
+    expect(fencedBlocks(md).map((b) => b.lang)).toEqual(['ts', 'text', 'js', 'sh']);
+  });
+
+  it('a shown output with one digit changed no longer matches what the block prints', () => {
+    // The comparison the chapter test makes, on a real chapter: each shown number, one digit
+    // changed, must differ from the printed text.
+    const file = join(DIR, chapters[1]);
+    const run = runDoc(file);
+    const shown = run.results.filter((r) => r.block.output !== null);
+    expect(shown.length).toBeGreaterThan(0);
+    let mutated = 0;
+    for (const r of shown) {
+      const text = normalise(r.block.output!.code);
+      expect(r.printed).toBe(text);
+      const m = /\d/.exec(text);
+      if (!m) continue;
+      const changed = text.slice(0, m.index) + String((Number(m[0]) + 1) % 10) + text.slice(m.index + 1);
+      expect(r.printed).not.toBe(changed);
+      mutated++;
+    }
+    expect(mutated).toBeGreaterThan(0);
+    // And --write puts back exactly what the chapter shows.
+    const md2 = readFileSync(file, 'utf8');
+    expect(withOutputs(md2, run)).toBe(md2);
+  });
+});
