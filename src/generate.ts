@@ -4,7 +4,7 @@
  */
 import type { Vocab } from './data.js';
 import type { Float, Kernels } from './kernels.js';
-import type { Model } from './model.js';
+import type { ForwardResult, Model, State } from './model.js';
 import { Rng } from './rng.js';
 
 export interface SampleOptions {
@@ -131,18 +131,39 @@ export interface TextLoss {
 export function evaluateIds(model: Model, ids: ArrayLike<number>, seqLength = 100): TextLoss {
   const n = ids.length;
   if (n < 2) throw new Error(`the text has ${n} character(s); at least 2 are needed to predict anything`);
-  let state = model.zeroState(1);
   let total = 0;
   model.inference(() => {
-    for (let start = 0; start < n - 1; start += seqLength) {
-      const T = Math.min(seqLength, n - 1 - start);
-      const x = Array.prototype.slice.call(ids, start, start + T) as number[];
-      const y = Array.prototype.slice.call(ids, start + 1, start + 1 + T) as number[];
-      const r = model.forward({ x, y, batchSize: 1, seqLength: T }, state);
+    forwardChunks(model, ids, seqLength, model.zeroState(1), (_start, T, r) => {
       total += r.loss * T;
-      state = r.finalState;
-    }
+    });
   });
   const loss = total / (n - 1);
   return { loss, bpc: loss / Math.LN2, predictions: n - 1 };
+}
+
+/**
+ * The chunk loop of evaluation, shared by evaluateIds and trace() (src/trace.ts): runs positions
+ * 0 … n−2 of `ids` (each predicting the next id) as one stream, batch 1, from `state`, in chunks
+ * of `seqLength` steps starting at 0, seqLength, 2·seqLength, … Calls `onChunk(start, T, result)`
+ * right after each chunk's forward pass, while the model's activations of that chunk are in
+ * place (model.activations()); returning false stops the loop. Returns the state after the last
+ * chunk that ran. Evaluation runs it inside model.inference().
+ */
+export function forwardChunks(
+  model: Model,
+  ids: ArrayLike<number>,
+  seqLength: number,
+  state: State,
+  onChunk: (start: number, T: number, result: ForwardResult) => boolean | void,
+): State {
+  const n = ids.length;
+  for (let start = 0; start < n - 1; start += seqLength) {
+    const T = Math.min(seqLength, n - 1 - start);
+    const x = Array.prototype.slice.call(ids, start, start + T) as number[];
+    const y = Array.prototype.slice.call(ids, start + 1, start + 1 + T) as number[];
+    const r = model.forward({ x, y, batchSize: 1, seqLength: T }, state);
+    state = r.finalState;
+    if (onChunk(start, T, r) === false) break;
+  }
+  return state;
 }

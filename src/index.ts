@@ -21,6 +21,7 @@ export {
   type ForwardResult,
   type ForwardBackwardResult,
   type CreateModelOptions,
+  type Activations,
 } from './model.js';
 export { gradcheck, relativeError, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
 export { Rng } from './rng.js';
@@ -39,7 +40,21 @@ export {
   type Corpus,
 } from './data.js';
 export { Optimizer, type OptimName, type OptimOptions, clipGradients, norm } from './optim.js';
-export { sample, evaluateIds, type SampleOptions, type TextLoss } from './generate.js';
+export { sample, evaluateIds, forwardChunks, type SampleOptions, type TextLoss } from './generate.js';
+export {
+  trace,
+  traceChunks,
+  traceValues,
+  TRACE_KINDS,
+  type TraceKind,
+  type LstmName,
+  type LstmTrace,
+  type LayerTrace,
+  type TraceSpan,
+  type TraceResult,
+  type TraceInput,
+  type TraceOptions,
+} from './trace.js';
 export {
   Trainer,
   DEFAULT_TRAIN_OPTIONS,

@@ -142,6 +142,34 @@ interface Workspace {
   at: { h: Float[][]; c: Float[][]; tc: Float[][]; gates: Float[][]; dG: Float[]; dH: Float[]; hNew: Float[]; hOld: Float[] };
 }
 
+/**
+ * Read-only views of the activations the last forward() or step() computed, from
+ * {@link Model.activations}. Rows are time-major (row t·B + b is sequence b at step t).
+ */
+export interface Activations {
+  readonly B: number;
+  readonly T: number;
+  /**
+   * Per layer, its (time) LSTM — for lstm the layer's only LSTM: the gates as activated,
+   * [T·B, 4N] in blocks i, f, o, g; the cell and hidden histories [(T+1)·B, N], whose rows
+   * 0..B−1 hold the state the pass started from; tanh(c) [T·B, N].
+   */
+  readonly gates: readonly Float[];
+  readonly c: readonly Float[];
+  readonly h: readonly Float[];
+  readonly tc: readonly Float[];
+  /**
+   * grid_lstm, per layer, the depth LSTM (empty for lstm): gates [T·B, 4N], the depth cell c_d,
+   * tanh(c_d) and the depth hidden h_d that go to layer l+1 (the top one to the decoder), [T·B, N].
+   */
+  readonly depthGates: readonly Float[];
+  readonly cd: readonly Float[];
+  readonly tcd: readonly Float[];
+  readonly hd: readonly Float[];
+  /** The log-probabilities of the next token, [T·B, V]. */
+  readonly logp: Float;
+}
+
 /** The count consecutive blocks of `size` elements of a, as views. */
 function blocks(a: Float, size: number, count: number): Float[] {
   return Array.from({ length: count }, (_, t) => a.subarray(t * size, (t + 1) * size));
@@ -452,6 +480,29 @@ export class Model {
       state.c[l].set(ws.at.c[l][1]);
     }
     return ws.logits;
+  }
+
+  /**
+   * The activations of the last forward() or step(), for tracing (src/trace.ts); null before
+   * the first pass. They are views of the model's working buffers: valid until its next pass,
+   * never to be written. (forwardBackward() overwrites the log-probabilities with their gradient.)
+   */
+  activations(): Activations | null {
+    const ws = this.lastWorkspace;
+    if (ws === null) return null;
+    return {
+      B: ws.B,
+      T: ws.T,
+      gates: ws.gates,
+      c: ws.c,
+      h: ws.h,
+      tc: ws.tc,
+      depthGates: ws.dGates,
+      cd: ws.cd,
+      tcd: ws.tcd,
+      hd: ws.hd,
+      logp: ws.logits,
+    };
   }
 
   /** Validates a batch and copies its ids, time-major, into the workspace for its shape. */
