@@ -18,6 +18,8 @@ import { checkPrimetext, evaluateIds, sample } from './generate.js';
 import type { Kernels } from './kernels.js';
 import { TsKernels } from './kernels.js';
 import { loadWasmKernelsSync } from './wasm.js';
+import { writeFileSync } from 'node:fs';
+import { FONT_FAMILY, type LossRun, type PlotCurves, type PlotTheme, type PlotXAxis, PlotInputError, lossRunFromCheckpoint, plotLossCurves, plotLossCurvesAscii } from './viz/plot.js';
 import { paramCount } from './params.js';
 import { describeSystemError } from './safetensors.js';
 import {
@@ -520,6 +522,92 @@ function cmdInspect(argv: string[]): number {
 }
 
 // ---------------------------------------------------------------------------------------------
+// plot
+
+const PLOT_OPTS: OptSpec[] = [
+  { key: 'out', kind: 'string', arg: 'FILE', help: 'write the figure: FILE.svg, FILE.png (needs @resvg/resvg-js), or - for SVG on stdout (default: an ASCII plot on stdout)' },
+  { key: 'x', kind: 'choice', choices: ['iteration', 'epoch', 'chars'], default: 'iteration', help: 'x axis: iteration, epoch, or chars (training characters: iteration × batch size × seq length)' },
+  { key: 'bits', kind: 'bool', default: false, help: 'losses in bits per character instead of nats' },
+  { key: 'curves', kind: 'choice', choices: ['both', 'val', 'train'], default: 'both', help: 'which losses to draw' },
+  { key: 'smooth', kind: 'number', arg: 'F', default: 0.01, help: 'moving average of the training loss over this fraction of the steps (0: raw)' },
+  { key: 'theme', kind: 'choice', choices: ['auto', 'light', 'dark'], default: 'auto', help: 'auto: SVG for light and dark pages (transparent, prefers-color-scheme), PNG light; light/dark: that palette on an opaque background' },
+  { key: 'ascii', kind: 'bool', default: false, help: 'print the ASCII plot too when --out is given' },
+];
+
+/** The run of one CK argument (a file, or a directory: its newest checkpoint), as plotted. */
+function plotRun(arg: string, x: PlotXAxis): LossRun {
+  const file = checkpointFile(arg);
+  const ck = loadCk(file);
+  try {
+    return lossRunFromCheckpoint(ck, { x });
+  } catch (e) {
+    if (e instanceof PlotInputError) throw new UsageError(`${file}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** The PNG of an SVG, drawn by @resvg/resvg-js with the system fonts (imported only when needed). */
+async function renderPng(svg: string): Promise<Buffer> {
+  type Resvg = new (svg: string, options: object) => { render(): { asPng(): Buffer; pixels: Buffer } };
+  let Resvg: Resvg;
+  try {
+    const specifier = '@resvg/resvg-js'; // an optional dependency: not a static import
+    Resvg = ((await import(specifier)) as { Resvg: Resvg }).Resvg;
+  } catch {
+    throw new UsageError('--out .png needs the optional package @resvg/resvg-js: install it (npm install @resvg/resvg-js) or write an .svg');
+  }
+  const font = { loadSystemFonts: true };
+  // resvg draws text only with the fonts it finds; a text-only probe shows whether there are any.
+  const probe = new Resvg(`<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><text x="2" y="15" font-size="14" font-family="${FONT_FAMILY}">Ag</text></svg>`, { font }).render();
+  if (!probe.pixels.some((v, i) => i % 4 === 3 && v > 0)) {
+    process.stderr.write('warning: no system fonts found, so the PNG has no text; install a font (e.g. the fonts-dejavu-core package) or write an .svg\n');
+  }
+  return new Resvg(svg, { font, fitTo: { mode: 'zoom', value: 2 } }).render().asPng();
+}
+
+async function cmdPlot(argv: string[]): Promise<number> {
+  const { opts, pos } = parseArgs('plot', argv, PLOT_OPTS, argv.map(() => 'CK'));
+  if (pos.length < 1) throw new UsageError('plot needs at least one checkpoint: grid-lstm plot CK... (.safetensors files or directories of them)');
+  const smooth = opts.smooth as number;
+  if (!(smooth >= 0 && smooth <= 1)) throw new UsageError(`--smooth must be a fraction in [0, 1], got ${smooth}`);
+  const out = opts.out as string | undefined;
+  const format = out === undefined ? null : out === '-' ? 'svg' : /\.svg$/i.test(out) ? 'svg' : /\.png$/i.test(out) ? 'png' : undefined;
+  if (format === undefined) throw new UsageError(`--out ${out} must end in .svg or .png (or be - for SVG on stdout)`);
+  if (out === '-' && opts.ascii) throw new UsageError('--out - and --ascii both write to stdout; use one of them');
+  const x = opts.x as PlotXAxis;
+  const runs = pos.map((p) => plotRun(p, x));
+  // Runs with the same label (same model, size and --savefile) are told apart by their argument.
+  const counts = new Map<string, number>();
+  for (const r of runs) counts.set(r.label, (counts.get(r.label) ?? 0) + 1);
+  runs.forEach((r, i) => {
+    if (counts.get(r.label)! > 1) r.label = `${r.label} — ${pos[i]}`;
+  });
+  const common = { x, bits: opts.bits as boolean, curves: opts.curves as PlotCurves, smoothing: smooth };
+  if (format !== null) {
+    const themeOpt = opts.theme as PlotTheme;
+    const theme = format === 'png' && themeOpt === 'auto' ? 'light' : themeOpt;
+    const svg = plotLossCurves(runs, { ...common, theme });
+    const bytes = format === 'png' ? await renderPng(svg) : Buffer.from(svg, 'utf8');
+    if (out === '-') process.stdout.write(bytes);
+    else {
+      try {
+        if (statSync(out!, { throwIfNoEntry: false })?.isDirectory()) throw new Error('it is a directory');
+        writeFileSync(out!, bytes);
+      } catch (e) {
+        const why = (e as NodeJS.ErrnoException).code ? describeSystemError(e) : (e as Error).message;
+        throw new UsageError(`cannot write --out ${out}: ${why}; choose another path`);
+      }
+      process.stderr.write(`wrote ${out} (${runs.length} run${runs.length === 1 ? '' : 's'}, x ${x})\n`);
+    }
+  }
+  if (format === null || opts.ascii) {
+    const columns = process.stdout.isTTY ? Math.max(40, Math.min(process.stdout.columns || 80, 80)) : 80;
+    process.stdout.write(plotLossCurvesAscii(runs, { ...common, width: columns }));
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 const COMMANDS: Record<string, { run: (argv: string[]) => number | Promise<number>; help: () => string }> = {
   train: {
@@ -535,6 +623,15 @@ const COMMANDS: Record<string, { run: (argv: string[]) => number | Promise<numbe
     help: () => helpText('grid-lstm eval CK --data FILE [--json]', 'Mean negative log-likelihood of FILE, read as one stream, in nats and bits per character.', EVAL_OPTS),
   },
   inspect: { run: cmdInspect, help: () => helpText('grid-lstm inspect CK', 'Show a checkpoint: config, parameter count, iteration, epoch, losses.', []) },
+  plot: {
+    run: cmdPlot,
+    help: () =>
+      helpText(
+        'grid-lstm plot CK... [--out curves.svg|curves.png] [--x iteration|epoch|chars] [--bits] [--ascii]',
+        'Training and validation loss curves of one or more runs, from the loss history in their checkpoints (a directory: its newest checkpoint). Without --out, a plot in the terminal.',
+        PLOT_OPTS,
+      ),
+  },
 };
 
 const MAIN_HELP = `usage: grid-lstm <command> [options]
@@ -544,6 +641,7 @@ commands:
   sample     generate text from a checkpoint
   eval       measure the loss of a text under a checkpoint
   inspect    show what a checkpoint holds
+  plot       draw the loss curves of runs (SVG, PNG or in the terminal)
 
 'grid-lstm <command> --help' lists a command's options.`;
 
@@ -557,7 +655,7 @@ export async function main(argv: string[]): Promise<number> {
       return command === undefined ? 2 : 0;
     }
     const cmd = COMMANDS[command];
-    if (!cmd) throw new UsageError(`unknown command ${JSON.stringify(command)}; use train, sample, eval or inspect`);
+    if (!cmd) throw new UsageError(`unknown command ${JSON.stringify(command)}; use train, sample, eval, inspect or plot`);
     if (rest.includes('--help') || rest.includes('-h')) {
       process.stdout.write(cmd.help() + '\n');
       return 0;
