@@ -1,0 +1,113 @@
+/**
+ * The reference's operations on one time step of one batch, each forward beside its backward,
+ * in float64. Arrays are row-major: [B, N] is B rows of N numbers (B batch, N = rnnSize,
+ * V vocabulary). Every function returns new arrays; backward passes add into dW and db.
+ */
+type F = Float64Array;
+
+/** A linear map y = x·Wᵀ + b, W [nOut, nIn], b [nOut], and the buffers its gradients add into. */
+export interface Linear { W: F; b: F; dW: F; db: F; nIn: number; nOut: number }
+
+/** y [B, nOut] = x [B, nIn]·Wᵀ + b */
+export function linear(p: Linear, x: F, B: number): F {
+  const y = new Float64Array(B * p.nOut);
+  for (let r = 0; r < B; r++) {
+    for (let o = 0; o < p.nOut; o++) {
+      let s = p.b[o];
+      for (let k = 0; k < p.nIn; k++) s += x[r * p.nIn + k] * p.W[o * p.nIn + k];
+      y[r * p.nOut + o] = s;
+    }
+  }
+  return y;
+}
+
+/** dW += dyᵀ·x,  db += Σ_rows dy;  returns dx [B, nIn] = dy·W */
+export function linearBackward(p: Linear, dy: F, x: F, B: number): F {
+  const dx = new Float64Array(B * p.nIn);
+  for (let r = 0; r < B; r++) {
+    for (let o = 0; o < p.nOut; o++) {
+      const d = dy[r * p.nOut + o];
+      p.db[o] += d;
+      for (let k = 0; k < p.nIn; k++) {
+        p.dW[o * p.nIn + k] += d * x[r * p.nIn + k];
+        dx[r * p.nIn + k] += d * p.W[o * p.nIn + k];
+      }
+    }
+  }
+  return dx;
+}
+
+/** a + b: two linear maps summed; the two gradients reaching a value used twice. */
+export function add(a: F, b: F): F {
+  return a.map((v, j) => v + b[j]);
+}
+
+/** a ⊙ m: inverted dropout with mask m (0 or 1/(1−p) per element); its backward is the same product. */
+export function mul(a: F, m: ArrayLike<number>): F {
+  return a.map((v, j) => v * m[j]);
+}
+
+const sigmoid = (a: number): number => 1 / (1 + Math.exp(-a));
+
+/** An LSTM cell's outputs h, c [B, N], and what its backward needs: gates [B, 4N] (i f o g), cPrev, tc = tanh(c). */
+export interface Cell { h: F; c: F; gates: F; cPrev: F; tc: F }
+
+/** The LSTM cell: a [B, 4N] pre-activations in blocks i f o g, cPrev [B, N].
+ *   i = σ(a_i)   f = σ(a_f)   o = σ(a_o)   g = tanh(a_g);   c = f⊙cPrev + i⊙g;   h = o⊙tanh(c) */
+export function lstmCell(a: F, cPrev: F, B: number, N: number): Cell {
+  const gates = new Float64Array(B * 4 * N);
+  const [c, tc, h] = [new Float64Array(B * N), new Float64Array(B * N), new Float64Array(B * N)];
+  for (let r = 0; r < B; r++) {
+    for (let n = 0; n < N; n++) {
+      const j = r * 4 * N + n; // gate i of unit n; its f, o, g are N, 2N, 3N further on
+      const k = r * N + n;
+      const [i, f, o, g] = [sigmoid(a[j]), sigmoid(a[j + N]), sigmoid(a[j + 2 * N]), Math.tanh(a[j + 3 * N])];
+      [gates[j], gates[j + N], gates[j + 2 * N], gates[j + 3 * N]] = [i, f, o, g];
+      c[k] = f * cPrev[k] + i * g;
+      tc[k] = Math.tanh(c[k]);
+      h[k] = o * tc[k];
+    }
+  }
+  return { h, c, gates, cPrev, tc };
+}
+
+/** Its backward: dh, dc [B, N] = ∂/∂h, ∂/∂c from their later uses → da [B, 4N], dcPrev [B, N]. */
+export function lstmCellBackward(cell: Cell, dh: F, dc: F, B: number, N: number): { da: F; dcPrev: F } {
+  const { gates, cPrev, tc } = cell;
+  const [da, dcPrev] = [new Float64Array(B * 4 * N), new Float64Array(B * N)];
+  for (let r = 0; r < B; r++) {
+    for (let n = 0; n < N; n++) {
+      const j = r * 4 * N + n;
+      const k = r * N + n;
+      const [i, f, o, g] = [gates[j], gates[j + N], gates[j + 2 * N], gates[j + 3 * N]];
+      const dcAll = dc[k] + dh[k] * o * (1 - tc[k] * tc[k]); // h = o⊙tanh(c) depends on c too
+      da[j] = dcAll * g * i * (1 - i); // di, through σ
+      da[j + N] = dcAll * cPrev[k] * f * (1 - f); // df
+      da[j + 2 * N] = dh[k] * tc[k] * o * (1 - o); // do
+      da[j + 3 * N] = dcAll * i * (1 - g * g); // dg, through tanh
+      dcPrev[k] = dcAll * f;
+    }
+  }
+  return { da, dcPrev };
+}
+
+/** Log-softmax of logits [B, V] → logp [B, V], and Σ_b −logp[b, y_b] (y: B ids in [0, V)). */
+export function logSoftmaxNll(logits: F, y: number[], B: number, V: number): { logp: F; nll: number } {
+  const logp = new Float64Array(B * V);
+  let nll = 0;
+  for (let r = 0; r < B; r++) {
+    const row = logits.subarray(r * V, (r + 1) * V);
+    const max = Math.max(...row);
+    const logSum = Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0));
+    for (let v = 0; v < V; v++) logp[r * V + v] = row[v] - max - logSum;
+    nll -= logp[r * V + y[r]];
+  }
+  return { logp, nll };
+}
+
+/** Its backward for the loss scale·Σ NLL: dlogits [B, V] = scale·(softmax − onehot(y)). */
+export function logSoftmaxNllBackward(logp: F, y: number[], B: number, V: number, scale: number): F {
+  const dlogits = logp.map((lp) => scale * Math.exp(lp));
+  for (let r = 0; r < B; r++) dlogits[r * V + y[r]] -= scale;
+  return dlogits;
+}
