@@ -355,8 +355,11 @@ const DARK: Palette = {
   runs: ['#58b4f0', '#ff8a4c', '#3fd09c', '#f08ccc', '#e8c04a', '#b09cff', '#4dd0e1', '#b5cc4a'],
 };
 
-/** The sans-serif fonts tried in order (resvg takes the first one installed). */
-export const FONT_FAMILY = "system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, 'DejaVu Sans', 'Liberation Sans', sans-serif";
+/**
+ * The sans-serif fonts tried in order. Unquoted on purpose: resvg (the PNG renderer) skips a
+ * quoted name after a missing one, and CSS allows multi-word names without quotes.
+ */
+export const FONT_FAMILY = 'system-ui, -apple-system, Segoe UI, Helvetica, Arial, Liberation Sans, DejaVu Sans, sans-serif';
 
 /** A coordinate with at most 2 decimals, never "-0". */
 function num(v: number): string {
@@ -386,16 +389,16 @@ function textWidth(s: string, size: number): number {
   return [...s].length * size * 0.6;
 }
 
-/** The `<style>` of a figure: class colours for the palette, with a dark override when `auto`. */
-export function themeStyle(theme: PlotTheme, classes: (p: Palette) => string): string {
-  const base = classes(theme === 'dark' ? DARK : LIGHT);
-  const dark = theme === 'auto' ? `@media (prefers-color-scheme: dark){${classes(DARK)}}` : '';
+/**
+ * The `<style>` of a figure: `classes(dark)` gives the class rules of one palette; `auto` adds
+ * the dark ones under `@media (prefers-color-scheme: dark)`. (The elements carry the colours of
+ * their theme as attributes too, for renderers without CSS.)
+ */
+export function themeStyle(theme: PlotTheme, classes: (dark: boolean) => string): string {
+  const base = classes(theme === 'dark');
+  const dark = theme === 'auto' ? `@media (prefers-color-scheme: dark){${classes(true)}}` : '';
   return `<style>${base}${dark}</style>`;
 }
-
-/** Light and dark palettes (for src/viz/diagram.ts). */
-export const PALETTES = { light: LIGHT, dark: DARK } as const;
-export type { Palette };
 
 function plotClasses(p: Palette): string {
   const runs = p.runs.map((c, i) => `.s${i}{stroke:${c}}.f${i}{fill:${c}}`).join('');
@@ -479,7 +482,7 @@ export function plotLossCurves(runs: readonly LossRun[], options: LossSvgOptions
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="${FONT_FAMILY}" role="img">`,
     `<title>${title}: ${data.map((r) => xmlText(r.label)).join(', ')}</title>`,
-    themeStyle(theme, plotClasses),
+    themeStyle(theme, (dark) => plotClasses(dark ? DARK : LIGHT)),
   );
   if (theme !== 'auto') out.push(`<rect class="bg" x="0" y="0" width="${W}" height="${H}" fill="${pal.bg}"/>`);
   if (options.title) out.push(`<text class="fg" x="${num(left)}" y="${12 + TITLE}" font-size="${TITLE}" font-weight="bold" fill="${pal.fg}">${title}</text>`);
