@@ -528,7 +528,7 @@ const PLOT_OPTS: OptSpec[] = [
   { key: 'out', kind: 'string', arg: 'FILE', help: 'write the figure: FILE.svg, FILE.png (needs @resvg/resvg-js), or - for SVG on stdout (default: an ASCII plot on stdout)' },
   { key: 'x', kind: 'choice', choices: ['iteration', 'epoch', 'chars'], default: 'iteration', help: 'x axis: iteration, epoch, or chars (training characters: iteration × batch size × seq length)' },
   { key: 'bits', kind: 'bool', default: false, help: 'losses in bits per character instead of nats' },
-  { key: 'curves', kind: 'choice', choices: ['both', 'val', 'train'], default: 'both', help: 'which losses to draw' },
+  { key: 'curves', kind: 'choice', choices: ['both', 'val', 'train'], default: 'both', help: 'which losses to draw: both, val or train' },
   { key: 'smooth', kind: 'number', arg: 'F', default: 0.01, help: 'moving average of the training loss over this fraction of the steps (0: raw)' },
   { key: 'theme', kind: 'choice', choices: ['auto', 'light', 'dark'], default: 'auto', help: 'auto: SVG for light and dark pages (transparent, prefers-color-scheme), PNG light; light/dark: that palette on an opaque background' },
   { key: 'ascii', kind: 'bool', default: false, help: 'print the ASCII plot too when --out is given' },

@@ -8,10 +8,10 @@
  * The CLI is run from dist/ (built by `npm ci` and by `npm test`'s pretest step).
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DOMParser, type Element } from '@xmldom/xmldom';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -413,10 +413,11 @@ describe('lossRunFromCheckpoint', () => {
 // ---------------------------------------------------------------------------------------------
 // The command
 
-/** Runs the CLI without blocking. */
-function run(args: string[], options: { uid?: number; gid?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs the CLI without blocking (`nodeArgs` go to node, before the script). */
+function run(args: string[], options: { uid?: number; gid?: number; nodeArgs?: string[] } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const { nodeArgs = [], ...spawnOptions } = options;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], ...options });
+    const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], ...spawnOptions });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -549,6 +550,19 @@ describe('grid-lstm plot', () => {
     for (const [name, args, re] of cases) {
       it(name, async () => expectOneLineUsageError(await run(args), re));
     }
+    it('--out .png without the optional @resvg/resvg-js (hidden by a module hook) names the package and .svg', async () => {
+      // A resolve hook that makes the package look uninstalled.
+      writeFileSync(
+        join(dir, 'hide-resvg.mjs'),
+        'export async function resolve(specifier, context, next) {\n' +
+          "  if (specifier === '@resvg/resvg-js') throw Object.assign(new Error('Cannot find package @resvg/resvg-js'), { code: 'ERR_MODULE_NOT_FOUND' });\n" +
+          '  return next(specifier, context);\n}\n',
+      );
+      writeFileSync(join(dir, 'register-hide-resvg.mjs'), "import { register } from 'node:module';\nregister('./hide-resvg.mjs', import.meta.url);\n");
+      const r = await run(['plot', 'g', '--out', 'nofont.png'], { nodeArgs: ['--import', pathToFileURL(join(dir, 'register-hide-resvg.mjs')).href] });
+      expectOneLineUsageError(r, /--out \.png needs the optional package @resvg\/resvg-js: install it .* or write an \.svg/);
+      expect(existsSync(join(dir, 'nofont.png'))).toBe(false);
+    });
     it('an output without write permission', async () => {
       // root may write anywhere: run the command as an unprivileged user instead.
       const asRoot = process.getuid?.() === 0;
