@@ -664,7 +664,12 @@ export function plotLossCurvesAscii(runs: readonly LossRun[], options: LossAscii
   });
   lines.push(`${' '.repeat(yw)} +${axis.join('')}`);
   lines.push(under.join('').trimEnd());
-  const short = (v: number) => String(clean(Number(v.toPrecision(3))));
+  /** 3 significant digits, with the axis' k/M/G suffix when it has them. */
+  const short = (v: number) => {
+    const a = Math.abs(v);
+    const [div, suffix] = !xUsesSi(x, xa) ? [1, ''] : a >= 1e12 ? [1e12, 'T'] : a >= 1e9 ? [1e9, 'G'] : a >= 1e6 ? [1e6, 'M'] : a >= 1e3 ? [1e3, 'k'] : [1, ''];
+    return `${clean(Number((v / div).toPrecision(3)))}${suffix}`;
+  };
   const xt = Number.isFinite(x0) ? `${xTitle(x)} (${short(x0)} to ${short(x1)})` : xTitle(x);
   lines.push(`${' '.repeat(Math.max(0, yw + 2 + Math.floor((cols - xt.length) / 2)))}${xt}`);
   // Legend: one line per run, then the key.
