@@ -43,7 +43,6 @@ function cli(args, options = {}) {
 /** Trains the runs (`grid-lstm train`) and keeps the chosen checkpoints, without optimiser state. */
 function train() {
   const work = mkdtempSync(join(tmpdir(), 'grid-lstm-docs-'));
-  mkdirSync(RUNS_DIR, { recursive: true });
   for (const run of RUNS) {
     const dir = join(work, run.name);
     console.log(`training ${run.name} (${run.model} 2×128, ${RUN_STEPS} steps)…`);
@@ -56,6 +55,7 @@ function train() {
 
 /** Copies the checkpoints of `run.keep` from a run's checkpoint directory, without optimiser state. */
 export function keep(run, dir) {
+  mkdirSync(RUNS_DIR, { recursive: true });
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.safetensors'))) {
     const ck = loadCheckpoint(join(dir, file));
     if (!run.keep.includes(ck.training.iteration)) continue;
