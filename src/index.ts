@@ -23,7 +23,9 @@ export {
   type CreateModelOptions,
   type Activations,
 } from './model.js';
-export { gradcheck, relativeError, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
+export { gradcheck, numericalGradient, relativeError, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
+/** Both models step by step in float64, written for reading (src/reference/); also `grid-lstm/reference`. */
+export * as reference from './reference/models.js';
 export { Rng } from './rng.js';
 export {
   type Vocab,
@@ -76,3 +78,20 @@ export {
 } from './checkpoint.js';
 export { writeSafetensors, parseSafetensors, readSafetensorsFile, SafetensorsError } from './safetensors.js';
 export { WasmKernels, loadWasmKernels, loadWasmKernelsSync, wasmAvailable } from './wasm.js';
+export {
+  plotLossCurves,
+  plotLossCurvesAscii,
+  lossRunFromCheckpoint,
+  batchesPerEpoch,
+  runLabel,
+  smoothLosses,
+  PlotInputError,
+  type LossRun,
+  type LossPlotOptions,
+  type LossSvgOptions,
+  type LossAsciiOptions,
+  type PlotXAxis,
+  type PlotCurves,
+  type PlotTheme,
+} from './viz/plot.js';
+export { gridBlockDiagram, gridUnrolledDiagram, type DiagramOptions, type UnrolledDiagramOptions } from './viz/diagram.js';
