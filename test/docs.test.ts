@@ -1,12 +1,16 @@
 /**
  * The walkthrough cannot rot: every `ts`/`js` block of docs/walkthrough/ runs (the blocks of a
  * chapter as one program, importing the package by name, as a reader would), and what a block
- * prints must equal the `text` block the chapter shows after it, line for line.
+ * prints must equal the `text` block the chapter shows after it, line for line. Every figure the
+ * walkthrough and the README show exists, and the figures script draws it again (an SVG byte for
+ * byte; a screenshot, whose pixels depend on the browser's fonts, as a new PNG).
  *
  * Needs the build (dist/), as `npm test` makes it in its pretest step.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT, fencedBlocks, normalise, runDoc, runnableBlocks, withOutputs } from './helpers/docblocks.js';
 
@@ -86,5 +90,43 @@ describe('the block runner', () => {
     // And --write puts back exactly what the chapter shows.
     const md2 = readFileSync(file, 'utf8');
     expect(withOutputs(md2, run)).toBe(md2);
+  });
+});
+
+describe('the figures', () => {
+  const docs = [join(ROOT, 'README.md'), join(DIR, 'README.md'), ...chapters.map((c) => join(DIR, c))];
+  /** Every local image a document shows, as an absolute path. */
+  const shown = docs.flatMap((doc) =>
+    [...readFileSync(doc, 'utf8').matchAll(/!\[[^\]]*\]\(([^)\s]+)\)/g)]
+      .map((m) => m[1])
+      .filter((src) => !/^[a-z]+:/.test(src))
+      .map((src) => ({ doc: relative(ROOT, doc), path: resolve(dirname(doc), src) })),
+  );
+
+  it('every figure a document shows exists', () => {
+    expect(shown.length).toBeGreaterThan(0);
+    const missing = shown.filter((f) => !existsSync(f.path)).map((f) => `${f.doc}: ${relative(ROOT, f.path)}`);
+    expect(missing).toEqual([]);
+  });
+
+  it('the figures script draws every committed figure again', () => {
+    const out = mkdtempSync(join(tmpdir(), 'grid-lstm-figures-'));
+    const r = spawnSync(process.execPath, [join(DIR, 'make-figures.mjs'), '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+    expect(r.status === 0 ? '' : r.stderr).toBe('');
+    const committed = join(DIR, 'figures');
+    // Every figure shown is one the script draws: it lives in docs/walkthrough/figures/.
+    const elsewhere = shown.filter((f) => relative(committed, f.path).startsWith('..')).map((f) => `${f.doc}: ${relative(ROOT, f.path)}`);
+    expect(elsewhere).toEqual([]);
+    for (const file of readdirSync(committed)) {
+      const again = join(out, file);
+      if (file.endsWith('.png') && !existsSync(again)) {
+        // Screenshots need a browser; the browser tests say how to install one.
+        expect(r.stdout).toContain(`skipped ${file}`);
+        continue;
+      }
+      expect(existsSync(again) ? file : `${file} was not drawn again`).toBe(file);
+      if (file.endsWith('.svg')) expect(readFileSync(again, 'utf8'), file).toBe(readFileSync(join(committed, file), 'utf8'));
+      else expect(readFileSync(again).subarray(1, 4).toString('latin1'), file).toBe('PNG');
+    }
   });
 });

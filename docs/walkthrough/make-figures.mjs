@@ -12,11 +12,11 @@
 // validated every 250. The checkpoints the chapters load are kept in docs/walkthrough/runs/
 // without their optimiser state (the weights, the vocabulary and the training history).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadCheckpoint, saveCheckpoint } from '../../dist/index.js';
+import { gridBlockDiagram, gridUnrolledDiagram, loadCheckpoint, saveCheckpoint } from '../../dist/index.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
@@ -80,7 +80,18 @@ function main() {
     }
   }
   mkdirSync(out, { recursive: true });
-  // The figures are added here as the commands that draw them land (plot, diagram, report).
+  const wrote = (file) => console.log(`wrote ${relative(ROOT, join(out, file))}`);
+
+  // Chapter 3: one grid block, and a 3-layer grid unrolled over 4 steps (src/viz/diagram.ts).
+  writeFileSync(join(out, 'grid-block.svg'), gridBlockDiagram());
+  wrote('grid-block.svg');
+  writeFileSync(join(out, 'grid-unrolled.svg'), gridUnrolledDiagram({ layers: 3, text: 'Fello' }));
+  wrote('grid-unrolled.svg');
+
+  // Chapter 5 and the README: the loss curves of both runs, by `grid-lstm plot`.
+  const finals = RUNS.map((run) => relative(ROOT, runCheckpoint(run.name, RUN_STEPS)));
+  cli(['plot', ...finals, '--out', join(out, 'loss-curves.svg')]);
+  wrote('loss-curves.svg');
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
