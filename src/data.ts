@@ -763,14 +763,19 @@ export class CharLoader {
 }
 
 /**
- * How `nbatches` batches are split: char-rnn gives train and test floor(nbatches · frac) and
- * validation the rest. The epsilon keeps e.g. 100 · 0.29 = 28.999999999999996 from losing a batch.
+ * How `nbatches` batches are split, as char-rnn's CharSplitLMMinibatchLoader does: train gets
+ * floor(nbatches · trainFrac); when there is a test split (1 − trainFrac − valFrac > 0), val gets
+ * floor(nbatches · valFrac) and test the rest; when there is none, val gets the rest. The epsilon
+ * keeps e.g. 100 · 0.29 = 28.999999999999996 from losing a batch, and treats a test fraction
+ * within round-off of 0 (1 − 0.95 − 0.05 = 4.4e-17) as 0, where char-rnn would compare it with 0
+ * exactly.
  */
 export function splitCounts(nbatches: number, fracs: SplitFractions): Record<Split, number> {
-  const testFrac = Math.max(0, 1 - fracs.trainFrac - fracs.valFrac);
+  const testFrac = 1 - fracs.trainFrac - fracs.valFrac;
   const ntrain = Math.floor(nbatches * fracs.trainFrac + FRAC_EPS);
-  const ntest = Math.min(nbatches - ntrain, Math.floor(nbatches * testFrac + FRAC_EPS));
-  return { train: ntrain, val: nbatches - ntrain - ntest, test: ntest };
+  if (!(testFrac > FRAC_EPS)) return { train: ntrain, val: nbatches - ntrain, test: 0 };
+  const nval = Math.min(nbatches - ntrain, Math.floor(nbatches * fracs.valFrac + FRAC_EPS));
+  return { train: ntrain, val: nval, test: nbatches - ntrain - nval };
 }
 
 /**

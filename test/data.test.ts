@@ -253,7 +253,7 @@ describe('CharLoader', () => {
   it('splits batches by fraction in train, val, test order (hand-checked)', () => {
     // 61 characters, B = 2, T = 3: floor(60 / 6) = 10 batches.
     const text = ALPHABET + ALPHABET + 'abcdefghi';
-    const a = loaderFor(text, 2, 3, 0.7, 0.2).loader; // train 7, test floor(10 * 0.1) = 1, val 2
+    const a = loaderFor(text, 2, 3, 0.7, 0.2).loader; // train 7, val floor(10 * 0.2) = 2, test the rest, 1
     expect(a.nbatches).toBe(10);
     expect(a.splitSizes).toEqual({ train: 7, val: 2, test: 1 });
     // Val batch 0 is overall batch 7, test batch 0 is overall batch 9.
@@ -262,7 +262,7 @@ describe('CharLoader', () => {
     expect(batch(a, 'val', 1)).toEqual(batch(all, 'train', 8));
     expect(batch(a, 'test', 0)).toEqual(batch(all, 'train', 9));
 
-    const b = loaderFor(text, 2, 3, 0.95, 0.05).loader; // train 9, test 0, val 1
+    const b = loaderFor(text, 2, 3, 0.95, 0.05).loader; // no test split: train 9, val the rest, 1
     expect(b.splitSizes).toEqual({ train: 9, val: 1, test: 0 });
 
     const c = loaderFor(text, 2, 3, 0.5, 0.5).loader;
