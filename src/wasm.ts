@@ -279,9 +279,9 @@ export class WasmKernels implements Kernels {
    * about 30, and checking .buffer about 45), while this lookup costs about 10: sampling makes
    * some 35 such calls per character.
    */
-  private readonly checked = new WeakMap<Float32Array | Float64Array, ViewPlace>();
+  private checked = new WeakMap<Float32Array | Float64Array, ViewPlace>();
   /** The same for id arrays (idsPtr): their byte offset in wasm memory, or −1 when they live elsewhere. */
-  private readonly idsPlace = new WeakMap<Int32Array, number>();
+  private idsPlace = new WeakMap<Int32Array, number>();
   /** Scratch area for target ids that do not live in wasm memory, and its byte offset. */
   private scratch: Int32Array | null = null;
   private scratchOffset = 0;
@@ -365,7 +365,9 @@ export class WasmKernels implements Kernels {
   /**
    * Scoped allocation: `const mark = k.mark(); ...; k.release(mark)` gives back everything
    * allocated after `mark` (and zero-fills it, so that `alloc` keeps returning zeroed memory).
-   * Views into the released range must not be used afterwards.
+   * Views into the released range must not be used afterwards: until that memory is handed out
+   * again, the kernels refuse them (release forgets every view they had accepted); after that,
+   * they alias the new allocation.
    */
   mark(): number {
     return this.top;
@@ -383,6 +385,10 @@ export class WasmKernels implements Kernels {
       for (const c of this.constant) if (c[kind] >= mark) c[kind] = 0;
     }
     this.top = mark;
+    // Forget the views accepted so far (a WeakMap cannot be walked): views of the released
+    // range must be checked again, and are refused while they lie above the top.
+    this.checked = new WeakMap();
+    this.idsPlace = new WeakMap();
   }
 
   /** Whether `a` is a view into this kernels' memory. */
@@ -407,6 +413,9 @@ export class WasmKernels implements Kernels {
       );
     }
     if (a.byteOffset < this.base) throw new RangeError(`${this.name}: ${what} overlaps the kernels' own static memory`);
+    if (a.byteOffset + a.byteLength > this.top) {
+      throw new RangeError(`${this.name}: ${what} lies in memory given back by release(); allocate it again`);
+    }
     const v = { offset: a.byteOffset, length: a.length };
     this.checked.set(a, v);
     return v;
@@ -419,6 +428,9 @@ export class WasmKernels implements Kernels {
     let at = this.idsPlace.get(t);
     if (at === undefined) {
       at = this.owns(t) && t.byteOffset >= this.base ? t.byteOffset : -1;
+      if (at >= 0 && t.byteOffset + t.byteLength > this.top) {
+        throw new RangeError(`${this.name}: ${what} lies in memory given back by release(); allocate it again`);
+      }
       this.idsPlace.set(t, at);
     }
     // Ids that live elsewhere are copied into the scratch area as they are checked.
