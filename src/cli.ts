@@ -6,6 +6,7 @@
  *   grid-lstm sample CK [options]        generate text (char-rnn's sample.lua)
  *   grid-lstm eval CK --data FILE        loss of a text in nats and bits per character
  *   grid-lstm inspect CK                 config, size and progress of a checkpoint
+ *   grid-lstm viz CK --data FILE         an HTML report of what the model's units do over a text
  *
  * Exit codes: 0 success, 2 a usage or input error, 1 a failure at run time, 130/143 when
  * stopped by Ctrl-C / SIGTERM (after saving a checkpoint).
@@ -21,6 +22,10 @@ import { loadWasmKernelsSync } from './wasm.js';
 import { writeFileSync } from 'node:fs';
 import { FONT_FAMILY, type LossRun, type PlotCurves, type PlotTheme, type PlotXAxis, PlotInputError, lossRunFromCheckpoint, plotLossCurves, plotLossCurvesAscii } from './viz/plot.js';
 import { paramCount } from './params.js';
+import { TRACE_KINDS, type TraceKind } from './trace.js';
+import { DEFAULT_REPORT_BITS, DEFAULT_REPORT_KINDS, buildReportData } from './viz/report-data.js';
+import { checkOutputPath, writeReportFile } from './viz/report-file.js';
+import { renderReport } from './viz/report.js';
 import { describeSystemError } from './safetensors.js';
 import {
   DEFAULT_TRAIN_OPTIONS,
@@ -608,6 +613,69 @@ async function cmdPlot(argv: string[]): Promise<number> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// viz
+
+const VIZ_OPTS: OptSpec[] = [
+  { key: 'data', kind: 'string', arg: 'FILE', help: 'the text to run the model over (required)' },
+  { key: 'encoding', kind: 'choice', choices: ['utf8', 'latin1'], default: 'utf8', help: 'how to read --data' },
+  { key: 'out', kind: 'string', arg: 'FILE', help: 'the file to write, - for stdout (default: report.html; with --json, stdout)' },
+  { key: 'json', kind: 'bool', default: false, help: "write the report's data as JSON (format grid-lstm/viz-1) instead of HTML" },
+  { key: 'start', kind: 'int', arg: 'S', default: 0, help: 'the first character shown (the model reads the text from its beginning)' },
+  { key: 'length', kind: 'int', arg: 'N', default: 2000, help: 'how many characters are shown' },
+  {
+    key: 'kinds',
+    kind: 'string',
+    arg: 'LIST',
+    default: DEFAULT_REPORT_KINDS.join(','),
+    help: 'the values stored for the page, from i,f,o,g,c,tc,h (tanh(c) is computed from c unless tc is listed); fewer make a smaller file',
+  },
+  { key: 'bits', kind: 'int', arg: 'B', default: DEFAULT_REPORT_BITS, help: 'bits per stored value, 1 to 8 (6: 64 levels, as many as the page has colours); fewer make a smaller file' },
+  ...COMMON,
+];
+
+function cmdViz(argv: string[]): number {
+  const { opts, pos } = parseArgs('viz', argv, VIZ_OPTS, ['CK']);
+  if (pos.length < 1) throw new UsageError('viz needs a checkpoint: grid-lstm viz CK --data FILE');
+  if (opts.data === undefined) throw new UsageError('viz needs --data FILE: the text to run the model over');
+  const start = opts.start as number;
+  const length = opts.length as number;
+  if (start < 0) throw new UsageError(`--start must be ≥ 0, got ${start}`);
+  if (length < 1) throw new UsageError(`--length must be a whole number > 0, got ${length}`);
+  const bits = opts.bits as number;
+  if (bits < 1 || bits > 8) throw new UsageError(`--bits must be a whole number from 1 to 8, got ${bits}`);
+  const kinds = (opts.kinds as string).split(',').map((k) => k.trim()).filter((k) => k !== '');
+  const unknown = kinds.filter((k) => !TRACE_KINDS.includes(k as TraceKind));
+  if (unknown.length > 0 || kinds.length === 0) {
+    throw new UsageError(`--kinds must list some of ${TRACE_KINDS.join(',')}, got ${JSON.stringify(opts.kinds)}`);
+  }
+  const out = (opts.out as string | undefined) ?? (opts.json ? '-' : 'report.html');
+  if (out !== '-') {
+    try {
+      checkOutputPath(out);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  const file = checkpointFile(pos[0]);
+  const ck = loadCk(file, makeKernels(opts.kernels));
+  const { ids } = readData(opts.data as string, opts.encoding as 'utf8' | 'latin1', ck.vocab);
+  if (start >= ids.length) throw new UsageError(`--start ${start} is past the end of --data ${opts.data} (${ids.length} characters)`);
+  const data = buildReportData(ck.model, ck.vocab, ids, { start, length, bits, kinds: kinds as TraceKind[], label: file.split(/[\\/]/).pop() });
+  const text = opts.json ? JSON.stringify(data) + '\n' : renderReport(data);
+  if (out === '-') {
+    process.stdout.write(text);
+    return 0;
+  }
+  const bytes = writeReportFile(out, text);
+  const shown = [...data.text].length;
+  process.stderr.write(
+    `wrote ${out} (${(bytes / 1e6).toFixed(1)} MB): characters ${start}–${start + shown - 1} of ${ids.length}` +
+      `${data.meanLoss === null ? '' : `, mean loss ${data.meanLoss.toFixed(4)} nats/char`}${opts.json ? '' : '; open it in a browser'}\n`,
+  );
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 const COMMANDS: Record<string, { run: (argv: string[]) => number | Promise<number>; help: () => string }> = {
   train: {
@@ -632,6 +700,15 @@ const COMMANDS: Record<string, { run: (argv: string[]) => number | Promise<numbe
         PLOT_OPTS,
       ),
   },
+  viz: {
+    run: cmdViz,
+    help: () =>
+      helpText(
+        'grid-lstm viz CK --data FILE [--out report.html] [--json] [--start S] [--length N]',
+        "A self-contained HTML report of what the model's units do over a window of FILE: the text coloured by any unit, the units that track text features, gate saturation, the depth cells (grid_lstm), the top-5 predictions at every character.",
+        VIZ_OPTS,
+      ),
+  },
 };
 
 const MAIN_HELP = `usage: grid-lstm <command> [options]
@@ -642,6 +719,7 @@ commands:
   eval       measure the loss of a text under a checkpoint
   inspect    show what a checkpoint holds
   plot       draw the loss curves of runs (SVG, PNG or in the terminal)
+  viz        an HTML report of what a model's units do over a text
 
 'grid-lstm <command> --help' lists a command's options.`;
 
@@ -655,7 +733,7 @@ export async function main(argv: string[]): Promise<number> {
       return command === undefined ? 2 : 0;
     }
     const cmd = COMMANDS[command];
-    if (!cmd) throw new UsageError(`unknown command ${JSON.stringify(command)}; use train, sample, eval, inspect or plot`);
+    if (!cmd) throw new UsageError(`unknown command ${JSON.stringify(command)}; use train, sample, eval, inspect, plot or viz`);
     if (rest.includes('--help') || rest.includes('-h')) {
       process.stdout.write(cmd.help() + '\n');
       return 0;
