@@ -1,6 +1,6 @@
 /** The optimisers against their formulas computed by hand, element by element, in float64. */
 import { describe, expect, it } from 'vitest';
-import { Optimizer, clipGradients } from '../src/optim.js';
+import { Optimizer, clipGradients, norm } from '../src/optim.js';
 
 const x0 = [0.5, -1.25, 2, 0];
 const g1 = [0.1, -3, 0.002, 0];
@@ -48,7 +48,20 @@ describe('optimisers (Torch optim semantics)', () => {
     clipGradients(h, 0);
     expect([...h]).toEqual([-7, 9]);
   });
-  it('rejects an unknown optimiser by name', () => {
-    expect(() => new Optimizer('adagrad' as 'sgd', 1, { learningRate: 1 })).toThrow(/unknown optimizer "adagrad"/);
+  it('rejects an unknown optimiser by name, listing the known ones', () => {
+    expect(() => new Optimizer('adagrad' as 'sgd', 1, { learningRate: 1 })).toThrow(
+      /^unknown optimizer "adagrad"; use one of rmsprop, adam, sgd$/,
+    );
+  });
+  it('state buffers: rmsprop m, adam m and v, sgd none; each as long as the parameters', () => {
+    const names = (name: 'rmsprop' | 'adam' | 'sgd') => [...new Optimizer(name, 7, { learningRate: 1 }).state.keys()];
+    expect(names('rmsprop')).toEqual(['m']);
+    expect(names('adam')).toEqual(['m', 'v']);
+    expect(names('sgd')).toEqual([]);
+    for (const buf of new Optimizer('adam', 7, { learningRate: 1 }).state.values()) expect(buf.length).toBe(7);
+  });
+  it('norm is the Euclidean norm', () => {
+    expect(norm(Float64Array.from([3, -4, 0, 12]))).toBe(13);
+    expect(norm(new Float32Array(0))).toBe(0);
   });
 });
