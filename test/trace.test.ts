@@ -36,6 +36,7 @@ import {
 import { buildReportData, decodeReportBlock } from '../src/viz/report-data.js';
 import { TEXT_FEATURES, textFeatures } from '../src/viz/report-features.js';
 import { maxRelDiff, randomIds, randomModel, runs } from './helpers/arbitraries.js';
+import { digitUnitModel } from './helpers/digit-model.js';
 
 const wasm = loadWasmKernelsSync();
 
@@ -276,9 +277,7 @@ describe('viz report data', () => {
   it('a model whose unit 3 of layer 0 copies “is a digit” has that unit at the top of the ranking', () => {
     const alphabet = 'abcXY 0123"().,\n';
     const vocab = buildVocab(alphabet);
-    const V = vocab.chars.length;
     const N = 5;
-    const digit = (ch: string) => /\d/.test(ch);
     fc.assert(
       fc.property(
         fc.constantFrom('lstm' as const, 'grid_lstm' as const),
@@ -286,34 +285,7 @@ describe('viz report data', () => {
         fc.integer(),
         (kind, chars, seed) => {
           const text = 'a1' + chars.join('') + 'b';
-          const m = randomModel({ model: kind, numLayers: 1, rnnSize: N, vocabSize: V }, seed, 0.3);
-          // Embedding column 0: ±0.1 for digits / the rest, read only by unit 3.
-          const E = m.param('embedding.weight');
-          for (let v = 0; v < V; v++) E[v * N] = digit(vocab.chars[v]) ? 0.1 : -0.1;
-          const input = kind === 'lstm' ? 'layers.0.i2h' : 'layers.0.time.d2h';
-          const recurrent = kind === 'lstm' ? 'layers.0.h2h' : 'layers.0.time.t2h';
-          const W = m.param(`${input}.weight`);
-          const b = m.param(`${input}.bias`);
-          const U = m.param(`${recurrent}.weight`);
-          const c = m.param(`${recurrent}.bias`);
-          for (let r = 0; r < 4 * N; r++) W[r * N] = 0; // nothing else reads column 0
-          // Unit 3: i ≈ 1, f ≈ 0, o ≈ 1, g = tanh(±20): c = ±1, h = ±tanh(1) after every character.
-          for (const [gate, bias, w0] of [[0, 20, 0], [1, -20, 0], [2, 20, 0], [3, 0, 200]]) {
-            const r = gate * N + 3;
-            for (let j = 0; j < N; j++) {
-              W[r * N + j] = 0;
-              U[r * N + j] = 0;
-            }
-            W[r * N] = w0;
-            b[r] = bias;
-            c[r] = 0;
-          }
-          if (kind === 'grid_lstm') {
-            // The depth LSTM does not read the time LSTM's unit 3, nor column 0 of its input.
-            const T = m.param('depth.t2h.weight');
-            const D = m.param('depth.d2h.weight');
-            for (let r = 0; r < 4 * N; r++) T[r * N + 3] = D[r * N] = 0;
-          }
+          const m = digitUnitModel(kind, vocab, { rnnSize: N, seed });
           const data = buildReportData(m, vocab, encode(text, vocab), { length: 10_000 });
           const top = data.ranking[0];
           expect([top.layer, top.lstm, top.unit]).toEqual([0, 'time', 3]);

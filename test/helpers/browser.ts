@@ -22,8 +22,10 @@ import { pathToFileURL } from 'node:url';
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
 
 /** What to do when there is no browser. */
-export const BROWSER_HINT =
-  'no Chromium found, so the browser tests are skipped: install one (apt-get install chromium) or set CHROMIUM_PATH to a Chromium or Chrome executable';
+export const NO_BROWSER = 'no Chromium found: install one (apt-get install chromium) or set CHROMIUM_PATH to a Chromium or Chrome executable';
+
+/** The line a test file prints when it skips its browser tests. */
+export const BROWSER_HINT = `browser tests skipped: ${NO_BROWSER}`;
 
 /** The switches Chromium is launched with: headless, no sandbox (containers, root), nothing in the background that could reach the network. */
 export const CHROMIUM_ARGS = [
@@ -100,10 +102,10 @@ export interface BrowserSession {
   close(): Promise<void>;
 }
 
-/** Launches Chromium with a fresh profile and opens a blank page. Throws BROWSER_HINT when there is no browser. */
+/** Launches Chromium with a fresh profile and opens a blank page. Throws NO_BROWSER when there is no browser. */
 export async function openBrowser(options: BrowserOptions = {}): Promise<BrowserSession> {
   const executablePath = options.executablePath ?? findChromium();
-  if (executablePath === null) throw new Error(BROWSER_HINT);
+  if (executablePath === null) throw new Error(NO_BROWSER);
   // launch() starts Chromium with a fresh temporary profile (user-data dir) and removes it on close.
   const browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
   let context: BrowserContext;
