@@ -111,7 +111,7 @@ describe('the figures', () => {
 
   it('the figures script draws every committed figure again', () => {
     const out = mkdtempSync(join(tmpdir(), 'grid-lstm-figures-'));
-    const r = spawnSync(process.execPath, [join(DIR, 'make-figures.mjs'), '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(DIR, 'make-figures.mjs'), '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
     expect(r.status === 0 ? '' : r.stderr).toBe('');
     const committed = join(DIR, 'figures');
     // Every figure shown is one the script draws: it lives in docs/walkthrough/figures/.

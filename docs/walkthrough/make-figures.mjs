@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // Makes every figure of the walkthrough and of the README with the tool's own commands and
-// library (npm run docs:figures, after npm run build).
+// library (npm run docs:figures builds first; tsx loads the browser harness of the tests).
 //
-//   node docs/walkthrough/make-figures.mjs                 figures from the committed runs
-//   node docs/walkthrough/make-figures.mjs --train         train the runs first (about 15 minutes
-//                                                          on 2 cores), then the figures
-//   node docs/walkthrough/make-figures.mjs --out DIR       write the figures to DIR instead
+//   node --import tsx docs/walkthrough/make-figures.mjs            figures from the committed runs
+//   node --import tsx docs/walkthrough/make-figures.mjs --train    train the runs first (about
+//                                                                  15 minutes on 2 cores)
+//   node --import tsx docs/walkthrough/make-figures.mjs --out DIR  write the figures to DIR instead
+//
+// The report's screenshot needs Chromium (apt-get install chromium); without one it is skipped,
+// with a line that says so.
 //
 // The runs: a grid_lstm and an lstm, both 2×128 with char-rnn's defaults (seed 123), trained
 // with `grid-lstm train` on the built-in corpus for RUN_STEPS steps of 50×50 characters,
@@ -16,13 +19,15 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gridBlockDiagram, gridUnrolledDiagram, loadCheckpoint, saveCheckpoint } from '../../dist/index.js';
+import { gridBlockDiagram, gridUnrolledDiagram, loadCheckpoint, loadDefaultCorpus, saveCheckpoint } from '../../dist/index.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
 export const RUNS_DIR = join(HERE, 'runs');
 export const RUN_STEPS = 2000;
+/** Chapter 6's text: 3 000 characters of the validation split (a State of the Union address of 2009). */
+export const LOOK_INSIDE = { start: 10_300_000, length: 3_000 };
 /** The runs, and the iterations whose checkpoints are kept. */
 export const RUNS = [
   { name: 'grid', model: 'grid_lstm', keep: [250, 1000, 2000] },
@@ -32,6 +37,10 @@ export const RUNS = [
 /** The kept checkpoint of a run at an iteration. */
 export function runCheckpoint(name, iteration) {
   return join(RUNS_DIR, `${name}-2x128-it${iteration}.safetensors`);
+}
+
+function wrote(out, file) {
+  console.log(`wrote ${relative(ROOT, join(out, file))}`);
 }
 
 function cli(args, options = {}) {
@@ -65,7 +74,7 @@ export function keep(run, dir) {
   }
 }
 
-function main() {
+async function main() {
   const args = process.argv.slice(2);
   const outIx = args.indexOf('--out');
   const out = outIx >= 0 ? resolve(args[outIx + 1]) : join(HERE, 'figures');
@@ -80,25 +89,58 @@ function main() {
     }
   }
   mkdirSync(out, { recursive: true });
-  const wrote = (file) => console.log(`wrote ${relative(ROOT, join(out, file))}`);
-
   // Chapter 3: one grid block, and a 3-layer grid unrolled over 4 steps (src/viz/diagram.ts).
   writeFileSync(join(out, 'grid-block.svg'), gridBlockDiagram());
-  wrote('grid-block.svg');
+  wrote(out, 'grid-block.svg');
   writeFileSync(join(out, 'grid-unrolled.svg'), gridUnrolledDiagram({ layers: 3, text: 'Fello' }));
-  wrote('grid-unrolled.svg');
+  wrote(out, 'grid-unrolled.svg');
 
   // Chapter 5 and the README: the loss curves of both runs, by `grid-lstm plot`.
   const finals = RUNS.map((run) => relative(ROOT, runCheckpoint(run.name, RUN_STEPS)));
   cli(['plot', ...finals, '--out', join(out, 'loss-curves.svg')]);
-  wrote('loss-curves.svg');
+  wrote(out, 'loss-curves.svg');
+
+  // Chapter 6 and the README: the viz report of the grid over chapter 6's text, in Chromium.
+  await reportScreenshot(out, runCheckpoint('grid', RUN_STEPS));
+}
+
+/** `grid-lstm viz` of a checkpoint over chapter 6's text, and a screenshot of it (report.png). */
+async function reportScreenshot(out, checkpoint) {
+  const browser = await import('../../test/helpers/browser.ts');
+  if (browser.findChromium() === null) {
+    console.log(`skipped report.png: ${browser.NO_BROWSER}`);
+    return;
+  }
+  const work = mkdtempSync(join(tmpdir(), 'grid-lstm-report-'));
+  try {
+    const text = join(work, 'speech.txt');
+    writeFileSync(text, loadDefaultCorpus().slice(LOOK_INSIDE.start, LOOK_INSIDE.start + LOOK_INSIDE.length));
+    const html = join(work, 'report.html');
+    cli(['viz', relative(ROOT, checkpoint), '--data', text, '--out', html, '--length', String(LOOK_INSIDE.length), '--kernels', 'wasm-simd']);
+    await browser.screenshotPage(html, join(out, 'report.png'), {
+      width: 1280,
+      height: 900,
+      prepare: async (page) => {
+        await browser.waitForReport(page);
+        // Chapter 6's "position in word" cell: layer 0, time LSTM, c, unit 102.
+        await page.selectOption('#sel-layer', '0');
+        await page.selectOption('#sel-lstm', 'time');
+        await page.selectOption('#sel-kind', 'c');
+        await page.fill('#sel-unit', '102');
+        await page.dispatchEvent('#sel-unit', 'change');
+        // Show a character's predictions, as a reader hovering over the text would.
+        await page.locator('#text span').nth(140).hover();
+      },
+    });
+    wrote(out, 'report.png');
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  try {
-    main();
-  } catch (e) {
+  main().catch((e) => {
     console.error(`make-figures: ${e.message}`);
     process.exit(1);
-  }
+  });
 }
