@@ -13,8 +13,8 @@
  * tanh(c) over [−1, 1] (the ranges they cannot leave), c over the unit's own minimum and maximum
  * in the window. Filter "delta" stores each unit's first byte and then the differences of
  * consecutive bytes modulo 256, "none" the bytes themselves (by default each block gets the one
- * that compresses it better: delta suits slowly changing units); the bytes are then compressed
- * (zlib, RFC 1950) and base64-encoded.
+ * that compresses its first units better: delta suits slowly changing units); the bytes are then
+ * compressed (zlib, RFC 1950) and base64-encoded.
  */
 import { deflateSync, inflateSync } from 'node:zlib';
 import type { Vocab } from '../data.js';
@@ -55,9 +55,9 @@ export interface ReportOptions {
   label?: string;
   /** Bits per stored value, 1–8 (default DEFAULT_REPORT_BITS): fewer make a smaller file and coarser values. */
   bits?: number;
-  /** Byte filter before compression (default "auto": per block, whichever compresses better). */
+  /** Byte filter before compression (default "auto": per block, whichever compresses a sample better). */
   filter?: 'auto' | 'delta' | 'none';
-  /** zlib compression level 0–9 (default 6). */
+  /** zlib compression level 0–9 (default 3: on trained models' values within 1% of level 6's size, 2.5 times as fast). */
   level?: number;
 }
 
@@ -264,15 +264,10 @@ export function buildReportData(model: Model, vocab: Vocab, ids: ArrayLike<numbe
       ({ q, lo, hi } = quantizePerUnit(s.raw!, N, n, levels));
       s.raw = null;
     }
-    const level = options.level ?? 6;
-    let z = filter === 'delta' ? null : deflateSync(q, { level });
-    let used: 'delta' | 'none' = 'none';
-    if (filter !== 'none') {
-      deltaFilter(q, N, n);
-      const zd = deflateSync(q, { level });
-      if (z === null || zd.length < z.length) [z, used] = [zd, 'delta'];
-    }
-    blocks.push({ layer: s.layer, lstm: s.lstm, kind: s.kind, lo, hi, levels, filter: used, data: z!.toString('base64') });
+    const used = filter === 'auto' ? betterFilter(q, N, n) : filter;
+    if (used === 'delta') deltaFilter(q, N, n);
+    const z = deflateSync(q, { level: options.level ?? 3 });
+    blocks.push({ layer: s.layer, lstm: s.lstm, kind: s.kind, lo, hi, levels, filter: used, data: z.toString('base64') });
     s.q = null;
   }
 
@@ -299,20 +294,26 @@ export function buildReportData(model: Model, vocab: Vocab, ids: ArrayLike<numbe
   };
 }
 
+/** Scratch for accumulate(): one position's values minus the shift. */
+let scratch = new Float64Array(0);
+
 /** Adds one position's values of a block to its sums, counts and stored bytes. */
 function accumulate(s: BlockStats, row: ArrayLike<number>, p: number, n: number, active: number[], levels: number): void {
   const N = row.length;
   const { shift, sx, sxx, sxf, left, right, q, raw } = s;
   if (p === 0) for (let j = 0; j < N; j++) shift[j] = row[j];
+  const d = scratch.length >= N ? scratch : (scratch = new Float64Array(N));
   for (let j = 0; j < N; j++) {
-    const d = row[j] - shift[j];
-    sx[j] += d;
-    sxx[j] += d * d;
+    const x = row[j] - shift[j];
+    d[j] = x;
+    sx[j] += x;
+    sxx[j] += x * x;
   }
   for (let a = 0; a < active.length; a += 2) {
     const o = active[a] * N;
     const v = active[a + 1];
-    for (let j = 0; j < N; j++) sxf[o + j] += v * (row[j] - shift[j]);
+    if (v === 1) for (let j = 0; j < N; j++) sxf[o + j] += d[j];
+    else for (let j = 0; j < N; j++) sxf[o + j] += v * d[j];
   }
   if (left !== null && right !== null) {
     for (let j = 0; j < N; j++) {
@@ -356,6 +357,15 @@ function quantizePerUnit(raw: Float32Array, N: number, n: number, levels: number
     for (let p = 0; p < n; p++) q[j * n + p] = quantize((row[p] - a) * scale, levels);
   }
   return { q, lo, hi };
+}
+
+/** The filter that compresses a block better, judged on its first eighth of units (at least 8). */
+function betterFilter(q: Uint8Array, N: number, n: number): 'delta' | 'none' {
+  const k = Math.min(N, Math.max(8, Math.ceil(N / 8)));
+  const sample = q.slice(0, k * n);
+  const plain = deflateSync(sample, { level: 1 }).length;
+  deltaFilter(sample, k, n);
+  return deflateSync(sample, { level: 1 }).length < plain ? 'delta' : 'none';
 }
 
 /** In place, per unit row: keeps the first byte, then each byte minus the one before, mod 256. */
