@@ -7,7 +7,7 @@
  * characters are single vocabulary entries.
  */
 
-import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { type Stats, closeSync, fstatSync, openSync, readFileSync, readSync, statSync, statfsSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { createRequire } from 'node:module';
 
@@ -116,6 +116,29 @@ function fileError(err: unknown, what: string): Error {
 }
 
 /**
+ * Throws a one-line error for a character or block device (/dev/zero, /dev/tty, a disk), which
+ * would be read forever or wait for input; a pipe (FIFO) is fine: it is read to its end.
+ */
+export function refuseDevice(st: Stats, what: string, kind = 'a text file'): void {
+  if (st.isCharacterDevice() || st.isBlockDevice()) {
+    throw new Error(`${what}: is a device, not ${kind}; pass a regular file or a pipe`);
+  }
+}
+
+/** procfs and sysfs (statfs f_type): their files report sizes (0, 4096) unrelated to what a read gives. */
+const PSEUDO_FS = new Set([0x9fa0, 0x62656572]);
+
+/** Whether a regular file must be read to its end rather than to its reported size (size 0, /proc, /sys). */
+function readToEnd(path: string, st: Stats): boolean {
+  if (st.size === 0) return true;
+  try {
+    return PSEUDO_FS.has(Number(statfsSync(path).type));
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Reads a whole file as text. UTF-8 by default (a leading byte order mark is removed); with
  * `encoding: 'latin1'` every byte is one character.
  *
@@ -130,9 +153,11 @@ export function readTextFile(path: string, opts: ReadTextOptions = {}): string {
   }
   let bytes: Buffer;
   try {
-    if (statSync(path).isDirectory()) {
+    const st = statSync(path);
+    if (st.isDirectory()) {
       throw new Error(`${what}: is a directory; pass a text file`);
     }
+    refuseDevice(st, what);
     bytes = readFileSync(path);
   } catch (err) {
     throw fileError(err, what);
@@ -339,7 +364,8 @@ const CODE_POINTS = 0x110000;
 
 /**
  * The bytes of a file, read front to back in chunks. A regular file is read with a fixed buffer
- * (memory use does not grow with the file); anything else (a pipe, a device) is read whole.
+ * (memory use does not grow with the file); a pipe, or a file of /proc or /sys (whose reported
+ * size means nothing), is read whole; a device is refused (refuseDevice).
  */
 class ByteSource {
   private readonly fd: number | null;
@@ -357,7 +383,8 @@ class ByteSource {
       fd = openSync(path, 'r');
       const st = fstatSync(fd);
       if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-      if (st.isFile()) {
+      refuseDevice(st, what);
+      if (st.isFile() && !readToEnd(path, st)) {
         this.fd = fd;
         this.whole = null;
         this.size = st.size;

@@ -479,8 +479,12 @@ function copyTensorData(raw: Uint8Array, dtype: string): Float32Array | Float64A
 export function readSafetensorsFile(path: string): SafetensorsContents {
   let bytes: Uint8Array;
   try {
+    const st = statSync(path);
+    // A device (/dev/zero, a tty) would be read forever or wait for input.
+    if (st.isCharacterDevice() || st.isBlockDevice()) throw new SafetensorsError(`${path}: is a device, not a safetensors file`);
     bytes = readFileSync(path);
   } catch (err) {
+    if (err instanceof SafetensorsError) throw err;
     const code = errorCode(err);
     const why =
       code === 'ENOENT'

@@ -8,9 +8,9 @@
  *   const trainer = Trainer.fromText(text, { ...DEFAULT_TRAIN_OPTIONS, rnnSize: 64 });
  *   trainer.run({ onStep: (s) => console.log(s.iteration, s.loss) });
  */
-import { mkdirSync, unlinkSync } from 'node:fs';
+import { mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { totalmem } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { type CheckpointContents, type TrainingState, checkpointBytes, saveCheckpoint } from './checkpoint.js';
 import { CharLoader, type Corpus, type Split, type Vocab, corpusFromText, trainingTooShortMessage } from './data.js';
 import type { Float, Kernels } from './kernels.js';
@@ -696,12 +696,7 @@ export function prepareCheckpointDir(dir: string, probe?: Uint8Array): void {
   const path = join(dir, `.probe-${process.pid}`);
   let written = false;
   try {
-    try {
-      mkdirSync(dir, { recursive: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new Error('it exists and is not a directory');
-      throw new Error(describeSystemError(e));
-    }
+    makeDirectories(dir);
     try {
       writeFileAtomic(path, probe ?? new TextEncoder().encode('grid-lstm write probe\n'));
       written = true;
@@ -721,6 +716,39 @@ export function prepareCheckpointDir(dir: string, probe?: Uint8Array): void {
       } catch {
         // A leftover probe (a dot file) is harmless.
       }
+    }
+  }
+}
+
+/**
+ * Creates `dir` and its missing parents one level at a time (not mkdirSync's recursive mode,
+ * which Node 20 retries forever on paths such as /proc/x/y, where mkdir answers ENOENT).
+ * Throws a one-line error naming the level that cannot be made.
+ */
+export function makeDirectories(dir: string): void {
+  const target = resolve(dir);
+  const missing: string[] = [];
+  for (let p = target; ; p = dirname(p)) {
+    let st;
+    try {
+      st = statSync(p, { throwIfNoEntry: false });
+    } catch (e) {
+      throw new Error(describeSystemError(e)); // e.g. ENOTDIR: a file on the way
+    }
+    if (st !== undefined) {
+      if (st.isDirectory()) break;
+      throw new Error(p === target ? 'it exists and is not a directory' : `${p} is not a directory`);
+    }
+    missing.push(p);
+    if (dirname(p) === p) break; // no root: let mkdir say why
+  }
+  for (const p of missing.reverse()) {
+    try {
+      mkdirSync(p);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST' && statSync(p).isDirectory()) continue; // made meanwhile
+      const why = describeSystemError(e);
+      throw new Error(p === target ? `cannot create it: ${why}` : `cannot create ${p}: ${why}`);
     }
   }
 }

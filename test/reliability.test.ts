@@ -864,3 +864,86 @@ describe('readCorpus gives what readTextFile + buildVocab + encode give, without
     expect(() => readCorpus(p, { vocab: buildVocab('the and') })).toThrow(`--data ${p}: the checkpoint's vocabulary does not contain 2 character(s) of the text: "☃", "☂"; use only characters the model was trained on`);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Paths that could block forever: /proc and /sys directories (Node 20's recursive mkdir loops on
+// them), devices, pseudo files, and a FIFO (which is not a bad path: it is read to its end)
+// ---------------------------------------------------------------------------------------------
+
+/** Runs the CLI, killing it after `ms`; `ms` in the result is how long it ran. */
+function runWithin(args: string[], ms: number): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let [stdout, stderr] = ['', ''];
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: performance.now() - t0 });
+    });
+  });
+}
+
+const LIMIT = 15_000;
+const linux = process.platform === 'linux';
+
+describe.runIf(linux)('paths that must not hang (each run killed after 15 s)', () => {
+  it.concurrent('--checkpoint-dir under /proc or /sys: a one-line error naming the level that cannot be made', async () => {
+    for (const [cvDir, re] of [
+      ['/proc/x/cv', /cannot write checkpoints to \/proc\/x\/cv: cannot create \/proc\/x: no such file or directory \(ENOENT\); choose another --checkpoint-dir/],
+      ['/proc/self/cv', /cannot write checkpoints to \/proc\/self\/cv: cannot create it: /],
+      ['/sys/x/cv', /cannot write checkpoints to \/sys\/x\/cv: cannot create \/sys\/x: /],
+      ['/dev/null/cv', /cannot write checkpoints to \/dev\/null\/cv: not a directory \(ENOTDIR\)/],
+    ] as [string, RegExp][]) {
+      const r = await runWithin(['train', '--data', dataFile, ...TINY, '--max-steps', '1', '--checkpoint-dir', cvDir], LIMIT);
+      expect(r.ms, `${cvDir} ran until killed`).toBeLessThan(LIMIT);
+      expectOneLineUsageError(r, re);
+    }
+  }, 4 * LIMIT);
+
+  it.concurrent('a device as --data or as a checkpoint: a one-line error', async () => {
+    for (const [args, re] of [
+      [['train', '--data', '/dev/zero', ...TINY, '--max-steps', '1'], /--data \/dev\/zero: is a device, not a text file; pass a regular file or a pipe/],
+      [['sample', '/dev/zero', '--length', '5'], /\/dev\/zero: is a device, not a safetensors file/],
+      [['eval', goodCk, '--data', '/dev/zero'], /--data \/dev\/zero: is a device, not a text file/],
+    ] as [string[], RegExp][]) {
+      const r = await runWithin(args, LIMIT);
+      expect(r.ms, `${args.join(' ')} ran until killed`).toBeLessThan(LIMIT);
+      expect(r.stderr).toMatch(re);
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(r.code).not.toBe(0);
+      expect(r.code).not.toBe(null);
+    }
+  }, 4 * LIMIT);
+
+  it.concurrent('/proc files as --data are read to their end (their size reads 0), and a /proc file as a checkpoint is refused', async () => {
+    const r = await runWithin(['train', '--data', '/proc/self/status', ...TINY, '--max-steps', '1', '--checkpoint-dir', 'proc-cv'], LIMIT);
+    expect(r.ms).toBeLessThan(LIMIT);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.stderr).toMatch(/loaded [1-9]\d* characters/);
+    expect(r.code).toBe(0);
+    const s = await runWithin(['sample', '/proc/self/status', '--length', '5'], LIMIT);
+    expect(s.ms).toBeLessThan(LIMIT);
+    expect(s.stderr).toMatch(/^grid-lstm: error: \/proc\/self\/status: .*not a safetensors file/);
+    expect(s.code).not.toBe(0);
+  }, 3 * LIMIT);
+
+  it.concurrent('a FIFO as --data is read as a stream to its end', async () => {
+    const fifo = join(dir, 'text.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const { createWriteStream } = await import('node:fs');
+    const writer = createWriteStream(fifo);
+    writer.on('error', () => {}); // the reader may close first when the run fails; the run's result says so
+    const running = runWithin(['train', '--data', fifo, ...TINY, '--max-steps', '1', '--checkpoint-dir', 'fifo-cv'], LIMIT);
+    writer.end(TEXT);
+    const r = await running;
+    expect(r.ms).toBeLessThan(LIMIT);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.stderr).toContain(`loaded ${TEXT.length} characters`);
+    expect(r.code).toBe(0);
+    expect(readdirSync(join(dir, 'fifo-cv')).filter((f) => f.endsWith('.safetensors'))).toHaveLength(1);
+  }, 2 * LIMIT);
+});
