@@ -95,3 +95,17 @@ export {
   type PlotTheme,
 } from './viz/plot.js';
 export { gridBlockDiagram, gridUnrolledDiagram, type DiagramOptions, type UnrolledDiagramOptions } from './viz/diagram.js';
+export {
+  buildReportData,
+  decodeReportBlock,
+  REPORT_FORMAT,
+  DEFAULT_REPORT_KINDS,
+  DEFAULT_REPORT_BITS,
+  type ReportData,
+  type ReportOptions,
+  type ReportBlock,
+  type RankedUnit,
+  type SaturationPlot,
+} from './viz/report-data.js';
+export { TEXT_FEATURES, textFeatures, type TextFeatureInfo } from './viz/report-features.js';
+export { renderReport } from './viz/report.js';
