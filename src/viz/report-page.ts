@@ -442,24 +442,29 @@ export function vizPage(): void {
       b.setAttribute('aria-pressed', String(on));
     }
   }
+  /** Marks the feature of a ranked unit; underlines it in the text once one has been clicked. */
+  let underlineOn = false;
   function markFeature(name: string): void {
     markedFeature = name;
     const f = featureByName.get(name);
-    const vals = f === undefined ? null : data.featureValues[f];
+    const vals = f === undefined || !underlineOn ? null : data.featureValues[f];
     const binary = vals !== null && vals.every((x) => x === 0 || x === 1);
     const show = byId<HTMLInputElement>('show-feature').checked && binary;
     for (let p = 0; p < n; p++) extra[p] = (chars[p] === '\n' ? ' nl' : '') + (show && vals![p] === 1 ? ' ft' : '');
-    byId('feature-note').textContent = vals === null ? '' : binary ? `underlined: where “${data.features[f!].label}” is 1` : `“${data.features[f!].label}” is not 0/1: nothing underlined`;
+    byId('feature-note').textContent =
+      vals === null ? '' : !binary ? `“${data.features[f!].label}” is not 0/1: nothing underlined` : show ? `underlined: where “${data.features[f!].label}” is 1` : '';
   }
   rankFilter.addEventListener('change', drawRanking);
   byId('ranking').addEventListener('click', (e) => {
     const b = (e.target as HTMLElement).closest<HTMLButtonElement>('button[data-i]');
     if (!b) return;
     const r = data.ranking[Number(b.dataset.i)];
+    underlineOn = true;
     markFeature(r.feature);
     void select({ layer: r.layer, lstm: r.lstm, kind: r.kind, unit: r.unit });
   });
   byId<HTMLInputElement>('show-feature').addEventListener('change', () => {
+    underlineOn = true;
     markFeature(markedFeature);
     void render();
   });

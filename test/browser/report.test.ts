@@ -203,6 +203,10 @@ describe.skipIf(!haveBrowser)('the viz report in Chromium', () => {
     await b.page.click(`#rank-list button[data-i="${entry}"]`);
     await rendered(`${r.layer}/${r.lstm}/${r.kind}/${r.unit}`);
     expect(await js<string>(`document.querySelector('#rank-list button[data-i="${entry}"]').getAttribute('aria-pressed')`)).toBe('true');
+    // … and underlines where its feature is on.
+    const inQuotes = gridData.featureValues[gridData.features.findIndex((f) => f.name === 'quote')].filter((x) => x === 1).length;
+    expect(inQuotes).toBeGreaterThan(0);
+    expect(await js<number>(`document.querySelectorAll('#text span.ft').length`)).toBe(inQuotes);
     await b.page.click('#rank-best button[data-i="0"]');
     await rendered(`0/time/${first.kind}/3`);
     // The heatmap of the depth cells: one row per layer, not blank, for the chosen unit.

@@ -153,9 +153,16 @@ export async function openBrowser(options: BrowserOptions = {}): Promise<Browser
 
 /**
  * Opens `target` (a file or URL), runs `prepare(page)` if given (e.g. choose a unit, hover a
- * character), and writes a PNG of the page to `out`. For scripts, e.g. the README's screenshot:
+ * character), and writes a PNG of the page to `out`. For scripts, e.g. the README's screenshot
+ * of a viz report (run with `npx tsx`):
  *
- *   npx tsx -e "import('./test/helpers/browser.ts').then((b) => b.screenshotPage('report.html', 'docs/viz.png'))"
+ *   import { screenshotPage, showUnit, waitForReport } from '../test/helpers/browser.ts';
+ *   await screenshotPage('report.html', 'docs/viz.png', {
+ *     prepare: async (page) => {
+ *       await waitForReport(page);
+ *       await showUnit(page, { layer: 1, lstm: 'time', kind: 'c', unit: 42 }, 120);
+ *     },
+ *   });
  *
  * Throws if the page logged an error.
  */
@@ -175,7 +182,24 @@ export async function screenshotPage(
   }
 }
 
+// The helpers below hand the page expressions as strings, not functions: a function's source can
+// carry helpers of the transpiler that loaded this file (tsx's __name) that the page lacks.
+
 /** For the viz report: waits until the page has drawn its first unit. */
 export async function waitForReport(page: Page, timeoutMs = 60_000): Promise<void> {
-  await page.waitForFunction(() => document.body.dataset.ready === '1', undefined, { timeout: timeoutMs });
+  await page.waitForFunction(`document.body.dataset.ready === '1'`, undefined, { timeout: timeoutMs });
+}
+
+/**
+ * For the viz report: shows a unit (any of layer, lstm "time" | "depth", kind "i" | "f" | "o" |
+ * "g" | "c" | "tc" | "h", unit; the rest stay), waits until it is drawn, and, with `char`,
+ * puts the focus on that character (its top 5 in the panel).
+ */
+export async function showUnit(
+  page: Page,
+  selection: { layer?: number; lstm?: 'time' | 'depth'; kind?: string; unit?: number },
+  char?: number,
+): Promise<void> {
+  await page.evaluate(`window.gridLstmViz.select(${JSON.stringify(selection)})`);
+  if (char !== undefined) await page.evaluate(`window.gridLstmViz.focusChar(${Number(char)})`);
 }
