@@ -669,7 +669,7 @@ function cmdViz(argv: string[]): number {
   const bytes = writeReportFile(out, text);
   const shown = [...data.text].length;
   process.stderr.write(
-    `wrote ${out} (${(bytes / 1e6).toFixed(1)} MB): characters ${start}–${start + shown - 1} of ${ids.length}` +
+    `wrote ${out} (${bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${Math.ceil(bytes / 1e3)} kB`}): characters ${start}–${start + shown - 1} of ${ids.length}` +
       `${data.meanLoss === null ? '' : `, mean loss ${data.meanLoss.toFixed(4)} nats/char`}${opts.json ? '' : '; open it in a browser'}\n`,
   );
   return 0;

@@ -52,7 +52,7 @@ describe('grid-lstm viz (command line)', () => {
     const out = join(OUT, 'viz-cli-grid.html');
     const r = run(['viz', ck, '--data', evalFile, '--out', out, '--start', '100', '--length', '900']);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/^wrote .*viz-cli-grid\.html \(\d+\.\d MB\): characters 100–999 of 1500, mean loss \d+\.\d{4} nats\/char; open it in a browser\n$/);
+    expect(r.stderr).toMatch(/^wrote .*viz-cli-grid\.html \((\d+\.\d MB|\d+ kB)\): characters 100–999 of 1500, mean loss \d+\.\d{4} nats\/char; open it in a browser\n$/);
     const html = readFileSync(out, 'utf8');
     expect(html.startsWith('<!doctype html>')).toBe(true);
     expect(html).toContain('<script type="application/json" id="viz-data">');
