@@ -69,10 +69,9 @@ export function dropoutForward(out: Float, x: Float, mask: Float, n: number): vo
   for (let j = 0; j < n; j++) out[j] = x[j] * mask[j];
 }
 
-/** dx (+)= dOut ⊙ mask */
-export function dropoutBackward(dx: Float, dOut: Float, mask: Float, n: number, accumulate: boolean): void {
-  if (accumulate) for (let j = 0; j < n; j++) dx[j] += dOut[j] * mask[j];
-  else for (let j = 0; j < n; j++) dx[j] = dOut[j] * mask[j];
+/** dx = dOut ⊙ mask (dx may be dOut itself) */
+export function dropoutBackward(dx: Float, dOut: Float, mask: Float, n: number): void {
+  for (let j = 0; j < n; j++) dx[j] = dOut[j] * mask[j];
 }
 
 /** ⟨a, b⟩ of two buffers of the same length. */

@@ -140,7 +140,12 @@ interface Workspace {
    * t = 0..T), tc, gates, and [t] of dG, dH; per layer hNew = h steps 1..T and hOld = steps 0..T−1.
    */
   at: { h: Float[][]; c: Float[][]; tc: Float[][]; gates: Float[][]; dG: Float[]; dH: Float[]; hNew: Float[]; hOld: Float[] };
+  /** The one allocation every buffer above is carved from; reused when the workspace is dropped. */
+  block: Float;
 }
+
+/** Workspace buffers start at multiples of 4 elements (16 bytes in float32, as alloc's are). */
+const padTo4 = (n: number) => (n + 3) & ~3;
 
 /**
  * Read-only views of the activations the last forward() or step() computed, from
@@ -202,6 +207,16 @@ export class Model {
   private readonly decoder: Linear;
   private workspaces = new Map<string, Workspace>();
   private lastWorkspace: Workspace | null = null;
+  /**
+   * The blocks of dropped workspaces, free for the next new shape (kernels such as WasmKernels
+   * never take memory back, so a block must be reused or it is lost), and whether any workspace
+   * has been dropped yet: until then blocks are allocated at their exact size; after that, in
+   * powers of two, so that a caller cycling through many shapes uses a bounded amount of memory
+   * (at most 5 blocks of each size class at or above any size: about 20 times the largest
+   * workspace, plus the first 4 exact ones).
+   */
+  private freeBlocks: Float[] = [];
+  private dropped = false;
   /**
    * While a pass uses them (inside inference(), and in forwardBackward() when the vocabulary is
    * no larger than the batch): the first layer's products of the embedding, tabulated per
@@ -547,7 +562,48 @@ export class Model {
     const key = `${B}x${T}`;
     const found = this.workspaces.get(key);
     if (found) return (this.lastWorkspace = found);
-    const k = this.kernels;
+    // Keep a few shapes (training, evaluation, sampling); drop the oldest beyond that, its block
+    // going back to the free list.
+    if (this.workspaces.size >= 4) {
+      const oldest = this.workspaces.keys().next().value as string;
+      this.freeBlocks.push(this.workspaces.get(oldest)!.block);
+      this.workspaces.delete(oldest);
+      this.dropped = true;
+    }
+    // Lay the buffers out once without memory to learn the block's size, then carve them.
+    let total = 0;
+    const empty = this.kernels.alloc(0);
+    this.buildWorkspace(B, T, (n) => ((total += padTo4(n)), empty), empty);
+    const block = this.takeBlock(total);
+    let at = 0;
+    const carve = (n: number) => {
+      const view = block.subarray(at, at + n);
+      at += padTo4(n);
+      return view;
+    };
+    const ws = this.buildWorkspace(B, T, carve, block);
+    this.workspaces.set(key, ws);
+    return (this.lastWorkspace = ws);
+  }
+
+  /** A zeroed block of at least n elements: the smallest free one that fits, else a new one. */
+  private takeBlock(n: number): Float {
+    let best = -1;
+    for (let i = 0; i < this.freeBlocks.length; i++) {
+      const len = this.freeBlocks[i].length;
+      if (len >= n && (best < 0 || len < this.freeBlocks[best].length)) best = i;
+    }
+    if (best >= 0) {
+      const [b] = this.freeBlocks.splice(best, 1);
+      b.fill(0);
+      return b;
+    }
+    return this.kernels.alloc(this.dropped ? 2 ** Math.ceil(Math.log2(Math.max(n, 1))) : n);
+  }
+
+  /** The buffers of a workspace for (B, T), each of `alloc(n)` (zeroed), carved from `block`. */
+  private buildWorkspace(B: number, T: number, alloc: (n: number) => Float, block: Float): Workspace {
+    const k = { alloc }; // (named as before: k.alloc)
     const { rnnSize: N, numLayers: L, vocabSize: V } = this.config;
     const grid = this.config.model === 'grid_lstm';
     const M = T * B;
@@ -580,6 +636,7 @@ export class Model {
       dCd: k.alloc(grid ? M * N : 0),
       dc: k.alloc(B * N),
       at: { h: [], c: [], tc: [], gates: [], dG: [], dH: [], hNew: [], hOld: [] }, // views of the above, next
+      block,
     };
     const bn = B * N;
     ws.at = {
@@ -592,10 +649,7 @@ export class Model {
       hNew: ws.h.map((h) => h.subarray(bn)),
       hOld: ws.h.map((h) => h.subarray(0, T * bn)),
     };
-    // Keep a few shapes (training, evaluation, sampling); drop the oldest beyond that.
-    if (this.workspaces.size >= 4) this.workspaces.delete(this.workspaces.keys().next().value as string);
-    this.workspaces.set(key, ws);
-    return (this.lastWorkspace = ws);
+    return ws;
   }
 
   /** Runs the model over the batch in `ws` from `state`; returns Σ NLL over all T·B positions. */
@@ -657,7 +711,7 @@ export class Model {
     let dBelow = ws.dXb; // ∂/∂(its input)
     dOut.fill(0);
     linearBackward(k, dOut, ws.logits, ws.top, this.decoder, M);
-    if (drop) dropoutBackward(dOut, dOut, ws.masks[L - 1], M * N, false);
+    if (drop) dropoutBackward(dOut, dOut, ws.masks[L - 1], M * N);
     if (this.config.model === 'grid_lstm') ws.dCd.fill(0); // nothing uses the top depth cell
 
     for (let l = L - 1; l >= 0; l--) {
@@ -665,7 +719,7 @@ export class Model {
       if (this.config.model === 'lstm') this.stackedLayerBackward(ws, l, dOut, dBelow, dFinal, dInit);
       else this.gridLayerBackward(ws, l, dOut, dBelow, dFinal, dInit);
       if (l > 0) {
-        if (drop) dropoutBackward(dBelow, dBelow, ws.masks[l - 1], M * N, false);
+        if (drop) dropoutBackward(dBelow, dBelow, ws.masks[l - 1], M * N);
         [dOut, dBelow] = [dBelow, dOut];
       } else {
         // (With the first layer's tables, the layer has added its part of dE itself.)

@@ -531,7 +531,10 @@ export class WasmKernels implements Kernels {
     dims(M, N, K);
     const dbp = db === null ? 0 : this.p(db, N, 'db');
     const floats = this.ex.dytxPackFloats(M, N, K);
-    if (floats > 0 && (this.xPack === null || this.xPack.length < floats)) this.xPack = this.alloc(floats);
+    // Grown by at least half when it grows again (allocations are never given back; see release).
+    if (floats > 0 && (this.xPack === null || this.xPack.length < floats)) {
+      this.xPack = this.alloc(this.xPack === null ? floats : Math.max(floats, Math.ceil(1.5 * this.xPack.length)));
+    }
     const xpk = floats > 0 ? this.xPack!.byteOffset : 0;
     this.ex.matmulDyTX(this.p(dW, N * K, 'dW'), dbp, this.p(dY, M * N, 'dY'), this.p(X, M * K, 'X'), M, N, K, xpk);
   }
