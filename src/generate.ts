@@ -5,6 +5,7 @@
 import type { Vocab } from './data.js';
 import type { Float, Kernels } from './kernels.js';
 import type { ForwardResult, Model, State } from './model.js';
+import { checkPositiveInt } from './params.js';
 import { Rng } from './rng.js';
 
 export interface SampleOptions {
@@ -157,6 +158,7 @@ export function forwardChunks(
   onChunk: (start: number, T: number, result: ForwardResult) => boolean | void,
 ): State {
   const n = ids.length;
+  checkPositiveInt('seqLength', seqLength); // (0 would never advance)
   for (let start = 0; start < n - 1; start += seqLength) {
     const T = Math.min(seqLength, n - 1 - start);
     const x = Array.prototype.slice.call(ids, start, start + T) as number[];

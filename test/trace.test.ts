@@ -353,3 +353,13 @@ describe('viz report data', () => {
     );
   });
 });
+
+describe('evaluation chunks', () => {
+  it('a chunk length that is not a positive whole number is refused (0 would loop forever)', () => {
+    const m = new Model({ model: 'lstm', vocabSize: 3, rnnSize: 2, numLayers: 1 });
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      expect(() => evaluateIds(m, [0, 1, 2, 0], bad)).toThrow(/seqLength must be a positive integer/);
+      expect(() => forwardChunks(m, [0, 1, 2], bad, m.zeroState(1), () => {})).toThrow(/seqLength must be a positive integer/);
+    }
+  });
+});
