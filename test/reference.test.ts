@@ -107,6 +107,8 @@ describe('reference', () => {
   for (const tables of [true, false]) {
     it(`1. Model (float64) = reference to 1e-9, ${tables ? 'V ≤ B·T (first-layer tables)' : 'V > B·T (no tables)'}`, () => {
       let withDropout = 0;
+      // Layer wiring needs several layers of several units with dropout: count those cases per model.
+      const wired = { grid_lstm: 0, lstm: 0 };
       fc.assert(
         fc.property(arbCase(tables), ({ config, batch, state, dFinal, seed, scale }) => {
           const { batchSize: B, seqLength: T } = batch;
@@ -119,6 +121,7 @@ describe('reference', () => {
           const masks = ref.dropoutMasks(config, B, T, new Rng(seed));
           expect(masks === undefined).toBe(config.dropout === 0);
           if (masks) withDropout++;
+          if (masks && config.numLayers >= 2 && config.rnnSize >= 2) wired[config.model]++;
           const r = ref.forwardBackward(config, paramsOf(model), batch, state, { masks, dFinalState: dFinal });
           expect([...r.grads.keys()]).toEqual(model.parameterNames()); // every parameter, same names
           expectSame('', (name) => model.grad(name), fb, r, ctx);
@@ -131,6 +134,11 @@ describe('reference', () => {
         { numRuns: runs(200) },
       );
       expect(withDropout).toBeGreaterThan(0);
+      // (Each case is one of these with probability about 0.16: 200 runs give about 30 of each.)
+      if (runs(200) >= 100) {
+        expect(wired.grid_lstm).toBeGreaterThanOrEqual(5);
+        expect(wired.lstm).toBeGreaterThanOrEqual(5);
+      }
     });
   }
 
