@@ -4,7 +4,7 @@
 //
 //   node --import tsx docs/walkthrough/make-figures.mjs            figures from the committed runs
 //   node --import tsx docs/walkthrough/make-figures.mjs --train    train the runs first (about
-//                                                                  15 minutes on 2 cores)
+//                                                                  12 minutes on 2 cores)
 //   node --import tsx docs/walkthrough/make-figures.mjs --out DIR  write the figures to DIR instead
 //
 // The report's screenshot needs Chromium (apt-get install chromium); without one it is skipped,
@@ -106,7 +106,9 @@ async function main() {
 
 /** `grid-lstm viz` of a checkpoint over chapter 6's text, and a screenshot of it (report.png). */
 async function reportScreenshot(out, checkpoint) {
-  const browser = await import('../../test/helpers/browser.ts');
+  const browser = await import('../../test/helpers/browser.ts').catch((e) => {
+    throw new Error(`cannot load the browser harness (${e.message}); run this script with node --import tsx, as npm run docs:figures does`);
+  });
   if (browser.findChromium() === null) {
     console.log(`skipped report.png: ${browser.NO_BROWSER}`);
     return;
