@@ -36,6 +36,11 @@ export const TEXT_FEATURES: readonly TextFeatureInfo[] = [
     definition: 'the number of characters between the last newline before p and x_p (0 for the first character of a line; a newline gets the column it ends)',
   },
   { name: 'word_start', label: 'start of a word', definition: '1 when x_p is a letter or digit and the character before it (if any) is not, else 0' },
+  {
+    name: 'word_pos',
+    label: 'position in word',
+    definition: 'the number of letters and digits in a row that end at x_p (1 for the first character of a word, 0 when x_p is not a letter or digit)',
+  },
   { name: 'digit', label: 'digit', definition: '1 when x_p is a decimal digit (Unicode Nd), else 0' },
   { name: 'upper', label: 'upper case', definition: '1 when x_p is an upper-case letter (Unicode Lu), else 0' },
   { name: 'space', label: 'whitespace', definition: '1 when x_p is whitespace (space, tab, newline, …), else 0' },
@@ -77,11 +82,12 @@ export function textFeatures(ids: ArrayLike<number>, chars: readonly string[], s
   const flags = chars.map(classify);
   const n = end - start;
   const out = TEXT_FEATURES.map(() => new Float64Array(n));
-  const [quote, bracket, column, wordStart, digit, upper, space, newline] = out;
+  const [quote, bracket, column, wordStart, wordPos, digit, upper, space, newline] = out;
   let inQuote = false;
   let depth = 0;
   let col = 0;
   let prevAlnum = false;
+  let run = 0; // letters and digits in a row, ending at p
   for (let p = 0; p < end; p++) {
     const f = flags[ids[p]];
     if (f & QUOTE_TOGGLE) inQuote = !inQuote;
@@ -90,12 +96,14 @@ export function textFeatures(ids: ArrayLike<number>, chars: readonly string[], s
     if (f & OPEN) depth++;
     if (f & CLOSE && depth > 0) depth--;
     const alnum = (f & ALNUM) !== 0;
+    run = alnum ? run + 1 : 0;
     if (p >= start) {
       const k = p - start;
       quote[k] = inQuote ? 1 : 0;
       bracket[k] = depth > 0 ? 1 : 0;
       column[k] = col;
       wordStart[k] = alnum && !prevAlnum ? 1 : 0;
+      wordPos[k] = run;
       digit[k] = f & DIGIT ? 1 : 0;
       upper[k] = f & UPPER ? 1 : 0;
       space[k] = f & SPACE ? 1 : 0;
