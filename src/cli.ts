@@ -19,12 +19,11 @@ import { checkPrimetext, evaluateIds, sample } from './generate.js';
 import type { Kernels } from './kernels.js';
 import { TsKernels } from './kernels.js';
 import { loadWasmKernelsSync } from './wasm.js';
-import { writeFileSync } from 'node:fs';
 import { FONT_FAMILY, type LossRun, type PlotCurves, type PlotTheme, type PlotXAxis, PlotInputError, lossRunFromCheckpoint, plotLossCurves, plotLossCurvesAscii } from './viz/plot.js';
 import { paramCount } from './params.js';
 import { TRACE_KINDS, type TraceKind } from './trace.js';
 import { DEFAULT_REPORT_BITS, DEFAULT_REPORT_KINDS, buildReportData } from './viz/report-data.js';
-import { checkOutputPath, writeReportFile } from './viz/report-file.js';
+import { checkOutputPath, writeOutputFile } from './viz/output-file.js';
 import { renderReport } from './viz/report.js';
 import { describeSystemError } from './safetensors.js';
 import {
@@ -570,6 +569,15 @@ async function renderPng(svg: string): Promise<Buffer> {
   return new Resvg(svg, { font, fitTo: { mode: 'zoom', value: 2 } }).render().asPng();
 }
 
+/** checkOutputPath, its error a usage error (exit 2). */
+function checkOut(out: string): void {
+  try {
+    checkOutputPath(out);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
 async function cmdPlot(argv: string[]): Promise<number> {
   const { opts, pos } = parseArgs('plot', argv, PLOT_OPTS, argv.map(() => 'CK'));
   if (pos.length < 1) throw new UsageError('plot needs at least one checkpoint: grid-lstm plot CK... (.safetensors files or directories of them)');
@@ -579,6 +587,7 @@ async function cmdPlot(argv: string[]): Promise<number> {
   const format = out === undefined ? null : out === '-' ? 'svg' : /\.svg$/i.test(out) ? 'svg' : /\.png$/i.test(out) ? 'png' : undefined;
   if (format === undefined) throw new UsageError(`--out ${out} must end in .svg or .png (or be - for SVG on stdout)`);
   if (out === '-' && opts.ascii) throw new UsageError('--out - and --ascii both write to stdout; use one of them');
+  if (out !== undefined && out !== '-') checkOut(out);
   const x = opts.x as PlotXAxis;
   const runs = pos.map((p) => plotRun(p, x));
   // Runs with the same label (same model, size and --savefile) are told apart by their argument.
@@ -595,13 +604,7 @@ async function cmdPlot(argv: string[]): Promise<number> {
     const bytes = format === 'png' ? await renderPng(svg) : Buffer.from(svg, 'utf8');
     if (out === '-') process.stdout.write(bytes);
     else {
-      try {
-        if (statSync(out!, { throwIfNoEntry: false })?.isDirectory()) throw new Error('it is a directory');
-        writeFileSync(out!, bytes);
-      } catch (e) {
-        const why = (e as NodeJS.ErrnoException).code ? describeSystemError(e) : (e as Error).message;
-        throw new UsageError(`cannot write --out ${out}: ${why}; choose another path`);
-      }
+      writeOutputFile(out!, bytes);
       process.stderr.write(`wrote ${out} (${runs.length} run${runs.length === 1 ? '' : 's'}, x ${x})\n`);
     }
   }
@@ -649,13 +652,7 @@ function cmdViz(argv: string[]): number {
     throw new UsageError(`--kinds must list some of ${TRACE_KINDS.join(',')}, got ${JSON.stringify(opts.kinds)}`);
   }
   const out = (opts.out as string | undefined) ?? (opts.json ? '-' : 'report.html');
-  if (out !== '-') {
-    try {
-      checkOutputPath(out);
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-  }
+  if (out !== '-') checkOut(out);
   const file = checkpointFile(pos[0]);
   const ck = loadCk(file, makeKernels(opts.kernels));
   const { ids } = readData(opts.data as string, opts.encoding as 'utf8' | 'latin1', ck.vocab);
@@ -666,7 +663,7 @@ function cmdViz(argv: string[]): number {
     process.stdout.write(text);
     return 0;
   }
-  const bytes = writeReportFile(out, text);
+  const bytes = writeOutputFile(out, text);
   const shown = [...data.text].length;
   process.stderr.write(
     `wrote ${out} (${bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${Math.ceil(bytes / 1e3)} kB`}): characters ${start}–${start + shown - 1} of ${ids.length}` +

@@ -1,6 +1,7 @@
 /**
- * Writing a `viz` report to a file: checked before the model runs (so a path that cannot be
- * written is a one-line error at once, not after minutes of work), then written atomically.
+ * Writing what `viz` and `plot` make to an --out file: the path is checked before any work (so a
+ * path that cannot be written is a one-line error at once, not after minutes of it), then the
+ * file is written atomically.
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -31,9 +32,9 @@ export function checkOutputPath(path: string, flag = '--out'): void {
   }
 }
 
-/** Writes `text` to `path` atomically (the old file, if any, stays whole until the new one is complete). */
-export function writeReportFile(path: string, text: string): number {
-  const bytes = Buffer.from(text, 'utf8');
+/** Writes `data` (text as UTF-8) to `path` atomically (an old file stays whole until the new one is complete); returns the bytes written. */
+export function writeOutputFile(path: string, data: string | Uint8Array): number {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   writeFileAtomic(path, bytes);
   return bytes.length;
 }
