@@ -151,13 +151,21 @@ describe('trace: values', () => {
     );
   });
 
-  it('grid_lstm: layer l’s depth h_d is what layer l+1’s time LSTM reads (checked through time.d2h) and the top one feeds the decoder', () => {
+  it('grid_lstm: each depth LSTM makes its cell from the depth cell below (c_d = f⊙c_d(below) + i⊙g, c_d = 0 into layer 0; h_d = o⊙tanh(c_d)), and the top h_d feeds the decoder', () => {
     const config: ModelConfig = { model: 'grid_lstm', numLayers: 2, rnnSize: 4, vocabSize: 6, tieWeights: false };
     const m = model(config, 7, 'f64');
     const ids = randomIds(new Rng(3), 40, 6);
     const t = trace(m, ids);
     const N = 4;
     const V = 6;
+    for (let l = 0; l < 2; l++) {
+      const d = t.layers[l].depth!;
+      for (let k = 0; k < 40 * N; k++) {
+        const below = l === 0 ? 0 : t.layers[l - 1].depth!.c[k];
+        expect(d.c[k]).toBeCloseTo(d.f[k] * below + d.i[k] * d.g[k], 12);
+        expect(d.h[k]).toBeCloseTo(d.o[k] * Math.tanh(d.c[k]), 12);
+      }
+    }
     const W = m.param('decoder.weight');
     const b = m.param('decoder.bias');
     for (let p = 0; p < 40; p++) {
