@@ -13,7 +13,7 @@
  * heatmap is drawn. Screenshots go to test-output/.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +36,7 @@ function run(args: string[]) {
 }
 
 let ck = '';
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 beforeAll(() => {
   mkdirSync(OUT, { recursive: true });
   const corpus = loadDefaultCorpus();
