@@ -81,7 +81,7 @@ describe('gridBlockDiagram', () => {
       "a = depth.t2h(h_t') + depth.d2h(h_d)",
       "(c_t', h_t') = LSTM(a, c_t)",
       "(c_d', h_d') = LSTM(a, c_d)",
-      'layer 1: h_d = embedding[x_t], c_d = 0 (§4.3)',
+      'layer 0: h_d = embedding[x_t], c_d = 0 (§4.3)',
     ]) {
       expect(all).toContain(label);
     }
@@ -103,7 +103,7 @@ describe('gridUnrolledDiagram', () => {
     expect(count('h_d = embedding[x_t]')).toBe(4);
     expect(count('c_d = 0')).toBe(4);
     expect(count('decoder, softmax')).toBe(4);
-    for (const l of ['layer 1', 'layer 2', 'layer 3']) expect(all).toContain(l);
+    for (const l of ['layer 0', 'layer 1', 'layer 2']) expect(all).toContain(l);
     // Inputs F e l l (x_1..x_4), targets e l l o (x_2..x_5), in column order.
     const chars = Array.from(root.getElementsByTagName('text')).filter((t) => t.getAttribute('font-size') === '16');
     expect(chars.map((t) => t.textContent).join('')).toBe('Fell' + 'ello');

@@ -228,7 +228,7 @@ export function gridBlockDiagram(options: DiagramOptions = {}): string {
   f.text(xUp + 10, 322, 'h_d → depth.d2h', { mono: true, size: 12, ink: 'depth' });
   f.text(xUp + 10, 339, 'c_d → cell', { mono: true, size: 12, ink: 'depth' });
   label(xUp - 14, 556, 'h_d, c_d', 'from layer l−1', 'end', 'depth');
-  f.text(xUp - 14, 592, 'layer 1: h_d = embedding[x_t], c_d = 0 (§4.3)', { size: 12, ink: 'muted', anchor: 'end' });
+  f.text(xUp - 14, 592, 'layer 0: h_d = embedding[x_t], c_d = 0 (§4.3)', { size: 12, ink: 'muted', anchor: 'end' });
 
   // The new time hidden state goes up into the depth LSTM (depth.t2h): the priority of §3.2.
   const xHt = T.x + 70;
@@ -253,7 +253,7 @@ function showChar(c: string): string {
 }
 
 /**
- * A grid of blocks unrolled over time: `layers` rows (layer 1 at the bottom), one column per
+ * A grid of blocks unrolled over time: `layers` rows (layer 0 at the bottom, counted from 0 as in the parameter names), one column per
  * input character. Time pairs (h_t, c_t) run left to right along each layer, carried in from the
  * previous batch and out to the next; depth pairs (h_d, c_d) run up each column, entering layer
  * 1 as h_d = embedding[x_t] with c_d = 0 (§4.3); the top h_d goes to the decoder and softmax,
@@ -289,7 +289,7 @@ export function gridUnrolledDiagram(options: UnrolledDiagramOptions = {}): strin
       f.text(cx(t), by(l) + bh / 2 + 22, 'time LSTM', { anchor: 'middle', size: 12, ink: 'time' });
     }
     // Row label on the left.
-    f.text(16, by(l) + bh / 2 - 4, `layer ${l + 1}`, { bold: true, size: 14 });
+    f.text(16, by(l) + bh / 2 - 4, `layer ${l}`, { bold: true, size: 14 });
   }
 
   // Time arrows: into the first column (the state carried from the previous batch), between
@@ -316,7 +316,7 @@ export function gridUnrolledDiagram(options: UnrolledDiagramOptions = {}): strin
     }
   }
 
-  // Below: the input characters and their embeddings, entering layer 1 with c_d = 0.
+  // Below: the input characters and their embeddings, entering layer 0 with c_d = 0.
   const yEmb = by(0) + bh + 62; // embedding box top
   const embH = 30;
   const yChar = yEmb + embH + 44; // input character box top
@@ -357,6 +357,6 @@ export function gridUnrolledDiagram(options: UnrolledDiagramOptions = {}): strin
   return f.svg(
     `A ${L}-layer 2D Grid LSTM unrolled over ${S} steps`,
     `Inputs ${chars.slice(0, S).join('')} predict ${chars.slice(1).join('')}. Time pairs (h_t, c_t) run left to right along each layer; depth pairs (h_d, c_d) run up each column, ` +
-      'entering layer 1 as h_d = embedding[x_t], c_d = 0; the top h_d goes to the decoder and softmax.',
+      'entering layer 0 as h_d = embedding[x_t], c_d = 0; the top h_d goes to the decoder and softmax.',
   );
 }
