@@ -26,8 +26,13 @@ const ROOT = resolve(HERE, '..', '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
 export const RUNS_DIR = join(HERE, 'runs');
 export const RUN_STEPS = 2000;
-/** Chapter 6's text: 3 000 characters of the validation split (a State of the Union address of 2009). */
-export const LOOK_INSIDE = { start: 10_300_000, length: 3_000 };
+/**
+ * Chapter 6's text: 3 000 characters of the validation split. The 10 760 295 characters make 50
+ * streams of 215 200 (4 304 batches of 50×50); the first 4 088 batches of each stream train, the
+ * next 216 validate, so the last stream's validation part is characters 10 749 200 … 10 759 999
+ * (the address of 2021).
+ */
+export const LOOK_INSIDE = { start: 10_749_800, length: 3_000 };
 /** The runs, and the iterations whose checkpoints are kept. */
 export const RUNS = [
   { name: 'grid', model: 'grid_lstm', keep: [250, 1000, 2000] },
@@ -49,17 +54,21 @@ function cli(args, options = {}) {
   return r.stdout;
 }
 
-/** Trains the runs (`grid-lstm train`) and keeps the chosen checkpoints, without optimiser state. */
+/**
+ * Trains the runs (`grid-lstm train`) and keeps the chosen checkpoints, without optimiser state.
+ * The plain-SIMD kernels make the same numbers on every machine (relaxed SIMD may fuse
+ * multiply-adds or not, by processor). The checkpoints are written under cv/ (ignored by git),
+ * named relative to the repository, so that the options they record name no path of this machine.
+ */
 function train() {
-  const work = mkdtempSync(join(tmpdir(), 'grid-lstm-docs-'));
   for (const run of RUNS) {
-    const dir = join(work, run.name);
+    const dir = join('cv', 'walkthrough-runs', run.name);
+    rmSync(join(ROOT, dir), { recursive: true, force: true });
     console.log(`training ${run.name} (${run.model} 2×128, ${RUN_STEPS} steps)…`);
     cli(['train', '--model', run.model, '--max-steps', String(RUN_STEPS), '--eval-val-every', '250', '--print-every', '100',
-      '--seed', '123', '--checkpoint-dir', dir, '--savefile', run.name], { stdio: ['ignore', 'inherit', 'inherit'] });
-    keep(run, dir);
+      '--seed', '123', '--kernels', 'wasm-simd', '--checkpoint-dir', dir, '--savefile', run.name], { stdio: ['ignore', 'inherit', 'inherit'] });
+    keep(run, join(ROOT, dir));
   }
-  rmSync(work, { recursive: true, force: true });
 }
 
 /** Copies the checkpoints of `run.keep` from a run's checkpoint directory, without optimiser state. */
@@ -124,12 +133,8 @@ async function reportScreenshot(out, checkpoint) {
       height: 900,
       prepare: async (page) => {
         await browser.waitForReport(page);
-        // Chapter 6's "position in word" cell: layer 0, time LSTM, c, unit 102.
-        await page.selectOption('#sel-layer', '0');
-        await page.selectOption('#sel-lstm', 'time');
-        await page.selectOption('#sel-kind', 'c');
-        await page.fill('#sel-unit', '102');
-        await page.dispatchEvent('#sel-unit', 'change');
+        // The unit that tracks the position in a word best (chapter 6 finds the same one).
+        await page.locator('#rank-best button', { hasText: 'position in word' }).click();
         // Show a character's predictions, as a reader hovering over the text would.
         await page.locator('#text span').nth(140).hover();
       },
