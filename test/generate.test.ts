@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { type ModelConfig } from '../src/index.js';
 import { vocabFromChars } from '../src/data.js';
-import { checkPrimetext, evaluateIds, sample } from '../src/generate.js';
+import { checkPrimetext, evaluateIds, forwardChunks, sample } from '../src/generate.js';
 import * as ref from '../src/reference/models.js';
 import { randomModel } from '../src/testing.js';
 
@@ -70,6 +70,19 @@ describe('evaluateIds', () => {
       expect(Math.abs(r.loss - whole.loss)).toBeLessThan(1e-12 * whole.loss); // float64 model: only the order of the sums differs
       expect(r.bpc).toBe(r.loss / Math.LN2);
     }
+  });
+
+  it('forwardChunks: chunks start at 0, T, 2T, …; returning false stops the loop, anything else goes on', () => {
+    const ids = [0, 1, 2, 3, 4, 0, 1, 2, 3, 4];
+    const starts: [number, number][] = [];
+    forwardChunks(model, ids, 4, model.zeroState(1), (start, T) => void starts.push([start, T]));
+    expect(starts).toEqual([[0, 4], [4, 4], [8, 1]]);
+    let calls = 0;
+    forwardChunks(model, ids, 4, model.zeroState(1), () => (calls++, false));
+    expect(calls).toBe(1);
+    calls = 0;
+    forwardChunks(model, ids, 4, model.zeroState(1), () => (calls++, true));
+    expect(calls).toBe(3);
   });
 
   it('needs at least 2 characters; seqLength must be a positive integer', () => {
