@@ -7,14 +7,14 @@
  *
  * The CLI is run from dist/ (built by `npm ci` and by `npm test`'s pretest step).
  */
-import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { DOMParser, type Element } from '@xmldom/xmldom';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectOneLineUsageError, runCli } from './helpers/cli.js';
 import { type TrainingState, loadCheckpoint, saveCheckpoint } from '../src/checkpoint.js';
 import { loadDefaultCorpus, splitCounts, vocabFromChars } from '../src/data.js';
 import { createModel } from '../src/model.js';
@@ -30,7 +30,6 @@ import {
   smoothingWindow,
 } from '../src/viz/plot.js';
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'grid-lstm-plot-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -413,30 +412,8 @@ describe('lossRunFromCheckpoint', () => {
 // ---------------------------------------------------------------------------------------------
 // The command
 
-/** Runs the CLI without blocking (`nodeArgs` go to node, before the script). */
-function run(args: string[], options: { uid?: number; gid?: number; nodeArgs?: string[] } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const { nodeArgs = [], ...spawnOptions } = options;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], ...spawnOptions });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-function expectOneLineUsageError(r: { code: number | null; stderr: string }, re: RegExp): void {
-  expect(r.stderr).toMatch(re);
-  expect(r.stderr.trimEnd().split('\n'), r.stderr).toHaveLength(1);
-  expect(r.stderr).toMatch(/^grid-lstm: error: /);
-  expect(r.code).toBe(2);
-}
+/** Runs the CLI in the test directory without blocking. */
+const run = (args: string[], options: { uid?: number; gid?: number; nodeArgs?: string[] } = {}) => runCli(args, { cwd: dir, ...options });
 
 describe('grid-lstm plot', () => {
   const TRAIN = ['--rnn-size', '8', '--num-layers', '2', '--batch-size', '4', '--seq-length', '16', '--max-steps', '12', '--eval-val-every', '6', '--print-every', '100'];

@@ -16,7 +16,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointError, loadCheckpoint, parseCheckpoint } from '../src/checkpoint.js';
@@ -25,8 +24,8 @@ import { type Float, TsKernels } from '../src/kernels.js';
 import { parseSafetensors, writeSafetensors } from '../src/safetensors.js';
 import { DEFAULT_TRAIN_OPTIONS, type TrainOptions, Trainer, TrainingDivergedError, checkTrainingFits } from '../src/train.js';
 import { runs } from './helpers/arbitraries.js';
+import { CLI, expectOneLineUsageError, runCli } from './helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'grid-lstm-reliability-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -41,30 +40,7 @@ const file = (name: string, content: string | Uint8Array) => {
 const TINY = ['--rnn-size', '4', '--num-layers', '1', '--batch-size', '2', '--seq-length', '8'];
 
 /** Runs the CLI without blocking (so that tests can run side by side). */
-function run(args: string[], cwd = dir): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/** Exit code 2, exactly one line on stderr, "grid-lstm: error: " + a message matching `re`. */
-function expectOneLineUsageError(r: { code: number | null; stderr: string }, re: RegExp): void {
-  expect(r.stderr).toMatch(re);
-  expect(r.stderr.trimEnd().split('\n'), r.stderr).toHaveLength(1);
-  expect(r.stderr).toMatch(/^grid-lstm: error: /);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-  expect(r.code).toBe(2);
-}
+const run = (args: string[], cwd = dir) => runCli(args, { cwd });
 
 const tinyOptions = (over: Partial<TrainOptions> = {}): TrainOptions => ({
   ...DEFAULT_TRAIN_OPTIONS,
