@@ -29,16 +29,20 @@ function pass(model: Model, B: number, T: number, seed: number) {
   return { loss: r.loss, grads: Array.from(model.grads) };
 }
 
+/** The memory one pass at [B, T] takes on a fresh model: its workspace, with the kernels' own scratch. */
+function workspaceBytes(B: number, T: number): number {
+  const k = loadWasmKernelsSync({ variant: 'simd' });
+  const m = new Model(config, { kernels: k, seed: 1 });
+  zeroState(m, B);
+  const before = k.bytesAllocated;
+  pass(m, B, T, 1);
+  return k.bytesAllocated - before;
+}
+
 describe('workspaces', () => {
   it('memory stays bounded over 100 shapes, three times over (WasmKernels)', () => {
     expect(SHAPES).toHaveLength(100);
-    // The memory one workspace of the largest shape takes (with the kernels' own scratch).
-    const k1 = loadWasmKernelsSync({ variant: 'simd' });
-    const m1 = new Model(config, { kernels: k1, seed: 1 });
-    zeroState(m1, 4);
-    const before1 = k1.bytesAllocated;
-    pass(m1, 4, 25, 1);
-    const largest = k1.bytesAllocated - before1;
+    const largest = workspaceBytes(4, 25);
     // 300 passes over 100 shapes in a shuffled order, on a model of its own.
     const k = loadWasmKernelsSync({ variant: 'simd' });
     const model = new Model(config, { kernels: k, seed: 1 });
@@ -59,12 +63,7 @@ describe('workspaces', () => {
   });
 
   it('memory stays bounded when T only grows, 1 to 100 (each shape larger than every one before)', () => {
-    const k1 = loadWasmKernelsSync({ variant: 'simd' });
-    const m1 = new Model(config, { kernels: k1, seed: 1 });
-    zeroState(m1, 1);
-    const before1 = k1.bytesAllocated;
-    pass(m1, 1, 100, 1);
-    const largest = k1.bytesAllocated - before1;
+    const largest = workspaceBytes(1, 100);
     const k = loadWasmKernelsSync({ variant: 'simd' });
     const model = new Model(config, { kernels: k, seed: 1 });
     zeroState(model, 1);
