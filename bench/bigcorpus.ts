@@ -28,7 +28,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, sta
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadDefaultCorpus } from '../dist/data.js';
+import { loadDefaultCorpus } from '../dist/train/data.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);

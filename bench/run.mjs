@@ -11,7 +11,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { measure } from 'mitata';
 import { CharLoader, Model, Optimizer, TsKernels, buildVocab, clipGradients, encode, loadDefaultCorpus, sample } from '../dist/index.js';
-import { loadWasmKernelsSync } from '../dist/wasm.js';
+import { loadWasmKernelsSync } from '../dist/nn/wasm.js';
 
 const quick = process.argv.includes('--quick');
 const B = 50;

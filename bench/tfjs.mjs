@@ -84,16 +84,16 @@ const threads = multithread && typeof getThreadsCount === 'function' ? getThread
 const wasmFile = simd ? (multithread ? 'tfjs-backend-wasm-threaded-simd.wasm' : 'tfjs-backend-wasm-simd.wasm') : 'tfjs-backend-wasm.wasm';
 
 // ---------------------------------------------------------------------------------------------
-// Data: real batches from the built-in corpus (dist/data.js), else random ids with V = 98
+// Data: real batches from the built-in corpus (dist/train/data.js), else random ids with V = 98
 // ---------------------------------------------------------------------------------------------
 
 const NBATCH = 4; // distinct batches cycled through the timed steps
 let V = 98;
 let dataSource = 'random ids (V = 98)';
 let batches; // [{ x: Int32Array(B*T) batch-major, y: Int32Array(B*T) }]
-const distData = fileURLToPath(new URL('../dist/data.js', import.meta.url));
+const distData = fileURLToPath(new URL('../dist/train/data.js', import.meta.url));
 if (existsSync(distData)) {
-  const { loadDefaultCorpus, buildVocab, encode } = await import('../dist/data.js');
+  const { loadDefaultCorpus, buildVocab, encode } = await import('../dist/train/data.js');
   const text = loadDefaultCorpus();
   const vocab = buildVocab(text);
   const ids = encode(text, vocab);

@@ -13,19 +13,19 @@
  */
 import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { type CheckpointContents, loadCheckpoint } from './checkpoint.js';
-import { type Corpus, type Vocab, corpusFromText, loadDefaultCorpus, readCorpus } from './data.js';
-import { checkPrimetext, evaluateIds, sample } from './generate.js';
-import type { Kernels } from './kernels.js';
-import { TsKernels } from './kernels.js';
-import { loadWasmKernelsSync } from './wasm.js';
+import { type CheckpointContents, loadCheckpoint } from './train/checkpoint.js';
+import { type Corpus, type Vocab, corpusFromText, loadDefaultCorpus, readCorpus } from './train/data.js';
+import { checkPrimetext, evaluateIds, sample } from './infer/generate.js';
+import type { Kernels } from './nn/kernels.js';
+import { TsKernels } from './nn/kernels.js';
+import { loadWasmKernelsSync } from './nn/wasm.js';
 import { FONT_FAMILY, type LossRun, type PlotCurves, type PlotTheme, type PlotXAxis, PlotInputError, lossRunFromCheckpoint, plotLossCurves, plotLossCurvesAscii } from './viz/plot.js';
-import { paramCount } from './params.js';
-import { TRACE_KINDS, type TraceKind } from './trace.js';
+import { paramCount } from './nn/params.js';
+import { TRACE_KINDS, type TraceKind } from './infer/trace.js';
 import { DEFAULT_REPORT_BITS, DEFAULT_REPORT_KINDS, buildReportData } from './viz/report-data.js';
 import { checkOutputPath, writeOutputFile } from './viz/output-file.js';
 import { renderReport } from './viz/report.js';
-import { describeSystemError } from './safetensors.js';
+import { describeSystemError } from './train/safetensors.js';
 import {
   DEFAULT_TRAIN_OPTIONS,
   type RunOutcome,
@@ -36,7 +36,7 @@ import {
   optionFlag,
   prepareCheckpointDir,
   validateTrainOptions,
-} from './train.js';
+} from './train/train.js';
 
 /** An error the user can fix: printed as one line, exit code 2. */
 class UsageError extends Error {}

@@ -1,7 +1,7 @@
 /**
  * grid-lstm: the library API. The CLI (src/cli.ts) is a thin layer over these.
  */
-export { type Float, type DType, type Kernels, TsKernels, sigmoid } from './kernels.js';
+export { type Float, type DType, type Kernels, TsKernels, sigmoid } from './nn/kernels.js';
 export {
   type ModelConfig,
   type FullModelConfig,
@@ -10,7 +10,7 @@ export {
   normalizeConfig,
   paramLayout,
   paramCount,
-} from './params.js';
+} from './nn/params.js';
 export {
   Model,
   createModel,
@@ -22,11 +22,11 @@ export {
   type ForwardBackwardResult,
   type CreateModelOptions,
   type Activations,
-} from './model.js';
-export { gradcheck, numericalGradient, relativeError, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
+} from './nn/model.js';
+export { gradcheck, numericalGradient, relativeError, type GradcheckOptions, type GradcheckResult } from './nn/gradcheck.js';
 /** Both models step by step in float64, written for reading (src/reference/); also `grid-lstm/reference`. */
 export * as reference from './reference/models.js';
-export { Rng } from './rng.js';
+export { Rng } from './nn/rng.js';
 export {
   type Vocab,
   type Split,
@@ -40,9 +40,9 @@ export {
   readCorpus,
   corpusFromText,
   type Corpus,
-} from './data.js';
-export { Optimizer, type OptimName, type OptimOptions, clipGradients, norm } from './optim.js';
-export { sample, evaluateIds, forwardChunks, type SampleOptions, type TextLoss } from './generate.js';
+} from './train/data.js';
+export { Optimizer, type OptimName, type OptimOptions, clipGradients, norm } from './train/optim.js';
+export { sample, evaluateIds, forwardChunks, type SampleOptions, type TextLoss } from './infer/generate.js';
 export {
   trace,
   traceChunks,
@@ -56,7 +56,7 @@ export {
   type TraceResult,
   type TraceInput,
   type TraceOptions,
-} from './trace.js';
+} from './infer/trace.js';
 export {
   Trainer,
   DEFAULT_TRAIN_OPTIONS,
@@ -66,7 +66,7 @@ export {
   type RunOutcome,
   TrainingDivergedError,
   CheckpointDirError,
-} from './train.js';
+} from './train/train.js';
 export {
   saveCheckpoint,
   loadCheckpoint,
@@ -75,9 +75,9 @@ export {
   CheckpointError,
   type CheckpointContents,
   type TrainingState,
-} from './checkpoint.js';
-export { writeSafetensors, parseSafetensors, readSafetensorsFile, SafetensorsError } from './safetensors.js';
-export { WasmKernels, loadWasmKernels, loadWasmKernelsSync, wasmAvailable } from './wasm.js';
+} from './train/checkpoint.js';
+export { writeSafetensors, parseSafetensors, readSafetensorsFile, SafetensorsError } from './train/safetensors.js';
+export { WasmKernels, loadWasmKernels, loadWasmKernelsSync, wasmAvailable } from './nn/wasm.js';
 export {
   plotLossCurves,
   plotLossCurvesAscii,

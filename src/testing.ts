@@ -6,9 +6,9 @@
  * module. The main entry point ('grid-lstm') does not load it.
  */
 import fc from 'fast-check';
-import { type Batch, Model, type State } from './model.js';
-import type { ModelConfig } from './params.js';
-import { Rng } from './rng.js';
+import { type Batch, Model, type State } from './nn/model.js';
+import type { ModelConfig } from './nn/params.js';
+import { Rng } from './nn/rng.js';
 
 /** The config space the properties range over: either model, L 1–4, N 1–8, V 2–10, tied or not, dropout 0 or 0.05–0.7. */
 export const arbConfig = fc.record({

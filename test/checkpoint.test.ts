@@ -1,5 +1,5 @@
 /**
- * Checkpoints: the "grid-lstm/1" safetensors format (src/checkpoint.ts).
+ * Checkpoints: the "grid-lstm/1" safetensors format (src/train/checkpoint.ts).
  *
  * - save → load round trips bit for bit (parameters, vocabulary, training and optimiser state);
  * - a file written by "another program" (writeSafetensors + the documented metadata only) loads;
@@ -20,13 +20,13 @@ import {
   loadCheckpoint,
   parseCheckpoint,
   saveCheckpoint,
-} from '../src/checkpoint.js';
-import { type Vocab, vocabFromChars } from '../src/data.js';
-import { Model } from '../src/model.js';
-import { Optimizer } from '../src/optim.js';
-import type { ModelConfig } from '../src/params.js';
-import { Rng } from '../src/rng.js';
-import { type TensorInput, parseSafetensors, writeSafetensors } from '../src/safetensors.js';
+} from '../src/train/checkpoint.js';
+import { type Vocab, vocabFromChars } from '../src/train/data.js';
+import { Model } from '../src/nn/model.js';
+import { Optimizer } from '../src/train/optim.js';
+import type { ModelConfig } from '../src/nn/params.js';
+import { Rng } from '../src/nn/rng.js';
+import { type TensorInput, parseSafetensors, writeSafetensors } from '../src/train/safetensors.js';
 import { runs } from './helpers/arbitraries.js';
 
 // ---------------------------------------------------------------------------------------------

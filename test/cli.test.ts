@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadCheckpoint } from '../src/checkpoint.js';
-import { encode, loadDefaultCorpus } from '../src/data.js';
-import { parseSafetensors, writeSafetensors } from '../src/safetensors.js';
-import { DEFAULT_TRAIN_OPTIONS, Trainer } from '../src/train.js';
+import { loadCheckpoint } from '../src/train/checkpoint.js';
+import { encode, loadDefaultCorpus } from '../src/train/data.js';
+import { parseSafetensors, writeSafetensors } from '../src/train/safetensors.js';
+import { DEFAULT_TRAIN_OPTIONS, Trainer } from '../src/train/train.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'grid-lstm-cli-'));

@@ -1,5 +1,5 @@
 /**
- * readCorpus, the big-corpus loader (src/data.ts): it reads a file in chunks of bytes and encodes
+ * readCorpus, the big-corpus loader (src/train/data.ts): it reads a file in chunks of bytes and encodes
  * it without ever holding the text as one string, and must give exactly what readTextFile +
  * buildVocab + encode give, with the same errors. In-process (no CLI), so that mutation runs
  * (vitest.mutation.config.ts) include it.
@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildVocab, encode, readCorpus, readTextFile } from '../src/data.js';
+import { buildVocab, encode, readCorpus, readTextFile } from '../src/train/data.js';
 import { runs } from './helpers/arbitraries.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'grid-lstm-corpus-'));

@@ -1,5 +1,5 @@
 /**
- * Tests for src/data.ts: file reading, vocabulary, encode/decode and char-rnn style batching.
+ * Tests for src/train/data.ts: file reading, vocabulary, encode/decode and char-rnn style batching.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -17,7 +17,7 @@ import {
   readTextFile,
   vocabFromChars,
   type Split,
-} from '../src/data.js';
+} from '../src/train/data.js';
 import { runs } from './helpers/arbitraries.js';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz';

@@ -1,12 +1,12 @@
 /**
- * src/generate.ts in process: sample()'s argument checks and edge cases, and evaluateIds against
+ * src/infer/generate.ts in process: sample()'s argument checks and edge cases, and evaluateIds against
  * the reference (src/reference/) — the CLI tests cover these through dist/, which mutation
  * testing cannot see.
  */
 import { describe, expect, it } from 'vitest';
 import { type ModelConfig } from '../src/index.js';
-import { vocabFromChars } from '../src/data.js';
-import { checkPrimetext, evaluateIds, forwardChunks, sample } from '../src/generate.js';
+import { vocabFromChars } from '../src/train/data.js';
+import { checkPrimetext, evaluateIds, forwardChunks, sample } from '../src/infer/generate.js';
 import * as ref from '../src/reference/models.js';
 import { randomModel } from '../src/testing.js';
 

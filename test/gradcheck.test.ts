@@ -1,7 +1,7 @@
 /**
  * Every backward pass against central finite differences, in float64, over random configs.
  *
- * Error formula (src/gradcheck.ts): for each element, with a the analytic gradient and
+ * Error formula (src/nn/gradcheck.ts): for each element, with a the analytic gradient and
  *   n = (−f(θ+2ε) + 8f(θ+ε) − 8f(θ−ε) + f(θ−2ε)) / (12ε),  ε = 2e-3,
  *   err = |a − n| / max(|a| + |n|, 1e-5)   (round-off alone makes n uncertain by ~1e-11),
  * where f = Σ_t mean_b NLL + ⟨r, final state⟩ (r random), from a random initial state.

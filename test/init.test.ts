@@ -12,7 +12,7 @@ import { Model, type ModelConfig, Rng } from '../src/index.js';
 import { lstmCell } from '../src/reference/ops.js';
 import { arbConfig, runs } from './helpers/arbitraries.js';
 
-/** The first-map biases of each LSTM, written out here from the naming scheme (src/params.ts). */
+/** The first-map biases of each LSTM, written out here from the naming scheme (src/nn/params.ts). */
 function firstMapBiases(c: Required<ModelConfig>): string[] {
   const L = Array.from({ length: c.numLayers }, (_, l) => l);
   if (c.model === 'lstm') return L.map((l) => `layers.${l}.i2h.bias`);

@@ -17,9 +17,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadCheckpoint } from '../src/checkpoint.js';
-import { loadDefaultCorpus } from '../src/data.js';
-import { parseSafetensors } from '../src/safetensors.js';
+import { loadCheckpoint } from '../src/train/checkpoint.js';
+import { loadDefaultCorpus } from '../src/train/data.js';
+import { parseSafetensors } from '../src/train/safetensors.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'grid-lstm-kill-'));

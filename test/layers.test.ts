@@ -1,7 +1,7 @@
-/** src/layers.ts details the model tests do not pin down. */
+/** src/nn/layers.ts details the model tests do not pin down. */
 import { describe, expect, it } from 'vitest';
-import { dropoutMask } from '../src/layers.js';
-import { Rng } from '../src/rng.js';
+import { dropoutMask } from '../src/nn/layers.js';
+import { Rng } from '../src/nn/rng.js';
 
 describe('dropoutMask', () => {
   it('drops a unit when the draw u is below p (u < p), keeps it at u = p, with 1/(1 − p) kept', () => {

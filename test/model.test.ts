@@ -1,5 +1,5 @@
 /**
- * Properties and worked examples of the two models' forward and backward passes (src/model.ts).
+ * Properties and worked examples of the two models' forward and backward passes (src/nn/model.ts).
  *
  * Relative error (helpers/arbitraries.ts, maxRelDiff): |a − b| / max(|a| + |b|, floor) per
  * element, worst over the arrays; floor 1e-300 (pure relative) unless stated. Gradients that

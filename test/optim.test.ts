@@ -1,6 +1,6 @@
 /** The optimisers against their formulas computed by hand, element by element, in float64. */
 import { describe, expect, it } from 'vitest';
-import { Optimizer, clipGradients, norm } from '../src/optim.js';
+import { Optimizer, clipGradients, norm } from '../src/train/optim.js';
 
 const x0 = [0.5, -1.25, 2, 0];
 const g1 = [0.1, -3, 0.002, 0];

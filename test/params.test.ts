@@ -1,6 +1,6 @@
-/** src/params.ts: the config checks (exact messages) and the parameter count. */
+/** src/nn/params.ts: the config checks (exact messages) and the parameter count. */
 import { describe, expect, it } from 'vitest';
-import { type ModelConfig, normalizeConfig, paramCount, paramLayout } from '../src/params.js';
+import { type ModelConfig, normalizeConfig, paramCount, paramLayout } from '../src/nn/params.js';
 
 describe('normalizeConfig', () => {
   const good: ModelConfig = { model: 'grid_lstm', vocabSize: 5, rnnSize: 3, numLayers: 2 };

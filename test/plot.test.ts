@@ -15,9 +15,9 @@ import { DOMParser, type Element } from '@xmldom/xmldom';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectOneLineUsageError, runCli } from './helpers/cli.js';
-import { type TrainingState, loadCheckpoint, saveCheckpoint } from '../src/checkpoint.js';
-import { loadDefaultCorpus, splitCounts, vocabFromChars } from '../src/data.js';
-import { createModel } from '../src/model.js';
+import { type TrainingState, loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
+import { loadDefaultCorpus, splitCounts, vocabFromChars } from '../src/train/data.js';
+import { createModel } from '../src/nn/model.js';
 import {
   type LossRun,
   type LossSvgOptions,

@@ -13,7 +13,7 @@
  * worst measured over those cases was then 6.7e-11. A wrong formula changes gradients by far
  * more than 1e-15. Bugs applied by hand that tests 1 and 2 caught (and test 3 too, unless the
  * bug is a consistent but different model): the depth LSTM reading h_{t−1} instead of the new
- * h_t (in the reference, forward only or forward and backward; in src/model.ts), the value of
+ * h_t (in the reference, forward only or forward and backward; in src/nn/model.ts), the value of
  * do written where di belongs in an LSTM backward (in the reference; in TsKernels), and the
  * reference missing the dropout before the decoder.
  *
@@ -22,7 +22,7 @@
  *     V ≤ B·T (the Model tabulates its first layer) and V > B·T; and the evaluation forward.
  *  2. The same over two chunks with the state carried forward and, backward, chunk 2's
  *     dInitialState given to chunk 1 as dFinalState, compared chunk by chunk.
- *  3. The reference alone against fourth-order central differences (as src/gradcheck.ts).
+ *  3. The reference alone against fourth-order central differences (as src/nn/gradcheck.ts).
  *  4. Bad arguments throw one-line errors that name the argument.
  *  5. The public entry points: `reference` from the main module, package.json's subpaths.
  */

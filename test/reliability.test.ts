@@ -18,11 +18,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CheckpointError, loadCheckpoint, parseCheckpoint } from '../src/checkpoint.js';
-import { buildVocab, encode, readTextFile, trainingTooShortMessage } from '../src/data.js';
-import { type Float, TsKernels } from '../src/kernels.js';
-import { parseSafetensors, writeSafetensors } from '../src/safetensors.js';
-import { DEFAULT_TRAIN_OPTIONS, type TrainOptions, Trainer, TrainingDivergedError, checkTrainingFits } from '../src/train.js';
+import { CheckpointError, loadCheckpoint, parseCheckpoint } from '../src/train/checkpoint.js';
+import { buildVocab, encode, readTextFile, trainingTooShortMessage } from '../src/train/data.js';
+import { type Float, TsKernels } from '../src/nn/kernels.js';
+import { parseSafetensors, writeSafetensors } from '../src/train/safetensors.js';
+import { DEFAULT_TRAIN_OPTIONS, type TrainOptions, Trainer, TrainingDivergedError, checkTrainingFits } from '../src/train/train.js';
 import { runs } from './helpers/arbitraries.js';
 import { CLI, expectOneLineUsageError, runCli } from './helpers/cli.js';
 

@@ -11,7 +11,7 @@ import {
   writeFileAtomic,
   writeSafetensors,
   type TensorInput,
-} from '../src/safetensors.js';
+} from '../src/train/safetensors.js';
 import { runs } from './helpers/arbitraries.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -773,12 +773,12 @@ describe('files on disk', () => {
 });
 
 /**
- * A fresh import of src/safetensors.ts whose node:fs `fn` always fails with the system error
+ * A fresh import of src/train/safetensors.ts whose node:fs `fn` always fails with the system error
  * `code` (as Node reports it: "CODE: message, syscall").
  */
 async function safetensorsWithFailingFs(
   fn: 'writeSync' | 'renameSync', code: 'ENOSPC' | 'EXDEV', message: string, syscall: string,
-): Promise<typeof import('../src/safetensors.js')> {
+): Promise<typeof import('../src/train/safetensors.js')> {
   vi.resetModules();
   vi.doMock('node:fs', async (importOriginal) => {
     const actual = await importOriginal<typeof import('node:fs')>();
@@ -793,7 +793,7 @@ async function safetensorsWithFailingFs(
       },
     };
   });
-  return import('../src/safetensors.js');
+  return import('../src/train/safetensors.js');
 }
 
 /** Escapes a string for use inside a RegExp. */

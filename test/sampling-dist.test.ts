@@ -8,8 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type ModelConfig, Model } from '../src/index.js';
-import { vocabFromChars } from '../src/data.js';
-import { sample } from '../src/generate.js';
+import { vocabFromChars } from '../src/train/data.js';
+import { sample } from '../src/infer/generate.js';
 import * as ref from '../src/reference/models.js';
 import { randomModel } from '../src/testing.js';
 

@@ -5,8 +5,8 @@
  * the end of epoch ⌈decay_after⌉ (at least 1). --resume across that boundary keeps it.
  */
 import { describe, expect, it } from 'vitest';
-import { checkpointBytes, parseCheckpoint } from '../src/checkpoint.js';
-import { DEFAULT_TRAIN_OPTIONS, Trainer, type TrainOptions } from '../src/train.js';
+import { checkpointBytes, parseCheckpoint } from '../src/train/checkpoint.js';
+import { DEFAULT_TRAIN_OPTIONS, Trainer, type TrainOptions } from '../src/train/train.js';
 
 // 17 characters, B 1, T 2: 8 batches; 0.75 / 0.25 gives 6 train and 2 val batches.
 const TEXT = 'abcabdabcadbcabca';

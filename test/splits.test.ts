@@ -9,7 +9,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CharLoader, splitCounts } from '../src/data.js';
+import { CharLoader, splitCounts } from '../src/train/data.js';
 import { runs } from './helpers/arbitraries.js';
 
 describe("splits as char-rnn's loader makes them", () => {

@@ -1,5 +1,5 @@
 /**
- * The trace API (src/trace.ts) and the data of the viz report (src/viz/report-data.ts).
+ * The trace API (src/infer/trace.ts) and the data of the viz report (src/viz/report-data.ts).
  *
  *  1. Per-position losses are evaluation's: within each chunk of evaluateIds' loop their sum (in
  *     order, in float64) is the kernels' NLL of the chunk, bit for bit — they are the very terms

@@ -1,5 +1,5 @@
 /**
- * The WebAssembly SIMD kernels (src/wasm.ts, assembly/kernels.ts) against the TypeScript
+ * The WebAssembly SIMD kernels (src/nn/wasm.ts, assembly/kernels.ts) against the TypeScript
  * reference TsKernels('float32'), which computes in float64 and rounds to float32 on store.
  * Inputs are copied into both kernels' buffers (the wasm copies at random offsets, as subarrays);
  * shapes are drawn to include sizes that are not multiples of 4 or 8, the sizes of the 4×8
@@ -38,8 +38,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Model, type ModelConfig, Rng, TsKernels, buildVocab, sample, sigmoid } from '../src/index.js';
-import { Optimizer, clipGradients } from '../src/optim.js';
-import { WasmKernels, loadWasmKernels, loadWasmKernelsSync, wasmAvailable, type WasmVariant } from '../src/wasm.js';
+import { Optimizer, clipGradients } from '../src/train/optim.js';
+import { WasmKernels, loadWasmKernels, loadWasmKernelsSync, wasmAvailable, type WasmVariant } from '../src/nn/wasm.js';
 import { arbConfig, arbShape, randomIds, runs } from './helpers/arbitraries.js';
 
 const U = 2 ** -24;
@@ -49,7 +49,7 @@ const SUBNORMAL_FLOOR = 2 ** -147;
 const ts = new TsKernels('float32');
 
 // The SIMD build must be there (npm run build:wasm); the relaxed one runs where it validates
-// (Node 20: once src/wasm.ts has turned on --experimental-wasm-relaxed-simd in-process).
+// (Node 20: once src/nn/wasm.ts has turned on --experimental-wasm-relaxed-simd in-process).
 const VARIANTS: { variant: WasmVariant; rel: number; available: boolean }[] = [
   { variant: 'simd', rel: 1e-5, available: true },
   { variant: 'relaxed', rel: 1e-4, available: wasmAvailable('relaxed') },
@@ -679,7 +679,7 @@ for (const { variant, rel, available } of VARIANTS) {
       });
     });
 
-    it('rmsprop, adam and clipping are bit-identical to src/optim.ts', () => {
+    it('rmsprop, adam and clipping are bit-identical to src/train/optim.ts', () => {
       fc.assert(
         fc.property(fc.oneof(fc.constantFrom(1, 2, 3, 5, 17, 63, 129), fc.integer({ min: 1, max: 300 })), arbSeed, (n, seed) =>
           scoped(k, () => {

@@ -1,12 +1,12 @@
 /**
- * Both models written to be read (src/model.ts computes the same numbers, organised for speed):
+ * Both models written to be read (src/nn/model.ts computes the same numbers, organised for speed):
  * one batch, float64, step by step over time (t outer, layers inner, as the paper's equations
  * read), then the backward pass over the same blocks in mirror order (t from T−1 down, layers
  * from the top down). test/reference.test.ts holds Model.forwardBackward equal to this to 1e-9.
  *
  * Shapes: B batch, T time steps (seqLength), N hidden units (rnnSize), V vocabulary, L layers
  * (numLayers). x, y: [B, T] row-major ids, y[b,t] the character after x[b,t]. A state: h and c
- * [B, N] per layer. Parameters: the names and shapes of src/params.ts.
+ * [B, N] per layer. Parameters: the names and shapes of src/nn/params.ts.
  * Objective: Σ_t mean_b −log p(y[b,t]) (char-rnn's), plus ⟨dFinalState, final state⟩ when that
  * is given; loss = NLL per character = (Σ_t mean_b NLL) / T.
  * Dropout (inverted), when masks are given: masks[t][s] [B, N] multiplies the input of layer s+1
@@ -23,8 +23,8 @@
  *   Into layer 0: h_d = embedding[x_t], c_d = 0 (§4.3). Tied (§3.5): one depth.t2h, depth.d2h
  *   for all layers, their gradients summed over the layers; untied: layers.{l}.depth.* each.
  */
-import { type ModelConfig, checkPositiveInt, normalizeConfig, paramLayout } from '../params.js';
-import type { Rng } from '../rng.js';
+import { type ModelConfig, checkPositiveInt, normalizeConfig, paramLayout } from '../nn/params.js';
+import type { Rng } from '../nn/rng.js';
 import * as op from './ops.js';
 
 export * from './ops.js';

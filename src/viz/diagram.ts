@@ -2,7 +2,7 @@
  * Figures of the 2D Grid LSTM, drawn by code (pure functions → standalone SVG strings):
  *
  * - {@link gridBlockDiagram}: one block — the time LSTM, then the prioritised depth LSTM that
- *   reads the new time hidden state (paper §3.2) — with every arrow named as in src/model.ts;
+ *   reads the new time hidden state (paper §3.2) — with every arrow named as in src/nn/model.ts;
  * - {@link gridUnrolledDiagram}: a grid of blocks unrolled over time (3 layers × 4 steps by
  *   default): time pairs left to right along each layer, depth pairs bottom to top, the embedding
  *   of each input character entering below with c_d = 0 (§4.3), the decoder and softmax on top
@@ -177,7 +177,7 @@ function round(v: number): number {
 
 
 /**
- * One 2D Grid LSTM block (layer l, step t), as src/model.ts computes it: the time LSTM
+ * One 2D Grid LSTM block (layer l, step t), as src/nn/model.ts computes it: the time LSTM
  * `a = time.t2h(h_t) + time.d2h(h_d)` updates (c_t, h_t) → (c_t', h_t'), which go right to step
  * t+1; then the depth LSTM, prioritised (§3.2), reads the new h_t':
  * `a = depth.t2h(h_t') + depth.d2h(h_d)` updates (c_d, h_d) → (c_d', h_d'), which go up to layer

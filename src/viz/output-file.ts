@@ -5,7 +5,7 @@
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { describeSystemError, writeFileAtomic } from '../safetensors.js';
+import { describeSystemError, writeFileAtomic } from '../train/safetensors.js';
 
 /** Throws a one-line error when `path` (--out) cannot be a file written by this process. */
 export function checkOutputPath(path: string, flag = '--out'): void {

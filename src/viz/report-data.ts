@@ -1,5 +1,5 @@
 /**
- * The data of a `viz` report: a model traced over a window of a text (src/trace.ts), the
+ * The data of a `viz` report: a model traced over a window of a text (src/infer/trace.ts), the
  * summaries computed from the full-precision values (units ranked by their correlation with text
  * features, gate saturation, the top-5 predictions and the loss at every position), and the
  * activations themselves, quantized to one byte per value and compressed. The same object is
@@ -17,10 +17,10 @@
  * compressed (zlib, RFC 1950) and base64-encoded.
  */
 import { deflateSync, inflateSync } from 'node:zlib';
-import type { Vocab } from '../data.js';
-import type { Model } from '../model.js';
-import type { ModelKind } from '../params.js';
-import { type LstmName, type TraceKind, type TraceSpan, TRACE_KINDS, traceChunks } from '../trace.js';
+import type { Vocab } from '../train/data.js';
+import type { Model } from '../nn/model.js';
+import type { ModelKind } from '../nn/params.js';
+import { type LstmName, type TraceKind, type TraceSpan, TRACE_KINDS, traceChunks } from '../infer/trace.js';
 import { TEXT_FEATURES, type TextFeatureInfo, textFeatures } from './report-features.js';
 
 export const REPORT_FORMAT = 'grid-lstm/viz-1';

@@ -1,6 +1,6 @@
 /**
- * The two character-level language models, composed from the operations in src/layers.ts and
- * the kernels in src/kernels.ts, with explicit forward and backward passes (truncated BPTT over
+ * The two character-level language models, composed from the operations in src/nn/layers.ts and
+ * the kernels in src/nn/kernels.ts, with explicit forward and backward passes (truncated BPTT over
  * T steps from a given initial state).
  *
  * Notation: B batch, T time steps, N = rnnSize, L = numLayers, V = vocabulary size. Inside,
@@ -498,7 +498,7 @@ export class Model {
   }
 
   /**
-   * The activations of the last forward() or step(), for tracing (src/trace.ts); null before
+   * The activations of the last forward() or step(), for tracing (src/infer/trace.ts); null before
    * the first pass. They are views of the model's working buffers: valid until its next pass,
    * never to be written. (forwardBackward() overwrites the log-probabilities with their gradient.)
    */

@@ -3,7 +3,7 @@
  * (M = T·B positions, time-major), N hidden units, V vocabulary. Dense work goes through the
  * Kernels interface; what is left here is indexing and element-wise work.
  *
- * The LSTM cell update and log-softmax + NLL are kernels themselves (src/kernels.ts,
+ * The LSTM cell update and log-softmax + NLL are kernels themselves (src/nn/kernels.ts,
  * `lstmForward`/`lstmBackward`, `logSoftmaxNll`/`logSoftmaxNllBackward`).
  */
 import type { Float, Kernels } from './kernels.js';

@@ -1,5 +1,5 @@
 /**
- * WebAssembly SIMD kernels: a float32 implementation of the `Kernels` interface (src/kernels.ts)
+ * WebAssembly SIMD kernels: a float32 implementation of the `Kernels` interface (src/nn/kernels.ts)
  * compiled from assembly/kernels.ts by AssemblyScript (`npm run build:wasm`) into
  *   build/kernels.wasm          SIMD (f32x4 mul + add)
  *   build/kernels-relaxed.wasm  relaxed SIMD (f32x4.relaxed_madd, a fused multiply-add where the
@@ -126,7 +126,7 @@ const DEFAULT_INITIAL_BYTES = 4 * 1024 * 1024;
 const FILES: Record<WasmVariant, string> = { simd: 'kernels.wasm', relaxed: 'kernels-relaxed.wasm' };
 
 function wasmUrl(variant: WasmVariant): URL {
-  return new URL(`../build/${FILES[variant]}`, import.meta.url);
+  return new URL(`../../build/${FILES[variant]}`, import.meta.url);
 }
 
 function missingError(variant: WasmVariant, cause: unknown): Error {
@@ -593,7 +593,7 @@ export class WasmKernels implements Kernels {
     this.ex.logSoftmaxNllBackward(dp, lp, this.idsPtr(targets, M, V, 'targets'), M, V, scale);
   }
 
-  // --- Beyond the Kernels interface: element-wise updates over whole buffers (src/optim.ts).
+  // --- Beyond the Kernels interface: element-wise updates over whole buffers (src/train/optim.ts).
 
   /** RMSprop, as Optimizer.step: m = α·m + (1−α)·g²;  x −= lr·g / (√m + ε). Bit-identical to it. */
   rmsprop(x: Float32Array, g: Float32Array, m: Float32Array, lr: number, alpha: number, eps: number): void {
@@ -613,7 +613,7 @@ export class WasmKernels implements Kernels {
     this.ex.adam(this.p(x, n, 'x'), this.p(g, n, 'g'), this.p(m, n, 'm'), this.p(v, n, 'v'), n, lr, beta1, beta2, eps, stepSize);
   }
 
-  /** clipGradients: g = clamp(g, −c, c); nothing when !(c > 0), as in src/optim.ts. */
+  /** clipGradients: g = clamp(g, −c, c); nothing when !(c > 0), as in src/train/optim.ts. */
   clip(g: Float32Array, c: number): void {
     if (!(c > 0)) return;
     this.ex.clip(this.p(g, g.length, 'g'), g.length, c);

@@ -5,7 +5,7 @@
  *
  * - Tensors: every model parameter, F32, row-major, under the model's parameter names and shapes
  *   (`embedding.weight` [V,N], `layers.0.time.t2h.weight` [4N,N], `decoder.bias` [V], ... see
- *   src/params.ts). Their order in the file does not matter.
+ *   src/nn/params.ts). Their order in the file does not matter.
  * - Optional optimiser state: tensors `optimizer.<key>` (e.g. `optimizer.m`, `optimizer.v`), F32,
  *   shape [P] with P the total parameter count, laid out like the flat parameter buffer.
  * - `__metadata__`:
@@ -23,11 +23,11 @@
  * anything is allocated) and every problem is a {@link CheckpointError} with a one-line message
  * that starts with the file's label.
  */
-import { type DType, type Float, type Kernels } from './kernels.js';
+import { type DType, type Float, type Kernels } from '../nn/kernels.js';
 import { type Vocab, vocabFromChars } from './data.js';
-import { Model, type State } from './model.js';
+import { Model, type State } from '../nn/model.js';
 import { type OptimName, type Optimizer, OPTIMIZERS } from './optim.js';
-import { type FullModelConfig, type ModelKind, type TensorSpec, paramLayout } from './params.js';
+import { type FullModelConfig, type ModelKind, type TensorSpec, paramLayout } from '../nn/params.js';
 import {
   type SafetensorsContents,
   type TensorInput,

@@ -8,7 +8,7 @@
  * Their state is a list of flat buffers laid out like the parameters (saved in checkpoints as
  * `optimizer.<name>`), plus a step count.
  */
-import { type Float, type Kernels, TsKernels } from './kernels.js';
+import { type Float, type Kernels, TsKernels } from '../nn/kernels.js';
 
 /** The kernels used when none are given (plain TypeScript; works on float32 and float64 buffers). */
 const REFERENCE = new TsKernels('float64');

@@ -13,10 +13,10 @@ import { totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { type CheckpointContents, type TrainingState, checkpointBytes, saveCheckpoint } from './checkpoint.js';
 import { CharLoader, type Corpus, type Split, type Vocab, corpusFromText, trainingTooShortMessage } from './data.js';
-import type { Float, Kernels } from './kernels.js';
-import { Model, type State } from './model.js';
+import type { Float, Kernels } from '../nn/kernels.js';
+import { Model, type State } from '../nn/model.js';
 import { type OptimName, Optimizer, clipGradients, norm } from './optim.js';
-import type { ModelKind } from './params.js';
+import type { ModelKind } from '../nn/params.js';
 import { describeSystemError, writeFileAtomic } from './safetensors.js';
 
 /** char-rnn's options, camelCased, with its defaults (DEFAULT_TRAIN_OPTIONS). */

@@ -1,7 +1,7 @@
 /**
  * The dense kernels that the models call: matrix products, the fused LSTM gate update,
  * log-softmax + NLL, row gathers / scatter-adds by token id, and the sampling weights. The model
- * code (src/model.ts) never loops over a matrix itself; it calls one of these, so an
+ * code (src/nn/model.ts) never loops over a matrix itself; it calls one of these, so an
  * implementation in WebAssembly can take the place of the plain TypeScript one below without
  * touching the model.
  *

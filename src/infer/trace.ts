@@ -21,11 +21,11 @@
  *
  * Shapes: n positions (of the chunk or range), N = rnnSize, L = numLayers, V = vocabulary size.
  */
-import { type Vocab, encode } from './data.js';
+import { type Vocab, encode } from '../train/data.js';
 import { forwardChunks } from './generate.js';
-import type { Float } from './kernels.js';
-import type { Activations, Model, State } from './model.js';
-import type { FullModelConfig } from './params.js';
+import type { Float } from '../nn/kernels.js';
+import type { Activations, Model, State } from '../nn/model.js';
+import type { FullModelConfig } from '../nn/params.js';
 
 /**
  * What is traced of an LSTM: its gates i (input), f (forget), o (output), g (cell candidate, the

@@ -2,11 +2,11 @@
  * Using a trained model: sampling text (char-rnn's sample.lua) and measuring the loss of a text
  * read as one stream.
  */
-import type { Vocab } from './data.js';
-import type { Float, Kernels } from './kernels.js';
-import type { ForwardResult, Model, State } from './model.js';
-import { checkPositiveInt } from './params.js';
-import { Rng } from './rng.js';
+import type { Vocab } from '../train/data.js';
+import type { Float, Kernels } from '../nn/kernels.js';
+import type { ForwardResult, Model, State } from '../nn/model.js';
+import { checkPositiveInt } from '../nn/params.js';
+import { Rng } from '../nn/rng.js';
 
 export interface SampleOptions {
   /** Number of characters to generate. Default 2000. */
@@ -143,7 +143,7 @@ export function evaluateIds(model: Model, ids: ArrayLike<number>, seqLength = 10
 }
 
 /**
- * The chunk loop of evaluation, shared by evaluateIds and trace() (src/trace.ts): runs positions
+ * The chunk loop of evaluation, shared by evaluateIds and trace() (src/infer/trace.ts): runs positions
  * 0 … n−2 of `ids` (each predicting the next id) as one stream, batch 1, from `state`, in chunks
  * of `seqLength` steps starting at 0, seqLength, 2·seqLength, … Calls `onChunk(start, T, result)`
  * right after each chunk's forward pass, while the model's activations of that chunk are in
