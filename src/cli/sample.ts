@@ -1,0 +1,60 @@
+/** grid-lstm sample: char-rnn's sample.lua. */
+import { checkPrimetext, sample } from '../infer/generate.js';
+import { COMMON, type OptSpec, UsageError, makeKernels, parseArgs } from './args.js';
+import { loadCk } from './files.js';
+
+export const SAMPLE_OPTS: OptSpec[] = [
+  { key: 'length', kind: 'int', default: 2000, help: 'number of characters to generate' },
+  { key: 'temperature', kind: 'number', default: 1, help: 'sampling temperature (> 0); lower is more conservative' },
+  { key: 'primetext', kind: 'string', arg: 'TEXT', help: 'text to warm the state up with (printed first)' },
+  { key: 'argmax', kind: 'bool', default: false, help: 'take the most likely character each time (deterministic)' },
+  { key: 'seed', kind: 'int', default: 123, help: 'random seed' },
+  { key: 'quiet', kind: 'bool', default: false, help: 'print only the text, no diagnostics' },
+  ...COMMON,
+];
+
+export function cmdSample(argv: string[]): number {
+  const { opts, pos } = parseArgs('sample', argv, SAMPLE_OPTS, ['CK']);
+  if (pos.length < 1) throw new UsageError('sample needs a checkpoint: grid-lstm sample CK (a .safetensors file or a directory of them)');
+  if ((opts.length as number) < 0) throw new UsageError(`--length must be ≥ 0, got ${opts.length}`);
+  if (!((opts.temperature as number) > 0)) throw new UsageError(`--temperature must be > 0, got ${opts.temperature}`);
+  if ((opts.temperature as number) < 1e-300) {
+    throw new UsageError(`--temperature ${opts.temperature} is too small to compute with (below 1e-300); use --argmax for the most likely character each time`);
+  }
+  const ck = loadCk(pos[0], makeKernels(opts.kernels));
+  const prime = (opts.primetext as string | undefined) ?? '';
+  try {
+    checkPrimetext(prime, ck.vocab); // before anything is printed
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (!opts.quiet) process.stderr.write(`sampling ${opts.length} characters from ${pos[0]}\n`);
+  const stopped = Symbol('output closed');
+  /** Writes to stdout; stops sampling once stdout has failed (e.g. `| head` has exited). */
+  const write = (text: string) => {
+    process.stdout.write(text);
+    if (process.stdout.errored) throw stopped;
+  };
+  let buf = '';
+  try {
+    write(prime);
+    sample(ck.model, ck.vocab, {
+      length: opts.length as number,
+      temperature: opts.temperature as number,
+      primetext: prime,
+      argmax: opts.argmax as boolean,
+      seed: opts.seed as number,
+      onChar: (c) => {
+        buf += c;
+        if (buf.length >= 64 || c === '\n') {
+          write(buf);
+          buf = '';
+        }
+      },
+    });
+    write(buf + '\n');
+  } catch (e) {
+    if (e !== stopped) throw e;
+  }
+  return 0;
+}

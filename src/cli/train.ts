@@ -1,0 +1,185 @@
+/** grid-lstm train: char-rnn's train.lua. */
+import type { Corpus } from '../train/data.js';
+import { paramCount } from '../nn/params.js';
+import {
+  DEFAULT_TRAIN_OPTIONS,
+  type RunOutcome,
+  type StepResult,
+  type TrainOptions,
+  CheckpointDirError,
+  Trainer,
+  prepareCheckpointDir,
+  validateTrainOptions,
+} from '../train/train.js';
+import { COMMON, type OptSpec, UsageError, makeKernels, parseArgs } from './args.js';
+import { checkpointFile, loadCk, readData, shellWord } from './files.js';
+
+export const D = DEFAULT_TRAIN_OPTIONS;
+export const TRAIN_OPTS: OptSpec[] = [
+  { key: 'data', kind: 'string', arg: 'FILE', help: 'UTF-8 text to train on (default: the built-in State of the Union corpus)' },
+  { key: 'encoding', kind: 'choice', choices: ['utf8', 'latin1'], default: 'utf8', help: 'how to read --data: utf8, or latin1 (each byte one character)' },
+  { key: 'model', kind: 'choice', choices: ['grid_lstm', 'lstm'], default: D.model, help: 'grid_lstm (2D Grid LSTM) or lstm (stacked LSTM)' },
+  { key: 'rnnSize', kind: 'int', arg: 'N', default: D.rnnSize, help: 'hidden units per LSTM' },
+  { key: 'numLayers', kind: 'int', arg: 'L', default: D.numLayers, help: 'number of layers' },
+  { key: 'tieWeights', kind: 'bool', default: D.tieWeights, help: 'grid_lstm: share the depth LSTM weights across layers' },
+  { key: 'dropout', kind: 'number', arg: 'P', default: D.dropout, help: 'dropout on non-recurrent connections, in [0, 1)' },
+  { key: 'optim', kind: 'choice', choices: ['rmsprop', 'adam', 'sgd'], default: D.optim, help: 'optimiser' },
+  { key: 'learningRate', kind: 'number', arg: 'LR', default: D.learningRate, help: 'learning rate' },
+  { key: 'learningRateDecay', kind: 'number', arg: 'X', default: D.learningRateDecay, help: 'learning rate × this after each epoch' },
+  { key: 'learningRateDecayAfter', kind: 'number', arg: 'E', default: D.learningRateDecayAfter, help: 'start decaying after this many epochs' },
+  { key: 'decayRate', kind: 'number', arg: 'A', default: D.decayRate, help: "RMSprop's decay rate α" },
+  { key: 'seqLength', kind: 'int', arg: 'T', default: D.seqLength, help: 'time steps per batch (truncated BPTT length)' },
+  { key: 'batchSize', kind: 'int', arg: 'B', default: D.batchSize, help: 'sequences per batch' },
+  { key: 'maxEpochs', kind: 'number', arg: 'E', default: D.maxEpochs, help: 'epochs to train' },
+  { key: 'maxSteps', kind: 'int', arg: 'S', help: 'stop after this many iterations in all (counted from the start of the run)' },
+  { key: 'gradClip', kind: 'number', arg: 'C', default: D.gradClip, help: 'clamp each gradient element to [-C, C]; 0 disables' },
+  { key: 'trainFrac', kind: 'number', arg: 'F', default: D.trainFrac, help: 'fraction of batches for training' },
+  { key: 'valFrac', kind: 'number', arg: 'F', default: D.valFrac, help: 'fraction of batches for validation (the rest: test)' },
+  { key: 'initFrom', kind: 'string', arg: 'CK', help: 'start from the weights of this checkpoint (new run)' },
+  { key: 'resume', kind: 'string', arg: 'CK', help: 'continue the run saved in this checkpoint exactly' },
+  { key: 'seed', kind: 'int', default: D.seed, help: 'random seed' },
+  { key: 'printEvery', kind: 'int', arg: 'K', default: D.printEvery, help: 'print every K iterations' },
+  { key: 'evalValEvery', kind: 'int', arg: 'K', default: D.evalValEvery, help: 'validate and checkpoint every K iterations' },
+  { key: 'checkpointDir', kind: 'string', arg: 'DIR', default: D.checkpointDir, help: 'where checkpoints go' },
+  { key: 'savefile', kind: 'string', arg: 'NAME', help: 'checkpoint name stem (default: the model kind)' },
+  ...COMMON,
+];
+export function formatDuration(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = Math.floor(s % 60);
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(sec).padStart(2, '0')}s`;
+}
+
+export async function cmdTrain(argv: string[]): Promise<number> {
+  const { opts, given } = parseArgs('train', argv, TRAIN_OPTS, []);
+  if (opts.initFrom !== undefined && opts.resume !== undefined) throw new UsageError('use either --init-from or --resume, not both');
+  const savefile = opts.savefile as string | undefined;
+  if (savefile !== undefined && (savefile === '' || /[\\/\0]/.test(savefile) || savefile.startsWith('.'))) {
+    throw new UsageError(`--savefile must be a plain file name stem (no / or \\, not starting with .), got ${JSON.stringify(savefile)}; choose the directory with --checkpoint-dir`);
+  }
+  const kernels = makeKernels(opts.kernels);
+  const toTrain = (o: Record<string, unknown>): TrainOptions => {
+    const t = { ...DEFAULT_TRAIN_OPTIONS } as unknown as Record<string, unknown>;
+    for (const k of Object.keys(DEFAULT_TRAIN_OPTIONS)) if (o[k] !== undefined) t[k] = o[k];
+    return t as unknown as TrainOptions;
+  };
+  const err = (s: string) => process.stderr.write(s + '\n');
+  /** Runs `f`, turning any error into a UsageError (a problem with the input: exit code 2). */
+  const asUsage = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      throw new UsageError((e as Error).message);
+    }
+  };
+  let trainer: Trainer;
+  let encoding: 'utf8' | 'latin1';
+  const notes: string[] = []; // printed once the run is sure to start
+  if (opts.resume !== undefined) {
+    const ckPath = checkpointFile(opts.resume as string);
+    const ck = loadCk(ckPath, kernels);
+    const saved = (ck.training?.options ?? {}) as Record<string, unknown>;
+    const dir = given.has('checkpointDir') ? (opts.checkpointDir as string) : typeof saved.checkpointDir === 'string' ? saved.checkpointDir : (opts.checkpointDir as string);
+    asUsage(() => prepareCheckpointDir(dir));
+    const dataPath = (opts.data as string | undefined) ?? (typeof saved.data === 'string' ? saved.data : undefined);
+    encoding = given.has('encoding') || (saved.encoding !== 'utf8' && saved.encoding !== 'latin1') ? (opts.encoding as 'utf8' | 'latin1') : saved.encoding;
+    let corpus: Corpus & { report: string };
+    try {
+      corpus = readData(dataPath, encoding, ck.vocab);
+    } catch (e) {
+      const hint = opts.data === undefined && dataPath !== undefined ? ` (the run's --data, recorded in ${ckPath}; pass --data to say where it is now)` : '';
+      throw new UsageError(`${(e as Error).message}${hint}`);
+    }
+    const changes: Record<string, unknown> = {};
+    for (const k of given) if (k in DEFAULT_TRAIN_OPTIONS) changes[k] = opts[k];
+    trainer = asUsage(() => Trainer.resume(corpus, ck, changes as Partial<TrainOptions>));
+    notes.push(corpus.report, `resuming ${ckPath} at iteration ${trainer.iteration} (epoch ${trainer.epoch.toFixed(2)})`);
+  } else {
+    // Everything that can be checked without the data is checked before reading it.
+    const options = toTrain(opts);
+    asUsage(() => validateTrainOptions(options));
+    asUsage(() => prepareCheckpointDir(options.checkpointDir));
+    const initFrom = opts.initFrom !== undefined ? loadCk(opts.initFrom as string) : undefined;
+    encoding = opts.encoding as 'utf8' | 'latin1';
+    const dataPath = opts.data as string | undefined;
+    const corpus = readData(dataPath, encoding, initFrom?.vocab);
+    trainer = asUsage(() => Trainer.fromCorpus(corpus, options, { kernels, initFrom }));
+    notes.push(corpus.report);
+  }
+  // Room for a checkpoint, before anything is printed (an error here stays a single line).
+  asUsage(() => trainer.checkCheckpointDir());
+  for (const n of notes) err(n);
+  for (const w of trainer.loader.warnings) err(`warning: ${w}`);
+
+  const o = trainer.options;
+  const m = trainer.model;
+  err(
+    `${o.model} ${o.numLayers}×${o.rnnSize}${o.model === 'grid_lstm' ? (o.tieWeights ? ' tied' : ' untied') : ''}, ` +
+      `${paramCount(m.config).toLocaleString('en-US')} parameters, vocabulary ${m.config.vocabSize}, ` +
+      `${trainer.loader.splitSizes.train}/${trainer.loader.splitSizes.val}/${trainer.loader.splitSizes.test} train/val/test batches of ${o.batchSize}×${o.seqLength}, kernels ${m.kernels.name}`,
+  );
+
+  const tty = process.stderr.isTTY === true;
+  const charsPerBatch = o.batchSize * o.seqLength;
+  let avg = 0; // smoothed seconds per step, for the ETA
+  // Ctrl-C / SIGTERM: the handler runs between steps (runAsync returns to the event loop there)
+  // and asks the run to stop; it then writes a checkpoint of the last completed step. A signal
+  // repeated before that is ignored; Ctrl-\ (SIGQUIT) still quits at once without saving.
+  let stopSignal: NodeJS.Signals | null = null;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopSignal) return;
+    stopSignal = sig;
+    err(`${tty ? '\n' : ''}${sig}: saving a checkpoint after this step, then stopping (Ctrl-\\ quits at once without saving)`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const line = (s: StepResult) =>
+    `${s.iteration}/${s.totalIterations} (epoch ${s.epoch.toFixed(3)}), train_loss = ${s.loss.toFixed(8)}, ` +
+    `grad/param norm = ${s.gradParamRatio.toExponential(4)}, time/batch = ${s.seconds.toFixed(4)}s, ` +
+    `${Math.round(charsPerBatch / s.seconds)} chars/s`;
+  let outcome: RunOutcome;
+  try {
+    outcome = await trainer.runAsync({
+      onStep: (s) => {
+        avg = avg === 0 ? s.seconds : 0.9 * avg + 0.1 * s.seconds;
+        if (tty) {
+          const width = 24;
+          const done = Math.round((width * s.iteration) / s.totalIterations);
+          const bar = '='.repeat(done) + ' '.repeat(width - done);
+          process.stderr.write(`\r[${bar}] ${line(s)}, ETA ${formatDuration(avg * (s.totalIterations - s.iteration))}\x1b[K`);
+        } else if (s.iteration % o.printEvery === 0 || s.iteration === s.totalIterations) {
+          err(line(s));
+        }
+      },
+      onEval: (e) => {
+        if (tty) process.stderr.write('\n');
+        err(`validation at iteration ${e.iteration}: val_loss = ${e.valLoss.toFixed(4)} nats/char = ${(e.valLoss / Math.LN2).toFixed(4)} bits/char (${e.seconds.toFixed(1)}s)`);
+      },
+      onCheckpoint: (p) => err(`saved checkpoint ${p}`),
+      shouldStop: () => stopSignal !== null,
+    });
+  } catch (e) {
+    if (e instanceof CheckpointDirError) throw new UsageError(e.message);
+    if (e instanceof RangeError && /allocat|Invalid typed array length|Array buffer/i.test(e.message)) {
+      throw new Error(`out of memory (${e.message}); lower --batch-size, --seq-length or --rnn-size`);
+    }
+    throw e;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    if (tty) process.stderr.write('\n');
+  }
+  if (outcome.status === 'diverged' || outcome.status === 'failed') {
+    err(`grid-lstm: error: ${outcome.message}`);
+    return 1;
+  }
+  if (outcome.status === 'stopped') {
+    err(`stopped by ${stopSignal ?? 'request'} at iteration ${trainer.iteration}; resume with: grid-lstm train --resume ${shellWord(outcome.checkpoint)}`);
+    return stopSignal === 'SIGTERM' ? 143 : 130;
+  }
+  err(`done: val_loss = ${outcome.valLoss.toFixed(4)} nats/char; checkpoint ${outcome.checkpoint}`);
+  return 0;
+}
