@@ -9,12 +9,12 @@ export function cmdInspect(argv: string[]): number {
   const ck = loadCk(pos[0]);
   const c = ck.model.config;
   const out: string[] = [
-    `model:        ${c.model}${c.model === 'grid_lstm' ? (c.tieWeights ? ' (depth weights tied)' : ' (depth weights untied)') : ''}`,
-    `rnn_size:     ${c.rnnSize}`,
-    `num_layers:   ${c.numLayers}`,
-    `dropout:      ${c.dropout}`,
-    `vocabulary:   ${c.vocabSize} characters`,
-    `parameters:   ${paramCount(c).toLocaleString('en-US')}`,
+    `model:         ${c.model}${c.model === 'grid_lstm' ? (c.tieWeights ? ' (depth weights tied)' : ' (depth weights untied)') : ''}`,
+    `rnn_size:      ${c.rnnSize}`,
+    `num_layers:    ${c.numLayers}`,
+    `dropout:       ${c.dropout}`,
+    `vocabulary:    ${c.vocabSize} characters`,
+    `parameters:    ${paramCount(c).toLocaleString('en-US')}`,
   ];
   const t = ck.training;
   if (t) {
@@ -22,16 +22,16 @@ export function cmdInspect(argv: string[]): number {
     const lt = last(t.history.train);
     const lv = last(t.history.val);
     out.push(
-      `iteration:    ${t.iteration}`,
-      `epoch:        ${t.epoch.toFixed(3)}`,
-      `learning rate ${t.learningRate}`,
-      `optimizer:    ${t.optimizer.name}`,
-      `train loss:   ${lt ? `${lt[1].toFixed(4)} (iteration ${lt[0]})` : '-'}`,
-      `val loss:     ${lv ? `${lv[1].toFixed(4)} nats/char, ${(lv[1] / Math.LN2).toFixed(4)} bits/char (iteration ${lv[0]})` : '-'}`,
-      `val history:  ${t.history.val.map(([i, v]) => `${i}:${v.toFixed(4)}`).join(' ') || '-'}`,
-      `options:      ${JSON.stringify(t.options)}`,
+      `iteration:     ${t.iteration}`,
+      `epoch:         ${t.epoch.toFixed(3)}`,
+      `learning rate: ${t.learningRate}`,
+      `optimiser:     ${t.optimizer.name}`,
+      `train loss:    ${lt ? `${lt[1].toFixed(4)} (iteration ${lt[0]})` : '-'}`,
+      `val loss:      ${lv ? `${lv[1].toFixed(4)} nats/char, ${(lv[1] / Math.LN2).toFixed(4)} bits/char (iteration ${lv[0]})` : '-'}`,
+      `val history:   ${t.history.val.map(([i, v]) => `${i}:${v.toFixed(4)}`).join(' ') || '-'}`,
+      `options:       ${JSON.stringify(t.options)}`,
     );
-  } else out.push('training:     none (weights only)');
+  } else out.push('training:      none (weights only)');
   process.stdout.write(out.join('\n') + '\n');
   return 0;
 }

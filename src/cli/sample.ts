@@ -52,7 +52,8 @@ export function cmdSample(argv: string[]): number {
         }
       },
     });
-    write(buf + '\n');
+    // A final newline ends the text; with nothing written (--length 0, no --primetext) there is no line.
+    if (prime !== '' || (opts.length as number) > 0) write(buf + '\n');
   } catch (e) {
     if (e !== stopped) throw e;
   }

@@ -724,7 +724,7 @@ export class CharLoader {
 
     if (this.nbatches < FEW_BATCHES) {
       this.warnings.push(
-        `only ${this.nbatches} batch(es) of ${batchSize}x${seqLength} characters fit in the ` +
+        `only ${this.nbatches} batch(es) of ${batchSize}×${seqLength} characters fit in the ` +
           `${n}-character text (fewer than ${FEW_BATCHES}); ` +
           'this is a very small dataset, consider lowering --batch-size or --seq-length',
       );
@@ -775,7 +775,7 @@ export class CharLoader {
     const T = this.seqLength;
     if (x.length !== B * T || y.length !== B * T) {
       throw new Error(
-        `batch buffers hold ${x.length} and ${y.length} ids but a batch is ${B}x${T} = ${B * T}; ` +
+        `batch buffers hold ${x.length} and ${y.length} ids but a batch is ${B}×${T} = ${B * T}; ` +
           'allocate x and y with batchSize*seqLength elements',
       );
     }
