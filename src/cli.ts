@@ -7,78 +7,60 @@
  *   grid-lstm eval CK --data FILE        loss of a text in nats and bits per character
  *   grid-lstm inspect CK                 config, size and progress of a checkpoint
  *   grid-lstm viz CK --data FILE         an HTML report of what the model's units do over a text
+ *   grid-lstm plot CK...                 loss curves of runs
+ *   grid-lstm --version                  the version, from package.json
  *
  * Exit codes: 0 success, 2 a usage or input error, 1 a failure at run time, 130/143 when
  * stopped by Ctrl-C / SIGTERM (after saving a checkpoint).
  */
 import { describeSystemError } from './train/safetensors.js';
-import { UsageError, helpText } from './cli/args.js';
-import { EVAL_OPTS, cmdEval } from './cli/eval.js';
-import { cmdInspect } from './cli/inspect.js';
-import { PLOT_OPTS, cmdPlot } from './cli/plot.js';
-import { SAMPLE_OPTS, cmdSample } from './cli/sample.js';
-import { TRAIN_OPTS, cmdTrain } from './cli/train.js';
-import { VIZ_OPTS, cmdViz } from './cli/viz.js';
+import { GLOBAL_FLAGS, UsageError, commandFlags, orList, suggestCommand } from './cli/args.js';
+import { COMMANDS, commandHelp, mainHelp, packageVersion } from './cli/commands.js';
 
-const COMMANDS: Record<string, { run: (argv: string[]) => number | Promise<number>; help: () => string }> = {
-  train: {
-    run: cmdTrain,
-    help: () => helpText('grid-lstm train [options]', 'Train a character-level language model (char-rnn options and defaults).', TRAIN_OPTS),
-  },
-  sample: {
-    run: cmdSample,
-    help: () => helpText('grid-lstm sample CK [options]', 'Generate text from a checkpoint (a file, or a directory: its newest checkpoint).', SAMPLE_OPTS),
-  },
-  eval: {
-    run: cmdEval,
-    help: () => helpText('grid-lstm eval CK --data FILE [--json]', 'Mean negative log-likelihood of FILE, read as one stream, in nats and bits per character.', EVAL_OPTS),
-  },
-  inspect: { run: cmdInspect, help: () => helpText('grid-lstm inspect CK', 'Show a checkpoint: config, parameter count, iteration, epoch, losses.', []) },
-  plot: {
-    run: cmdPlot,
-    help: () =>
-      helpText(
-        'grid-lstm plot CK... [--out curves.svg|curves.png] [--x iteration|epoch|chars] [--bits] [--ascii]',
-        'Training and validation loss curves of one or more runs, from the loss history in their checkpoints (a directory: its newest checkpoint). Without --out, a plot in the terminal.',
-        PLOT_OPTS,
-      ),
-  },
-  viz: {
-    run: cmdViz,
-    help: () =>
-      helpText(
-        'grid-lstm viz CK --data FILE [--out report.html] [--json] [--start S] [--length N]',
-        "A self-contained HTML report of what the model's units do over a window of FILE: the text coloured by any unit, the units that track text features, gate saturation, the depth cells (grid_lstm), the top-5 predictions at every character.",
-        VIZ_OPTS,
-      ),
-  },
-};
+/** The command words besides the commands: what an unknown command is compared with. */
+const WORDS = [...Object.keys(COMMANDS), 'help', 'version'];
 
-const MAIN_HELP = `usage: grid-lstm <command> [options]
-
-commands:
-  train      train a grid_lstm or lstm model on a text file (default: the built-in corpus)
-  sample     generate text from a checkpoint
-  eval       measure the loss of a text under a checkpoint
-  inspect    show what a checkpoint holds
-  plot       draw the loss curves of runs (SVG, PNG or in the terminal)
-  viz        an HTML report of what a model's units do over a text
-
-'grid-lstm <command> --help' lists a command's options.`;
+/** "unknown command "trian"; did you mean train? (see grid-lstm --help)". */
+function unknownCommand(word: string): UsageError {
+  const names = Object.keys(COMMANDS);
+  if (word.startsWith('-')) {
+    // An option before the command: name the commands that take it.
+    const flag = word.split('=')[0];
+    const takers = names.filter((n) => commandFlags(COMMANDS[n].opts()).includes(flag) && !GLOBAL_FLAGS.includes(flag));
+    const example = takers.length > 0 ? takers.join('|') : '<command>';
+    return new UsageError(`${word} before a command; the command comes first: grid-lstm ${example} ${word} ... (see grid-lstm --help)`);
+  }
+  const guesses = suggestCommand(word, WORDS);
+  if (guesses.length > 0) return new UsageError(`unknown command ${JSON.stringify(word)}; did you mean ${orList(guesses)}? (see grid-lstm --help)`);
+  return new UsageError(`unknown command ${JSON.stringify(word)}; use ${orList(names)} (see grid-lstm --help)`);
+}
 
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
   argv = argv.filter((a) => a !== '--debug');
   const [command, ...rest] = argv;
   try {
-    if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-      process.stdout.write(MAIN_HELP + '\n');
+    if (command === undefined || command === '--help' || command === '-h' || (command === 'help' && rest.length === 0)) {
+      process.stdout.write(mainHelp() + '\n');
       return command === undefined ? 2 : 0;
     }
+    if (command === '--version' || command === '-V' || command === '-v' || command === 'version') {
+      process.stdout.write(`grid-lstm ${packageVersion()}\n`);
+      return 0;
+    }
+    if (command === 'help') {
+      // grid-lstm help train: the command's help.
+      if (!Object.hasOwn(COMMANDS, rest[0])) throw unknownCommand(rest[0]);
+      process.stdout.write(commandHelp(rest[0]) + '\n');
+      return 0;
+    }
+    if (!Object.hasOwn(COMMANDS, command)) throw unknownCommand(command);
     const cmd = COMMANDS[command];
-    if (!cmd) throw new UsageError(`unknown command ${JSON.stringify(command)}; use train, sample, eval, inspect, plot or viz`);
-    if (rest.includes('--help') || rest.includes('-h')) {
-      process.stdout.write(cmd.help() + '\n');
+    // --help or -h among the options (not after "--", where everything is an argument).
+    const end = rest.indexOf('--');
+    const options = end < 0 ? rest : rest.slice(0, end);
+    if (options.includes('--help') || options.includes('-h')) {
+      process.stdout.write(commandHelp(command) + '\n');
       return 0;
     }
     const code = await cmd.run(rest);

@@ -1,0 +1,106 @@
+/** The commands of the grid-lstm CLI: what runs each, and its --help. */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describeSystemError } from '../train/safetensors.js';
+import { type OptSpec, helpRows, helpText } from './args.js';
+import { EVAL_OPTS, cmdEval } from './eval.js';
+import { cmdInspect } from './inspect.js';
+import { PLOT_OPTS, cmdPlot } from './plot.js';
+import { SAMPLE_OPTS, cmdSample } from './sample.js';
+import { TRAIN_OPTS, cmdTrain } from './train.js';
+import { VIZ_OPTS, cmdViz } from './viz.js';
+
+export interface Command {
+  run: (argv: string[]) => number | Promise<number>;
+  /** One line for the main help. */
+  summary: string;
+  usage: string;
+  about: string;
+  /** The options, read when --help is shown (so entries added to them later are listed). */
+  opts: () => OptSpec[];
+}
+
+export const COMMANDS: Record<string, Command> = {
+  train: {
+    run: cmdTrain,
+    summary: 'train a grid_lstm or lstm model on a text file (default: the built-in corpus)',
+    usage: 'grid-lstm train [options]',
+    about: 'Train a character-level language model (char-rnn options and defaults).',
+    opts: () => TRAIN_OPTS,
+  },
+  sample: {
+    run: cmdSample,
+    summary: 'generate text from a checkpoint',
+    usage: 'grid-lstm sample CK [options]',
+    about: 'Generate text from a checkpoint (a file, or a directory: its newest checkpoint).',
+    opts: () => SAMPLE_OPTS,
+  },
+  eval: {
+    run: cmdEval,
+    summary: 'measure the loss of a text under a checkpoint',
+    usage: 'grid-lstm eval CK --data FILE [options]',
+    about: 'Mean negative log-likelihood of FILE, read as one stream, in nats and bits per character.',
+    opts: () => EVAL_OPTS,
+  },
+  inspect: {
+    run: cmdInspect,
+    summary: 'show what a checkpoint holds',
+    usage: 'grid-lstm inspect CK',
+    about: 'Show a checkpoint: config, parameter count, iteration, epoch, losses.',
+    opts: () => [],
+  },
+  plot: {
+    run: cmdPlot,
+    summary: 'draw the loss curves of runs (SVG, PNG or in the terminal)',
+    usage: 'grid-lstm plot CK... [options]',
+    about:
+      'Training and validation loss curves of one or more runs, from the loss history in their checkpoints (a directory: its newest checkpoint). Without --out, a plot in the terminal.',
+    opts: () => PLOT_OPTS,
+  },
+  viz: {
+    run: cmdViz,
+    summary: "an HTML report of what a model's units do over a text",
+    usage: 'grid-lstm viz CK --data FILE [options]',
+    about:
+      "A self-contained HTML report of what the model's units do over a window of FILE: the text coloured by any unit, the units that track text features, gate saturation, the depth cells (grid_lstm), the top-5 predictions at every character.",
+    opts: () => VIZ_OPTS,
+  },
+};
+
+/** A command's --help text. */
+export function commandHelp(name: string): string {
+  const c = COMMANDS[name];
+  return helpText(c.usage, c.about, c.opts());
+}
+
+/** The main help: the commands, the global options. */
+export function mainHelp(): string {
+  return [
+    'usage: grid-lstm <command> [options]',
+    '',
+    'commands:',
+    ...helpRows([...Object.entries(COMMANDS).map(([name, c]): [string, string] => [name, c.summary]), ['help', "this help, or a command's: grid-lstm help train"], ['version', 'print the version']]),
+    '',
+    'options:',
+    ...helpRows([
+      ['-h, --help', "show this help (after a command: the command's options)"],
+      ['-V, --version', 'print the version'],
+      ['--debug', 'print stack traces on errors'],
+    ]),
+    '',
+    "'grid-lstm <command> --help' lists a command's options.",
+  ].join('\n');
+}
+
+/** This package's version, read from its package.json (next to dist/ in a clone or an install). */
+export function packageVersion(): string {
+  const url = new URL('../../package.json', import.meta.url);
+  let version: unknown;
+  try {
+    version = (JSON.parse(readFileSync(url, 'utf8')) as { version?: unknown }).version;
+  } catch (e) {
+    throw new Error(`cannot read the version from ${fileURLToPath(url)}: ${e instanceof SyntaxError ? e.message : describeSystemError(e)}`);
+  }
+  if (typeof version !== 'string') throw new Error(`cannot read the version from ${fileURLToPath(url)}: it has no "version"`);
+  return version;
+}
