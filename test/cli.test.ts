@@ -67,7 +67,9 @@ describe('grid-lstm CLI', () => {
   });
 
   it('writes checkpoints named like char-rnn and prints progress lines', () => {
-    const names = readdirSync(join(dir, 'full')).sort();
+    const all = readdirSync(join(dir, 'full')).sort();
+    expect(all).toContain('grid_lstm.log.csv'); // the loss log (--log csv) is written next to them
+    const names = all.filter((n) => n.endsWith('.safetensors'));
     expect(names).toHaveLength(2);
     for (const n of names) expect(n).toMatch(/^lm_grid_lstm_epoch\d+\.\d\d_\d+\.\d{4}\.safetensors$/);
     const r = run(['inspect', ck]);

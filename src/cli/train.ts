@@ -42,6 +42,15 @@ export const TRAIN_OPTS: OptSpec[] = [
   { key: 'evalValEvery', kind: 'int', arg: 'K', default: D.evalValEvery, help: 'validate and checkpoint every K iterations' },
   { key: 'checkpointDir', kind: 'string', arg: 'DIR', default: D.checkpointDir, help: 'where checkpoints go' },
   { key: 'savefile', kind: 'string', arg: 'NAME', help: 'checkpoint name stem (default: the model kind)' },
+  {
+    key: 'keep',
+    kind: 'string',
+    arg: 'WHICH',
+    default: D.keep,
+    help: "checkpoints to keep: all, best (the lowest val loss, and the newest to resume from), or last-N (the N newest); only this run's files are deleted",
+  },
+  { key: 'patience', kind: 'int', arg: 'K', default: D.patience, help: 'stop early after K validations without a new best val loss; 0: never' },
+  { key: 'log', kind: 'choice', choices: ['csv', 'none'], default: D.log, help: 'write the loss history to DIR/<savefile>.log.csv as the run goes (csv), or not (none)' },
   ...COMMON,
 ];
 export function formatDuration(s: number): string {
@@ -97,6 +106,8 @@ export async function cmdTrain(argv: string[]): Promise<number> {
     for (const k of given) if (k in DEFAULT_TRAIN_OPTIONS) changes[k] = opts[k];
     trainer = asUsage(() => Trainer.resume(corpus, ck, changes as Partial<TrainOptions>));
     notes.push(corpus.report, `resuming ${ckPath} at iteration ${trainer.iteration} (epoch ${trainer.epoch.toFixed(2)})`);
+    const lr = trainer.learningRateChange;
+    if (lr) notes.push(`learning rate: ${lr.from} → ${lr.to} from iteration ${lr.iteration + 1} on (optimiser state kept; later decays apply to it; recorded in the checkpoints' history)`);
   } else {
     // Everything that can be checked without the data is checked before reading it.
     const options = toTrain(opts);
@@ -159,6 +170,7 @@ export async function cmdTrain(argv: string[]): Promise<number> {
         err(`validation at iteration ${e.iteration}: val_loss = ${e.valLoss.toFixed(4)} nats/char = ${(e.valLoss / Math.LN2).toFixed(4)} bits/char (${e.seconds.toFixed(1)}s)`);
       },
       onCheckpoint: (p) => err(`saved checkpoint ${p}`),
+      onWarning: (w) => err(`${tty ? '\n' : ''}warning: ${w}`),
       shouldStop: () => stopSignal !== null,
     });
   } catch (e) {
@@ -179,6 +191,15 @@ export async function cmdTrain(argv: string[]): Promise<number> {
   if (outcome.status === 'stopped') {
     err(`stopped by ${stopSignal ?? 'request'} at iteration ${trainer.iteration}; resume with: grid-lstm train --resume ${shellWord(outcome.checkpoint)}`);
     return stopSignal === 'SIGTERM' ? 143 : 130;
+  }
+  const early = outcome.earlyStop;
+  if (early) {
+    const best = `best ${early.bestValLoss.toFixed(4)} at iteration ${early.bestIteration}`;
+    err(
+      `stopped early: no improvement in ${early.patience} validation${early.patience === 1 ? '' : 's'} ` +
+        (early.bestCheckpoint ? `(${best}, checkpoint ${early.bestCheckpoint})` : `(${best}, its checkpoint not kept; the last is ${outcome.checkpoint})`),
+    );
+    return 0;
   }
   err(`done: val_loss = ${outcome.valLoss.toFixed(4)} nats/char; checkpoint ${outcome.checkpoint}`);
   return 0;

@@ -76,11 +76,30 @@ export interface TrainingState {
   batches?: number;
   /** The run's training (CLI) options; opaque here, but must be plain JSON. */
   options: Record<string, unknown>;
-  /** [iteration, loss] pairs. */
-  history: { train: [number, number][]; val: [number, number][] };
+  /**
+   * [iteration, loss] pairs; optional `lr`: [iteration, rate] for each learning rate set, [0, the
+   * run's --learning-rate] first, then one per --learning-rate given on resume (decays not listed).
+   */
+  history: { train: [number, number][]; val: [number, number][]; lr?: [number, number][] };
   /** Best validation loss so far; null (or absent) for none. A non-finite value is saved as null. */
   bestValLoss?: number | null;
+  /**
+   * Optional: the checkpoint files this run (and the runs it resumed) wrote to its checkpoint
+   * directory and has not deleted under --keep, oldest first, this file included; plain names
+   * (`lm_*.safetensors`, no directory). Only these may be deleted by a later --keep.
+   */
+  checkpoints?: CheckpointRecord[];
 }
+
+/** A checkpoint file a run wrote: its name, iteration and validation loss (null: not a validation's). */
+export interface CheckpointRecord {
+  name: string;
+  iteration: number;
+  valLoss: number | null;
+}
+
+/** A checkpoint file name a run may write and, under --keep, delete: `lm_….safetensors`, no directory. */
+export const CHECKPOINT_NAME = /^lm_[^/\\\0]*\.safetensors$/;
 
 /** What {@link checkpointBytes} and {@link saveCheckpoint} may store besides the model. */
 export interface CheckpointExtra {
@@ -330,6 +349,20 @@ function readHistory(obj: Record<string, unknown>, key: string, fail: Fail): [nu
   });
 }
 
+/** training.checkpoints: records whose names are plain checkpoint names (a later --keep may delete them). */
+function readCheckpointRecords(v: unknown, fail: Fail): CheckpointRecord[] {
+  const what = 'an array of {name, iteration, valLoss} records';
+  if (!Array.isArray(v)) fail(`training.checkpoints must be ${what}, got ${show(v)}`);
+  return (v as unknown[]).map((r, i): CheckpointRecord => {
+    const path = `training.checkpoints[${i}]`;
+    if (!isPlainObject(r)) return fail(`${path} must be a {name, iteration, valLoss} record, got ${show(r)}`);
+    const o = r as Record<string, unknown>;
+    if (typeof o.name !== 'string' || !CHECKPOINT_NAME.test(o.name)) fail(`${path}.name must be a file name lm_….safetensors (no directory), got ${show(o.name)}`);
+    if (o.valLoss !== null && typeof o.valLoss !== 'number') fail(`${path}.valLoss must be a number or null, got ${show(o.valLoss)}`);
+    return { name: o.name as string, iteration: nonNegativeInt(o, 'iteration', path, fail), valLoss: o.valLoss as number | null };
+  });
+}
+
 /**
  * Validates the parsed `training` metadata and returns it as a fresh TrainingState (unknown
  * fields dropped; `bestValLoss` present only when the JSON has it).
@@ -371,7 +404,7 @@ function checkTraining(raw: unknown, fail: Fail): TrainingState {
 
   const options = objectField(obj, 'options', t, fail);
   const hist = objectField(obj, 'history', t, fail);
-  const history = { train: readHistory(hist, 'train', fail), val: readHistory(hist, 'val', fail) };
+  const history: TrainingState['history'] = { train: readHistory(hist, 'train', fail), val: readHistory(hist, 'val', fail) };
 
   const state: TrainingState = {
     iteration,
@@ -383,6 +416,8 @@ function checkTraining(raw: unknown, fail: Fail): TrainingState {
     options,
     history,
   };
+  if (Object.hasOwn(hist, 'lr')) history.lr = readHistory(hist, 'lr', fail);
+  if (Object.hasOwn(obj, 'checkpoints')) state.checkpoints = readCheckpointRecords(obj.checkpoints, fail);
   if (Object.hasOwn(obj, 'batches')) state.batches = nonNegativeInt(obj, 'batches', t, fail);
   if (Object.hasOwn(obj, 'bestValLoss')) {
     const best = obj.bestValLoss;

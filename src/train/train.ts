@@ -8,10 +8,10 @@
  *   const trainer = Trainer.fromText(text, { ...DEFAULT_TRAIN_OPTIONS, rnnSize: 64 });
  *   trainer.run({ onStep: (s) => console.log(s.iteration, s.loss) });
  */
-import { mkdirSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { type CheckpointContents, type TrainingState, checkpointBytes, saveCheckpoint } from './checkpoint.js';
+import { type CheckpointContents, type CheckpointRecord, type TrainingState, CHECKPOINT_NAME, checkpointBytes, saveCheckpoint } from './checkpoint.js';
 import { CharLoader, type Corpus, type Split, type Vocab, corpusFromText, trainingTooShortMessage } from './data.js';
 import type { Float, Kernels } from '../nn/kernels.js';
 import { Model, type State } from '../nn/model.js';
@@ -52,7 +52,20 @@ export interface TrainOptions {
   data: string | null;
   /** How the text was read. */
   encoding: 'utf8' | 'latin1';
+  /**
+   * Which of the checkpoint files this run writes stay on disk: 'all' (char-rnn), 'best' (the
+   * lowest validation loss, and the newest file so the run can resume where it stopped), or
+   * 'last-N' (the N newest). Only files this run wrote are ever deleted, after the new one is written.
+   */
+  keep: KeepPolicy;
+  /** Stop after this many validations in a row without a new best validation loss; 0: never. */
+  patience: number;
+  /** 'csv': write the loss history to <checkpointDir>/<savefile>.log.csv as the run goes; 'none': no log. */
+  log: 'csv' | 'none';
 }
+
+/** TrainOptions.keep. */
+export type KeepPolicy = 'all' | 'best' | `last-${number}`;
 
 export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
   model: 'grid_lstm',
@@ -79,6 +92,9 @@ export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
   savefile: null,
   data: null,
   encoding: 'utf8',
+  keep: 'all',
+  patience: 0,
+  log: 'csv',
 };
 
 export interface StepResult {
@@ -99,6 +115,11 @@ export interface RunHooks {
   onEval?: (e: { iteration: number; epoch: number; valLoss: number; seconds: number }) => void;
   onCheckpoint?: (path: string) => void;
   /**
+   * Something went wrong that does not stop training: the loss log cannot be written (said once),
+   * an old checkpoint cannot be deleted under --keep. Default: process.emitWarning.
+   */
+  onWarning?: (message: string) => void;
+  /**
    * Asked before every step and after every validation batch; returning true stops the run
    * with a checkpoint of the state after the last completed step (Ctrl-C). A validation pass
    * that is cut short is dropped (it changes nothing that a resume needs).
@@ -107,12 +128,23 @@ export interface RunHooks {
 }
 
 export type RunOutcome =
-  | { status: 'done'; checkpoint: string; valLoss: number }
+  /** `earlyStop`: the run ended before its last iteration because of --patience. */
+  | { status: 'done'; checkpoint: string; valLoss: number; earlyStop?: EarlyStop }
   | { status: 'stopped'; checkpoint: string }
   /** The loss, a gradient or the weights stopped being finite, or the loss blew up. */
   | { status: 'diverged'; iteration: number; loss: number; checkpoint: string | null; message: string }
   /** A checkpoint could not be written (disk full, directory gone...); earlier ones are intact. */
   | { status: 'failed'; iteration: number; checkpoint: string | null; message: string };
+
+/** Why a run stopped early (--patience): its best validation and where that checkpoint is. */
+export interface EarlyStop {
+  /** The --patience: validations in a row without a new best. */
+  patience: number;
+  bestValLoss: number;
+  bestIteration: number;
+  /** The path of the best validation's checkpoint; null when it is no longer kept (--keep last-N) or not known. */
+  bestCheckpoint: string | null;
+}
 
 /**
  * Thrown by {@link Trainer.step} when the loss or a gradient element is NaN or infinite (then
@@ -154,9 +186,14 @@ export class Trainer {
   iteration = 0;
   /** The hidden state carried from batch to batch. */
   carry: State;
-  history: { train: [number, number][]; val: [number, number][] } = { train: [], val: [] };
+  /** [iteration, loss] of every step and validation; `lr`: [iteration, rate] of every learning rate set (see TrainingState). */
+  history: { train: [number, number][]; val: [number, number][]; lr: [number, number][] };
   bestValLoss: number | null = null;
   lastCheckpoint: string | null = null;
+  /** The checkpoint files of this run in options.checkpointDir that --keep may delete, oldest first. */
+  checkpoints: CheckpointRecord[] = [];
+  /** Set by {@link Trainer.resume} when it set a new learning rate (--learning-rate on resume). */
+  learningRateChange: { iteration: number; from: number; to: number } | null = null;
   private readonly x: Int32Array;
   private readonly y: Int32Array;
 
@@ -176,6 +213,7 @@ export class Trainer {
       (n) => model.kernels.alloc(n),
     );
     this.carry = model.zeroState(options.batchSize);
+    this.history = { train: [], val: [], lr: [[0, options.learningRate]] };
     this.x = new Int32Array(options.batchSize * options.seqLength);
     this.y = new Int32Array(options.batchSize * options.seqLength);
   }
@@ -232,17 +270,24 @@ export class Trainer {
    * Continues the run saved in `ck` on the same `text` (a string, or a corpus encoded with
    * `ck.vocab`): same iteration, learning rate, optimiser state, RNG state, data position and
    * carried state; training continues on `ck.model` (load the checkpoint with the kernels to
-   * train with). `changes` may only alter when to stop, print, evaluate, where to save and where
-   * the data now is.
+   * train with). `changes` may only alter when to stop (including --patience), print, evaluate,
+   * where to save, what to keep and log, where the data now is, and the learning rate: a
+   * `learningRate` other than the run's replaces the current (decayed) rate from the next step on,
+   * later decays apply to it, the optimiser state is kept, and `history.lr` records it.
    */
   static resume(text: string | Corpus, ck: CheckpointContents, changes: Partial<TrainOptions> = {}): Trainer {
     const t = ck.training;
     if (!t) throw new Error('this checkpoint has no training state (it holds weights only); use --init-from to start a new run from it');
     const saved = t.options as unknown as TrainOptions;
     // Where the data now is may change too (the batch count check below catches other data).
-    const changeable: (keyof TrainOptions)[] = ['maxEpochs', 'maxSteps', 'printEvery', 'evalValEvery', 'checkpointDir', 'savefile', 'data', 'encoding'];
+    const changeable: (keyof TrainOptions)[] = [
+      ...(['maxEpochs', 'maxSteps', 'printEvery', 'evalValEvery', 'checkpointDir', 'savefile', 'data', 'encoding'] as const),
+      ...(['keep', 'patience', 'log'] as const),
+    ];
+    // A learning rate other than the run's last one is a new rate from here on.
+    const newRate = changes.learningRate !== undefined && changes.learningRate !== saved.learningRate ? changes.learningRate : undefined;
     for (const [key, value] of Object.entries(changes) as [keyof TrainOptions, unknown][]) {
-      if (value === undefined || changeable.includes(key) || saved[key] === value) continue;
+      if (value === undefined || changeable.includes(key) || saved[key] === value || key === 'learningRate') continue;
       throw new Error(
         `${optionFlag(key)} cannot change when resuming (the run used ${JSON.stringify(saved[key])}); ` +
           'drop it, or use --init-from to start a new run from these weights',
@@ -277,6 +322,7 @@ export class Trainer {
     }
     const options: TrainOptions = { ...savedOptions };
     for (const key of changeable) if (changes[key] !== undefined) (options as unknown as Record<string, unknown>)[key] = changes[key];
+    if (newRate !== undefined) options.learningRate = newRate;
     validateTrainOptions(options);
     let corpus: Corpus;
     if (typeof text === 'string') corpus = corpusFromText(text, ck.vocab);
@@ -311,8 +357,21 @@ export class Trainer {
     }
     model.rng.state = t.rngState;
     trainer.loader.batchIx = { ...t.batchIx };
-    trainer.history = { train: [...t.history.train], val: [...t.history.val] };
+    // Checkpoints written before this feature have no history.lr: their rate was never changed.
+    const lr = t.history.lr && t.history.lr.length > 0 ? t.history.lr : [[0, savedOptions.learningRate] as [number, number]];
+    trainer.history = { train: [...t.history.train], val: [...t.history.val], lr: [...lr] };
     trainer.bestValLoss = t.bestValLoss ?? null;
+    // The files --keep may delete: only those in the directory the run goes on saving to.
+    if (t.checkpoints && resolve(options.checkpointDir) === resolve(savedOptions.checkpointDir)) {
+      trainer.checkpoints = t.checkpoints.filter((r) => CHECKPOINT_NAME.test(r.name)).map((r) => ({ ...r }));
+    }
+    if (newRate !== undefined) {
+      trainer.learningRateChange = { iteration: t.iteration, from: t.learningRate, to: newRate };
+      trainer.optimizer.learningRate = newRate;
+      // A rate set again at the same iteration (a resume stopped before its first step) replaces it.
+      if (trainer.history.lr.at(-1)![0] === t.iteration) trainer.history.lr.pop();
+      trainer.history.lr.push([t.iteration, newRate]);
+    }
     if (ck.carry) {
       const { B, N } = { B: options.batchSize, N: options.rnnSize };
       for (let l = 0; l < options.numLayers; l++) {
@@ -455,21 +514,51 @@ export class Trainer {
       options: { ...this.options },
       history: this.history,
       bestValLoss: this.bestValLoss,
+      checkpoints: this.checkpoints,
     };
   }
 
-  /** Writes a checkpoint (atomically) and returns its path. `tag` is the val loss or a word. */
-  saveCheckpoint(tag: number | string): string {
+  /**
+   * Writes a checkpoint (atomically) and returns its path. `tag` is the val loss (a validation's
+   * checkpoint) or a word. Then, under --keep best or last-N, deletes the files of this run that
+   * are no longer kept (never the new one; never a file this run did not write); a file that
+   * cannot be deleted is reported to `warn` and tried again at the next checkpoint.
+   */
+  saveCheckpoint(tag: number | string, warn: (message: string) => void = (m) => process.emitWarning(m)): string {
     const name = `lm_${this.options.savefile ?? this.options.model}_epoch${this.epoch.toFixed(2)}_${
       typeof tag === 'number' ? tag.toFixed(4) : tag
     }.safetensors`;
-    const path = join(this.options.checkpointDir, name);
-    saveCheckpoint(path, this.model, this.vocab, {
-      training: this.trainingState(),
-      optimizer: this.optimizer,
-      carry: this.carry,
-    });
+    const dir = this.options.checkpointDir;
+    const path = join(dir, name);
+    const before = this.checkpoints;
+    // A file of the same name is replaced by the new one: one record.
+    const written = [...before.filter((r) => r.name !== name), { name, iteration: this.iteration, valLoss: typeof tag === 'number' ? tag : null }];
+    const kept = keptCheckpoints(written, this.options.keep);
+    this.checkpoints = kept; // what the new file lists
+    try {
+      saveCheckpoint(path, this.model, this.vocab, {
+        training: this.trainingState(),
+        optimizer: this.optimizer,
+        carry: this.carry,
+      });
+    } catch (e) {
+      this.checkpoints = before;
+      throw e;
+    }
     this.lastCheckpoint = path;
+    // Only now, with the new file in place, the old ones go.
+    const failed = new Set<CheckpointRecord>();
+    for (const r of written) {
+      if (kept.includes(r) || !CHECKPOINT_NAME.test(r.name)) continue;
+      try {
+        unlinkSync(join(dir, r.name));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // already gone
+        failed.add(r);
+        warn(`cannot delete the old checkpoint ${join(dir, r.name)} (--keep ${this.options.keep}): ${describeSystemError(e)}`);
+      }
+    }
+    if (failed.size > 0) this.checkpoints = written.filter((r) => kept.includes(r) || failed.has(r));
     return path;
   }
 
@@ -489,6 +578,55 @@ export class Trainer {
       const r = it.next();
       if (r.done) return r.value;
     }
+  }
+
+  /** Validations since the best one (0: the last validation was the best), from the history. */
+  get validationsSinceBest(): number {
+    const val = this.history.val;
+    let best = -1;
+    for (let i = 0; i < val.length; i++) if (best < 0 || val[i][1] < val[best][1]) best = i;
+    return best < 0 ? 0 : val.length - 1 - best;
+  }
+
+  /** The best validation so far and its checkpoint, for a stop by --patience. */
+  private earlyStop(patience: number): EarlyStop {
+    const val = this.history.val;
+    const [bestIteration, bestValLoss] = val[val.length - 1 - this.validationsSinceBest];
+    const r = this.checkpoints.find((c) => c.iteration === bestIteration && c.valLoss === bestValLoss);
+    return { patience, bestValLoss, bestIteration, bestCheckpoint: r ? join(this.options.checkpointDir, r.name) : null };
+  }
+
+  /** The loss log's path (--log csv), next to the checkpoints; null with --log none. */
+  get logPath(): string | null {
+    return this.options.log === 'csv' ? join(this.options.checkpointDir, `${this.options.savefile ?? this.options.model}.log.csv`) : null;
+  }
+
+  /**
+   * The loss log's lines for this run's history, header first: one per step (iteration, epoch,
+   * train loss, the learning rate of the step's update) and one per validation (iteration,
+   * epoch, val loss), in order; an absent value is an empty field. The rates are replayed from
+   * `history.lr` and the decay schedule, as the run applied them.
+   */
+  logLines(): string[] {
+    const lines = [LOG_HEADER];
+    const { train, val, lr } = this.history;
+    const bpe = this.batchesPerEpoch;
+    const o = this.options;
+    let rate = lr.length > 0 ? lr[0][1] : o.learningRate;
+    let nextLr = 1;
+    let v = 0;
+    const valRows = (upTo: number) => {
+      for (; v < val.length && val[v][0] <= upTo; v++) lines.push(logRow(val[v][0], val[v][0] / bpe, null, val[v][1], null));
+    };
+    for (const [it, loss] of train) {
+      valRows(it - 1);
+      // A rate set at iteration k applies from step k + 1 on.
+      for (; nextLr < lr.length && lr[nextLr][0] < it; nextLr++) rate = lr[nextLr][1];
+      lines.push(logRow(it, it / bpe, loss, null, rate));
+      if (it % bpe === 0 && o.learningRateDecay < 1 && it / bpe >= o.learningRateDecayAfter) rate *= o.learningRateDecay;
+    }
+    valRows(Infinity);
+    return lines;
   }
 
   /**
@@ -521,14 +659,26 @@ export class Trainer {
   private checkedDir: string | null = null;
 
   private *runSteps(hooks: RunHooks): RunSteps {
-    const stop = () => hooks.shouldStop?.() === true;
     if (this.checkedDir !== this.options.checkpointDir) this.checkCheckpointDir();
+    const warn = hooks.onWarning ?? ((m: string) => process.emitWarning(m));
+    const logPath = this.logPath;
+    const log = logPath === null ? null : new LossLog(logPath, warn);
+    log?.start(this.logLines(), this.history.train.length === 0 && this.history.val.length === 0);
+    try {
+      return yield* this.runLoop(hooks, warn, log);
+    } finally {
+      log?.close();
+    }
+  }
+
+  private *runLoop(hooks: RunHooks, warn: (message: string) => void, log: LossLog | null): RunSteps {
+    const stop = () => hooks.shouldStop?.() === true;
     const total = this.totalIterations;
     let savedAt = -1; // the iteration of the last checkpoint written by this run
     const save = (tag: number | string): string | RunOutcome => {
       let path: string;
       try {
-        path = this.saveCheckpoint(tag);
+        path = this.saveCheckpoint(tag, warn);
       } catch (e) {
         const why = (e as Error).message;
         return {
@@ -571,6 +721,7 @@ export class Trainer {
         );
       }
       this.history.val.push([this.iteration, valLoss]);
+      log?.append(logRow(this.iteration, this.epoch, null, valLoss, null));
       if (this.bestValLoss === null || valLoss < this.bestValLoss) this.bestValLoss = valLoss;
       hooks.onEval?.({ iteration: this.iteration, epoch: this.epoch, valLoss, seconds: (performance.now() - t0) / 1000 });
       const path = save(valLoss);
@@ -581,12 +732,14 @@ export class Trainer {
       yield;
       if (stop()) return stopped();
       let s: StepResult;
+      const rate = this.optimizer.learningRate; // this step's (a decay after it changes the rate)
       try {
         s = this.step();
       } catch (e) {
         if (e instanceof TrainingDivergedError) return diverged(e.iteration, e.loss, e.message);
         throw e;
       }
+      log?.append(logRow(s.iteration, s.epoch, s.loss, null, rate));
       hooks.onStep?.(s);
       const firstLoss = this.history.train[0][1];
       if (s.loss > 3 * firstLoss) {
@@ -600,12 +753,112 @@ export class Trainer {
         const r = yield* validate();
         if (typeof r !== 'number') return r;
         if (this.iteration === total) return { status: 'done', checkpoint: this.lastCheckpoint!, valLoss: r };
+        const patience = this.options.patience;
+        if (patience > 0 && this.validationsSinceBest >= patience) {
+          return { status: 'done', checkpoint: this.lastCheckpoint!, valLoss: r, earlyStop: this.earlyStop(patience) };
+        }
       }
     }
     // Already at the end (e.g. resumed from the final checkpoint): evaluate and save once more.
     const r = yield* validate();
     if (typeof r !== 'number') return r;
     return { status: 'done', checkpoint: this.lastCheckpoint!, valLoss: r };
+  }
+}
+
+/**
+ * The records --keep keeps of `written` (oldest first; the last is the file just written, always
+ * kept): all; the last N; or the lowest validation loss (the first such) and the newest.
+ */
+export function keptCheckpoints(written: CheckpointRecord[], keep: KeepPolicy): CheckpointRecord[] {
+  if (keep === 'all') return written;
+  if (keep === 'best') {
+    let best: CheckpointRecord | null = null;
+    for (const r of written) if (r.valLoss !== null && (best === null || r.valLoss < best.valLoss!)) best = r;
+    return written.filter((r, i) => r === best || i === written.length - 1);
+  }
+  return written.slice(-keepCount(keep)!);
+}
+
+/** N of 'last-N', else null. */
+function keepCount(keep: string): number | null {
+  const m = /^last-([1-9]\d*)$/.exec(keep);
+  return m ? Number(m[1]) : null;
+}
+
+/** The loss log's header: the columns of {@link Trainer.logLines}. */
+export const LOG_HEADER = 'iteration,epoch,train_loss,val_loss,learning_rate';
+
+/** One line of the loss log; numbers as JavaScript writes them (they read back exactly), null as an empty field. */
+function logRow(iteration: number, epoch: number, train: number | null, val: number | null, rate: number | null): string {
+  return [iteration, epoch, train, val, rate].map((v) => (v === null ? '' : String(v))).join(',');
+}
+
+/**
+ * The loss log of a run as it goes: rewritten from the history when the run starts (so that a
+ * resumed run's log holds exactly its checkpoint's history, not lines of steps done after that
+ * checkpoint), then a line appended per step and validation, each written through at once (so
+ * `tail -f` and plotting tools see it). A failure to write is reported once and ends the log,
+ * never the training.
+ */
+class LossLog {
+  private fd: number | null = null;
+
+  constructor(
+    readonly path: string,
+    private readonly warn: (message: string) => void,
+  ) {}
+
+  /** Writes the file anew with `lines`; `fresh`: the run has no history (warn when replacing another run's log). */
+  start(lines: string[], fresh: boolean): void {
+    try {
+      if (fresh && existsSync(this.path) && hasData(this.path)) {
+        this.warn(`replacing the loss log ${this.path} of an earlier run; use --savefile to keep runs' logs apart`);
+      }
+      writeFileAtomic(this.path, new TextEncoder().encode(lines.map((l) => l + '\n').join('')));
+      this.fd = openSync(this.path, 'a');
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  append(line: string): void {
+    if (this.fd === null) return;
+    try {
+      writeSync(this.fd, line + '\n');
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  close(): void {
+    if (this.fd === null) return;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // Nothing more to write.
+    }
+    this.fd = null;
+  }
+
+  private fail(e: unknown): void {
+    this.close();
+    const cause = (e as Error & { cause?: unknown }).cause;
+    this.warn(`cannot write the loss log ${this.path}: ${describeSystemError(cause ?? e)}; training goes on without it`);
+  }
+}
+
+/** True when the file at `path` has more than a header line (reads its first bytes only). */
+function hasData(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(4096);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    const text = buf.subarray(0, n).toString('utf8');
+    const nl = text.indexOf('\n');
+    return nl >= 0 && nl + 1 < text.length;
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -789,5 +1042,10 @@ export function validateTrainOptions(o: TrainOptions): void {
   if (o.trainFrac + o.valFrac > 1 + 1e-9) throw new Error(`--train-frac + --val-frac must be at most 1, got ${o.trainFrac} + ${o.valFrac}`);
   if (o.encoding !== 'utf8' && o.encoding !== 'latin1') throw new Error(`--encoding must be utf8 or latin1, got ${o.encoding}`);
   if (!['rmsprop', 'adam', 'sgd'].includes(o.optim)) throw new Error(`--optim must be rmsprop, adam or sgd, got ${o.optim}`);
+  if (o.keep !== 'all' && o.keep !== 'best' && (typeof o.keep !== 'string' || keepCount(o.keep) === null)) {
+    throw new Error(`--keep must be all, best or last-N with N ≥ 1, got ${JSON.stringify(o.keep)}`);
+  }
+  num('patience', (v) => Number.isInteger(v) && v >= 0, 'a whole number ≥ 0 (0: never stop early)');
+  if (o.log !== 'csv' && o.log !== 'none') throw new Error(`--log must be csv or none, got ${JSON.stringify(o.log)}`);
 }
 
