@@ -220,25 +220,26 @@ export function suggestCommand(word: string, commands: string[]): string[] {
 export function suggest(word: string, candidates: string[], aliases: Record<string, string>): string[] {
   const norm = normaliseName(word);
   if (norm === '') return [];
-  const byNorm = candidates.filter((c) => normaliseName(c) === norm);
+  const names = candidates.map(normaliseName);
+  const byNorm = candidates.filter((_, i) => names[i] === norm);
   if (byNorm.length > 0) return byNorm.slice(0, 3);
   const alias = aliases[norm];
   if (alias !== undefined && candidates.includes(alias)) return [alias];
   let best = Infinity;
   let close: string[] = [];
-  for (const c of candidates) {
-    const n = normaliseName(c);
+  candidates.forEach((c, i) => {
+    const n = names[i];
+    const bound = Math.min(n.length <= 4 ? 1 : n.length <= 9 ? 2 : 3, Math.floor(Math.max(norm.length, n.length) / 2));
+    if (Math.abs(norm.length - n.length) > Math.min(bound, best)) return; // the distance is at least that
     const d = editDistance(norm, n);
-    const longest = Math.max(norm.length, n.length);
-    const bound = Math.min(n.length <= 4 ? 1 : n.length <= 9 ? 2 : 3, Math.floor(longest / 2));
-    if (d > bound || d > best) continue;
+    if (d > bound || d > best) return;
     if (d < best) close = [];
     best = d;
     close.push(c);
-  }
+  });
   if (close.length > 0) return close.slice(0, 3);
-  const prefixed = candidates.filter((c) => {
-    const n = normaliseName(c);
+  const prefixed = candidates.filter((_, i) => {
+    const n = names[i];
     if (norm.length >= 3 && n.startsWith(norm)) return true;
     return norm.startsWith(n) && (n.length >= 4 || norm[n.length] === '-');
   });
@@ -253,10 +254,10 @@ export function suggest(word: string, candidates: string[], aliases: Record<stri
 export function editDistance(a: string, b: string): number {
   const m = a.length;
   const n = b.length;
-  let prev2 = new Array<number>(n + 1).fill(0);
-  let prev = Array.from({ length: n + 1 }, (_, j) => j);
+  let prev2 = new Int32Array(n + 1);
+  let prev = Int32Array.from({ length: n + 1 }, (_, j) => j);
+  let cur = new Int32Array(n + 1);
   for (let i = 1; i <= m; i++) {
-    const cur = new Array<number>(n + 1);
     cur[0] = i;
     for (let j = 1; j <= n; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
@@ -264,8 +265,7 @@ export function editDistance(a: string, b: string): number {
       if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, prev2[j - 2] + 1);
       cur[j] = d;
     }
-    prev2 = prev;
-    prev = cur;
+    [prev2, prev, cur] = [prev, cur, prev2];
   }
   return prev[n];
 }

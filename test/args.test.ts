@@ -1,0 +1,318 @@
+/**
+ * The command-line parser and its messages (src/cli/args.ts, src/cli/commands.ts, src/cli.ts):
+ * "did you mean" for every one-edit typo of every flag of every command and for char-rnn's
+ * spellings (-rnn_size, --max_epochs); negative numbers as values; --version from package.json;
+ * --help within 80 columns listing every option, its choices and its default; and the small
+ * consistencies of issue 19 (B×T, inspect's labels, sample --length 0).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type OptSpec,
+  UsageError,
+  commandFlags,
+  editDistance,
+  flagSynopsis,
+  parseArgs,
+  suggest,
+  suggestCommand,
+  suggestFlag,
+  wrap,
+} from '../src/cli/args.js';
+import { COMMANDS, commandHelp, mainHelp, packageVersion } from '../src/cli/commands.js';
+import { CharLoader } from '../src/train/data.js';
+import { DEFAULT_TRAIN_OPTIONS, Trainer, optionFlag } from '../src/train/train.js';
+import { CLI } from './helpers/cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'grid-lstm-args-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The message parseArgs throws for `argv` (fails the test when it does not throw a UsageError). */
+function usageError(command: string, argv: string[], specs: OptSpec[], positionals: string[] = []): string {
+  try {
+    parseArgs(command, argv, specs, positionals);
+  } catch (e) {
+    expect(e).toBeInstanceOf(UsageError);
+    return (e as Error).message;
+  }
+  throw new Error(`parseArgs accepted ${argv.join(' ')}`);
+}
+
+/** The flags an unknown-option message suggests ("did you mean --a or --b?"), or null. */
+function suggested(message: string): string[] | null {
+  const m = /; did you mean (.*)\? \(see grid-lstm \w+ --help\)$/.exec(message);
+  return m ? m[1].split(/, | or /) : null;
+}
+
+const commands = Object.entries(COMMANDS).map(([name, c]) => ({ name, specs: c.opts() }));
+
+/** Every string one edit away from `s`: an insertion, deletion, substitution or swap of neighbours. */
+function oneEditTypos(s: string, alphabet: string): Set<string> {
+  const out = new Set<string>();
+  for (let i = 0; i <= s.length; i++) {
+    for (const c of alphabet) out.add(s.slice(0, i) + c + s.slice(i));
+    if (i < s.length) {
+      out.add(s.slice(0, i) + s.slice(i + 1));
+      for (const c of alphabet) out.add(s.slice(0, i) + c + s.slice(i + 1));
+    }
+    if (i + 1 < s.length) out.add(s.slice(0, i) + s[i + 1] + s[i] + s.slice(i + 2));
+  }
+  out.delete(s);
+  return out;
+}
+
+describe('unknown options get a suggestion', () => {
+  it('every one-edit typo of every flag of every command suggests that flag', () => {
+    const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789-_';
+    let checked = 0;
+    const wrong: string[] = [];
+    for (const { name, specs } of commands) {
+      const valid = new Set(commandFlags(specs));
+      for (const flag of commandFlags(specs)) {
+        const word = flag.slice(2);
+        for (const typo of oneEditTypos(word, alphabet)) {
+          // A one-letter name (plot's --x) has one-letter substitutions that share nothing with it.
+          if (word.length === 1 && typo.length === 1) continue;
+          const t = `--${typo}`;
+          // Not a typo if it is another flag, or "--" (the end of the options) or "--=..."
+          if (valid.has(t) || typo === '' || typo.startsWith('=')) continue;
+          let message = `accepted`;
+          try {
+            parseArgs(name, [t], specs, []);
+          } catch (e) {
+            message = (e as Error).message;
+          }
+          // (expect() once at the end: tens of thousands of cases.)
+          if (!message.startsWith(`unknown option ${t} for 'grid-lstm ${name}'; `) || !suggested(message)?.includes(flag)) wrong.push(`${name} ${t}: ${message}`);
+          checked++;
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(checked).toBeGreaterThan(10_000);
+  });
+
+  it("char-rnn's spellings (-rnn_size, --max_epochs, -seq_length) name the flag, and only it", () => {
+    for (const { name, specs } of commands) {
+      for (const s of specs) {
+        const flag = optionFlag(s.key);
+        const snake = flag.slice(2).replace(/-/g, '_');
+        for (const spelling of [`-${snake}`, `--${snake}`, `-${flag.slice(2)}`, `--${flag.slice(2).toUpperCase()}`]) {
+          if (spelling === flag) continue;
+          const message = usageError(name, [spelling, '1'], specs);
+          expect(suggested(message), `${name} ${spelling}: ${message}`).toEqual([flag]);
+        }
+      }
+    }
+  });
+
+  it('the messages of issue 19, exactly', () => {
+    const train = COMMANDS.train.opts();
+    expect(usageError('train', ['--rnn_size', '128'], train)).toBe("unknown option --rnn_size for 'grid-lstm train'; did you mean --rnn-size? (see grid-lstm train --help)");
+    expect(usageError('train', ['-rnn_size', '128'], train)).toBe("unknown option -rnn_size for 'grid-lstm train'; did you mean --rnn-size? (see grid-lstm train --help)");
+    expect(usageError('train', ['--max-step', '3'], train)).toBe("unknown option --max-step for 'grid-lstm train'; did you mean --max-steps? (see grid-lstm train --help)");
+    expect(usageError('train', ['-max_epochs=3'], train)).toMatch(/did you mean --max-epochs\?/);
+    // Nothing close: the pointer to --help alone (as before).
+    expect(usageError('train', ['--frobnicate'], train)).toBe("unknown option --frobnicate for 'grid-lstm train'; see grid-lstm train --help");
+    expect(usageError('train', ['-n', '3'], train)).toBe("unknown option -n for 'grid-lstm train'; see grid-lstm train --help");
+  });
+
+  it('PyTorch spellings, prefixes and longer names', () => {
+    const train = COMMANDS.train.opts();
+    const cases: [string, string[]][] = [
+      ['--lr', ['--learning-rate']],
+      ['--epochs', ['--max-epochs']],
+      ['--hidden_size', ['--rnn-size']],
+      ['--rnn', ['--rnn-size']],
+      ['--max', ['--max-epochs', '--max-steps']],
+      ['--data-dir', ['--data']],
+      ['--data_dir', ['--data']],
+      ['--learning-rate-decay-aftr', ['--learning-rate-decay-after']],
+      ['--tie-weight', ['--tie-weights']],
+      ['--no-tie-weight', ['--no-tie-weights']],
+      ['--hepl', ['--help']],
+    ];
+    for (const [typo, want] of cases) expect(suggested(usageError('train', [typo], train)), typo).toEqual(want);
+    expect(suggested(usageError('sample', ['--temp', '0.5'], COMMANDS.sample.opts(), ['CK']))).toEqual(['--temperature']);
+    expect(suggested(usageError('plot', ['-x', 'epoch'], COMMANDS.plot.opts(), ['CK']))).toEqual(['--x']);
+    expect(suggested(usageError('plot', ['--x-axis', 'epoch'], COMMANDS.plot.opts(), ['CK']))).toEqual(['--x']);
+  });
+
+  it('a single-dash word is an option error, not an unexpected argument; "-", negative numbers and words after "--" are arguments', () => {
+    const sample = COMMANDS.sample.opts();
+    expect(usageError('sample', ['ck', '-length', '5'], sample, ['CK'])).toMatch(/^unknown option -length .*did you mean --length\?/);
+    expect(parseArgs('sample', ['-'], sample, ['CK']).pos).toEqual(['-']);
+    expect(parseArgs('sample', ['--', '-length'], sample, ['CK']).pos).toEqual(['-length']);
+    expect(parseArgs('plot', ['a', '--', '--b', '-c'], COMMANDS.plot.opts(), ['CK', 'CK', 'CK']).pos).toEqual(['a', '--b', '-c']);
+    expect(usageError('sample', ['a', '--', 'b'], sample, ['CK'])).toBe(`unexpected argument "b" for 'grid-lstm sample'; see grid-lstm sample --help`);
+  });
+
+  it('negative numbers are values', () => {
+    const sample = COMMANDS.sample.opts();
+    expect(parseArgs('sample', ['ck', '--temperature', '-1'], sample, ['CK']).opts.temperature).toBe(-1);
+    expect(parseArgs('sample', ['ck', '--temperature', '-.5'], sample, ['CK']).opts.temperature).toBe(-0.5);
+    expect(parseArgs('sample', ['ck', '--temperature=-2e-3'], sample, ['CK']).opts.temperature).toBe(-2e-3);
+    expect(parseArgs('sample', ['ck', '--seed', '-7'], sample, ['CK']).opts.seed).toBe(-7);
+    expect(parseArgs('sample', ['ck', '--primetext', '-rnn_size'], sample, ['CK']).opts.primetext).toBe('-rnn_size');
+    expect(parseArgs('train', ['--grad-clip', '-1'], COMMANDS.train.opts(), []).opts.gradClip).toBe(-1);
+  });
+
+  it('a choice value close to one gets it suggested; the message keeps its shape', () => {
+    const train = COMMANDS.train.opts();
+    expect(usageError('train', ['--optim', 'Adam'], train)).toBe('--optim must be one of rmsprop, adam, sgd, got "Adam"; did you mean adam?');
+    expect(usageError('train', ['--model', 'gridlstm'], train)).toBe('--model must be one of grid_lstm, lstm, got "gridlstm"; did you mean grid_lstm?');
+    expect(usageError('train', ['--optim', 'lbfgs'], train)).toBe('--optim must be one of rmsprop, adam, sgd, got "lbfgs"');
+    expect(usageError('train', ['--optim'], train)).toBe('--optim needs a value (rmsprop|adam|sgd)');
+  });
+
+  it('commands: typos, other names, and options before the command', () => {
+    const words = [...Object.keys(COMMANDS), 'help', 'version'];
+    expect(suggestCommand('trian', words)).toEqual(['train']);
+    expect(suggestCommand('smaple', words)).toEqual(['sample']);
+    expect(suggestCommand('evaluate', words)).toEqual(['eval']);
+    expect(suggestCommand('generate', words)).toEqual(['sample']);
+    expect(suggestCommand('Inspect', words)).toEqual(['inspect']);
+    expect(suggestCommand('frobnicate', words)).toEqual([]);
+    const r = run(['trian']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('grid-lstm: error: unknown command "trian"; did you mean train? (see grid-lstm --help)\n');
+    const o = run(['--rnn-size', '3']);
+    expect(o.code).toBe(2);
+    expect(o.stderr).toBe('grid-lstm: error: --rnn-size before a command; the command comes first: grid-lstm train --rnn-size ... (see grid-lstm --help)\n');
+  });
+
+  it('editDistance is the optimal string alignment distance', () => {
+    expect(editDistance('', '')).toBe(0);
+    expect(editDistance('abc', '')).toBe(3);
+    expect(editDistance('lenght', 'length')).toBe(1); // a swap is one edit
+    expect(editDistance('max-step', 'max-steps')).toBe(1);
+    expect(editDistance('kitten', 'sitting')).toBe(3);
+    expect(editDistance('ca', 'abc')).toBe(3); // OSA, not unrestricted Damerau–Levenshtein (2)
+    expect(suggest('zzzz', ['x'], {})).toEqual([]);
+    // Only the closest: a farther candidate listed first is dropped.
+    expect(suggest('abcdef', ['abcdxy', 'abcdex', 'abcdez', 'abcdeg', 'abcdeh'], {})).toEqual(['abcdex', 'abcdez', 'abcdeg']);
+    expect(suggestFlag('--', ['--x'])).toEqual([]);
+  });
+});
+
+describe('--version', () => {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  it("prints package.json's version, as --version, -V and version", () => {
+    expect(packageVersion()).toBe(pkg.version);
+    for (const a of ['--version', '-V', 'version']) {
+      const r = run([a]);
+      expect(r.code, a).toBe(0);
+      expect(r.stdout, a).toBe(`grid-lstm ${pkg.version}\n`);
+      expect(r.stderr, a).toBe('');
+    }
+  });
+  it('is listed in the main help', () => {
+    expect(mainHelp()).toMatch(/^ {2}-V, --version +print the version$/m);
+    expect(mainHelp()).toMatch(/^ {2}version +print the version$/m);
+  });
+});
+
+describe('--help', () => {
+  const helps = [...commands.map(({ name }) => ({ name, text: commandHelp(name) })), { name: '(main)', text: mainHelp() }];
+
+  it("every line fits in 80 columns", () => {
+    for (const { name, text } of helps) {
+      for (const line of text.split('\n')) expect(line.length, `${name}: ${line}`).toBeLessThanOrEqual(80);
+    }
+  });
+
+  it('every option of every command is listed, with its choices and its default', () => {
+    for (const { name, specs } of commands) {
+      const text = commandHelp(name);
+      // The help as one line of words (descriptions are wrapped).
+      const flat = text.replace(/\s+/g, ' ');
+      for (const s of specs) {
+        expect(s.help.trim(), `${name} ${s.key}`).not.toBe('');
+        expect(text, `${name} ${s.key}`).toMatch(new RegExp(`^ {2}${flagSynopsis(s).replace(/[|.*+?^${}()[\]\\]/g, '\\$&')}( |$)`, 'm'));
+        if (s.kind === 'choice') expect(text, `${name} ${s.key}`).toContain(`${optionFlag(s.key)} ${s.choices!.join('|')}`);
+        if (s.default !== undefined && s.default !== null && s.kind !== 'bool') expect(flat, `${name} ${s.key}`).toContain(`(default: ${String(s.default)})`);
+      }
+      expect(text).toMatch(/^ {2}-h, --help +show this help$/m);
+    }
+    const train = commandHelp('train');
+    expect(train).toContain('--optim rmsprop|adam|sgd');
+    expect(train).toContain('--model grid_lstm|lstm');
+    expect(train).toContain('--kernels wasm|wasm-simd|ts');
+    expect(train).toContain('--encoding utf8|latin1');
+    expect(commandHelp('plot')).toContain('--x iteration|epoch|chars');
+  });
+
+  it('descriptions wrap under their column; "(default: X)" is never split', () => {
+    const lines = commandHelp('train').split('\n');
+    const at = lines.findIndex((l) => l.startsWith('  --kernels '));
+    // A long flag takes its own line; the description follows in the column.
+    expect(lines[at + 1]).toMatch(/^ {30}compute kernels/);
+    for (const l of lines) expect(l, l).not.toMatch(/\(default:$/);
+    expect(wrap('aaa bbb ccc', 7)).toEqual(['aaa bbb', 'ccc']);
+    expect(wrap('abcdefghij', 4)).toEqual(['abcd', 'efgh', 'ij']);
+  });
+
+  it('the CLI prints the same help, for --help, -h and help CMD', () => {
+    for (const args of [['train', '--help'], ['train', '-h'], ['help', 'train']]) {
+      const r = run(args);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stdout, args.join(' ')).toBe(commandHelp('train') + '\n');
+    }
+    expect(run(['help']).stdout).toBe(mainHelp() + '\n');
+  });
+});
+
+describe('small consistencies', () => {
+  let ck = '';
+  beforeAll(() => {
+    const text = Array.from({ length: 40 }, (_, i) => `the quick brown fox ${i % 7} jumps over the lazy dog.\n`).join('');
+    const t = Trainer.fromText(text, { ...DEFAULT_TRAIN_OPTIONS, rnnSize: 4, numLayers: 1, batchSize: 2, seqLength: 8, maxSteps: 2, evalValEvery: 2, checkpointDir: join(dir, 'ck') });
+    expect(t.run().status).toBe('done');
+    ck = t.lastCheckpoint!;
+  });
+
+  it('batch shapes are written B×T', () => {
+    const loader = new CharLoader(new Uint16Array(200), 2, 8, { trainFrac: 0.9, valFrac: 0.1 });
+    expect(loader.warnings.join('\n')).toContain('batch(es) of 2×8 characters');
+    expect(() => loader.nextBatch('train', new Int32Array(3), new Int32Array(3))).toThrow(/a batch is 2×8 = 16/);
+  });
+
+  it("inspect: every line is 'label: value', the values in one column", () => {
+    const r = run(['inspect', ck]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines.length).toBeGreaterThan(10);
+    const column = lines[0].search(/: +\S/) + lines[0].match(/: +/)![0].length;
+    for (const l of lines) {
+      expect(l, l).toMatch(/^[a-z_ ]+: +\S/);
+      expect(l.search(/: +\S/) + l.match(/: +/)![0].length, l).toBe(column);
+    }
+    expect(r.stdout).toMatch(/^learning rate: +0\.002$/m);
+  });
+
+  it('sample --length 0 prints nothing; with --primetext, the primetext and a newline', () => {
+    const empty = run(['sample', ck, '--length', '0', '--quiet']);
+    expect(empty.code).toBe(0);
+    expect(empty.stdout).toBe('');
+    const primed = run(['sample', ck, '--length', '0', '--quiet', '--primetext', 'the ']);
+    expect(primed.stdout).toBe('the \n');
+    const some = run(['sample', ck, '--length', '5', '--quiet', '--argmax']);
+    expect(some.stdout).toMatch(/^[^]{5}\n$/u);
+  });
+
+  it('every error the parser gives is one line starting "grid-lstm: error: ", exit code 2', () => {
+    for (const args of [['train', '-rnn_size', '8'], ['sample', ck, '--lenght', '3'], ['plot', ck, '--x', 'epochs'], ['bogus'], ['-x']]) {
+      const r = run(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(/^grid-lstm: error: [^\n]+\n$/);
+    }
+  });
+});
