@@ -16,8 +16,8 @@ export const SAMPLE_OPTS: OptSpec[] = [
 export function cmdSample(argv: string[]): number {
   const { opts, pos } = parseArgs('sample', argv, SAMPLE_OPTS, ['CK']);
   if (pos.length < 1) throw new UsageError('sample needs a checkpoint: grid-lstm sample CK (a .safetensors file or a directory of them)');
-  if ((opts.length as number) < 0) throw new UsageError(`--length must be ≥ 0, got ${opts.length}`);
-  if (!((opts.temperature as number) > 0)) throw new UsageError(`--temperature must be > 0, got ${opts.temperature}`);
+  if ((opts.length as number) < 0) throw new UsageError(`--length must be a whole number ≥ 0, got ${opts.length}`);
+  if (!((opts.temperature as number) > 0)) throw new UsageError(`--temperature must be a number > 0, got ${opts.temperature}`);
   if ((opts.temperature as number) < 1e-300) {
     throw new UsageError(`--temperature ${opts.temperature} is too small to compute with (below 1e-300); use --argmax for the most likely character each time`);
   }

@@ -31,7 +31,7 @@ export function cmdViz(argv: string[]): number {
   if (opts.data === undefined) throw new UsageError('viz needs --data FILE: the text to run the model over');
   const start = opts.start as number;
   const length = opts.length as number;
-  if (start < 0) throw new UsageError(`--start must be ≥ 0, got ${start}`);
+  if (start < 0) throw new UsageError(`--start must be a whole number ≥ 0, got ${start}`);
   if (length < 1) throw new UsageError(`--length must be a whole number > 0, got ${length}`);
   const bits = opts.bits as number;
   if (bits < 1 || bits > 8) throw new UsageError(`--bits must be a whole number from 1 to 8, got ${bits}`);
