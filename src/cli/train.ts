@@ -4,7 +4,6 @@ import { paramCount } from '../nn/params.js';
 import {
   DEFAULT_TRAIN_OPTIONS,
   type RunOutcome,
-  type StepResult,
   type TrainOptions,
   CheckpointDirError,
   Trainer,
@@ -12,7 +11,10 @@ import {
   validateTrainOptions,
 } from '../train/train.js';
 import { COMMON, type OptSpec, UsageError, makeKernels, parseArgs } from './args.js';
-import { checkpointFile, loadCk, readData, shellWord } from './files.js';
+import { commandLine, userPath } from './command.js';
+import { checkpointFile, loadCk, readData } from './files.js';
+import { TrainingDisplay } from './progress.js';
+import { startedByNpm, stopExitCode, stopRequests } from './stop.js';
 
 export const D = DEFAULT_TRAIN_OPTIONS;
 export const TRAIN_OPTS: OptSpec[] = [
@@ -53,14 +55,6 @@ export const TRAIN_OPTS: OptSpec[] = [
   { key: 'log', kind: 'choice', choices: ['csv', 'none'], default: D.log, help: 'write the loss history to DIR/<savefile>.log.csv as the run goes (csv), or not (none)' },
   ...COMMON,
 ];
-export function formatDuration(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = Math.floor(s % 60);
-  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(sec).padStart(2, '0')}s`;
-}
-
 export async function cmdTrain(argv: string[]): Promise<number> {
   const { opts, given } = parseArgs('train', argv, TRAIN_OPTS, []);
   if (opts.initFrom !== undefined && opts.resume !== undefined) throw new UsageError('use either --init-from or --resume, not both');
@@ -127,51 +121,36 @@ export async function cmdTrain(argv: string[]): Promise<number> {
 
   const o = trainer.options;
   const m = trainer.model;
+  // Two lines, each short enough for an 80-column terminal.
   err(
     `${o.model} ${o.numLayers}×${o.rnnSize}${o.model === 'grid_lstm' ? (o.tieWeights ? ' tied' : ' untied') : ''}, ` +
-      `${paramCount(m.config).toLocaleString('en-US')} parameters, vocabulary ${m.config.vocabSize}, ` +
-      `${trainer.loader.splitSizes.train}/${trainer.loader.splitSizes.val}/${trainer.loader.splitSizes.test} train/val/test batches of ${o.batchSize}×${o.seqLength}, kernels ${m.kernels.name}`,
+      `${paramCount(m.config).toLocaleString('en-US')} parameters, vocabulary ${m.config.vocabSize}`,
   );
+  err(`${trainer.loader.splitSizes.train}/${trainer.loader.splitSizes.val}/${trainer.loader.splitSizes.test} train/val/test batches of ${o.batchSize}×${o.seqLength}, kernels ${m.kernels.name}`);
 
-  const tty = process.stderr.isTTY === true;
-  const charsPerBatch = o.batchSize * o.seqLength;
-  let avg = 0; // smoothed seconds per step, for the ETA
-  // Ctrl-C / SIGTERM: the handler runs between steps (runAsync returns to the event loop there)
-  // and asks the run to stop; it then writes a checkpoint of the last completed step. A signal
-  // repeated before that is ignored; Ctrl-\ (SIGQUIT) still quits at once without saving.
-  let stopSignal: NodeJS.Signals | null = null;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (stopSignal) return;
-    stopSignal = sig;
-    err(`${tty ? '\n' : ''}${sig}: saving a checkpoint after this step, then stopping (Ctrl-\\ quits at once without saving)`);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  const line = (s: StepResult) =>
-    `${s.iteration}/${s.totalIterations} (epoch ${s.epoch.toFixed(3)}), train_loss = ${s.loss.toFixed(8)}, ` +
-    `grad/param norm = ${s.gradParamRatio.toExponential(4)}, time/batch = ${s.seconds.toFixed(4)}s, ` +
-    `${Math.round(charsPerBatch / s.seconds)} chars/s`;
+  // What the run shows (a line fitted to the terminal, or char-rnn's plain lines): progress.ts.
+  const display = new TrainingDisplay(process.stderr, {
+    printEvery: o.printEvery,
+    charsPerBatch: o.batchSize * o.seqLength,
+    evalValEvery: o.evalValEvery,
+    total: trainer.totalIterations,
+    valBatches: trainer.loader.splitSizes.val,
+  });
+  // Ctrl-C, SIGTERM, or the npm that started this run gone (stop.ts): the run stops after the
+  // current step (or validation batch) with a checkpoint of the last completed step.
+  const stop = stopRequests((why) => {
+    const what = why === 'parent-exit' ? 'the npm process that started this run exited' : why;
+    display.note(`${what}: saving a checkpoint after this step, then stopping (Ctrl-\\ quits at once without saving)`);
+  }, startedByNpm());
   let outcome: RunOutcome;
   try {
     outcome = await trainer.runAsync({
-      onStep: (s) => {
-        avg = avg === 0 ? s.seconds : 0.9 * avg + 0.1 * s.seconds;
-        if (tty) {
-          const width = 24;
-          const done = Math.round((width * s.iteration) / s.totalIterations);
-          const bar = '='.repeat(done) + ' '.repeat(width - done);
-          process.stderr.write(`\r[${bar}] ${line(s)}, ETA ${formatDuration(avg * (s.totalIterations - s.iteration))}\x1b[K`);
-        } else if (s.iteration % o.printEvery === 0 || s.iteration === s.totalIterations) {
-          err(line(s));
-        }
-      },
-      onEval: (e) => {
-        if (tty) process.stderr.write('\n');
-        err(`validation at iteration ${e.iteration}: val_loss = ${e.valLoss.toFixed(4)} nats/char = ${(e.valLoss / Math.LN2).toFixed(4)} bits/char (${e.seconds.toFixed(1)}s)`);
-      },
-      onCheckpoint: (p) => err(`saved checkpoint ${p}`),
-      onWarning: (w) => err(`${tty ? '\n' : ''}warning: ${w}`),
-      shouldStop: () => stopSignal !== null,
+      onStep: (s) => display.step(s),
+      onEvalProgress: (done, total) => display.validationProgress(done, total),
+      onEval: (e) => display.validated(e),
+      onCheckpoint: (p) => display.note(`saved checkpoint ${p}`),
+      onWarning: (w) => display.note(`warning: ${w}`),
+      shouldStop: () => stop.reason() !== null,
     });
   } catch (e) {
     if (e instanceof CheckpointDirError) throw new UsageError(e.message);
@@ -180,17 +159,19 @@ export async function cmdTrain(argv: string[]): Promise<number> {
     }
     throw e;
   } finally {
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
-    if (tty) process.stderr.write('\n');
+    stop.dispose();
+    display.close();
   }
   if (outcome.status === 'diverged' || outcome.status === 'failed') {
     err(`grid-lstm: error: ${outcome.message}`);
     return 1;
   }
   if (outcome.status === 'stopped') {
-    err(`stopped by ${stopSignal ?? 'request'} at iteration ${trainer.iteration}; resume with: grid-lstm train --resume ${shellWord(outcome.checkpoint)}`);
-    return stopSignal === 'SIGTERM' ? 143 : 130;
+    const why = stop.reason();
+    const by = why === 'parent-exit' ? 'the exit of npm' : (why ?? 'request');
+    // The command as this run was started (npx grid-lstm, node dist/cli.js, ...): it runs as printed.
+    err(`stopped by ${by} at iteration ${trainer.iteration}; resume with: ${commandLine('train', '--resume', userPath(outcome.checkpoint))}`);
+    return stopExitCode(why);
   }
   const early = outcome.earlyStop;
   if (early) {

@@ -125,6 +125,12 @@ export interface RunHooks {
    * that is cut short is dropped (it changes nothing that a resume needs).
    */
   shouldStop?: () => boolean;
+  /**
+   * During a validation pass: `done` of its `total` batches evaluated; called with 0 as it
+   * starts, then after every batch (a pass over a large split takes a while: a display can
+   * show its progress).
+   */
+  onEvalProgress?: (done: number, total: number) => void;
 }
 
 export type RunOutcome =
@@ -477,8 +483,11 @@ export class Trainer {
     }
   }
 
-  /** {@link evaluate}, yielding after every batch; returns null if `stop()` turns true. */
-  private *evaluateSteps(split: Split, stop: () => boolean): Generator<void, number | null, void> {
+  /**
+   * {@link evaluate}, yielding after every batch; returns null if `stop()` turns true.
+   * `progress(done, n)` is called at the start (0) and after every batch.
+   */
+  private *evaluateSteps(split: Split, stop: () => boolean, progress?: (done: number, n: number) => void): Generator<void, number | null, void> {
     this.loader.requireSplit(split);
     const { batchSize: B, seqLength: T } = this.options;
     const x = new Int32Array(B * T);
@@ -486,6 +495,7 @@ export class Trainer {
     let state = this.model.zeroState(B);
     let total = 0;
     const n = this.loader.splitSizes[split];
+    progress?.(0, n);
     for (let k = 0; k < n; k++) {
       if (k > 0) {
         yield;
@@ -496,6 +506,7 @@ export class Trainer {
       const r = this.model.inference(() => this.model.forward({ x, y, batchSize: B, seqLength: T }, state));
       total += r.loss;
       state = r.finalState;
+      progress?.(k + 1, n);
     }
     return total / n;
   }
@@ -711,7 +722,7 @@ export class Trainer {
     /** Validation and a checkpoint; a RunOutcome when the run must end, else the val loss. */
     const validate = function* (this: Trainer): Generator<void, RunOutcome | number, void> {
       const t0 = performance.now();
-      const valLoss = yield* this.evaluateSteps('val', stop);
+      const valLoss = yield* this.evaluateSteps('val', stop, hooks.onEvalProgress);
       if (valLoss === null) return stopped();
       if (!Number.isFinite(valLoss)) {
         return diverged(
