@@ -316,3 +316,24 @@ describe('small consistencies', () => {
     }
   });
 });
+
+describe('messages that name the fix', () => {
+  const train = COMMANDS.train.opts();
+  it('a value given to a switch names both forms', () => {
+    expect(usageError('train', ['--tie-weights=yes'], train)).toBe('--tie-weights takes no value; use --tie-weights or --no-tie-weights');
+    expect(usageError('train', ['--no-tie-weights=1'], train)).toBe('--no-tie-weights takes no value; use --tie-weights or --no-tie-weights');
+  });
+  it('a text given as an argument suggests --data (as char-rnn users and other tools pass it)', () => {
+    expect(usageError('train', ['input.txt'], train)).toBe(`unexpected argument "input.txt" for 'grid-lstm train'; did you mean --data input.txt? (see grid-lstm train --help)`);
+    expect(usageError('eval', ['ck', 'text.txt'], COMMANDS.eval.opts(), ['CK'])).toMatch(/did you mean --data text\.txt\?/);
+    // With --data given, or for a command without it: no such guess.
+    expect(usageError('train', ['--data', 'a.txt', 'extra'], train)).toBe(`unexpected argument "extra" for 'grid-lstm train'; see grid-lstm train --help`);
+    expect(usageError('sample', ['ck', 'extra'], COMMANDS.sample.opts(), ['CK'])).toBe(`unexpected argument "extra" for 'grid-lstm sample'; see grid-lstm sample --help`);
+  });
+  it('an option where a value was due: the value was forgotten', () => {
+    expect(usageError('train', ['--data', '--rnn-size', '8'], train)).toBe('--data needs a value (FILE), got the option --rnn-size; write --data=--rnn-size if that is the value');
+    expect(usageError('sample', ['ck', '--primetext', '--help'], COMMANDS.sample.opts(), ['CK'])).toMatch(/^--primetext needs a value \(TEXT\), got the option --help;/);
+    expect(parseArgs('sample', ['ck', '--primetext=--seed'], COMMANDS.sample.opts(), ['CK']).opts.primetext).toBe('--seed');
+    expect(parseArgs('sample', ['ck', '--primetext', '--not-an-option'], COMMANDS.sample.opts(), ['CK']).opts.primetext).toBe('--not-an-option');
+  });
+});

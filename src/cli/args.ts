@@ -93,18 +93,29 @@ export function parseArgs(command: string, argv: string[], specs: OptSpec[], pos
     if (!spec) throw new UsageError(unknownOptionMessage(command, flag, specs));
     given.add(spec.key);
     if (spec.kind === 'bool') {
-      if (value !== undefined) throw new UsageError(`${flag} takes no value`);
+      const name = optionFlag(spec.key);
+      if (value !== undefined) throw new UsageError(`${flag} takes no value; use ${name} or --no-${name.slice(2)}`);
       opts[spec.key] = !negated;
       continue;
     }
     if (value === undefined) {
       if (i + 1 >= argv.length) throw new UsageError(`${flag} needs a value (${metavar(spec)})`);
       value = argv[++i];
+      // "--data --rnn-size 8": the value forgotten, not a file named --rnn-size (--data=--x says that).
+      if (byFlag.has(value.split('=')[0]) || GLOBAL_FLAGS.includes(value)) {
+        throw new UsageError(`${flag} needs a value (${metavar(spec)}), got the option ${value}; write ${flag}=${value} if that is the value`);
+      }
     }
     opts[spec.key] = convert(flag, spec, value);
   }
   if (pos.length > positionals.length) {
-    throw new UsageError(`unexpected argument ${JSON.stringify(pos[positionals.length])} for 'grid-lstm ${command}'; see grid-lstm ${command} --help`);
+    const extra = pos[positionals.length];
+    const head = `unexpected argument ${JSON.stringify(extra)} for 'grid-lstm ${command}'`;
+    // char-rnn and other tools take the text as an argument; here it is --data FILE.
+    if (byFlag.has('--data') && opts.data === undefined && !extra.startsWith('-')) {
+      throw new UsageError(`${head}; did you mean --data ${extra}? (see grid-lstm ${command} --help)`);
+    }
+    throw new UsageError(`${head}; see grid-lstm ${command} --help`);
   }
   return { opts, pos, given };
 }
