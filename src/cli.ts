@@ -50,6 +50,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'help') {
       // grid-lstm help train: the command's help.
+      if (rest[0].startsWith('-')) return main([rest[0]]);
+      if (rest[0] === 'help' || rest[0] === 'version') return main(['--help']);
       if (!Object.hasOwn(COMMANDS, rest[0])) throw unknownCommand(rest[0]);
       process.stdout.write(commandHelp(rest[0]) + '\n');
       return 0;
@@ -63,6 +65,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(commandHelp(command) + '\n');
       return 0;
     }
+    if (options.includes('--version')) return main(['--version']);
     const code = await cmd.run(rest);
     const failed = outputError(process.stdout.errored);
     if (failed !== null) throw new Error(failed);

@@ -337,3 +337,15 @@ describe('messages that name the fix', () => {
     expect(parseArgs('sample', ['ck', '--primetext', '--not-an-option'], COMMANDS.sample.opts(), ['CK']).opts.primetext).toBe('--not-an-option');
   });
 });
+
+describe('help and version in other places', () => {
+  it('help help / help version / help -h: the main help; help --version and CMD --version: the version', () => {
+    for (const args of [['help', 'help'], ['help', 'version'], ['help', '-h']]) expect(run(args).stdout, args.join(' ')).toBe(mainHelp() + '\n');
+    const version = `grid-lstm ${packageVersion()}\n`;
+    for (const args of [['help', '--version'], ['train', '--version'], ['sample', 'x', '--version']]) {
+      const r = run(args);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stdout, args.join(' ')).toBe(version);
+    }
+  });
+});
