@@ -674,7 +674,7 @@ export class Trainer {
     const warn = hooks.onWarning ?? ((m: string) => process.emitWarning(m));
     const logPath = this.logPath;
     const log = logPath === null ? null : new LossLog(logPath, warn);
-    log?.start(this.logLines(), this.history.train.length === 0 && this.history.val.length === 0);
+    log?.start(this.logLines());
     try {
       return yield* this.runLoop(hooks, warn, log);
     } finally {
@@ -820,11 +820,13 @@ class LossLog {
     private readonly warn: (message: string) => void,
   ) {}
 
-  /** Writes the file anew with `lines`; `fresh`: the run has no history (warn when replacing another run's log). */
-  start(lines: string[], fresh: boolean): void {
+  /** Writes the file anew with `lines` (header first), saying so when it replaces another run's log. */
+  start(lines: string[]): void {
     try {
-      if (fresh && existsSync(this.path) && hasData(this.path)) {
-        this.warn(`replacing the loss log ${this.path} of an earlier run; use --savefile to keep runs' logs apart`);
+      // A log whose first step is not this run's is another run's (with the same --savefile).
+      const first = existsSync(this.path) ? firstDataLine(this.path) : null;
+      if (first !== null && first !== lines[1]) {
+        this.warn(`replacing the loss log ${this.path} of another run; use --savefile to keep runs' logs apart`);
       }
       writeFileAtomic(this.path, new TextEncoder().encode(lines.map((l) => l + '\n').join('')));
       this.fd = openSync(this.path, 'a');
@@ -859,15 +861,14 @@ class LossLog {
   }
 }
 
-/** True when the file at `path` has more than a header line (reads its first bytes only). */
-function hasData(path: string): boolean {
+/** The second line of the file at `path` (the first after the header), or null (reads its first bytes only). */
+function firstDataLine(path: string): string | null {
   const fd = openSync(path, 'r');
   try {
     const buf = Buffer.alloc(4096);
     const n = readSync(fd, buf, 0, buf.length, 0);
-    const text = buf.subarray(0, n).toString('utf8');
-    const nl = text.indexOf('\n');
-    return nl >= 0 && nl + 1 < text.length;
+    const lines = buf.subarray(0, n).toString('utf8').split('\n');
+    return lines.length > 2 || (lines.length === 2 && lines[1] !== '') ? lines[1] : null;
   } finally {
     closeSync(fd);
   }
