@@ -33,8 +33,8 @@
  * columns; every relative link of the README and of the docs pages points to a file that
  * exists, and to a heading of it when it names one.
  *
- * Needs the build (dist/), as `npm test` makes it in its pretest step. About 90 s, most of it
- * the demo.
+ * Needs the build (dist/), as `npm test` makes it in its pretest step. About 150 s on 2 cores;
+ * the demo, beside the other commands, takes 75–100 s of it.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
