@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Launch, commandPrefixOf, userPathOf } from '../src/cli/command.js';
+import { type Launch, commandLineOf, commandPrefixOf } from '../src/cli/command.js';
 import { EtaEstimator, type StepFields, TrainingDisplay, formatDuration, formatProgress, formatValidation, plainLine, validationsFrom } from '../src/cli/progress.js';
 import { startedByNpm, stopExitCode } from '../src/cli/stop.js';
 
@@ -276,19 +276,23 @@ describe('the command printed for the user to run', () => {
     const env = { npm_command: 'exec', npm_lifecycle_event: 'npx', PATH: '/usr/bin' };
     expect(commandPrefixOf(launch({ env, script: '/root/.npm/_npx/5eec/node_modules/.bin/grid-lstm' }))).toEqual(['npx', 'grid-lstm']);
   });
-  it('npm run (a script with node dist/cli.js): node dist/cli.js, relative to where the user is', () => {
-    expect(commandPrefixOf(launch({ env: { ...npmRun, INIT_CWD: '/home/u/grid-lstm' } }))).toEqual(['node', 'dist/cli.js']);
-    // npm run from a subdirectory runs the script in the package root.
-    const sub = { env: { ...npmRun, INIT_CWD: '/home/u/grid-lstm/docs' } };
-    expect(commandPrefixOf(launch(sub))).toEqual(['node', '/home/u/grid-lstm/dist/cli.js']);
-    expect(userPathOf(launch(sub), 'cv/demo/x.safetensors')).toBe('../cv/demo/x.safetensors');
-    expect(userPathOf(launch(sub), '/abs/x.safetensors')).toBe('/abs/x.safetensors');
-    expect(userPathOf(launch({}), 'cv/x.safetensors')).toBe('cv/x.safetensors');
+  it('npm run (a script with node dist/cli.js): node dist/cli.js, after a cd to where npm ran it', () => {
+    expect(commandLineOf(launch({ env: { ...npmRun, INIT_CWD: '/home/u/grid-lstm' } }), ['train', '--resume', 'cv/demo/x.safetensors'])).toBe(
+      'node dist/cli.js train --resume cv/demo/x.safetensors',
+    );
+    // npm run from a subdirectory runs the script in the package root: relative paths (and those
+    // a checkpoint records: --data, --checkpoint-dir) are relative to that.
+    const sub = launch({ env: { ...npmRun, INIT_CWD: '/home/u/grid-lstm/docs/my notes' } });
+    expect(commandLineOf(sub, ['train', '--resume', 'cv/demo/x.safetensors'])).toBe("cd ../.. && node dist/cli.js train --resume cv/demo/x.safetensors");
+  });
+  it('every word shell-quoted', () => {
+    expect(commandLineOf(launch({ cwd: "/tmp/it's here" }), ['train', '--resume', "cv/a b/it's.safetensors"])).toBe(
+      `node /home/u/grid-lstm/dist/cli.js train --resume 'cv/a b/it'\\''s.safetensors'`,
+    );
   });
   it("a process npm's environment reached but npm did not start in the package root (a test): its own cwd", () => {
     const l = launch({ env: { ...npmRun, INIT_CWD: '/home/u/grid-lstm/docs' }, cwd: '/tmp/t' });
-    expect(userPathOf(l, 'cv/x')).toBe('cv/x');
-    expect(commandPrefixOf(l)).toEqual(['node', '/home/u/grid-lstm/dist/cli.js']);
+    expect(commandLineOf(l, ['train'])).toBe('node /home/u/grid-lstm/dist/cli.js train');
   });
   it('the grid-lstm bin on the PATH (a global install): grid-lstm', () => {
     const l = launch({

@@ -5,10 +5,12 @@
  *   npx grid-lstm train ...           → npx grid-lstm train --resume CK
  *   node dist/cli.js train ...        → node dist/cli.js train --resume CK
  *   node /abs/path/dist/cli.js ...    → node /abs/path/dist/cli.js ... (the cli is not under the cwd)
- *   npm run demo (a package script)   → node dist/cli.js ... (the script's command is not a command)
+ *   npm run demo (a package script)   → node dist/cli.js ... (the script's name is not a command),
+ *                                       after "cd DIR &&" when npm ran it in another directory
  *   grid-lstm train ... (on the PATH) → grid-lstm train --resume CK
  *
- * Use {@link commandLine} for a whole command and {@link userPath} for every path in it.
+ * The command runs in this process's directory, as relative paths in it (and those recorded in a
+ * checkpoint: --data, --checkpoint-dir) are relative to that. Use {@link commandLine}.
  */
 import { accessSync, constants, realpathSync } from 'node:fs';
 import { basename, delimiter, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -60,10 +62,9 @@ export function commandPrefixOf(l: Launch): string[] {
     // A project's node_modules/.bin/grid-lstm (an npm script said "grid-lstm ..."): npx finds it.
     if (l.script.split(sep).includes('node_modules')) return ['npx', BIN];
   }
-  // node PATH/cli.js (or the script run through its shebang): the same file, relative to where
-  // the user is when it is under it, else absolute (which works from anywhere).
-  const cwd = userCwd(l);
-  const rel = relative(cwd, l.script);
+  // node PATH/cli.js (or the script run through its shebang): the same file, relative to the
+  // directory the command runs in when it is under it, else absolute (which works from anywhere).
+  const rel = relative(l.cwd, l.script);
   const script = rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : l.script;
   return [l.which('node', l.env.PATH ?? '') !== null ? 'node' : l.execPath, script];
 }
@@ -95,30 +96,24 @@ function thisLaunch(): Launch {
   return { env: process.env, script: process.argv[1] ?? 'dist/cli.js', cwd: process.cwd(), which, realpath, execPath: process.execPath };
 }
 
-/** The words that start a command running this CLI, as this process was started. */
+/** The words that start a command running this CLI, as this process was started (in its cwd). */
 export function commandPrefix(): string[] {
   return commandPrefixOf(thisLaunch());
 }
 
 /**
- * A whole command line for the user to paste, each word shell-quoted:
- * `commandLine('train', '--resume', userPath(ck))` → "npx grid-lstm train --resume cv/x.safetensors".
+ * A whole command line for the user to paste in their shell, each word shell-quoted, run in this
+ * process's directory: `commandLineOf(launch, ['train', '--resume', ck])` →
+ * "npx grid-lstm train --resume 'cv/my run/x.safetensors'", or under `npm run` started in a
+ * subdirectory of the package "cd .. && node dist/cli.js train --resume ...".
  */
+export function commandLineOf(l: Launch, args: string[]): string {
+  const from = userCwd(l);
+  const cd = resolve(from) === resolve(l.cwd) ? '' : `cd ${shellWord(relative(from, l.cwd) || '.')} && `;
+  return cd + [...commandPrefixOf(l), ...args].map(shellWord).join(' ');
+}
+
+/** {@link commandLineOf} for this process: `commandLine('train', '--resume', ck)`. */
 export function commandLine(...args: string[]): string {
-  return [...commandPrefix(), ...args].map(shellWord).join(' ');
-}
-
-/**
- * A path this process uses (relative to its cwd) as the user must type it in their shell: the
- * same, except under `npm run` started from a subdirectory of the package, where it is made
- * relative to that subdirectory.
- */
-export function userPathOf(l: Pick<Launch, 'env' | 'cwd'>, p: string): string {
-  const cwd = userCwd(l);
-  if (isAbsolute(p) || resolve(cwd) === resolve(l.cwd)) return p;
-  return relative(cwd, resolve(l.cwd, p)) || '.';
-}
-
-export function userPath(p: string): string {
-  return userPathOf(thisLaunch(), p);
+  return commandLineOf(thisLaunch(), args);
 }

@@ -11,7 +11,7 @@ import {
   validateTrainOptions,
 } from '../train/train.js';
 import { COMMON, type OptSpec, UsageError, makeKernels, parseArgs } from './args.js';
-import { commandLine, userPath } from './command.js';
+import { commandLine } from './command.js';
 import { checkpointFile, loadCk, readData } from './files.js';
 import { TrainingDisplay } from './progress.js';
 import { startedByNpm, stopExitCode, stopRequests } from './stop.js';
@@ -170,7 +170,7 @@ export async function cmdTrain(argv: string[]): Promise<number> {
     const why = stop.reason();
     const by = why === 'parent-exit' ? 'the exit of npm' : (why ?? 'request');
     // The command as this run was started (npx grid-lstm, node dist/cli.js, ...): it runs as printed.
-    err(`stopped by ${by} at iteration ${trainer.iteration}; resume with: ${commandLine('train', '--resume', userPath(outcome.checkpoint))}`);
+    err(`stopped by ${by} at iteration ${trainer.iteration}; resume with: ${commandLine('train', '--resume', outcome.checkpoint)}`);
     return stopExitCode(why);
   }
   const early = outcome.earlyStop;
