@@ -267,7 +267,7 @@ describe('bad checkpoints through every command: one line, exit code 2', () => {
   const corrupt: [string, () => string, RegExp][] = [
     ['missing', () => join(dir, 'missing.safetensors'), /missing\.safetensors: no such file/],
     ['a directory without checkpoints', () => (mkdirSync(join(dir, 'nock'), { recursive: true }), join(dir, 'nock')), /holds no \.safetensors checkpoint; train one first or name a checkpoint file/],
-    ['not safetensors (text)', () => dataFile, /header length \d+ is larger than the file .*not a safetensors file/],
+    ['not safetensors (text)', () => dataFile, /text\.txt: not a grid-lstm checkpoint \(safetensors\): it is text \("the quick brown fox 0 ju\.\.\."\), not a safetensors file; pass a \.safetensors file that grid-lstm train wrote, or the directory holding them$/m],
     ['an empty file', () => file('empty.safetensors', ''), /the file is 0 bytes, shorter than the 8-byte header length field/],
     ['truncated in the length field', () => file('trunc4.safetensors', parts().bytes.subarray(0, 5)), /shorter than the 8-byte header length field: it is truncated/],
     ['truncated in the header', () => file('trunc-h.safetensors', parts().bytes.subarray(0, 100)), /header length \d+ is larger than the file \(100 bytes\): the file is truncated/],

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describeSystemError } from '../train/safetensors.js';
 import { type OptSpec, helpRows, helpText } from './args.js';
 import { EVAL_OPTS, cmdEval } from './eval.js';
-import { cmdInspect } from './inspect.js';
+import { INSPECT_OPTS, cmdInspect } from './inspect.js';
 import { PLOT_OPTS, cmdPlot } from './plot.js';
 import { SAMPLE_OPTS, cmdSample } from './sample.js';
 import { TRAIN_OPTS, cmdTrain } from './train.js';
@@ -32,7 +32,7 @@ export const COMMANDS: Record<string, Command> = {
     run: cmdSample,
     summary: 'generate text from a checkpoint',
     usage: 'grid-lstm sample CK [options]',
-    about: 'Generate text from a checkpoint (a file, or a directory: its newest checkpoint).',
+    about: 'Generate text from a checkpoint (a file, or a directory: its checkpoint with the lowest validation loss, or with --newest its newest).',
     opts: () => SAMPLE_OPTS,
   },
   eval: {
@@ -45,9 +45,9 @@ export const COMMANDS: Record<string, Command> = {
   inspect: {
     run: cmdInspect,
     summary: 'show what a checkpoint holds',
-    usage: 'grid-lstm inspect CK',
-    about: 'Show a checkpoint: config, parameter count, iteration, epoch, losses.',
-    opts: () => [],
+    usage: 'grid-lstm inspect CK [options]',
+    about: 'Show a checkpoint: config, parameter count, iteration, epoch, losses (a directory: its checkpoint with the lowest validation loss, or with --newest its newest).',
+    opts: () => INSPECT_OPTS,
   },
   plot: {
     run: cmdPlot,

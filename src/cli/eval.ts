@@ -1,12 +1,20 @@
 /** grid-lstm eval: the loss of a text under a checkpoint. */
 import { evaluateIds } from '../infer/generate.js';
 import { COMMON, type OptSpec, UsageError, makeKernels, parseArgs } from './args.js';
-import { loadCk, readData } from './files.js';
+import { NEWEST_OPT, loadCk, readData } from './files.js';
 
 export const EVAL_OPTS: OptSpec[] = [
   { key: 'data', kind: 'string', arg: 'FILE', help: 'the text to evaluate (required)' },
   { key: 'encoding', kind: 'choice', choices: ['utf8', 'latin1'], default: 'utf8', help: 'how to read --data' },
-  { key: 'json', kind: 'bool', default: false, help: 'print one JSON object {loss, bpc, predictions}' },
+  {
+    key: 'unknown',
+    kind: 'choice',
+    choices: ['error', 'skip'],
+    default: 'error',
+    help: "characters of --data outside the checkpoint's vocabulary: error (refuse the text) or skip (leave them out of the text, and say how many)",
+  },
+  { key: 'json', kind: 'bool', default: false, help: 'print one JSON object {loss, bpc, predictions, skipped}' },
+  NEWEST_OPT,
   ...COMMON,
 ];
 
@@ -14,11 +22,25 @@ export function cmdEval(argv: string[]): number {
   const { opts, pos } = parseArgs('eval', argv, EVAL_OPTS, ['CK']);
   if (pos.length < 1) throw new UsageError('eval needs a checkpoint: grid-lstm eval CK --data FILE');
   if (opts.data === undefined) throw new UsageError('eval needs --data FILE: the text to measure the loss on');
-  const ck = loadCk(pos[0], makeKernels(opts.kernels));
-  const { ids } = readData(opts.data as string, opts.encoding as 'utf8' | 'latin1', ck.vocab);
-  if (ids.length < 2) throw new UsageError(`--data ${opts.data} has ${ids.length} character(s); at least 2 are needed`);
+  const ck = loadCk(pos[0], makeKernels(opts.kernels), opts.newest ? 'newest' : 'best');
+  const { ids, skipped, skippedChars } = readData(opts.data as string, opts.encoding as 'utf8' | 'latin1', ck.vocab, opts.unknown as 'error' | 'skip');
+  if (ids.length < 2) {
+    const after = skipped > 0 ? ` left after skipping ${skipped} outside the vocabulary` : '';
+    throw new UsageError(`--data ${opts.data} has ${ids.length} character(s)${after}; at least 2 are needed`);
+  }
+  // Diagnostics on stderr (stdout holds only the result), once the input is known to be good:
+  // the file a directory stood for, what was skipped.
+  if (ck.note) process.stderr.write(`${ck.note}\n`);
+  if (skipped > 0) process.stderr.write(`${skippedLine(skipped, skippedChars)}\n`);
   const r = evaluateIds(ck.model, ids);
-  if (opts.json) process.stdout.write(JSON.stringify({ loss: r.loss, bpc: r.bpc, predictions: r.predictions }) + '\n');
+  if (opts.json) process.stdout.write(JSON.stringify({ loss: r.loss, bpc: r.bpc, predictions: r.predictions, skipped }) + '\n');
   else process.stdout.write(`${r.loss.toFixed(6)} nats/char, ${r.bpc.toFixed(6)} bits/char over ${r.predictions} predictions\n`);
   return 0;
+}
+
+/** "skipped 12 characters outside the checkpoint's vocabulary (3 distinct: "é", "—", "’")" */
+export function skippedLine(skipped: number, chars: string[]): string {
+  const shown = chars.slice(0, 10).map((c) => JSON.stringify(c).replace(/[\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16)}`));
+  const more = chars.length > 10 ? `, and ${chars.length - 10} more` : '';
+  return `skipped ${skipped} character${skipped === 1 ? '' : 's'} outside the checkpoint's vocabulary (${chars.length} distinct: ${shown.join(', ')}${more})`;
 }

@@ -1,23 +1,36 @@
 /** What the commands read: the text of --data, and the checkpoint a CK argument names. */
-import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { Kernels } from '../nn/kernels.js';
-import { type CheckpointContents, loadCheckpoint } from '../train/checkpoint.js';
+import { type CheckpointContents, type CheckpointInfo, CheckpointError, loadCheckpoint, readCheckpointInfo } from '../train/checkpoint.js';
 import { type Corpus, type Vocab, corpusFromText, loadDefaultCorpus, readCorpus } from '../train/data.js';
-import { UsageError } from './args.js';
+import { type OptSpec, UsageError } from './args.js';
 
 /**
  * The text of --data (or the built-in corpus) as ids: with `vocab` (a checkpoint's) encoded with
  * it, else with its own vocabulary; `report` says "loaded N characters in X s ..." (printed once
- * the run is known to start, so that an input error stays a single line).
+ * the run is known to start, so that an input error stays a single line). `unknown` (for a
+ * command with --unknown) says what a character outside `vocab` does: 'error' refuses the file
+ * (the message then points to --unknown skip), 'skip' leaves it out, counted in `skipped`.
  */
-export function readData(path: string | undefined, encoding: 'utf8' | 'latin1', vocab?: Vocab): Corpus & { report: string } {
+export function readData(
+  path: string | undefined,
+  encoding: 'utf8' | 'latin1',
+  vocab?: Vocab,
+  unknown?: 'error' | 'skip',
+): Corpus & { report: string; skipped: number; skippedChars: string[] } {
   const t0 = performance.now();
-  let corpus: Corpus;
+  let corpus: Corpus & { skipped: number; skippedChars: string[] };
   try {
-    corpus = path === undefined ? corpusFromText(loadDefaultCorpus(), vocab) : readCorpus(path, { encoding, label: '--data', vocab });
+    corpus =
+      path === undefined
+        ? { ...corpusFromText(loadDefaultCorpus(), vocab), skipped: 0, skippedChars: [] }
+        : readCorpus(path, { encoding, label: '--data', vocab, unknown });
   } catch (e) {
-    const message = (e as Error).message;
+    let message = (e as Error).message;
+    if (unknown !== undefined && vocab !== undefined && / does not contain \d+ character\(s\) of the text: /.test(message)) {
+      message = `${message}, or pass --unknown skip to leave them out`;
+    }
     throw new UsageError(path === undefined ? `the built-in corpus: ${message}` : message);
   }
   const seconds = (performance.now() - t0) / 1000;
@@ -30,63 +43,158 @@ export function shellWord(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-export function loadCk(path: string, kernels?: Kernels): CheckpointContents {
+/** How a directory given as CK is read: its checkpoint of lowest validation loss, or its newest. */
+export type CheckpointPick = 'best' | 'newest';
+
+/** The `--newest` option of the commands that read a checkpoint. */
+export const NEWEST_OPT: OptSpec = {
+  key: 'newest',
+  kind: 'bool',
+  default: false,
+  help: 'for a directory CK, take its newest checkpoint instead of the one with the lowest validation loss',
+};
+
+/** The file a CK argument stands for, and for a directory how it was chosen. */
+export interface ChosenCheckpoint {
+  file: string;
+  /**
+   * For a directory, one line for stderr naming the file and why it was taken ("using
+   * cv/x.safetensors (lowest validation loss 1.9498 of 2 checkpoints)"); null for a file.
+   */
+  note: string | null;
+}
+
+/** A checkpoint read from a CK argument, with the file it came from. */
+export interface LoadedCheckpoint extends CheckpointContents, ChosenCheckpoint {}
+
+/**
+ * Loads the checkpoint a CK argument names: a file, or for a directory the checkpoint that
+ * {@link chooseCheckpoint} takes (by default the one with the lowest validation loss). Errors are
+ * UsageErrors naming the file.
+ */
+export function loadCk(path: string, kernels?: Kernels, pick: CheckpointPick = 'best'): LoadedCheckpoint {
+  const chosen = chooseCheckpoint(path, pick);
   try {
-    return loadCheckpoint(checkpointFile(path), { kernels });
+    return { ...loadCheckpoint(chosen.file, { kernels }), ...chosen };
   } catch (e) {
     if (e instanceof UsageError) throw e;
-    throw new UsageError((e as Error).message);
+    let message = (e as Error).message;
+    // A file cut short (or empty): say what to pass instead.
+    if (/\b(it|the file) is truncated or not a safetensors file$/.test(message)) {
+      message += '; pass another checkpoint';
+    }
+    throw new UsageError(message);
   }
 }
 
-/** The checkpoint file a CK argument names: itself, or for a directory its newest checkpoint. */
+/**
+ * The checkpoint file a CK argument names for `train --resume`: itself, or for a directory its
+ * newest checkpoint (a resume continues where the run stopped, not from its best point).
+ */
 export function checkpointFile(path: string): string {
-  try {
-    if (statSync(path).isDirectory()) return newestCheckpoint(path);
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-  }
-  return path;
+  return chooseCheckpoint(path, 'newest').file;
 }
 
-/** The most recently written .safetensors file in a directory. */
-export function newestCheckpoint(dir: string): string {
-  const files: { f: string; t: number }[] = [];
+/** What a directory's checkpoint says about itself (from its header), and its file time. */
+interface Candidate {
+  file: string;
+  mtimeMs: number;
+  info: CheckpointInfo;
+}
+
+/**
+ * The checkpoint a CK argument stands for. A file stands for itself. A directory's `.safetensors`
+ * files (not those starting with ".", such as the temporary files of a write) are read by their
+ * headers only, never their tensors, and:
+ *
+ * - `best`: the one whose own validation loss is lowest (the loss measured on the weights in the
+ *   file: a checkpoint written between validations, e.g. on Ctrl-C, or a weights-only file, has
+ *   none and is not taken while any file has one); ties go to the later iteration, then the newer
+ *   file. Files of different runs in one directory compete alike; the note says how many runs.
+ *   Without any validation loss, the newest. Files whose header is not a readable checkpoint are
+ *   passed over (the note names them); when no file is readable, the error of the newest one.
+ * - `newest`: the one written last (ties of the coarse file clock: the one furthest into
+ *   training); it is not passed over when unreadable, its error is reported.
+ */
+export function chooseCheckpoint(path: string, pick: CheckpointPick): ChosenCheckpoint {
+  let isDir = false;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch {
+    // Loading the path reports why it cannot be read.
+  }
+  if (!isDir) return { file: path, note: null };
+  const dir = path;
+  const files: { file: string; mtimeMs: number }[] = [];
   for (const name of readdirSync(dir)) {
     // Names starting with "." are never checkpoints (e.g. the temporary files of a write).
     if (!name.endsWith('.safetensors') || name.startsWith('.')) continue;
     try {
       const st = statSync(join(dir, name));
-      if (st.isFile()) files.push({ f: join(dir, name), t: st.mtimeMs });
+      if (st.isFile()) files.push({ file: join(dir, name), mtimeMs: st.mtimeMs });
     } catch {
       // removed meanwhile
     }
   }
   if (files.length === 0) throw new UsageError(`${dir} holds no .safetensors checkpoint; train one first or name a checkpoint file`);
-  // File times come from a coarse clock (a few ms), so checkpoints written in quick succession
-  // can share one: among the newest, take the one furthest into training.
-  const newest = Math.max(...files.map((x) => x.t));
-  const tied = files.filter((x) => x.t === newest);
-  if (tied.length === 1) return tied[0].f;
-  return tied.map((x) => ({ f: x.f, i: savedIteration(x.f) })).sort((a, b) => b.i - a.i)[0].f;
+  // Newest first (file times come from a coarse clock, so ties are broken by iteration below).
+  files.sort((a, b) => b.mtimeMs - a.mtimeMs);
+
+  const count = `${files.length} checkpoint${files.length === 1 ? '' : 's'}`;
+  const iteration = (c: Candidate) => c.info.training?.iteration ?? -1;
+  const newestFirst = (a: Candidate, b: Candidate) => b.mtimeMs - a.mtimeMs || iteration(b) - iteration(a);
+
+  if (pick === 'newest') {
+    // Among the files of the newest time, the one furthest into training (read, then, by their
+    // headers); an unreadable one counts as iteration -1, and is taken only when all are.
+    const tied = files.filter((f) => f.mtimeMs === files[0]!.mtimeMs);
+    let file = tied[0]!.file;
+    if (tied.length > 1) {
+      const read = tied.flatMap((f) => {
+        try {
+          return [{ ...f, info: readCheckpointInfo(f.file) }];
+        } catch {
+          return [];
+        }
+      });
+      if (read.length > 0) file = read.sort(newestFirst)[0]!.file;
+    }
+    return { file, note: `using ${file} (newest of ${count})` };
+  }
+
+  const good: Candidate[] = [];
+  const bad: { file: string; message: string }[] = [];
+  for (const f of files) {
+    try {
+      good.push({ ...f, info: readCheckpointInfo(f.file) });
+    } catch (e) {
+      if (!(e instanceof CheckpointError)) throw e;
+      bad.push({ file: f.file, message: e.message });
+    }
+  }
+  if (good.length === 0) {
+    const first = bad[0]!;
+    throw new UsageError(files.length === 1 ? first.message : `${dir} holds no readable checkpoint among its ${files.length} .safetensors files; the newest: ${first.message}`);
+  }
+  const scored = good.filter((c) => c.info.valLoss !== null);
+  let file: string;
+  let why: string;
+  if (scored.length > 0) {
+    scored.sort((a, b) => a.info.valLoss! - b.info.valLoss! || iteration(b) - iteration(a) || b.mtimeMs - a.mtimeMs);
+    file = scored[0]!.file;
+    why = `lowest validation loss ${scored[0]!.info.valLoss!.toFixed(4)} of ${count}`;
+  } else {
+    file = [...good].sort(newestFirst)[0]!.file;
+    why = `newest of ${count}; none has a validation loss of its own`;
+  }
+  const runs = new Set(good.map((c) => runKey(c))).size;
+  if (runs > 1) why += ` from ${runs} runs`;
+  if (bad.length > 0) why += `; passed over ${bad.length} unreadable: ${bad.map((b) => basename(b.file)).slice(0, 3).join(', ')}${bad.length > 3 ? ', ...' : ''}`;
+  return { file, note: `using ${file} (${why})` };
 }
 
-/** The training iteration recorded in a checkpoint's header, or -1 (read without loading it). */
-export function savedIteration(path: string): number {
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, 'r');
-    const head = Buffer.alloc(8);
-    if (readSync(fd, head, 0, 8, 0) !== 8) return -1;
-    const n = Number(head.readBigUInt64LE(0));
-    if (n > 100_000_000) return -1;
-    const header = Buffer.alloc(n);
-    if (readSync(fd, header, 0, n, 8) !== n) return -1;
-    const training = JSON.parse(JSON.parse(header.toString('utf8')).__metadata__.training) as { iteration?: unknown };
-    return typeof training.iteration === 'number' ? training.iteration : -1;
-  } catch {
-    return -1;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
+/** What tells runs apart in one directory: the model, its vocabulary and the run's --data and --savefile. */
+function runKey(c: Candidate): string {
+  const o = c.info.training?.options ?? {};
+  return JSON.stringify([c.info.config, c.info.chars, o.data ?? null, o.savefile ?? null]);
 }

@@ -1,13 +1,52 @@
 /** grid-lstm inspect: what a checkpoint holds. */
 import { paramCount } from '../nn/params.js';
-import { UsageError, parseArgs } from './args.js';
-import { loadCk } from './files.js';
+import { CHECKPOINT_FORMAT, ownValLoss } from '../train/checkpoint.js';
+import { type OptSpec, UsageError, parseArgs } from './args.js';
+import { NEWEST_OPT, loadCk } from './files.js';
+
+export const INSPECT_OPTS: OptSpec[] = [
+  {
+    key: 'json',
+    kind: 'bool',
+    default: false,
+    help:
+      'print one JSON object instead, with these keys: file (the checkpoint read), format, ' +
+      'config {model, vocab (the characters in id order), vocab_size, rnn_size, num_layers, tie_weights, dropout}, ' +
+      'parameters (the count), val_loss (the validation loss of the weights in this file, or null), ' +
+      'training (null for a weights-only file, else the saved training state: iteration, epoch, learningRate, ' +
+      'optimizer {name, stepCount, decayRate, beta1, beta2, epsilon}, options (the run\'s options), ' +
+      'history {train, val: lists of [iteration, loss]}, bestValLoss, and the other fields saved for --resume)',
+  },
+  NEWEST_OPT,
+];
 
 export function cmdInspect(argv: string[]): number {
-  const { pos } = parseArgs('inspect', argv, [], ['CK']);
+  const { opts, pos } = parseArgs('inspect', argv, INSPECT_OPTS, ['CK']);
   if (pos.length < 1) throw new UsageError('inspect needs a checkpoint: grid-lstm inspect CK');
-  const ck = loadCk(pos[0]);
+  const ck = loadCk(pos[0], undefined, opts.newest ? 'newest' : 'best');
+  if (ck.note) process.stderr.write(`${ck.note}\n`);
   const c = ck.model.config;
+  const t = ck.training;
+  if (opts.json) {
+    const out = {
+      file: ck.file,
+      format: CHECKPOINT_FORMAT,
+      config: {
+        model: c.model,
+        vocab: ck.vocab.chars,
+        vocab_size: c.vocabSize,
+        rnn_size: c.rnnSize,
+        num_layers: c.numLayers,
+        tie_weights: c.tieWeights,
+        dropout: c.dropout,
+      },
+      parameters: paramCount(c),
+      val_loss: t ? ownValLoss(t) : null,
+      training: t,
+    };
+    process.stdout.write(JSON.stringify(out) + '\n');
+    return 0;
+  }
   const out: string[] = [
     `model:         ${c.model}${c.model === 'grid_lstm' ? (c.tieWeights ? ' (depth weights tied)' : ' (depth weights untied)') : ''}`,
     `rnn_size:      ${c.rnnSize}`,
@@ -16,7 +55,6 @@ export function cmdInspect(argv: string[]): number {
     `vocabulary:    ${c.vocabSize} characters`,
     `parameters:    ${paramCount(c).toLocaleString('en-US')}`,
   ];
-  const t = ck.training;
   if (t) {
     const last = <T>(a: T[]) => (a.length ? a[a.length - 1] : undefined);
     const lt = last(t.history.train);

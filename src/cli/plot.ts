@@ -2,7 +2,7 @@
 import { FONT_FAMILY, type LossRun, type PlotCurves, type PlotTheme, type PlotXAxis, PlotInputError, lossRunFromCheckpoint, plotLossCurves, plotLossCurvesAscii } from '../viz/plot.js';
 import { checkOutputPath, writeOutputFile } from '../viz/output-file.js';
 import { type OptSpec, UsageError, parseArgs } from './args.js';
-import { checkpointFile, loadCk } from './files.js';
+import { loadCk } from './files.js';
 
 export const PLOT_OPTS: OptSpec[] = [
   { key: 'out', kind: 'string', arg: 'FILE', help: 'write the figure: FILE.svg, FILE.png (needs @resvg/resvg-js), or - for SVG on stdout (default: an ASCII plot on stdout)' },
@@ -14,14 +14,17 @@ export const PLOT_OPTS: OptSpec[] = [
   { key: 'ascii', kind: 'bool', default: false, help: 'print the ASCII plot too when --out is given' },
 ];
 
-/** The run of one CK argument (a file, or a directory: its newest checkpoint), as plotted. */
+/**
+ * The run of one CK argument, as plotted: a file, or a directory's newest checkpoint (not its
+ * best: each checkpoint holds the run's history up to its own iteration, so the newest holds the
+ * whole run; the choice is not printed, the legend names the run).
+ */
 export function plotRun(arg: string, x: PlotXAxis): LossRun {
-  const file = checkpointFile(arg);
-  const ck = loadCk(file);
+  const ck = loadCk(arg, undefined, 'newest');
   try {
     return lossRunFromCheckpoint(ck, { x });
   } catch (e) {
-    if (e instanceof PlotInputError) throw new UsageError(`${file}: ${e.message}`);
+    if (e instanceof PlotInputError) throw new UsageError(`${ck.file}: ${e.message}`);
     throw e;
   }
 }

@@ -1,7 +1,7 @@
 /** grid-lstm sample: char-rnn's sample.lua. */
 import { checkPrimetext, sample } from '../infer/generate.js';
 import { COMMON, type OptSpec, UsageError, makeKernels, parseArgs } from './args.js';
-import { loadCk } from './files.js';
+import { NEWEST_OPT, loadCk } from './files.js';
 
 export const SAMPLE_OPTS: OptSpec[] = [
   { key: 'length', kind: 'int', default: 2000, help: 'number of characters to generate' },
@@ -10,6 +10,7 @@ export const SAMPLE_OPTS: OptSpec[] = [
   { key: 'argmax', kind: 'bool', default: false, help: 'take the most likely character each time (deterministic)' },
   { key: 'seed', kind: 'int', default: 123, help: 'random seed' },
   { key: 'quiet', kind: 'bool', default: false, help: 'print only the text, no diagnostics' },
+  NEWEST_OPT,
   ...COMMON,
 ];
 
@@ -21,14 +22,15 @@ export function cmdSample(argv: string[]): number {
   if ((opts.temperature as number) < 1e-300) {
     throw new UsageError(`--temperature ${opts.temperature} is too small to compute with (below 1e-300); use --argmax for the most likely character each time`);
   }
-  const ck = loadCk(pos[0], makeKernels(opts.kernels));
+  const ck = loadCk(pos[0], makeKernels(opts.kernels), opts.newest ? 'newest' : 'best');
   const prime = (opts.primetext as string | undefined) ?? '';
   try {
     checkPrimetext(prime, ck.vocab); // before anything is printed
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  if (!opts.quiet) process.stderr.write(`sampling ${opts.length} characters from ${pos[0]}\n`);
+  // A directory: which of its checkpoints was taken, and why (one line), then what is done.
+  if (!opts.quiet) process.stderr.write(ck.note ? `${ck.note}\nsampling ${opts.length} characters\n` : `sampling ${opts.length} characters from ${ck.file}\n`);
   const stopped = Symbol('output closed');
   /** Writes to stdout; stops sampling once stdout has failed (e.g. `| head` has exited). */
   const write = (text: string) => {

@@ -5,7 +5,7 @@ import { writeOutputFile } from '../viz/output-file.js';
 import { renderReport } from '../viz/report.js';
 import { COMMON, type OptSpec, UsageError, makeKernels, parseArgs } from './args.js';
 import { checkOut } from './plot.js';
-import { checkpointFile, loadCk, readData } from './files.js';
+import { NEWEST_OPT, loadCk, readData } from './files.js';
 
 export const VIZ_OPTS: OptSpec[] = [
   { key: 'data', kind: 'string', arg: 'FILE', help: 'the text to run the model over (required)' },
@@ -22,6 +22,7 @@ export const VIZ_OPTS: OptSpec[] = [
     help: 'the values stored for the page, from i,f,o,g,c,tc,h (tanh(c) is computed from c unless tc is listed); fewer make a smaller file',
   },
   { key: 'bits', kind: 'int', arg: 'B', default: DEFAULT_REPORT_BITS, help: 'bits per stored value, 1 to 8 (6: 64 levels, as many as the page has colours); fewer make a smaller file' },
+  NEWEST_OPT,
   ...COMMON,
 ];
 
@@ -42,10 +43,11 @@ export function cmdViz(argv: string[]): number {
   }
   const out = (opts.out as string | undefined) ?? (opts.json ? '-' : 'report.html');
   if (out !== '-') checkOut(out);
-  const file = checkpointFile(pos[0]);
-  const ck = loadCk(file, makeKernels(opts.kernels));
+  const ck = loadCk(pos[0], makeKernels(opts.kernels), opts.newest ? 'newest' : 'best');
+  const file = ck.file;
   const { ids } = readData(opts.data as string, opts.encoding as 'utf8' | 'latin1', ck.vocab);
   if (start >= ids.length) throw new UsageError(`--start ${start} is past the end of --data ${opts.data} (${ids.length} characters)`);
+  if (ck.note) process.stderr.write(`${ck.note}\n`);
   const data = buildReportData(ck.model, ck.vocab, ids, { start, length, bits, kinds: kinds as TraceKind[], label: file.split(/[\\/]/).pop() });
   const text = opts.json ? JSON.stringify(data) + '\n' : renderReport(data);
   if (out === '-') {

@@ -23,16 +23,19 @@
  * anything is allocated) and every problem is a {@link CheckpointError} with a one-line message
  * that starts with the file's label.
  */
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { type DType, type Float, type Kernels } from '../nn/kernels.js';
 import { type Vocab, vocabFromChars } from './data.js';
 import { Model, type State } from '../nn/model.js';
 import { type OptimName, type Optimizer, OPTIMIZERS } from './optim.js';
 import { type FullModelConfig, type ModelKind, type TensorSpec, paramLayout } from '../nn/params.js';
 import {
+  MAX_HEADER_LENGTH,
   type SafetensorsContents,
   type TensorInput,
   parseSafetensors,
-  readSafetensorsFile,
+  readFileBytes,
+  readSafetensorsHeader,
   SafetensorsError,
   writeFileAtomic,
   writeSafetensors,
@@ -585,16 +588,141 @@ function trainingJson(training: TrainingState, fail: Fail): string {
  *   problems, re-thrown as CheckpointError) and when the model cannot be built with `options`
  */
 export function parseCheckpoint(bytes: Uint8Array, label: string, options: LoadCheckpointOptions = {}): CheckpointContents {
+  refuseNonSafetensors(bytes, bytes.length, label);
   return interpret(rethrowAsCheckpointError(() => parseSafetensors(bytes, label)), label, options);
 }
 
 /** Reads a checkpoint file; errors are labelled with `path`. See {@link parseCheckpoint}. */
 export function loadCheckpoint(path: string, options: LoadCheckpointOptions = {}): CheckpointContents {
-  return interpret(rethrowAsCheckpointError(() => readSafetensorsFile(path)), path, options);
+  return parseCheckpoint(rethrowAsCheckpointError(() => readFileBytes(path)), path, options);
+}
+
+/** What {@link readCheckpointInfo} learns from a checkpoint's header. */
+export interface CheckpointInfo {
+  /** The model config (vocabSize from the vocabulary). */
+  config: FullModelConfig;
+  /** The vocabulary's characters in id order. */
+  chars: string[];
+  /** The `training` metadata, or null when the file has none (weights only). */
+  training: TrainingState | null;
+  /**
+   * The validation loss of the weights in this file: the last `training.history.val` entry at
+   * the checkpoint's own iteration. Null when there is none: a weights-only file, or one written
+   * between validations (e.g. on Ctrl-C), whose history's last validation is of earlier weights.
+   */
+  valLoss: number | null;
+  /** The file's size in bytes. */
+  size: number;
+}
+
+/**
+ * Reads what a checkpoint file says about itself from its header alone (config, vocabulary,
+ * training state and loss history), without reading its tensors: cheap however large the model.
+ * Makes every check of {@link loadCheckpoint} that does not need the tensors' values (the file's
+ * structure, the metadata, the tensors' names, dtypes and shapes against the config), with the
+ * same messages; the values (a NaN weight) are only checked by loading it.
+ *
+ * @throws CheckpointError for anything wrong with the file that the header shows
+ */
+export function readCheckpointInfo(path: string): CheckpointInfo {
+  const fail = failWith(path);
+  let header: ReturnType<typeof readSafetensorsHeader>;
+  try {
+    header = readSafetensorsHeader(path);
+  } catch (err) {
+    if (!(err instanceof SafetensorsError)) throw err;
+    // The first bytes tell a text (or other) file from a truncated checkpoint.
+    refuseNonSafetensors(firstBytes(path), fileSize(path), path);
+    throw new CheckpointError(err.message, { cause: err });
+  }
+  const { config, chars, training } = interpretHeader(header.metadata, header.tensors, fail);
+  return { config, chars, training, valLoss: training ? ownValLoss(training) : null, size: header.size };
+}
+
+/**
+ * The validation loss of the weights a training state was saved with: the last validation
+ * history entry at its own iteration, or null (none was measured at that iteration).
+ */
+export function ownValLoss(training: TrainingState): number | null {
+  const val = training.history.val;
+  for (let i = val.length - 1; i >= 0; i--) {
+    const [iteration, loss] = val[i]!;
+    if (iteration === training.iteration) return Number.isFinite(loss) ? loss : null;
+    if (iteration < training.iteration) break;
+  }
+  return null;
+}
+
+/** Up to 64 bytes from the start of a file (empty when it cannot be read). */
+function firstBytes(path: string): Uint8Array {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const buf = new Uint8Array(64);
+    return buf.subarray(0, readSync(fd, buf, 0, 64, 0));
+  } catch {
+    return new Uint8Array(0);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** A file's size in bytes, or 0 when it cannot be read. */
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Refuses, with a message saying what it is and what to pass instead, a file that is plainly not
+ * a safetensors file at all (a text file, an image): one whose first 8 bytes are no plausible
+ * header length and are not followed by a header's opening brace. A file that starts like a
+ * safetensors file but is cut short keeps the safetensors reader's "truncated" messages.
+ *
+ * @param head the first bytes of the file (at least 9 when it has them)
+ * @param size the file's size
+ */
+function refuseNonSafetensors(head: Uint8Array, size: number, label: string): void {
+  if (head.length === 0) return; // an empty file: the reader's "0 bytes" message says it
+  if (head.length >= 8) {
+    const claimed = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
+    if (claimed <= BigInt(Math.min(size - 8, MAX_HEADER_LENGTH))) return; // a plausible header length
+    if (head.length > 8 && head[8] === 0x7b /* { */) return; // a header cut short: truncated
+  }
+  const prefix = `${label}: not a grid-lstm checkpoint (safetensors)`;
+  const instead = 'pass a .safetensors file that grid-lstm train wrote, or the directory holding them';
+  const text = textStart(head);
+  if (text !== null) throw new CheckpointError(`${prefix}: it is text (${quote(text)}), not a safetensors file; ${instead}`);
+  if (head.length < 8) return; // a few binary bytes: the reader's "shorter than 8 bytes" message
+  const claimed = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
+  throw new CheckpointError(
+    `${prefix}: its first 8 bytes give a header length of ${claimed}, larger than the file (${size} bytes), and no header follows, so it is not a safetensors file; ${instead}`,
+  );
+}
+
+/** The first characters of `bytes` when they read as text (UTF-8, no control characters but tab and line breaks), else null. */
+function textStart(bytes: Uint8Array): string | null {
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+  // The bytes may end inside a multi-byte character: try without its first bytes.
+  for (let cut = 0; cut <= 3 && cut < bytes.length; cut++) {
+    let text: string;
+    try {
+      text = decoder.decode(bytes.subarray(0, bytes.length - cut));
+    } catch {
+      continue;
+    }
+    if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text)) return null;
+    const chars = [...text];
+    return chars.length > 24 ? `${chars.slice(0, 24).join('')}...` : text;
+  }
+  return null;
 }
 
 /** Runs `read`, turning a SafetensorsError (already labelled) into a CheckpointError. */
-function rethrowAsCheckpointError(read: () => SafetensorsContents): SafetensorsContents {
+function rethrowAsCheckpointError<T>(read: () => T): T {
   try {
     return read();
   } catch (err) {
@@ -603,11 +731,18 @@ function rethrowAsCheckpointError(read: () => SafetensorsContents): SafetensorsC
   }
 }
 
-/** Validates the contents of a safetensors file as a checkpoint and builds the model. */
-function interpret(contents: SafetensorsContents, label: string, options: LoadCheckpointOptions): CheckpointContents {
-  const fail = failWith(label);
-  const { tensors, metadata } = contents;
+/** A tensor as the header describes it. */
+type TensorHeader = { dtype: string; shape: number[] };
 
+/**
+ * The checks of a checkpoint that need only its header: format, config, training state, carried
+ * state, and the tensors' names, dtypes and shapes against the config.
+ */
+function interpretHeader(
+  metadata: Record<string, string>,
+  tensors: Map<string, TensorHeader>,
+  fail: Fail,
+): { config: FullModelConfig; chars: string[]; training: TrainingState | null; layout: TensorSpec[]; carry: CarriedState | null } {
   if (!Object.hasOwn(metadata, 'format')) {
     fail(`not a grid-lstm checkpoint: the safetensors metadata has no "format" entry (expected ${JSON.stringify(CHECKPOINT_FORMAT)})`);
   }
@@ -615,16 +750,26 @@ function interpret(contents: SafetensorsContents, label: string, options: LoadCh
     fail(`unsupported checkpoint format ${show(metadata.format)}: expected ${JSON.stringify(CHECKPOINT_FORMAT)}; use a checkpoint written by this version of grid-lstm`);
   }
   const { config, chars } = readConfig(metadata, fail);
-  const vocab = vocabFromChars(chars); // cannot throw: checkVocabChars applied the same rules
   const training = Object.hasOwn(metadata, 'training')
     ? checkTraining(parseJsonEntry(metadata.training!, 'training', fail), fail)
     : null;
 
   const layout = checkTensorNames(tensors, config, fail);
-  for (const spec of layout) checkParameter(spec, tensors.get(spec.name)!, config, fail);
+  for (const spec of layout) checkParameterShape(spec, tensors.get(spec.name)!, config, fail);
   const total = layout[layout.length - 1]!.offset + layout[layout.length - 1]!.size;
-  const optimizerState = readOptimizerState(tensors, total, fail);
+  checkOptimizerShapes(tensors, total, fail);
   const carry = Object.hasOwn(metadata, 'carry') ? readCarry(metadata.carry!, config, fail) : null;
+  return { config, chars, training, layout, carry };
+}
+
+/** Validates the contents of a safetensors file as a checkpoint and builds the model. */
+function interpret(contents: SafetensorsContents, label: string, options: LoadCheckpointOptions): CheckpointContents {
+  const fail = failWith(label);
+  const { tensors, metadata } = contents;
+  const { config, chars, training, layout, carry } = interpretHeader(metadata, tensors, fail);
+  const vocab = vocabFromChars(chars); // cannot throw: checkVocabChars applied the same rules
+  for (const spec of layout) checkParameterValues(spec, tensors.get(spec.name)!, fail);
+  const optimizerState = readOptimizerState(tensors, fail);
 
   let model: Model;
   try {
@@ -659,24 +804,23 @@ function checkTensorNames(tensors: Map<string, unknown>, config: FullModelConfig
   return layout;
 }
 
-/** Checks one parameter tensor's dtype, shape and values. */
-function checkParameter(spec: TensorSpec, entry: { dtype: string; shape: number[]; data: ArrayLike<number> }, config: FullModelConfig, fail: Fail): void {
+/** Checks one parameter tensor's dtype and shape. */
+function checkParameterShape(spec: TensorSpec, entry: TensorHeader, config: FullModelConfig, fail: Fail): void {
   if (entry.dtype !== 'F32') fail(`tensor ${spec.name} has dtype ${entry.dtype}, but checkpoints store every tensor as F32`);
   const sameShape = entry.shape.length === spec.shape.length && entry.shape.every((d, i) => d === spec.shape[i]);
   if (!sameShape) {
     fail(`${spec.name} has shape ${shapeText(entry.shape)} but the config (${shapeDependsOn(spec.name, config)}) needs ${shapeText(spec.shape)}`);
   }
+}
+
+/** Checks one parameter tensor's values (its dtype and shape already checked). */
+function checkParameterValues(spec: TensorSpec, entry: { data: ArrayLike<number> }, fail: Fail): void {
   const bad = firstNonFinite(entry.data);
   if (bad >= 0) fail(`parameter ${spec.name} holds ${entry.data[bad]} at index ${bad}; the checkpoint is corrupt or was saved after training diverged`);
 }
 
-/** The optimizer.* tensors, each checked to be F32 of shape [total] with finite values. */
-function readOptimizerState(
-  tensors: Map<string, { dtype: string; shape: number[]; data: Float32Array | Float64Array | Uint8Array }>,
-  total: number,
-  fail: Fail,
-): Map<string, Float32Array> {
-  const state = new Map<string, Float32Array>();
+/** Checks the optimizer.* tensors' names, dtypes (F32) and shapes ([total]). */
+function checkOptimizerShapes(tensors: Map<string, TensorHeader>, total: number, fail: Fail): void {
   for (const [name, entry] of tensors) {
     if (!name.startsWith(OPTIMIZER_PREFIX)) continue;
     const key = name.slice(OPTIMIZER_PREFIX.length);
@@ -685,10 +829,21 @@ function readOptimizerState(
     if (entry.shape.length !== 1 || entry.shape[0] !== total) {
       fail(`${nameText(name)} has shape ${shapeText(entry.shape)} but optimiser state must be laid out like the ${total} parameters: [${total}]`);
     }
+  }
+}
+
+/** The optimizer.* tensors (their dtypes and shapes already checked), each checked to hold finite values. */
+function readOptimizerState(
+  tensors: Map<string, { dtype: string; shape: number[]; data: Float32Array | Float64Array | Uint8Array }>,
+  fail: Fail,
+): Map<string, Float32Array> {
+  const state = new Map<string, Float32Array>();
+  for (const [name, entry] of tensors) {
+    if (!name.startsWith(OPTIMIZER_PREFIX)) continue;
     const data = entry.data as Float32Array;
     const bad = firstNonFinite(data);
     if (bad >= 0) fail(`${nameText(name)} holds ${data[bad]} at index ${bad}; the optimiser state is corrupt`);
-    state.set(key, data);
+    state.set(name.slice(OPTIMIZER_PREFIX.length), data);
   }
   return state;
 }

@@ -343,6 +343,10 @@ export interface Corpus {
 export interface CorpusFile extends Corpus {
   /** Bytes in the file (a byte order mark included). */
   bytes: number;
+  /** With `unknown: 'skip'`: how many characters (occurrences) were left out; else 0. */
+  skipped: number;
+  /** With `unknown: 'skip'`: the distinct characters left out, in order of first appearance. */
+  skippedChars: string[];
 }
 
 /** Options for {@link readCorpus}. */
@@ -354,6 +358,12 @@ export interface ReadCorpusOptions extends ReadTextOptions {
   vocab?: Vocab;
   /** Bytes read at a time (default 16 MiB, at least 4). Small values are for tests. */
   chunkSize?: number;
+  /**
+   * With `vocab`, what a character outside it does: 'error' (the default) refuses the file,
+   * listing every such character; 'skip' leaves each occurrence out of the ids, as if the text
+   * did not hold it, and counts them in `skipped`.
+   */
+  unknown?: 'error' | 'skip';
 }
 
 /** Default read size of {@link readCorpus}. */
@@ -467,9 +477,10 @@ function invalidUtf8(what: string, at: number): Error {
 /**
  * One pass over UTF-8 bytes. With `seen`, marks every code point that occurs; with `map` and
  * `ids`, writes map[code point] for each one. A negative map entry is a character outside the
- * vocabulary: added to `unknown` (in order of first appearance) when that is given, else it
- * means the file changed since the first pass, as do more characters than `ids` holds. Returns
- * the number of code points. A leading byte order mark is skipped. Validation follows
+ * vocabulary: counted in `unknown` (keys in order of first appearance) and left out of `ids`
+ * (the ids after it move up) when that is given, else it means the file changed since the first
+ * pass, as do more characters than `ids` holds. Returns the number of code points (those left
+ * out included). A leading byte order mark is skipped. Validation follows
  * {@link findInvalidUtf8}.
  */
 function utf8Pass(
@@ -478,9 +489,10 @@ function utf8Pass(
   seen: Uint8Array | null,
   map: Int32Array | null,
   ids: Uint16Array | Uint32Array | null,
-  unknown: Set<number> | null,
+  unknown: Map<number, number> | null,
 ): number {
   let count = 0;
+  let missed = 0; // characters left out of ids so far
   let first = true;
   const cap = ids ? ids.length : 0;
   src.forEach((buf, len, base, final) => {
@@ -528,9 +540,11 @@ function utf8Pass(
       else {
         const id = map![cp]!;
         if (count >= cap) throw src.changed();
-        if (id >= 0) ids![count] = id;
-        else if (unknown) unknown.add(cp);
-        else throw src.changed();
+        if (id >= 0) ids![count - missed] = id;
+        else if (unknown) {
+          unknown.set(cp, (unknown.get(cp) ?? 0) + 1);
+          missed++;
+        } else throw src.changed();
       }
       count++;
       i += step;
@@ -546,9 +560,10 @@ function latin1Pass(
   seen: Uint8Array | null,
   map: Int32Array | null,
   ids: Uint16Array | Uint32Array | null,
-  unknown: Set<number> | null,
+  unknown: Map<number, number> | null,
 ): number {
   let count = 0;
+  let missed = 0; // characters left out of ids so far
   const cap = ids ? ids.length : 0;
   src.forEach((buf, len) => {
     if (seen) {
@@ -557,9 +572,11 @@ function latin1Pass(
       if (count + len > cap) throw src.changed();
       for (let i = 0; i < len; i++) {
         const id = map![buf[i]!]!;
-        if (id >= 0) ids![count + i] = id;
-        else if (unknown) unknown.add(buf[i]!);
-        else throw src.changed();
+        if (id >= 0) ids![count + i - missed] = id;
+        else if (unknown) {
+          unknown.set(buf[i]!, (unknown.get(buf[i]!) ?? 0) + 1);
+          missed++;
+        } else throw src.changed();
       }
     }
     count += len;
@@ -619,14 +636,15 @@ export function readCorpus(path: string, opts: ReadCorpusOptions = {}): CorpusFi
       if (cp < map.length) map[cp] = id;
     }
     const ids = vocab.chars.length <= 0x10000 ? new Uint16Array(count) : new Uint32Array(count);
-    // With a given vocabulary, characters outside it are collected (in order of appearance).
-    const unknown = opts.vocab ? new Set<number>() : null;
+    // With a given vocabulary, characters outside it are counted (in order of appearance).
+    const unknown = opts.vocab ? new Map<number, number>() : null;
     const again = latin1 ? latin1Pass(src, null, map, ids, unknown) : utf8Pass(src, what, null, map, ids, unknown);
-    if (unknown && unknown.size > 0) {
-      throw new Error(`${what}: ${unknownCharsError([...unknown].map((cp) => String.fromCodePoint(cp))).message}`);
-    }
     if (again !== count) throw src.changed();
-    return { ids, vocab, bytes: src.size };
+    const skippedChars = [...(unknown?.keys() ?? [])].map((cp) => String.fromCodePoint(cp));
+    if (skippedChars.length > 0 && opts.unknown !== 'skip') throw new Error(`${what}: ${unknownCharsError(skippedChars).message}`);
+    let skipped = 0;
+    for (const n of unknown?.values() ?? []) skipped += n;
+    return { ids: skipped > 0 ? ids.slice(0, count - skipped) : ids, vocab, bytes: src.size, skipped, skippedChars };
   } finally {
     src.close();
   }

@@ -17,7 +17,7 @@
  * actual byte count before anything is allocated or read, and every problem is reported as a
  * {@link SafetensorsError} with a one-line message that says what is wrong.
  */
-import { closeSync, existsSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { getSystemErrorMap } from 'node:util';
@@ -278,28 +278,68 @@ interface TensorSpec {
  * @throws SafetensorsError describing the first problem found
  */
 export function parseSafetensors(bytes: Uint8Array, label?: string): SafetensorsContents {
-  const fail = (message: string): never => {
+  const fail = failWith(label);
+  if (!(bytes instanceof Uint8Array)) fail('expected the file contents as a Uint8Array');
+  const { metadata, specs, dataStart } = parseHeader(bytes, bytes.length, fail);
+  const tensors = new Map<string, TensorEntry>();
+  for (const spec of specs) {
+    const data = copyTensorData(bytes.subarray(dataStart + spec.begin, dataStart + spec.end), spec.dtype);
+    tensors.set(spec.name, { name: spec.name, dtype: spec.dtype, shape: spec.shape, data });
+  }
+  return { tensors, metadata };
+}
+
+/** A tensor as the header describes it, without its data. */
+export interface TensorHeaderEntry {
+  name: string;
+  dtype: string;
+  shape: number[];
+}
+
+/** What {@link readSafetensorsHeader} returns: everything but the tensors' data. */
+export interface SafetensorsHeader {
+  /** Tensors by name, in the order of their data in the file (as {@link SafetensorsContents}). */
+  tensors: Map<string, TensorHeaderEntry>;
+  /** The `__metadata__` table (empty when the file has none). */
+  metadata: Record<string, string>;
+  /** The file's size in bytes. */
+  size: number;
+}
+
+/** A `fail` that throws SafetensorsError prefixed with `label`. */
+function failWith(label: string | undefined): (message: string) => never {
+  return (message: string): never => {
     throw new SafetensorsError(label ? `${label}: ${message}` : message);
   };
-  if (!(bytes instanceof Uint8Array)) fail('expected the file contents as a Uint8Array');
+}
 
-  if (bytes.length < 8) {
-    fail(`the file is ${bytes.length} bytes, shorter than the 8-byte header length field: it is truncated or not a safetensors file`);
+/**
+ * Validates the header of a safetensors file of `fileSize` bytes whose first bytes are `head`
+ * (at least the 8-byte length field and the header, when the file has them): every check of
+ * {@link parseSafetensors}, none of which needs the data section itself.
+ */
+function parseHeader(
+  head: Uint8Array,
+  fileSize: number,
+  fail: (message: string) => never,
+): { metadata: Record<string, string>; specs: TensorSpec[]; dataStart: number } {
+  if (fileSize < 8) {
+    fail(`the file is ${fileSize} bytes, shorter than the 8-byte header length field: it is truncated or not a safetensors file`);
   }
-  const claimed = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (claimed > BigInt(bytes.length - 8)) {
-    fail(`header length ${claimed} is larger than the file (${bytes.length} bytes): the file is truncated or not a safetensors file`);
+  const claimed = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
+  if (claimed > BigInt(fileSize - 8)) {
+    fail(`header length ${claimed} is larger than the file (${fileSize} bytes): the file is truncated or not a safetensors file`);
   }
   const headerLength = Number(claimed);
   if (headerLength > MAX_HEADER_LENGTH) {
     fail(`header length ${headerLength} is larger than the ${MAX_HEADER_LENGTH}-byte limit`);
   }
   const dataStart = 8 + headerLength;
-  const dataLength = bytes.length - dataStart;
+  const dataLength = fileSize - dataStart;
 
   let headerText = '';
   try {
-    headerText = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes.subarray(8, dataStart));
+    headerText = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(head.subarray(8, dataStart));
   } catch {
     fail('the header is not valid UTF-8: the file is corrupt or not a safetensors file');
   }
@@ -347,13 +387,7 @@ export function parseSafetensors(bytes: Uint8Array, label?: string): Safetensors
   if (covered !== dataLength) {
     fail(`the data section has ${dataLength - covered} trailing bytes (${covered}..${dataLength}) that belong to no tensor`);
   }
-
-  const tensors = new Map<string, TensorEntry>();
-  for (const spec of specs) {
-    const data = copyTensorData(bytes.subarray(dataStart + spec.begin, dataStart + spec.end), spec.dtype);
-    tensors.set(spec.name, { name: spec.name, dtype: spec.dtype, shape: spec.shape, data });
-  }
-  return { tensors, metadata };
+  return { metadata, specs, dataStart };
 }
 
 /**
@@ -477,26 +511,104 @@ function copyTensorData(raw: Uint8Array, dtype: string): Float32Array | Float64A
  *   a valid safetensors file
  */
 export function readSafetensorsFile(path: string): SafetensorsContents {
-  let bytes: Uint8Array;
+  return parseSafetensors(readFileBytes(path), path);
+}
+
+/**
+ * The bytes of a file meant to be a safetensors file, with the errors of
+ * {@link readSafetensorsFile} for a file that cannot be read (labelled with `path`).
+ *
+ * @throws SafetensorsError when the file is missing, is a directory or a device, or cannot be read
+ */
+export function readFileBytes(path: string): Uint8Array {
   try {
     const st = statSync(path);
     // A device (/dev/zero, a tty) would be read forever or wait for input.
     if (st.isCharacterDevice() || st.isBlockDevice()) throw new SafetensorsError(`${path}: is a device, not a safetensors file`);
-    bytes = readFileSync(path);
+    return readFileSync(path);
   } catch (err) {
-    if (err instanceof SafetensorsError) throw err;
-    const code = errorCode(err);
-    const why =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EISDIR'
-          ? 'is a directory, not a safetensors file'
-          : code === 'EACCES' || code === 'EPERM'
-            ? 'permission denied'
-            : `cannot read the file: ${describeSystemError(err)}`;
-    throw new SafetensorsError(`${path}: ${why}`, { cause: err });
+    throw fileError(err, path);
   }
-  return parseSafetensors(bytes, path);
+}
+
+/** A SafetensorsError for a failure to open or read `path`. */
+function fileError(err: unknown, path: string): SafetensorsError {
+  if (err instanceof SafetensorsError) return err;
+  const code = errorCode(err);
+  const why =
+    code === 'ENOENT'
+      ? 'no such file'
+      : code === 'EISDIR'
+        ? 'is a directory, not a safetensors file'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied'
+          : `cannot read the file: ${describeSystemError(err)}`;
+  return new SafetensorsError(`${path}: ${why}`, { cause: err });
+}
+
+/**
+ * Reads only the header of a safetensors file (its metadata and the tensors' names, dtypes and
+ * shapes), with every check of {@link readSafetensorsFile} that does not need the tensors' data:
+ * the same messages for a short file, a header length beyond the file, a header that is not
+ * JSON, offsets outside the data section, tensors that overlap or leave bytes uncovered. Reads
+ * 8 + (header length) bytes however large the file is.
+ *
+ * @throws SafetensorsError as {@link readSafetensorsFile}
+ */
+export function readSafetensorsHeader(path: string): SafetensorsHeader {
+  const fail = failWith(path);
+  let fd: number | undefined;
+  let head: Uint8Array;
+  let size: number;
+  try {
+    fd = openSync(path, 'r');
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    if (st.isCharacterDevice() || st.isBlockDevice()) throw new SafetensorsError(`${path}: is a device, not a safetensors file`);
+    if (!st.isFile()) {
+      // A pipe or the like has no size to check the header against: read it whole.
+      closeSync(fd);
+      fd = undefined;
+      const bytes = readFileBytes(path);
+      const { metadata, specs } = parseHeader(bytes, bytes.length, fail);
+      return { metadata, tensors: headerEntries(specs), size: bytes.length };
+    }
+    size = st.size;
+    head = readAt(fd, 0, Math.min(8, size));
+    if (head.length === 8) {
+      const claimed = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
+      if (claimed <= BigInt(Math.min(size - 8, MAX_HEADER_LENGTH))) {
+        const whole = new Uint8Array(8 + Number(claimed));
+        whole.set(head, 0);
+        whole.set(readAt(fd, 8, Number(claimed)), 8);
+        head = whole;
+      }
+    }
+  } catch (err) {
+    throw fileError(err, path);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  // A file that changed size while read: what was read decides (a short read fails as truncated).
+  const { metadata, specs } = parseHeader(head, head.length < 8 ? head.length : size, fail);
+  return { metadata, tensors: headerEntries(specs), size };
+}
+
+/** `length` bytes of an open file from `position` (fewer when the file ends first). */
+function readAt(fd: number, position: number, length: number): Uint8Array {
+  const buf = new Uint8Array(length);
+  let got = 0;
+  while (got < length) {
+    const n = readSync(fd, buf, got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got === length ? buf : buf.subarray(0, got);
+}
+
+/** The tensor specs of a header as a map of header entries (in data order). */
+function headerEntries(specs: readonly TensorSpec[]): Map<string, TensorHeaderEntry> {
+  return new Map(specs.map((s) => [s.name, { name: s.name, dtype: s.dtype, shape: s.shape }]));
 }
 
 // ---------------------------------------------------------------------------------------------
