@@ -106,6 +106,14 @@ describe('formatValidation', () => {
     );
   });
 
+  it('the result of a validation fits in 80 columns up to iteration 999 999 and 9999 s (a loss < 10: ln of a vocabulary < 22 026)', () => {
+    const t = new FakeTerminal(false);
+    const d = new TrainingDisplay(t, { printEvery: 10, charsPerBatch: 100, evalValEvery: 50, total: 1e6, valBatches: 4 });
+    d.validated({ iteration: 999_999, valLoss: 9.87654, seconds: 9999.4 });
+    expect(t.out).toBe('validation at iteration 999999: val_loss = 9.8765 nats/char (14.25 bits), 9999s\n');
+    expect(t.out.length - 1).toBeLessThanOrEqual(79);
+  });
+
   it('wide: the pass and the run; narrow: the pass', () => {
     const v = { done: 12, batches: 40, eta: 5, runEta: 3725 };
     expect(formatValidation(v, 80)).toBe('validating 12/40 batches, ETA 0m05s, run ETA 1h02m');
@@ -181,7 +189,7 @@ describe('TrainingDisplay', () => {
     d.close();
     expect(t.out).toBe(
       [10, 20, 30, 40, 50].map((i) => `${i}/100 (epoch ${(i / 50).toFixed(3)}), train_loss = 2.50000000, grad/param norm = 1.0000e-1, time/batch = 0.2000s, 500 chars/s\n`).join('') +
-        'validation at iteration 50: val_loss = 2.0000 nats/char = 2.8854 bits/char (1.5s)\nsaved checkpoint cv/x.safetensors\n',
+        'validation at iteration 50: val_loss = 2.0000 nats/char (2.89 bits), 1.5s\nsaved checkpoint cv/x.safetensors\n',
     );
     expect(t.listenerCount('resize')).toBe(0);
   });
@@ -210,7 +218,7 @@ describe('TrainingDisplay', () => {
     // 59 characters: no room for a bar (dropped before the epoch and chars/s).
     expect(screen).toEqual([
       '50/100, epoch 1.00, loss 2.5000, 500 chars/s, ETA 0m10s',
-      'validation at iteration 50: val_loss = 2.0000 nats/char = 2.8854 bits/char (0.6s)',
+      'validation at iteration 50: val_loss = 2.0000 nats/char (2.89 bits), 0.6s',
       'saved checkpoint cv/x.safetensors',
       '51/100, epoch 1.02, loss 2.5000, 500 chars/s, ETA 0m10s',
       '',
