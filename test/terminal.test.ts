@@ -6,7 +6,7 @@
  *   (paths with spaces and quotes), `npx grid-lstm`, `npm run` from a subdirectory;
  * - Ctrl-C through npx and npm run: signalled as a terminal does (to the whole foreground
  *   process group) the run stops cleanly with a checkpoint, exit 130, and no process is left;
- *   `kill <npx pid>` (SIGTERM to npm alone) stops it too (src/cli/stop.ts);
+ *   `kill <npx pid>` and `kill -9 <npx pid>` (to npm alone) stop it too (src/cli/stop.ts);
  * - on a terminal (a pseudo-terminal from script(1), 80 columns, then resized to 50) no redrawn
  *   line is wider than the terminal, and validation shows its progress.
  *
@@ -169,23 +169,27 @@ describe('the printed resume command runs as printed', () => {
 });
 
 describe('a run started by npx stops when npx is killed', () => {
-  it('kill <npx pid> (SIGTERM to npm alone, which the shell between npm and node does not pass on): the run notices, saves, says how to resume', async () => {
-    const ck = join(dir, 'ck-term');
-    const p = start('npx', ['--no-install', 'grid-lstm', 'train', '--data', data, ...SIZE, '--max-steps', '100000', '--checkpoint-dir', ck], ROOT);
-    await waitFor(() => /^1\/\d+ /m.test(p.stderr()), 60_000, 'the first step');
-    const t0 = Date.now();
-    process.kill(p.child.pid!, 'SIGTERM');
-    // npm's stderr is also the CLI's: it closes when the CLI ends too.
-    await p.closed;
-    await waitFor(() => !groupAlive(p.child.pid!), 10_000, 'the process group to be gone');
-    const err = p.stderr();
-    expect(err).toMatch(/^the npm process that started this run exited: saving a checkpoint after this step, then stopping/m);
-    const m = /^stopped by the exit of npm at iteration (\d+); resume with: npx grid-lstm train --resume (\S+)$/m.exec(err);
-    expect(m, err).not.toBeNull();
-    expect(loadCheckpoint(m![2]!).training!.iteration).toBe(Number(m![1]));
-    // Noticed within the parent watch's poll (1 s), not at the end of 100 000 steps.
-    expect(Date.now() - t0).toBeLessThan(5_000);
-  });
+  // SIGTERM: npm passes it to its shell, which dies; SIGKILL: npm dies, its shell lives on. Either
+  // way the CLI would run on alone to the end; it watches its parent (and npm behind a shell).
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    it(`kill -${signal.slice(3)} <npx pid>: the run notices, saves, says how to resume`, async () => {
+      const ck = join(dir, `ck-${signal}`);
+      const p = start('npx', ['--no-install', 'grid-lstm', 'train', '--data', data, ...SIZE, '--max-steps', '100000', '--checkpoint-dir', ck], ROOT);
+      await waitFor(() => /^1\/\d+ /m.test(p.stderr()), 60_000, 'the first step');
+      const t0 = Date.now();
+      process.kill(p.child.pid!, signal);
+      // npm's stderr is also the CLI's: it closes when the CLI ends too.
+      await p.closed;
+      await waitFor(() => !groupAlive(p.child.pid!), 10_000, 'the process group to be gone');
+      const err = p.stderr();
+      expect(err).toMatch(/^the npm process that started this run exited: saving a checkpoint after this step, then stopping/m);
+      const m = /^stopped by the exit of npm at iteration (\d+); resume with: npx grid-lstm train --resume (\S+)$/m.exec(err);
+      expect(m, err).not.toBeNull();
+      expect(loadCheckpoint(m![2]!).training!.iteration).toBe(Number(m![1]));
+      // Noticed within the parent watch's poll (1 s), not at the end of 100 000 steps.
+      expect(Date.now() - t0).toBeLessThan(5_000);
+    });
+  }
 });
 
 /** Whether script(1) from util-linux is there to give the CLI a pseudo-terminal. */

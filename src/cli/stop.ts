@@ -11,9 +11,12 @@
  * not pass them on to its child. So `kill -INT <npx pid>` never reaches this process (nothing
  * here can see it: docs/errors.md says what to do instead), and `kill <npx pid>` kills the
  * shell and npm and leaves this process running on its own to the end of the run. That second
- * case is seen here: the process that started this one is gone. Ctrl-C in a terminal signals the
+ * case is seen here: the process that started this one is gone (or npm, its parent, is: after
+ * `kill -9 <npx pid>` the shell lives on). Ctrl-C in a terminal signals the
  * whole foreground process group, this process included, and works however it was started.
  */
+
+import { readFileSync } from 'node:fs';
 
 /** Why a run is asked to stop. */
 export type StopReason = NodeJS.Signals | 'parent-exit';
@@ -37,9 +40,11 @@ export function stopRequests(onStop: (reason: StopReason) => void, watchParent: 
   process.on('SIGTERM', stop);
   let timer: NodeJS.Timeout | undefined;
   if (watchParent) {
-    const parent = process.ppid; // process.ppid does not change: this is the one that started us
+    // process.ppid does not change: it is the process that started this one. When that is npm's
+    // shell, npm too: `kill -9 <npx pid>` leaves the shell waiting for this process.
+    const watched = [process.ppid, ...shellsParent(process.ppid)];
     timer = setInterval(() => {
-      if (!alive(parent)) stop('parent-exit');
+      if (!watched.every(alive)) stop('parent-exit');
     }, PARENT_POLL_MS);
     timer.unref(); // never keeps the process alive by itself
   }
@@ -51,6 +56,22 @@ export function stopRequests(onStop: (reason: StopReason) => void, watchParent: 
       if (timer) clearInterval(timer);
     },
   };
+}
+
+/**
+ * The parent of process `pid` when `pid` is a shell (npm runs commands with `sh -c`), read from
+ * /proc (Linux); [] when it is not a shell or /proc cannot tell.
+ */
+function shellsParent(pid: number): number[] {
+  try {
+    // /proc/PID/stat: "PID (COMM) STATE PPID ..."; COMM may hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return /^(sh|dash|bash|zsh|ash)$/.test(comm) && ppid > 1 ? [ppid] : [];
+  } catch {
+    return [];
+  }
 }
 
 /** True while process `pid` exists (signal 0 checks without sending anything). */
