@@ -14,7 +14,9 @@
  * stopped by Ctrl-C / SIGTERM (after saving a checkpoint).
  */
 import { describeSystemError } from './train/safetensors.js';
-import { GLOBAL_FLAGS, UsageError, commandFlags, orList, suggestCommand } from './cli/args.js';
+import { GLOBAL_FLAGS, UsageError, commandFlags, orList, program, suggestCommand } from './cli/args.js';
+import { commandPrefix } from './cli/command.js';
+import { shellWord } from './cli/files.js';
 import { COMMANDS, commandHelp, mainHelp, packageVersion } from './cli/commands.js';
 
 /** The command words besides the commands: what an unknown command is compared with. */
@@ -28,11 +30,11 @@ function unknownCommand(word: string): UsageError {
     const flag = word.split('=')[0];
     const takers = names.filter((n) => commandFlags(COMMANDS[n].opts()).includes(flag) && !GLOBAL_FLAGS.includes(flag));
     const example = takers.length > 0 ? takers.join('|') : '<command>';
-    return new UsageError(`${word} before a command; the command comes first: grid-lstm ${example} ${word} ... (see grid-lstm --help)`);
+    return new UsageError(`${word} before a command; the command comes first: ${program.name} ${example} ${word} ... (see ${program.name} --help)`);
   }
   const guesses = suggestCommand(word, WORDS);
-  if (guesses.length > 0) return new UsageError(`unknown command ${JSON.stringify(word)}; did you mean ${orList(guesses)}? (see grid-lstm --help)`);
-  return new UsageError(`unknown command ${JSON.stringify(word)}; use ${orList(names)} (see grid-lstm --help)`);
+  if (guesses.length > 0) return new UsageError(`unknown command ${JSON.stringify(word)}; did you mean ${orList(guesses)}? (see ${program.name} --help)`);
+  return new UsageError(`unknown command ${JSON.stringify(word)}; use ${orList(names)} (see ${program.name} --help)`);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -107,4 +109,6 @@ function oneLine(message: string): string {
   return message.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ').trim();
 }
 
+// The pointers in messages ("see grid-lstm train --help") name the program as it was started.
+program.name = commandPrefix().map(shellWord).join(' ');
 process.exitCode = await main(process.argv.slice(2));

@@ -64,6 +64,10 @@ export {
   type StepResult,
   type RunHooks,
   type RunOutcome,
+  type EarlyStop,
+  type KeepPolicy,
+  keptCheckpoints,
+  LOG_HEADER,
   TrainingDivergedError,
   CheckpointDirError,
 } from './train/train.js';
@@ -75,6 +79,7 @@ export {
   CheckpointError,
   type CheckpointContents,
   type TrainingState,
+  type CheckpointRecord,
 } from './train/checkpoint.js';
 export { writeSafetensors, parseSafetensors, readSafetensorsFile, SafetensorsError } from './train/safetensors.js';
 export { WasmKernels, loadWasmKernels, loadWasmKernelsSync, wasmAvailable } from './nn/wasm.js';

@@ -26,6 +26,7 @@ import { COMMANDS, commandHelp, mainHelp, packageVersion } from '../src/cli/comm
 import { CharLoader } from '../src/train/data.js';
 import { DEFAULT_TRAIN_OPTIONS, Trainer, optionFlag } from '../src/train/train.js';
 import { CLI } from './helpers/cli.js';
+import { shellWord } from '../src/cli/files.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'grid-lstm-args-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -183,10 +184,13 @@ describe('unknown options get a suggestion', () => {
     expect(suggestCommand('frobnicate', words)).toEqual([]);
     const r = run(['trian']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe('grid-lstm: error: unknown command "trian"; did you mean train? (see grid-lstm --help)\n');
+    // The pointer names the program as it was started (here node and the CLI's absolute path, as
+    // the test runs it from another directory), so that it runs when pasted.
+    const prog = `node ${shellWord(CLI)}`;
+    expect(r.stderr).toBe(`grid-lstm: error: unknown command "trian"; did you mean train? (see ${prog} --help)\n`);
     const o = run(['--rnn-size', '3']);
     expect(o.code).toBe(2);
-    expect(o.stderr).toBe('grid-lstm: error: --rnn-size before a command; the command comes first: grid-lstm train --rnn-size ... (see grid-lstm --help)\n');
+    expect(o.stderr).toBe(`grid-lstm: error: --rnn-size before a command; the command comes first: ${prog} train --rnn-size ... (see ${prog} --help)\n`);
   });
 
   it('editDistance is the optimal string alignment distance', () => {

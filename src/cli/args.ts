@@ -20,6 +20,13 @@ import { TsKernels } from '../nn/kernels.js';
 import { loadWasmKernelsSync } from '../nn/wasm.js';
 import { optionFlag } from '../train/train.js';
 
+/**
+ * How the messages name the program in the commands they point to ("see grid-lstm train
+ * --help"): the CLI sets it to the words this process was started with (e.g. "node dist/cli.js"),
+ * so that the pointer runs when pasted (src/cli/command.ts); in-process it stays grid-lstm.
+ */
+export const program = { name: 'grid-lstm' };
+
 /** An error the user can fix: printed as one line, exit code 2. */
 export class UsageError extends Error {}
 
@@ -113,9 +120,9 @@ export function parseArgs(command: string, argv: string[], specs: OptSpec[], pos
     const head = `unexpected argument ${JSON.stringify(extra)} for 'grid-lstm ${command}'`;
     // char-rnn and other tools take the text as an argument; here it is --data FILE.
     if (byFlag.has('--data') && opts.data === undefined && !extra.startsWith('-')) {
-      throw new UsageError(`${head}; did you mean --data ${extra}? (see grid-lstm ${command} --help)`);
+      throw new UsageError(`${head}; did you mean --data ${extra}? (see ${program.name} ${command} --help)`);
     }
-    throw new UsageError(`${head}; see grid-lstm ${command} --help`);
+    throw new UsageError(`${head}; see ${program.name} ${command} --help`);
   }
   return { opts, pos, given };
 }
@@ -137,8 +144,8 @@ export function commandFlags(specs: OptSpec[]): string[] {
 export function unknownOptionMessage(command: string, flag: string, specs: OptSpec[]): string {
   const head = `unknown option ${flag} for 'grid-lstm ${command}'`;
   const guesses = suggestFlag(flag, commandFlags(specs));
-  if (guesses.length === 0) return `${head}; see grid-lstm ${command} --help`;
-  return `${head}; did you mean ${orList(guesses)}? (see grid-lstm ${command} --help)`;
+  if (guesses.length === 0) return `${head}; see ${program.name} ${command} --help`;
+  return `${head}; did you mean ${orList(guesses)}? (see ${program.name} ${command} --help)`;
 }
 
 export function convert(flag: string, spec: OptSpec, value: string): unknown {

@@ -113,6 +113,7 @@ export async function cmdTrain(argv: string[]): Promise<number> {
     const corpus = readData(dataPath, encoding, initFrom?.vocab);
     trainer = asUsage(() => Trainer.fromCorpus(corpus, options, { kernels, initFrom }));
     notes.push(corpus.report);
+    if (initFrom?.note) notes.push(initFrom.note);
   }
   // Room for a checkpoint, before anything is printed (an error here stays a single line).
   asUsage(() => trainer.checkCheckpointDir());

@@ -339,14 +339,15 @@ function shapeDependsOn(name: string, c: FullModelConfig): string {
 // Training state
 // ---------------------------------------------------------------------------------------------
 
-/** A [iteration, loss] history list. */
+/** A [iteration, value] history list: a loss, or for `lr` a learning rate. */
 function readHistory(obj: Record<string, unknown>, key: string, fail: Fail): [number, number][] {
   const path = `training.history.${key}`;
-  const v = field(obj, key, 'training.history', 'an array of [iteration, loss] pairs', fail);
-  if (!Array.isArray(v)) fail(`${path} must be an array of [iteration, loss] pairs, got ${show(v)}`);
+  const what = key === 'lr' ? 'rate' : 'loss';
+  const v = field(obj, key, 'training.history', `an array of [iteration, ${what}] pairs`, fail);
+  if (!Array.isArray(v)) fail(`${path} must be an array of [iteration, ${what}] pairs, got ${show(v)}`);
   return (v as unknown[]).map((pair, i): [number, number] => {
     if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'number' || typeof pair[1] !== 'number') {
-      return fail(`${path}[${i}] must be an [iteration, loss] pair of numbers, got ${show(pair)}`);
+      return fail(`${path}[${i}] must be an [iteration, ${what}] pair of numbers, got ${show(pair)}`);
     }
     return [pair[0], pair[1]];
   });
