@@ -69,7 +69,7 @@
 
 /** Start of the memory the JS side may use (below: static data and the kernels' scratch space). */
 export function heapBase(): usize {
-  return scratchBase() + SCRATCH_BYTES;
+  return ((__heap_base + 15) & ~15) + SCRATCH_BYTES;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -257,9 +257,27 @@ const PACK_A_FLOATS: i32 = 65536;
 const PC: i32 = 512;
 const SCRATCH_BYTES: usize = <usize>PACK_A_FLOATS * 4 + <usize>PC * 32 + 128;
 
+/**
+ * Where this instance's scratch space starts. By default right after the static data; a second
+ * thread running these kernels over the same shared memory gives its instance a scratch area of
+ * its own (setScratch, an area the owning thread allocated), since two threads packing operands
+ * into one area would overwrite each other's. A global is per instance, never shared.
+ */
+let scratchAt: usize = (__heap_base + 15) & ~15;
+
+/** Moves this instance's scratch space to [ptr, ptr + scratchBytes()) (16-byte aligned). */
+export function setScratch(ptr: usize): void {
+  scratchAt = ptr;
+}
+
+/** The bytes of scratch space each instance needs. */
+export function scratchBytes(): usize {
+  return SCRATCH_BYTES;
+}
+
 // @ts-ignore: decorator
 @inline function scratchBase(): usize {
-  return (__heap_base + 15) & ~15;
+  return scratchAt;
 }
 /** PACK_A_FLOATS floats. */
 // @ts-ignore: decorator

@@ -15,6 +15,7 @@ import { commandLine } from './command.js';
 import { checkpointFile, loadCk, readData } from './files.js';
 import { TrainingDisplay } from './progress.js';
 import { startedByNpm, stopExitCode, stopRequests } from './stop.js';
+import { defaultThreads } from '../parallel/node.js';
 
 export const D = DEFAULT_TRAIN_OPTIONS;
 export const TRAIN_OPTS: OptSpec[] = [
@@ -53,6 +54,14 @@ export const TRAIN_OPTS: OptSpec[] = [
   },
   { key: 'patience', kind: 'int', arg: 'K', default: D.patience, help: 'stop early after K validations without a new best val loss; 0: never' },
   { key: 'log', kind: 'choice', choices: ['csv', 'none'], default: D.log, help: 'write the loss history to DIR/<savefile>.log.csv as the run goes (csv), or not (none)' },
+  {
+    key: 'threads',
+    kind: 'int',
+    arg: 'N',
+    help:
+      'threads that train and validate, the B streams split across them (default: the cores, at most 8; at most B run; --resume: the run\'s own). ' +
+      'A run is bit-identical for a given N; other Ns agree up to float rounding',
+  },
   ...COMMON,
 ];
 export async function cmdTrain(argv: string[]): Promise<number> {
@@ -98,13 +107,18 @@ export async function cmdTrain(argv: string[]): Promise<number> {
     }
     const changes: Record<string, unknown> = {};
     for (const k of given) if (k in DEFAULT_TRAIN_OPTIONS) changes[k] = opts[k];
+    // The reference kernels run on one thread (a run trained on more goes on with one).
+    if (!given.has('threads') && kernels.name === 'ts') changes.threads = 1;
     trainer = asUsage(() => Trainer.resume(corpus, ck, changes as Partial<TrainOptions>));
     notes.push(corpus.report, `resuming ${ckPath} at iteration ${trainer.iteration} (epoch ${trainer.epoch.toFixed(2)})`);
     const lr = trainer.learningRateChange;
     if (lr) notes.push(`learning rate: ${lr.from} → ${lr.to} from iteration ${lr.iteration + 1} on (optimiser state kept; later decays apply to it; recorded in the checkpoints' history)`);
+    const th = trainer.threadsChange;
+    if (th) notes.push(`threads: ${th.from} → ${th.to}: the continuation equals the run's up to float rounding, no longer bit for bit`);
   } else {
     // Everything that can be checked without the data is checked before reading it.
     const options = toTrain(opts);
+    if (!given.has('threads')) options.threads = kernels.name === 'ts' ? 1 : defaultThreads();
     asUsage(() => validateTrainOptions(options));
     asUsage(() => prepareCheckpointDir(options.checkpointDir));
     const initFrom = opts.initFrom !== undefined ? loadCk(opts.initFrom as string) : undefined;
@@ -127,7 +141,11 @@ export async function cmdTrain(argv: string[]): Promise<number> {
     `${o.model} ${o.numLayers}×${o.rnnSize}${o.model === 'grid_lstm' ? (o.tieWeights ? ' tied' : ' untied') : ''}, ` +
       `${paramCount(m.config).toLocaleString('en-US')} parameters, vocabulary ${m.config.vocabSize}`,
   );
-  err(`${trainer.loader.splitSizes.train}/${trainer.loader.splitSizes.val}/${trainer.loader.splitSizes.test} train/val/test batches of ${o.batchSize}×${o.seqLength}, kernels ${m.kernels.name}`);
+  const batches = `${trainer.loader.splitSizes.train}/${trainer.loader.splitSizes.val}/${trainer.loader.splitSizes.test} train/val/test batches of ${o.batchSize}×${o.seqLength}`;
+  const kernelsLine = `kernels ${m.kernels.name}, ${trainer.threads} thread${trainer.threads === 1 ? '' : 's'}`;
+  // The kernels beside the batches when both fit in 79 columns, else on a line of their own.
+  if (batches.length + 2 + kernelsLine.length <= 79) err(`${batches}, ${kernelsLine}`);
+  else err(`${batches}\n${kernelsLine}`);
 
   // What the run shows (a line fitted to the terminal, or char-rnn's plain lines): progress.ts.
   const display = new TrainingDisplay(process.stderr, {

@@ -68,6 +68,13 @@ export interface ForwardOptions {
   training?: boolean;
   /** Random source for the dropout masks. Default: the model's own `rng`. */
   rng?: Rng;
+  /**
+   * This batch is streams first … first+B−1 of a batch of `total` streams, split across threads
+   * (src/parallel/): the dropout masks are those rows of the whole batch's masks (and `rng`
+   * ends where the whole batch's draws leave it), and the loss, objective and gradients are
+   * this part's share of the whole batch's (the parts' add up to the whole).
+   */
+  part?: { first: number; total: number };
 }
 
 export interface BackwardOptions extends ForwardOptions {
@@ -187,6 +194,12 @@ export interface CreateModelOptions {
   dtype?: 'float32' | 'float64';
   /** Seed for initialisation and dropout. Default 123 (char-rnn's). */
   seed?: number;
+  /**
+   * Parameters and gradients in these buffers (of the layout's size, allocated by `kernels`'
+   * owner: another thread's views of shared memory, src/parallel/) instead of new ones; the
+   * parameters are then left as they are, not initialised.
+   */
+  buffers?: { params: Float; grads: Float };
 }
 
 export class Model {
@@ -237,8 +250,11 @@ export class Model {
     this.layout = paramLayout(this.config);
     this.specByName = new Map(this.layout.map((s) => [s.name, s]));
     const total = this.layout[this.layout.length - 1].offset + this.layout[this.layout.length - 1].size;
-    this.params = this.kernels.alloc(total);
-    this.grads = this.kernels.alloc(total);
+    if (options.buffers && !(options.buffers.params.length === total && options.buffers.grads.length === total)) {
+      throw new Error(`buffers must hold the ${total} parameters and gradients of this config`);
+    }
+    this.params = options.buffers?.params ?? this.kernels.alloc(total);
+    this.grads = options.buffers?.grads ?? this.kernels.alloc(total);
     this.rng = new Rng(options.seed ?? 123);
 
     const N = this.config.rnnSize;
@@ -266,7 +282,7 @@ export class Model {
         });
       }
     }
-    this.initParameters(this.rng);
+    if (!options.buffers) this.initParameters(this.rng);
   }
 
   /**
@@ -362,8 +378,8 @@ export class Model {
   /** Forward only: the mean NLL per character of a batch, and the final state. */
   forward(batch: Batch, state: State, options: ForwardOptions = {}): ForwardResult {
     const ws = this.prepare(batch, state);
-    const nll = this.forwardPass(ws, state, options.training ?? false, options.rng ?? this.rng);
-    return { loss: nll / (ws.B * ws.T), finalState: this.readFinalState(ws) };
+    const nll = this.forwardPass(ws, state, options.training ?? false, options.rng ?? this.rng, options.part);
+    return { loss: nll / ((options.part?.total ?? ws.B) * ws.T), finalState: this.readFinalState(ws) };
   }
 
   /**
@@ -394,16 +410,17 @@ export class Model {
   }
 
   private forwardBackwardPass(ws: Workspace, state: State, training: boolean, options: BackwardOptions): ForwardBackwardResult {
-    const nll = this.forwardPass(ws, state, training, options.rng ?? this.rng);
+    const nll = this.forwardPass(ws, state, training, options.rng ?? this.rng, options.part);
     const finalState = this.readFinalState(ws);
-    let objective = nll / ws.B;
+    const meanOver = options.part?.total ?? ws.B; // the batch the loss is a mean over
+    let objective = nll / meanOver;
     if (options.dFinalState) {
       for (let l = 0; l < this.config.numLayers; l++) {
         objective += dot(options.dFinalState.h[l], finalState.h[l]) + dot(options.dFinalState.c[l], finalState.c[l]);
       }
     }
-    const dInitialState = this.backwardPass(ws, training, options.dFinalState);
-    return { loss: nll / (ws.B * ws.T), objective, finalState, dInitialState };
+    const dInitialState = this.backwardPass(ws, training, options.dFinalState, meanOver);
+    return { loss: nll / (meanOver * ws.T), objective, finalState, dInitialState };
   }
 
   /**
@@ -653,7 +670,7 @@ export class Model {
   }
 
   /** Runs the model over the batch in `ws` from `state`; returns Σ NLL over all T·B positions. */
-  private forwardPass(ws: Workspace, state: State, training: boolean, rng: Rng): number {
+  private forwardPass(ws: Workspace, state: State, training: boolean, rng: Rng, part?: { first: number; total: number }): number {
     const k = this.kernels;
     const { rnnSize: N, numLayers: L, vocabSize: V } = this.config;
     const { B, T } = ws;
@@ -662,10 +679,23 @@ export class Model {
 
     // Dropout masks, drawn step by step (t outer, then the sites from bottom to top) so that a
     // sequence cut into chunks draws the same masks as the whole sequence.
-    if (drop) {
+    if (drop && part === undefined) {
       for (let t = 0; t < T; t++) {
         for (let s = 0; s < L; s++) dropoutMask(ws.masks[s], this.config.dropout, rng, t * B * N, B * N);
       }
+    } else if (drop && part !== undefined) {
+      // A part of a batch: the same numbers, drawn where the whole batch draws its rows (the
+      // generator is a counter, Rng.skip), so the masks do not depend on the thread count.
+      const start = rng.state;
+      const draw = new Rng(0);
+      for (let t = 0; t < T; t++) {
+        for (let s = 0; s < L; s++) {
+          draw.state = start;
+          draw.skip(((t * L + s) * part.total + part.first) * N);
+          dropoutMask(ws.masks[s], this.config.dropout, draw, t * B * N, B * N);
+        }
+      }
+      rng.skip(T * L * part.total * N);
     }
     for (let l = 0; l < L; l++) {
       ws.h[l].set(state.h[l], 0);
@@ -696,7 +726,7 @@ export class Model {
   }
 
   /** ∂/∂params (into grads) and ∂/∂(initial state) of Σ_t mean_b NLL (+ ⟨dFinal, final⟩). */
-  private backwardPass(ws: Workspace, training: boolean, dFinal: State | undefined): State {
+  private backwardPass(ws: Workspace, training: boolean, dFinal: State | undefined, meanOver: number): State {
     const k = this.kernels;
     const { rnnSize: N, numLayers: L, vocabSize: V } = this.config;
     const { B, T } = ws;
@@ -706,7 +736,7 @@ export class Model {
 
     // Log-softmax + NLL, scaled by 1/B (batch mean, summed over time); the gradient overwrites
     // the log-probabilities.
-    k.logSoftmaxNllBackward(ws.logits, ws.logits, ws.targets, M, V, 1 / B);
+    k.logSoftmaxNllBackward(ws.logits, ws.logits, ws.targets, M, V, 1 / meanOver);
     let dOut = ws.dXa; // ∂/∂(output of the layer being processed), [T·B, N]
     let dBelow = ws.dXb; // ∂/∂(its input)
     dOut.fill(0);

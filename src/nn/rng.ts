@@ -23,6 +23,15 @@ export class Rng {
     return (z ^ (z >>> 14)) >>> 0;
   }
 
+  /**
+   * Advances the state as `n` calls of nextU32 would (n a whole number below 2⁵³): the state
+   * is a counter, so draw number k of a sequence can be had without the k before it.
+   */
+  skip(n: number): void {
+    // (n·increment mod 2³², from n mod 2³²; Math.imul keeps the low 32 bits of the product)
+    this.state = (this.state + (Math.imul(n % 4294967296 >>> 0, 0x6d2b79f5) >>> 0)) >>> 0;
+  }
+
   /** Uniform on [0, 1). */
   uniform(): number {
     return this.nextU32() / 4294967296;

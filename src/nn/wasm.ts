@@ -81,6 +81,8 @@ interface KernelExports {
   ): void;
   clip(g: number, n: number, c: number): void;
   peakMulAdd(iters: number): number;
+  setScratch(ptr: number): void;
+  scratchBytes(): number;
   /** Rows below which matmulXWt / matmulDyW take their unpacked paths (a packed W is not used there). */
   XWT_SMALL_M: { value: number };
   DYW_SMALL_M: { value: number };
@@ -114,6 +116,15 @@ export interface WasmKernelsOptions {
   variant?: 'auto' | WasmVariant;
   /** Initial memory in bytes (rounded up to 64 KiB pages, at least 1 MiB). Default 4 MiB; it grows on demand. */
   initialBytes?: number;
+  /**
+   * For a second thread (src/parallel/): run over `memory`, the memory of kernels another thread
+   * owns, allocating only inside `arena` (byte offsets [start, end), an area that owner
+   * allocated for this thread). The owner alone grows the memory and allocates everything else:
+   * every instance of the module starts its allocator at the same place, so two allocators
+   * would hand out the same bytes. The first scratchBytes of the arena become this instance's
+   * scratch space (packed operands).
+   */
+  attach?: { memory: WasmMemory; arena: { start: number; end: number } };
 }
 
 const PAGE = 65536;
@@ -265,12 +276,18 @@ export class WasmKernels implements Kernels {
   /** The shared memory every buffer of these kernels lives in. */
   readonly memory: WasmMemory;
 
+  /** The compiled module these kernels instantiated (another thread attaches with it). */
+  readonly module: object;
   private readonly ex: KernelExports;
   /** memory.buffer as of the last growth; older SharedArrayBuffer objects are in `buffers`. */
   private buf: ArrayBufferLike;
   private readonly buffers = new Set<ArrayBufferLike>();
   /** First byte the allocator hands out. */
   private readonly base: number;
+  /** Kernels attached to another thread's memory (options.attach): the end of their arena, else null. */
+  private readonly arenaEnd: number | null = null;
+  /** The lowest byte offset a view may start at (above the static data and the main scratch). */
+  private readonly floor: number;
   /** Bump pointer (bytes): everything below is handed out, static data or scratch. */
   private top: number;
   /**
@@ -304,11 +321,14 @@ export class WasmKernels implements Kernels {
     const api = wasmApi();
     if (!api) throw new Error('this JavaScript runtime has no WebAssembly');
     this.variant = variant;
+    this.module = module;
     this.name = variant === 'relaxed' ? 'wasm-relaxed-simd' : 'wasm-simd';
     const initialBytes = options.initialBytes ?? DEFAULT_INITIAL_BYTES;
     if (!(initialBytes >= 0)) throw new Error(`initialBytes must be a non-negative number, got ${initialBytes}`);
     const initial = Math.min(MAX_PAGES, Math.max(MIN_PAGES, Math.ceil(initialBytes / PAGE)));
-    this.memory = new api.Memory({ initial, maximum: MAX_PAGES, shared: true });
+    const attach = options.attach;
+    this.memory = attach?.memory ?? new api.Memory({ initial, maximum: MAX_PAGES, shared: true });
+    // (Instantiating writes the module's static data again: constants, the same bytes.)
     const instance = new api.Instance(module, { env: { memory: this.memory } });
     this.ex = instance.exports as unknown as KernelExports;
     this.xwtSmallM = this.ex.XWT_SMALL_M.value;
@@ -316,9 +336,24 @@ export class WasmKernels implements Kernels {
     this.buf = this.memory.buffer;
     this.buffers.add(this.buf);
     // Below heapBase: static data and the kernels' scratch space.
-    this.base = align16(Math.max(16, this.ex.heapBase()));
+    this.floor = align16(Math.max(16, this.ex.heapBase()));
+    if (attach) {
+      const { start, end } = attach.arena;
+      const scratch = this.ex.scratchBytes();
+      if (!(start % 16 === 0 && start >= this.floor && end >= start + scratch && end <= this.buf.byteLength)) {
+        throw new RangeError(`WasmKernels: arena [${start}, ${end}) is not an allocated area of at least ${scratch} bytes in this memory`);
+      }
+      this.ex.setScratch(start);
+      this.arenaEnd = end;
+      this.base = align16(start + scratch);
+    } else this.base = this.floor;
     this.top = this.base;
     this.ensure(this.top);
+  }
+
+  /** The bytes of the scratch space each thread's instance needs (the start of an attach arena). */
+  scratchBytes(): number {
+    return this.ex.scratchBytes();
   }
 
   /** Bytes handed out so far (including static data and alignment). */
@@ -328,6 +363,17 @@ export class WasmKernels implements Kernels {
 
   /** Grows the memory (by at least a quarter, to keep growths rare) so that `end` bytes fit. */
   private ensure(end: number): void {
+    if (this.arenaEnd !== null) {
+      // Attached: the arena was allocated by the owner; only its end bounds us.
+      if (end > this.arenaEnd) {
+        throw new RangeError(
+          `WasmKernels: this thread's arena is full (${end - this.base} bytes needed, ` +
+            `${this.arenaEnd - this.base} reserved); reserve a larger one`,
+        );
+      }
+      this.syncMemory();
+      return;
+    }
     const have = this.buf.byteLength;
     if (end <= have) return;
     const havePages = have / PAGE;
@@ -339,6 +385,14 @@ export class WasmKernels implements Kernels {
     this.memory.grow(pages - havePages);
     this.buf = this.memory.buffer;
     this.buffers.add(this.buf);
+  }
+
+  /** After the owner grew the shared memory: see its new length (views made earlier stay valid). */
+  syncMemory(): void {
+    if (this.memory.buffer.byteLength !== this.buf.byteLength) {
+      this.buf = this.memory.buffer;
+      this.buffers.add(this.buf);
+    }
   }
 
   private bump(bytes: number): number {
@@ -407,13 +461,15 @@ export class WasmKernels implements Kernels {
 
   /** Throws unless `a` is a Float32Array view into this memory above the static area; remembers it. */
   private check(a: Float, what: string): ViewPlace {
+    if (this.arenaEnd !== null && a instanceof Float32Array && !this.buffers.has(a.buffer)) this.syncMemory();
     if (!(a instanceof Float32Array) || !(a.buffer === this.buf || this.buffers.has(a.buffer))) {
       throw new TypeError(
         `${this.name}: ${what} must be a Float32Array allocated by these kernels (kernels.alloc) or a subarray of one`,
       );
     }
-    if (a.byteOffset < this.base) throw new RangeError(`${this.name}: ${what} overlaps the kernels' own static memory`);
-    if (a.byteOffset + a.byteLength > this.top) {
+    if (a.byteOffset < this.floor) throw new RangeError(`${this.name}: ${what} overlaps the kernels' own static memory`);
+    // (Attached kernels also work on the owner's buffers, anywhere above the static data.)
+    if (this.arenaEnd === null && a.byteOffset + a.byteLength > this.top) {
       throw new RangeError(`${this.name}: ${what} lies in memory given back by release(); allocate it again`);
     }
     const v = { offset: a.byteOffset, length: a.length };
@@ -427,8 +483,8 @@ export class WasmKernels implements Kernels {
     if (t.length < M) throw new RangeError(`${this.name}: ${what} has ${t.length} elements, needs ${M}`);
     let at = this.idsPlace.get(t);
     if (at === undefined) {
-      at = this.owns(t) && t.byteOffset >= this.base ? t.byteOffset : -1;
-      if (at >= 0 && t.byteOffset + t.byteLength > this.top) {
+      at = this.owns(t) && t.byteOffset >= this.floor ? t.byteOffset : -1;
+      if (at >= 0 && this.arenaEnd === null && t.byteOffset + t.byteLength > this.top) {
         throw new RangeError(`${this.name}: ${what} lies in memory given back by release(); allocate it again`);
       }
       this.idsPlace.set(t, at);

@@ -18,6 +18,9 @@ import { Model, type State } from '../nn/model.js';
 import { type OptimName, Optimizer, clipGradients, norm } from './optim.js';
 import type { ModelKind } from '../nn/params.js';
 import { describeSystemError, writeFileAtomic } from './safetensors.js';
+import { DataParallel, WorkerError, effectiveThreads } from '../parallel/pool.js';
+import { spawnNodeWorker } from '../parallel/node.js';
+import { WasmKernels } from '../nn/wasm.js';
 
 /** char-rnn's options, camelCased, with its defaults (DEFAULT_TRAIN_OPTIONS). */
 export interface TrainOptions {
@@ -62,6 +65,13 @@ export interface TrainOptions {
   patience: number;
   /** 'csv': write the loss history to <checkpointDir>/<savefile>.log.csv as the run goes; 'none': no log. */
   log: 'csv' | 'none';
+  /**
+   * Threads that train and validate (src/parallel/: the B streams of a batch split across them;
+   * at most B run). 1 (the default here; the CLI's default is the cores, at most 8): no worker
+   * threads, today's code path. More than 1 needs the WebAssembly kernels. Results equal the
+   * one-thread ones up to float rounding, and are bit-identical from run to run for a given count.
+   */
+  threads: number;
 }
 
 /** TrainOptions.keep. */
@@ -95,6 +105,7 @@ export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
   keep: 'all',
   patience: 0,
   log: 'csv',
+  threads: 1,
 };
 
 export interface StepResult {
@@ -200,6 +211,14 @@ export class Trainer {
   checkpoints: CheckpointRecord[] = [];
   /** Set by {@link Trainer.resume} when it set a new learning rate (--learning-rate on resume). */
   learningRateChange: { iteration: number; from: number; to: number } | null = null;
+  /**
+   * Set by {@link Trainer.resume} when the run goes on with another thread count than it had:
+   * the continuation is then no longer bit-identical to an uninterrupted run (equal up to float
+   * rounding).
+   */
+  threadsChange: { from: number; to: number } | null = null;
+  /** The worker threads while a multi-threaded run is going (created at its first step, closed by run's end or close()). */
+  private parallel: DataParallel | null = null;
   private readonly x: Int32Array;
   private readonly y: Int32Array;
 
@@ -222,6 +241,27 @@ export class Trainer {
     this.history = { train: [], val: [], lr: [[0, options.learningRate]] };
     this.x = new Int32Array(options.batchSize * options.seqLength);
     this.y = new Int32Array(options.batchSize * options.seqLength);
+    if (this.threads > 1 && !(model.kernels instanceof WasmKernels)) {
+      throw new Error(`--threads ${options.threads} needs the WebAssembly kernels; with --kernels ${model.kernels.name} use --threads 1`);
+    }
+  }
+
+  /** The threads that run: options.threads, at most one per stream of a batch. */
+  get threads(): number {
+    return effectiveThreads(this.options.threads, this.options.batchSize);
+  }
+
+  /** The worker pool for more than one thread (started on first use), or null for one. */
+  private pool(): DataParallel | null {
+    if (this.threads === 1) return null;
+    this.parallel ??= new DataParallel(this.model, this.options.batchSize, this.options.seqLength, this.threads, spawnNodeWorker);
+    return this.parallel;
+  }
+
+  /** Ends the worker threads, if any (a later step starts them again). */
+  close(): void {
+    this.parallel?.close();
+    this.parallel = null;
   }
 
   /**
@@ -288,7 +328,7 @@ export class Trainer {
     // Where the data now is may change too (the batch count check below catches other data).
     const changeable: (keyof TrainOptions)[] = [
       ...(['maxEpochs', 'maxSteps', 'printEvery', 'evalValEvery', 'checkpointDir', 'savefile', 'data', 'encoding'] as const),
-      ...(['keep', 'patience', 'log'] as const),
+      ...(['keep', 'patience', 'log', 'threads'] as const),
     ];
     // A learning rate other than the run's last one is a new rate from here on.
     const newRate = changes.learningRate !== undefined && changes.learningRate !== saved.learningRate ? changes.learningRate : undefined;
@@ -371,6 +411,8 @@ export class Trainer {
     if (t.checkpoints && resolve(options.checkpointDir) === resolve(savedOptions.checkpointDir)) {
       trainer.checkpoints = t.checkpoints.filter((r) => CHECKPOINT_NAME.test(r.name)).map((r) => ({ ...r }));
     }
+    const [was, now] = [effectiveThreads(savedOptions.threads, options.batchSize), trainer.threads];
+    if (was !== now) trainer.threadsChange = { from: was, to: now };
     if (newRate !== undefined) {
       trainer.learningRateChange = { iteration: t.iteration, from: t.learningRate, to: newRate };
       trainer.optimizer.learningRate = newRate;
@@ -412,7 +454,17 @@ export class Trainer {
     const { batchSize: B, seqLength: T, gradClip } = this.options;
     const position = this.loader.batchIx.train;
     this.loader.nextBatch('train', this.x, this.y);
-    const r = this.model.forwardBackward({ x: this.x, y: this.y, batchSize: B, seqLength: T }, this.carry);
+    const pool = this.pool();
+    let r: { loss: number; finalState: State };
+    try {
+      r = pool
+        ? pool.forwardBackward(this.x, this.y, this.carry, this.model.rng)
+        : this.model.forwardBackward({ x: this.x, y: this.y, batchSize: B, seqLength: T }, this.carry);
+    } catch (e) {
+      if (e instanceof WorkerError) this.close();
+      this.loader.batchIx.train = position;
+      throw e;
+    }
     const iteration = this.iteration + 1;
     const grads = this.model.grads;
     let problem: string | null = null;
@@ -495,6 +547,9 @@ export class Trainer {
     let state = this.model.zeroState(B);
     let total = 0;
     const n = this.loader.splitSizes[split];
+    // With threads, each carries the state of its streams from batch to batch in the pool.
+    const pool = this.pool();
+    pool?.resetState();
     progress?.(0, n);
     for (let k = 0; k < n; k++) {
       if (k > 0) {
@@ -503,6 +558,16 @@ export class Trainer {
       }
       this.loader.getBatch(split, k, x, y);
       // Weights held constant for the batch (its first-layer products read from tables).
+      if (pool) {
+        try {
+          total += pool.evaluateBatch(x, y);
+        } catch (e) {
+          if (e instanceof WorkerError) this.close();
+          throw e;
+        }
+        progress?.(k + 1, n);
+        continue;
+      }
       const r = this.model.inference(() => this.model.forward({ x, y, batchSize: B, seqLength: T }, state));
       total += r.loss;
       state = r.finalState;
@@ -677,7 +742,21 @@ export class Trainer {
     log?.start(this.logLines());
     try {
       return yield* this.runLoop(hooks, warn, log);
+    } catch (e) {
+      if (!(e instanceof WorkerError)) throw e;
+      // A worker thread failed: stop with the last good checkpoint (the step it was in changed nothing).
+      return {
+        status: 'failed',
+        iteration: this.iteration,
+        checkpoint: this.lastCheckpoint,
+        message:
+          `training stopped at iteration ${this.iteration}: ${e.message}; ` +
+          (this.lastCheckpoint
+            ? `the last good checkpoint is ${this.lastCheckpoint}: continue with --resume ${this.lastCheckpoint} (--threads 1 if it happens again)`
+            : 'no checkpoint was written in this run; start again (--threads 1 if it happens again)'),
+      };
     } finally {
+      this.close();
       log?.close();
     }
   }
@@ -1059,5 +1138,6 @@ export function validateTrainOptions(o: TrainOptions): void {
   }
   num('patience', (v) => Number.isInteger(v) && v >= 0, 'a whole number ≥ 0 (0: never stop early)');
   if (o.log !== 'csv' && o.log !== 'none') throw new Error(`--log must be csv or none, got ${JSON.stringify(o.log)}`);
+  num('threads', (v) => Number.isInteger(v) && v >= 1 && v <= 256, 'a whole number from 1 to 256');
 }
 

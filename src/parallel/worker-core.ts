@@ -1,0 +1,95 @@
+/**
+ * The loop a worker thread runs (no platform API: src/parallel/worker.ts starts it in a Node
+ * worker thread; a Web Worker would call runWorker with the same WorkerInit). It waits on its
+ * job word with Atomics.wait (allowed in any worker), runs the job on its streams with a Model
+ * whose parameters are views of the coordinator's (nothing is copied), and reports through
+ * the control words. It never allocates outside its arena (see WasmKernels' `attach`).
+ */
+import { Model, type State } from '../nn/model.js';
+import { Rng } from '../nn/rng.js';
+import { WasmKernels } from '../nn/wasm.js';
+import { C, JOB, SLOT, STATUS, type WorkerInit, ioViews, writeText } from './protocol.js';
+
+/** How long one Atomics.wait lasts before the loop looks at QUIT again (ms). */
+const WAIT_MS = 1000;
+
+export function runWorker(init: WorkerInit): void {
+  const ctrl = new Int32Array(init.control);
+  const slot = init.index * SLOT;
+  try {
+    const kernels = new WasmKernels(init.module, init.variant, { attach: { memory: init.memory, arena: init.arena } });
+    const buf = init.memory.buffer;
+    const view = (at: number) => new Float32Array(buf, at, init.size);
+    const grads = init.gradsAt.map(view);
+    const model = new Model(init.config, { kernels, buffers: { params: view(init.paramsAt), grads: grads[init.index] } });
+    const results = new Float64Array(init.results);
+    const io = ioViews(init.io, init.B, init.T, init.config.numLayers, init.config.rnnSize);
+    const N = init.config.rnnSize;
+    let seen = 0; // job numbers start at 1 (the first may be posted before this thread runs)
+    for (;;) {
+      // Wait for the next job (with a timeout, to notice QUIT even if a notify is missed).
+      while (Atomics.load(ctrl, slot + C.JOB) === seen) {
+        if (Atomics.load(ctrl, slot + C.QUIT) !== 0) return;
+        Atomics.wait(ctrl, slot + C.JOB, seen, WAIT_MS);
+      }
+      if (Atomics.load(ctrl, slot + C.QUIT) !== 0) return;
+      seen = Atomics.load(ctrl, slot + C.JOB);
+      const kind = ctrl[slot + C.KIND];
+      if (kind === JOB.REDUCE) {
+        // Thread 0's gradient += thread 1's + thread 2's ..., in that order, over [lo, hi).
+        const lo = ctrl[slot + C.LO];
+        const hi = ctrl[slot + C.HI];
+        const g0 = grads[0];
+        for (let w = 1; w < grads.length; w++) {
+          const g = grads[w];
+          for (let j = lo; j < hi; j++) g0[j] += g[j];
+        }
+      } else if (kind === JOB.TRAIN || kind === JOB.EVAL) {
+        const first = ctrl[slot + C.FIRST];
+        const count = ctrl[slot + C.COUNT];
+        const total = ctrl[slot + C.TOTAL];
+        const T = ctrl[slot + C.T];
+        const rows = (a: Float32Array) => a.subarray(first * N, (first + count) * N);
+        const state: State = { h: io.h.map(rows), c: io.c.map(rows) };
+        const batch = {
+          x: io.x.subarray(first * T, (first + count) * T),
+          y: io.y.subarray(first * T, (first + count) * T),
+          batchSize: count,
+          seqLength: T,
+        };
+        const rng = new Rng(0);
+        rng.state = ctrl[slot + C.RNG] >>> 0;
+        const part = { first, total };
+        const r =
+          kind === JOB.TRAIN
+            ? model.forwardBackward(batch, state, { rng, part })
+            : model.inference(() => model.forward(batch, state, { part }));
+        // The final state goes back into this worker's rows (read before: forward copied them).
+        for (let l = 0; l < state.h.length; l++) {
+          state.h[l].set(r.finalState.h[l]);
+          state.c[l].set(r.finalState.c[l]);
+        }
+        results[init.index] = r.loss;
+      } else if (kind === JOB.THROW) {
+        throw new Error('a test asked this worker to fail');
+      }
+      ctrl[slot + C.STATUS] = STATUS.OK;
+      Atomics.store(ctrl, slot + C.DONE, seen);
+      Atomics.notify(ctrl, slot + C.DONE);
+    }
+  } catch (e) {
+    fail(init, STATUS.THREW, (e as Error)?.message ?? String(e));
+  }
+}
+
+/** Reports that this worker stopped (it threw, or its thread is ending) and wakes the coordinator. */
+export function fail(init: WorkerInit, status: number, message: string): void {
+  const ctrl = new Int32Array(init.control);
+  const slot = init.index * SLOT;
+  if (Atomics.load(ctrl, slot + C.STATUS) !== STATUS.OK) return; // the first reason stays
+  writeText(init.texts, init.index, message);
+  Atomics.store(ctrl, slot + C.STATUS, status);
+  // Wake a coordinator waiting for this worker's answer.
+  Atomics.add(ctrl, slot + C.DONE, 0);
+  Atomics.notify(ctrl, slot + C.DONE);
+}
