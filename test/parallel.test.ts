@@ -170,6 +170,15 @@ describe('failures stop the job, never hang', () => {
   }, 20_000);
 });
 
+describe('a worker that never starts', () => {
+  it('is reported after startMs, naming the build', () => {
+    const m = twin({ model: 'lstm', vocabSize: 5, rnnSize: 4, numLayers: 1 }, 1);
+    const dp = new DataParallel(m, 4, 2, 2, () => ({ terminate() {} }), { startMs: 500 });
+    const x = new Int32Array(8);
+    expect(() => dp.forwardBackward(x, x, m.zeroState(4), m.rng)).toThrow(/worker thread 1 did not start in 0.5 s .*npm run build/);
+  });
+});
+
 describe('Trainer with threads', () => {
   const TEXT = 'the quick brown fox jumps over the lazy dog. '.repeat(60);
   const options = (threads: number, d: string) => ({

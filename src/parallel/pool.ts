@@ -55,9 +55,13 @@ export class WorkerError extends Error {
 export interface DataParallelOptions {
   /** How long to wait for a worker that gives no sign of life, at least (ms). Default 60 000. */
   answerMs?: number;
+  /** How long a worker thread may take to start (ms). Default 20 000. */
+  startMs?: number;
 }
 
 const WAIT_MS = 200;
+/** How long a worker thread may take to start (load its script, compile, build its model). */
+const START_MS = 20_000;
 
 /** The thread count that runs for a batch of B streams: at most one thread per stream. */
 export function effectiveThreads(requested: number, B: number): number {
@@ -97,7 +101,10 @@ export class DataParallel {
   private readonly io: ReturnType<typeof ioViews>;
   private readonly workers: { terminate(): void }[] = [];
   private readonly answerMs: number;
+  private readonly startMs: number;
   private job = 0;
+  /** When the workers were started (Date.now()). */
+  private readonly started = Date.now();
   private closed = false;
   /** Reduction ranges per thread over the gradient elements. */
   private readonly ranges: [number, number][] = [];
@@ -114,6 +121,7 @@ export class DataParallel {
     this.T = T;
     this.threads = effectiveThreads(threads, B);
     this.answerMs = options.answerMs ?? 60_000;
+    this.startMs = options.startMs ?? START_MS;
     const W = this.threads;
     const { numLayers: L, rnnSize: N } = model.config;
     const P = model.params.length;
@@ -292,6 +300,12 @@ export class DataParallel {
         }
         const done = Atomics.load(this.ctrl, s + C.DONE);
         if (done === job) break;
+        if (Atomics.load(this.ctrl, s + C.READY) === 0 && Date.now() - this.started > this.startMs) {
+          this.close();
+          throw new WorkerError(
+            `worker thread ${w} did not start in ${this.startMs / 1000} s (its script is dist/parallel/worker.js: run \`npm run build\`)`,
+          );
+        }
         if (Date.now() > deadline) {
           this.close();
           throw new WorkerError(`worker thread ${w} gave no answer in ${Math.round((Date.now() - t0) / 1000)} s (it may have crashed)`);

@@ -29,6 +29,8 @@ export const C = {
   HI: 10,
   /** Set by the coordinator to make the worker leave its loop. */
   QUIT: 11,
+  /** Set by the worker once it runs (its model built): a worker that never starts is told apart. */
+  READY: 12,
 } as const;
 
 export const JOB = {

@@ -25,6 +25,7 @@ export function runWorker(init: WorkerInit): void {
     const results = new Float64Array(init.results);
     const io = ioViews(init.io, init.B, init.T, init.config.numLayers, init.config.rnnSize);
     const N = init.config.rnnSize;
+    Atomics.store(ctrl, slot + C.READY, 1);
     let seen = 0; // job numbers start at 1 (the first may be posted before this thread runs)
     for (;;) {
       // Wait for the next job (with a timeout, to notice QUIT even if a notify is missed).
