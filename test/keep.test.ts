@@ -201,6 +201,8 @@ describe('--patience', () => {
     expect(out.status).toBe('done');
     expect(out.earlyStop).toEqual({
       patience: 3,
+      validations: 3,
+      alreadyMet: false,
       bestIteration: BEST_AT,
       bestValLoss: full.vals[BEST_AT / 2 - 1][1],
       bestCheckpoint: join(d, r.written[BEST_AT / 2 - 1]),
@@ -237,6 +239,66 @@ describe('--patience', () => {
     const c = Trainer.resume(TEXT, loadCheckpoint(join(d, ra.written.at(-1)!)), { patience: 5 });
     runRecording(c);
     expect(c.iteration).toBe(BEST_AT + 5 * 2);
+  });
+
+  it('a stop during the validation that meets it: the resume does that validation and stops there, as the whole run', () => {
+    const whole = Trainer.fromText(TEXT, options({ maxSteps: 30, checkpointDir: join(dir, 'patience-cut-whole'), patience: 3 }));
+    const rw = runRecording(whole);
+    const stopAt = BEST_AT + 3 * 2;
+    const d = join(dir, 'patience-cut');
+    const a = Trainer.fromText(TEXT, options({ maxSteps: 30, checkpointDir: d, patience: 3 }));
+    expect(a.loader.splitSizes.val).toBeGreaterThan(1);
+    let stop = false;
+    const out = a.run({ shouldStop: () => stop, onEvalProgress: (done) => (stop = a.iteration === stopAt && done === 1) });
+    expect(out.status).toBe('stopped');
+    expect(a.history.val.at(-1)![0]).toBe(stopAt - 2); // the validation of stopAt was cut short
+    const b = Trainer.resume(TEXT, loadCheckpoint(a.lastCheckpoint!));
+    const rb = runRecording(b);
+    expect(rb.vals.map(([i]) => i)).toEqual([stopAt]);
+    expect(b.iteration).toBe(stopAt);
+    expect(b.history).toEqual(whole.history);
+    const [ew, eb] = [rw.outcome, rb.outcome].map((o) => (o.status === 'done' ? o.earlyStop : undefined));
+    expect(eb).toEqual({ ...ew, bestCheckpoint: join(d, basename(ew!.bestCheckpoint!)) });
+  });
+
+  it('a run that stopped early, resumed with the same or a lower --patience, stops at once; a higher one or 0 goes on', () => {
+    const d = join(dir, 'patience-met');
+    const a = Trainer.fromText(TEXT, options({ maxSteps: 40, checkpointDir: d, patience: 2 }));
+    const ra = runRecording(a);
+    const stopAt = BEST_AT + 2 * 2;
+    expect(a.iteration).toBe(stopAt);
+    const final = join(d, ra.written.at(-1)!);
+    const bestCheckpoint = join(d, ra.written[BEST_AT / 2 - 1]);
+    for (const patience of [2, 1]) {
+      const b = Trainer.resume(TEXT, loadCheckpoint(final), { patience });
+      const rb = runRecording(b);
+      expect(b.iteration).toBe(stopAt); // no step
+      expect(rb.vals).toEqual([]); // no second validation of stopAt
+      expect(rb.written).toEqual([]); // its checkpoint is there
+      expect(b.history).toEqual(a.history);
+      expect(rb.outcome).toEqual({
+        status: 'done',
+        checkpoint: final,
+        valLoss: a.history.val.at(-1)![1],
+        earlyStop: { patience, validations: 2, alreadyMet: true, bestIteration: BEST_AT, bestValLoss: a.bestValLoss, bestCheckpoint },
+      });
+    }
+    const c = Trainer.resume(TEXT, loadCheckpoint(final), { patience: 3 });
+    const rc = runRecording(c);
+    expect(rc.vals.map(([i]) => i)).toEqual([stopAt + 2]);
+    expect(rc.outcome.status === 'done' && rc.outcome.earlyStop).toMatchObject({ patience: 3, validations: 3, alreadyMet: false });
+    const e = Trainer.resume(TEXT, loadCheckpoint(final), { patience: 0 });
+    runRecording(e);
+    expect(e.iteration).toBe(40);
+    // Lowered on resume from a checkpoint between validations: stops at once too, saying how many.
+    const f = Trainer.resume(TEXT, loadCheckpoint(final), { patience: 0 });
+    let stop = false;
+    f.run({ shouldStop: () => stop, onStep: (s) => (stop = s.iteration === stopAt + 1) });
+    const g = Trainer.resume(TEXT, loadCheckpoint(f.lastCheckpoint!), { patience: 1 });
+    const rg = runRecording(g);
+    expect(g.iteration).toBe(stopAt + 1);
+    expect(rg.written).toEqual([]);
+    expect(rg.outcome).toMatchObject({ status: 'done', checkpoint: f.lastCheckpoint, earlyStop: { patience: 1, validations: 2, alreadyMet: true } });
   });
 });
 

@@ -129,19 +129,22 @@ describe('the loss log', () => {
     expect(readLog(join(d, 'grid_lstm.log.csv')).filter((r) => r.train !== null)).toHaveLength(6);
   });
 
-  it('LOG_HEADER is the first line; a validation with no step before it (a run already at its end) is a row too', () => {
+  it('LOG_HEADER is the first line; a validation with no step before it (a run resumed at its end) is a row too, once', () => {
     expect(LOG_HEADER).toBe('iteration,epoch,train_loss,val_loss,learning_rate');
-    const t = Trainer.fromText(TEXT, options({ maxSteps: 2, checkpointDir: join(dir, 'end') }));
-    t.run();
-    const again = Trainer.resume(TEXT, loadCheckpoint(t.lastCheckpoint!));
-    again.run(); // evaluates and saves once more
-    const rows = readLog(join(dir, 'end', 'grid_lstm.log.csv'));
-    expect(rows.map((r) => [r.iteration, r.val !== null])).toEqual([
+    const t = Trainer.fromText(TEXT, options({ maxSteps: 12, checkpointDir: join(dir, 'end') }));
+    expect(t.run({ shouldStop: () => t.iteration === 2 }).status).toBe('stopped');
+    const again = Trainer.resume(TEXT, loadCheckpoint(t.lastCheckpoint!), { maxSteps: 2 });
+    again.run(); // at its end without a validation there: validates once
+    const rows = () => readLog(join(dir, 'end', 'grid_lstm.log.csv')).map((r) => [r.iteration, r.val !== null]);
+    const expected = [
       [1, false],
       [2, false],
       [2, true],
-      [2, true],
-    ]);
+    ];
+    expect(rows()).toEqual(expected);
+    // Resumed at its end again: validated there already, no second row.
+    Trainer.resume(TEXT, loadCheckpoint(again.lastCheckpoint!)).run();
+    expect(rows()).toEqual(expected);
   });
 
   it('through the CLI: next to the checkpoints, named after --savefile', async () => {

@@ -102,8 +102,9 @@ describe('--learning-rate on resume', () => {
 
   it('a change at the iteration of an earlier one (a resume stopped before its first step) replaces it', () => {
     const { ck } = trained('twice', { maxSteps: 4 });
-    const a = Trainer.resume(TEXT, loadCheckpoint(ck), { learningRate: 0.001 });
+    const a = Trainer.resume(TEXT, loadCheckpoint(ck), { learningRate: 0.001, maxSteps: 8 });
     expect(a.run({ shouldStop: () => true }).status).toBe('stopped');
+    expect(a.iteration).toBe(4);
     const b = Trainer.resume(TEXT, loadCheckpoint(a.lastCheckpoint!), { learningRate: 0.0005 });
     expect(b.history.lr).toEqual([
       [0, 0.002],

@@ -157,6 +157,16 @@ export type RunOutcome =
 export interface EarlyStop {
   /** The --patience: validations in a row without a new best. */
   patience: number;
+  /**
+   * The validations in a row without a new best: the patience, or more when a run that had
+   * already gone that far was resumed with a lower --patience.
+   */
+  validations: number;
+  /**
+   * True when the run had already met its --patience when it was resumed (it had stopped early
+   * and was resumed with the same or a lower --patience): it stopped at once, without a step.
+   */
+  alreadyMet: boolean;
   bestValLoss: number;
   bestIteration: number;
   /** The path of the best validation's checkpoint; null when it is no longer kept (--keep last-N) or not known. */
@@ -664,12 +674,13 @@ export class Trainer {
     return best < 0 ? 0 : val.length - 1 - best;
   }
 
-  /** The best validation so far and its checkpoint, for a stop by --patience. */
-  private earlyStop(patience: number): EarlyStop {
+  /** The best validation so far and its checkpoint, for a stop by --patience (`alreadyMet`: on resume, before any step). */
+  private earlyStop(patience: number, alreadyMet = false): EarlyStop {
     const val = this.history.val;
-    const [bestIteration, bestValLoss] = val[val.length - 1 - this.validationsSinceBest];
+    const validations = this.validationsSinceBest;
+    const [bestIteration, bestValLoss] = val[val.length - 1 - validations];
     const r = this.checkpoints.find((c) => c.iteration === bestIteration && c.valLoss === bestValLoss);
-    return { patience, bestValLoss, bestIteration, bestCheckpoint: r ? join(this.options.checkpointDir, r.name) : null };
+    return { patience, validations, alreadyMet, bestValLoss, bestIteration, bestCheckpoint: r ? join(this.options.checkpointDir, r.name) : null };
   }
 
   /** The loss log's path (--log csv), next to the checkpoints; null with --log none. */
@@ -818,6 +829,46 @@ export class Trainer {
       return typeof path === 'string' ? valLoss : path;
     }.bind(this);
 
+    /** The loss of the validation of `iteration` in the history, or null. */
+    const validatedAt = (iteration: number): number | null => {
+      const val = this.history.val;
+      for (let i = val.length - 1; i >= 0 && val[i][0] >= iteration; i--) if (val[i][0] === iteration) return val[i][1];
+      return null;
+    };
+    /**
+     * The checkpoint of the current state for an outcome without a new validation (a resumed run
+     * already at its end, or that already met its --patience): the file of this iteration this
+     * run wrote, if it is still there (its validation's rather than an interrupted one), else a
+     * new one tagged `tag`.
+     */
+    const current = (tag: number | string): string | RunOutcome => {
+      if (savedAt === this.iteration && this.lastCheckpoint) return this.lastCheckpoint;
+      const dir = this.options.checkpointDir;
+      const here = this.checkpoints.filter((r) => r.iteration === this.iteration && existsSync(join(dir, r.name)));
+      const r = here.find((c) => c.valLoss !== null) ?? here.at(-1);
+      if (r) return (this.lastCheckpoint = join(dir, r.name));
+      return save(tag);
+    };
+    if (this.iteration > 0 && this.iteration < total) {
+      // Resumed at a validation point without its validation (a stop during it drops it): that
+      // validation and its checkpoint come first, as in the run that did not stop.
+      let validated = false;
+      if (this.iteration % this.options.evalValEvery === 0 && validatedAt(this.iteration) === null) {
+        const r = yield* validate();
+        if (typeof r !== 'number') return r;
+        validated = true;
+      }
+      // Resumed with its --patience already met (it stopped early; resumed with the same or a
+      // lower --patience): it stops at once.
+      const patience = this.options.patience;
+      if (patience > 0 && this.validationsSinceBest >= patience) {
+        const [at, valLoss] = this.history.val.at(-1)!;
+        const path = current(at === this.iteration ? valLoss : 'interrupted');
+        if (typeof path !== 'string') return path;
+        return { status: 'done', checkpoint: path, valLoss, earlyStop: this.earlyStop(patience, !validated) };
+      }
+    }
+
     while (this.iteration < total) {
       yield;
       if (stop()) return stopped();
@@ -849,7 +900,14 @@ export class Trainer {
         }
       }
     }
-    // Already at the end (e.g. resumed from the final checkpoint): evaluate and save once more.
+    // Already at the end (resumed from the final checkpoint, or with a lower --max-steps): done
+    // with this iteration's validation and checkpoint; the validation only if there was none
+    // (never two of one iteration), the checkpoint written again only if its file is gone.
+    const done = validatedAt(this.iteration);
+    if (done !== null) {
+      const path = current(done);
+      return typeof path === 'string' ? { status: 'done', checkpoint: path, valLoss: done } : path;
+    }
     const r = yield* validate();
     if (typeof r !== 'number') return r;
     return { status: 'done', checkpoint: this.lastCheckpoint!, valLoss: r };
