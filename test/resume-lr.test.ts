@@ -100,6 +100,32 @@ describe('--learning-rate on resume', () => {
     expect(t.history).toEqual(whole.history);
   });
 
+  it('is compared with the current (decayed) rate, not the run\'s given one', () => {
+    // Epochs of 38 batches, halved after each: 0.002 → 0.001 at iteration 38.
+    const over = { learningRateDecay: 0.5, learningRateDecayAfter: 0 };
+    const { ck } = trained('decayed', { ...over, maxSteps: 40 });
+    const saved = loadCheckpoint(ck);
+    expect(saved.training!.learningRate).toBe(0.001);
+    expect((saved.training!.options as unknown as TrainOptions).learningRate).toBe(0.002);
+    // The given rate again is a change from the current one.
+    const up = Trainer.resume(TEXT, saved, { learningRate: 0.002, maxSteps: 44 });
+    expect(up.learningRateChange).toEqual({ iteration: 40, from: 0.001, to: 0.002 });
+    expect(up.optimizer.learningRate).toBe(0.002);
+    expect(up.history.lr).toEqual([
+      [0, 0.002],
+      [40, 0.002],
+    ]);
+    expect(up.step().learningRate).toBe(0.002);
+    // The current rate restated is no change: the resume stays exact.
+    const same = Trainer.resume(TEXT, loadCheckpoint(ck), { learningRate: 0.001, maxSteps: 44 });
+    expect(same.learningRateChange).toBeNull();
+    expect(same.history.lr).toEqual([[0, 0.002]]);
+    same.run();
+    const whole = trained('decayed-whole', { ...over, maxSteps: 44 }).t;
+    expect(Buffer.compare(Buffer.from(same.model.params.buffer), Buffer.from(whole.model.params.buffer))).toBe(0);
+    expect(same.history).toEqual(whole.history);
+  });
+
   it('a change at the iteration of an earlier one (a resume stopped before its first step) replaces it', () => {
     const { ck } = trained('twice', { maxSteps: 4 });
     const a = Trainer.resume(TEXT, loadCheckpoint(ck), { learningRate: 0.001, maxSteps: 8 });

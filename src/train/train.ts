@@ -328,7 +328,7 @@ export class Trainer {
    * carried state; training continues on `ck.model` (load the checkpoint with the kernels to
    * train with). `changes` may only alter when to stop (including --patience), print, evaluate,
    * where to save, what to keep and log, where the data now is, and the learning rate: a
-   * `learningRate` other than the run's replaces the current (decayed) rate from the next step on,
+   * `learningRate` other than the current (decayed) rate replaces it from the next step on,
    * later decays apply to it, the optimiser state is kept, and `history.lr` records it.
    */
   static resume(text: string | Corpus, ck: CheckpointContents, changes: Partial<TrainOptions> = {}): Trainer {
@@ -340,8 +340,9 @@ export class Trainer {
       ...(['maxEpochs', 'maxSteps', 'printEvery', 'evalValEvery', 'checkpointDir', 'savefile', 'data', 'encoding'] as const),
       ...(['keep', 'patience', 'log', 'threads'] as const),
     ];
-    // A learning rate other than the run's last one is a new rate from here on.
-    const newRate = changes.learningRate !== undefined && changes.learningRate !== saved.learningRate ? changes.learningRate : undefined;
+    // A learning rate other than the current (decayed) one is a new rate from here on; the
+    // current one restated changes nothing (the resume stays exact).
+    const newRate = changes.learningRate !== undefined && changes.learningRate !== t.learningRate ? changes.learningRate : undefined;
     for (const [key, value] of Object.entries(changes) as [keyof TrainOptions, unknown][]) {
       if (value === undefined || changeable.includes(key) || saved[key] === value || key === 'learningRate') continue;
       throw new Error(
