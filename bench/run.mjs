@@ -5,15 +5,20 @@
 //
 //   npm run bench                 everything (a few minutes)
 //   npm run bench -- --quick      skip the M configurations and TensorFlow.js
+//   npm run bench -- --threads    only the thread-scaling table (training and validation chars/s
+//                                 at 1, 2, … threads, side by side in this run; src/parallel/)
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { measure } from 'mitata';
 import { CharLoader, Model, Optimizer, TsKernels, buildVocab, clipGradients, encode, loadDefaultCorpus, sample } from '../dist/index.js';
 import { loadWasmKernelsSync } from '../dist/nn/wasm.js';
+import { DataParallel } from '../dist/parallel/pool.js';
+import { spawnNodeWorker } from '../dist/parallel/node.js';
 
 const quick = process.argv.includes('--quick');
+const threadsOnly = process.argv.includes('--threads');
 const B = 50;
 const T = 50;
 const results = { date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, B, T, configs: {}, matmul: {}, sampling: {} };
@@ -28,6 +33,70 @@ results.kernels = wasm.name;
 log(`grid-lstm bench: node ${process.version}, ${results.cpu}, kernels ${wasm.name}, V=${V}, B=${B}, T=${T}`);
 
 const p50s = async (fn, opts) => (await measure(fn, opts)).p50 / 1e9;
+const CONFIGS = [
+  ['S-grid', 'grid_lstm', 128, 2],
+  ['S-lstm', 'lstm', 128, 2],
+  ['M-grid', 'grid_lstm', 512, 3],
+  ['M-lstm', 'lstm', 512, 3],
+];
+
+// --- Thread scaling (src/parallel/): training and validation chars/s of each configuration at
+// 1 thread (the model called directly, as the Trainer does) and at 2, 4, 8 threads where the
+// machine has the cores (a DataParallel pool over the same model), measured one after the
+// other in this run, with the load average printed before each configuration.
+async function threadScaling() {
+  const counts = [1, ...[2, 4, 8].filter((n) => n <= availableParallelism())];
+  results.threads = {};
+  log(`\nthread scaling (B=${B}, T=${T}): training and validation chars/s; ratio to 1 thread`);
+  const loader = new CharLoader(ids, B, T, { trainFrac: 0.95, valFrac: 0.05 });
+  for (const [name, kind, H, L] of CONFIGS) {
+    if (quick && name.startsWith('M')) continue;
+    const k = loadWasmKernelsSync({ variant: 'auto' });
+    const model = new Model({ model: kind, vocabSize: V, rnnSize: H, numLayers: L }, { kernels: k });
+    const opt = new Optimizer('rmsprop', model.params.length, { learningRate: 2e-3, decayRate: 0.95 }, (n) => k.alloc(n));
+    const x = new Int32Array(B * T), y = new Int32Array(B * T);
+    const big = H > 128;
+    const valBatches = big ? 4 : 16;
+    const row = { load: loadavg()[0], train: {}, val: {} };
+    for (const n of counts) {
+      const dp = n === 1 ? null : new DataParallel(model, B, T, n, spawnNodeWorker);
+      let state = model.zeroState(B);
+      const step = () => {
+        loader.nextBatch('train', x, y);
+        state = (dp ? dp.forwardBackward(x, y, state, model.rng) : model.forwardBackward({ x, y, batchSize: B, seqLength: T }, state)).finalState;
+        clipGradients(model.grads, 5, k);
+        opt.step(model.params, model.grads, k);
+      };
+      const s = await p50s(step, { min_samples: big ? 3 : 8, max_samples: big ? 4 : 40, min_cpu_time: big ? 1e9 : 2e9, warmup_samples: 1 });
+      // Validation: `valBatches` batches carried from a zero state, as Trainer.evaluate runs them.
+      const validate = () => {
+        let st = model.zeroState(B);
+        dp?.resetState();
+        for (let b = 0; b < valBatches; b++) {
+          loader.getBatch('val', b % loader.splitSizes.val, x, y);
+          if (dp) dp.evaluateBatch(x, y);
+          else st = model.inference(() => model.forward({ x, y, batchSize: B, seqLength: T }, st)).finalState;
+        }
+      };
+      const v = await p50s(validate, { min_samples: big ? 3 : 5, max_samples: big ? 4 : 20, min_cpu_time: big ? 1e9 : 2e9, warmup_samples: 1 });
+      dp?.close();
+      row.train[n] = (B * T) / s;
+      row.val[n] = (valBatches * B * T) / v;
+    }
+    row.loadAfter = loadavg()[0];
+    results.threads[name] = row;
+    const fmt = (r) => counts.map((n) => `${Math.round(r[n]).toString().padStart(6)}` + (n === 1 ? '' : ` (${(r[n] / r[1]).toFixed(2)}×)`)).join('  ');
+    log(`  ${name.padEnd(7)} load ${row.load.toFixed(2)}–${row.loadAfter.toFixed(2)}  train ${fmt(row.train)}`);
+    log(`  ${''.padEnd(7)}                 val   ${fmt(row.val)}`);
+  }
+  log(`  (columns: ${counts.join(', ')} threads)`);
+}
+if (threadsOnly) {
+  await threadScaling();
+  writeFileSync(new URL('./results-threads.json', import.meta.url), JSON.stringify(results, null, 2) + '\n');
+  log('\nwrote bench/results-threads.json');
+  process.exit(0);
+}
 
 // --- The peak: a register-only f32x4 multiply-add loop (96 flops per iteration). On a shared
 // machine the rate available to one thread drifts from minute to minute, so besides the peak at
@@ -93,12 +162,6 @@ for (const [label, H] of quick ? [['S', 128]] : [['S', 128], ['M', 512]]) {
 }
 
 // --- Training: forward + backward + clip + RMSprop update on real batches of the corpus.
-const CONFIGS = [
-  ['S-grid', 'grid_lstm', 128, 2],
-  ['S-lstm', 'lstm', 128, 2],
-  ['M-grid', 'grid_lstm', 512, 3],
-  ['M-lstm', 'lstm', 512, 3],
-];
 // Matrix-product flops per character of a training step as the issue counts them: forward
 // 2·(in·out) per linear map (per layer 2 maps of 4N×N for lstm, 4 for grid_lstm, plus the
 // decoder N×V), backward twice that. The model runs fewer: the first layer's maps of the
@@ -185,6 +248,8 @@ if (!quick) {
     log(`\nTensorFlow.js bench did not run: ${(r.stderr ?? r.error?.message ?? '').trim().split('\n').slice(-3).join(' | ')}`);
   }
 }
+
+await threadScaling();
 
 writeFileSync(new URL('./results.json', import.meta.url), JSON.stringify(results, null, 2) + '\n');
 log('\nwrote bench/results.json');

@@ -19,7 +19,7 @@ import type { ModelConfig } from '../src/nn/params.js';
 import { Rng } from '../src/nn/rng.js';
 import { loadWasmKernelsSync } from '../src/nn/wasm.js';
 import { spawnNodeWorker } from '../src/parallel/node.js';
-import { DataParallel, WorkerError, effectiveThreads, partOf } from '../src/parallel/pool.js';
+import { DataParallel, WorkerError, defaultThreadCount, effectiveThreads, partOf } from '../src/parallel/pool.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { DEFAULT_TRAIN_OPTIONS, Trainer } from '../src/train/train.js';
 
@@ -72,6 +72,18 @@ describe('thread split', () => {
         expect(Math.min(...sizes)).toBeGreaterThan(0);
       }
     }
+  });
+});
+
+describe('default thread count', () => {
+  const o = { model: 'grid_lstm', rnnSize: 128, numLayers: 2, batchSize: 50, seqLength: 50 };
+  it('is the cores, at most 8 and at most B; 1 for a step too small to share', () => {
+    expect(defaultThreadCount(2, o)).toBe(2);
+    expect(defaultThreadCount(16, o)).toBe(8);
+    expect(defaultThreadCount(16, { ...o, batchSize: 3 })).toBe(3);
+    expect(defaultThreadCount(1, o)).toBe(1);
+    expect(defaultThreadCount(8, { ...o, rnnSize: 16, batchSize: 4, seqLength: 8 })).toBe(1);
+    expect(defaultThreadCount(8, { ...o, rnnSize: 32, batchSize: 8, seqLength: 16 })).toBe(8);
   });
 });
 

@@ -14,6 +14,15 @@ export const EVAL_OPTS: OptSpec[] = [
     help: "characters of --data outside the checkpoint's vocabulary: error (refuse the text) or skip (leave them out of the text, and say how many)",
   },
   { key: 'json', kind: 'bool', default: false, help: 'print one JSON object {loss, bpc, predictions, skipped}' },
+  {
+    key: 'threads',
+    kind: 'int',
+    arg: 'N',
+    default: 1,
+    help:
+      'accepted as train takes it, but eval runs on one thread: one stream is one step after another, and ' +
+      'handing a part of each step to another thread costs more than it saves (docs/performance.md)',
+  },
   NEWEST_OPT,
   ...COMMON,
 ];
@@ -22,6 +31,7 @@ export function cmdEval(argv: string[]): number {
   const { opts, pos } = parseArgs('eval', argv, EVAL_OPTS, ['CK']);
   if (pos.length < 1) throw new UsageError('eval needs a checkpoint: grid-lstm eval CK --data FILE');
   if (opts.data === undefined) throw new UsageError('eval needs --data FILE: the text to measure the loss on');
+  if ((opts.threads as number) < 1) throw new UsageError(`--threads must be a whole number ≥ 1, got ${opts.threads}`);
   const ck = loadCk(pos[0], makeKernels(opts.kernels), opts.newest ? 'newest' : 'best');
   const { ids, skipped, skippedChars } = readData(opts.data as string, opts.encoding as 'utf8' | 'latin1', ck.vocab, opts.unknown as 'error' | 'skip');
   if (ids.length < 2) {

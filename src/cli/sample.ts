@@ -10,6 +10,15 @@ export const SAMPLE_OPTS: OptSpec[] = [
   { key: 'argmax', kind: 'bool', default: false, help: 'take the most likely character each time (deterministic)' },
   { key: 'seed', kind: 'int', default: 123, help: 'random seed' },
   { key: 'quiet', kind: 'bool', default: false, help: 'print only the text, no diagnostics' },
+  {
+    key: 'threads',
+    kind: 'int',
+    arg: 'N',
+    default: 1,
+    help:
+      'accepted as train takes it, but sampling runs on one thread: each character needs the one before, and ' +
+      'handing a part of each step to another thread costs more than it saves (docs/performance.md)',
+  },
   NEWEST_OPT,
   ...COMMON,
 ];
@@ -18,6 +27,7 @@ export function cmdSample(argv: string[]): number {
   const { opts, pos } = parseArgs('sample', argv, SAMPLE_OPTS, ['CK']);
   if (pos.length < 1) throw new UsageError('sample needs a checkpoint: grid-lstm sample CK (a .safetensors file or a directory of them)');
   if ((opts.length as number) < 0) throw new UsageError(`--length must be a whole number ≥ 0, got ${opts.length}`);
+  if ((opts.threads as number) < 1) throw new UsageError(`--threads must be a whole number ≥ 1, got ${opts.threads}`);
   if (!((opts.temperature as number) > 0)) throw new UsageError(`--temperature must be a number > 0, got ${opts.temperature}`);
   if ((opts.temperature as number) < 1e-300) {
     throw new UsageError(`--temperature ${opts.temperature} is too small to compute with (below 1e-300); use --argmax for the most likely character each time`);

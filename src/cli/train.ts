@@ -59,7 +59,7 @@ export const TRAIN_OPTS: OptSpec[] = [
     kind: 'int',
     arg: 'N',
     help:
-      'threads that train and validate, the B streams split across them (default: the cores, at most 8; at most B run; --resume: the run\'s own). ' +
+      'threads that train and validate, the B streams split across them (default: the cores, at most 8 and at most B; 1 for a very small model; --resume: the run\'s own). ' +
       'A run is bit-identical for a given N; other Ns agree up to float rounding',
   },
   ...COMMON,
@@ -118,7 +118,7 @@ export async function cmdTrain(argv: string[]): Promise<number> {
   } else {
     // Everything that can be checked without the data is checked before reading it.
     const options = toTrain(opts);
-    if (!given.has('threads')) options.threads = kernels.name === 'ts' ? 1 : defaultThreads();
+    if (!given.has('threads')) options.threads = kernels.name === 'ts' ? 1 : defaultThreads(options);
     asUsage(() => validateTrainOptions(options));
     asUsage(() => prepareCheckpointDir(options.checkpointDir));
     const initFrom = opts.initFrom !== undefined ? loadCk(opts.initFrom as string) : undefined;

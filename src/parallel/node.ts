@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { Spawn } from './pool.js';
+import { type Spawn, defaultThreadCount } from './pool.js';
 import type { WorkerInit } from './protocol.js';
 
 /** The compiled worker: next to this file in dist/, or dist/ when this runs from src/ (tests, tsx). */
@@ -21,7 +21,7 @@ export const spawnNodeWorker: Spawn = (init: WorkerInit) => {
   return { terminate: () => void w.terminate() };
 };
 
-/** The default thread count: the cores this process may use, at most 8. */
-export function defaultThreads(): number {
-  return Math.max(1, Math.min(8, availableParallelism()));
+/** The default thread count for a run (defaultThreadCount with the cores this process may use). */
+export function defaultThreads(o: Parameters<typeof defaultThreadCount>[1]): number {
+  return defaultThreadCount(availableParallelism(), o);
 }

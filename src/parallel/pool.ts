@@ -68,6 +68,19 @@ export function effectiveThreads(requested: number, B: number): number {
   return Math.max(1, Math.min(Math.floor(requested), B));
 }
 
+/**
+ * The thread count to use when none is asked for: the cores, at most 8 (the 2-thread scaling
+ * measured here leaves little to gain beyond; see docs/performance.md) and at most B; one for a
+ * step too small to share (measured on 2 cores, grid_lstm 2×16, B 4, T 8: 0.11 ms a step on
+ * one thread, 0.18 on two; 2×32, B 8, T 16: 0.80 and 0.68), i.e. below 2¹⁸ of B·T·L·N² (×2 for
+ * grid_lstm, twice the products).
+ */
+export function defaultThreadCount(cores: number, o: { model: string; rnnSize: number; numLayers: number; batchSize: number; seqLength: number }): number {
+  const work = o.batchSize * o.seqLength * o.numLayers * o.rnnSize * o.rnnSize * (o.model === 'grid_lstm' ? 2 : 1);
+  if (work < 2 ** 18) return 1;
+  return effectiveThreads(Math.min(8, cores), o.batchSize);
+}
+
 /** Streams [first, first+count) of thread w when B streams are split over W threads. */
 export function partOf(w: number, W: number, B: number): { first: number; count: number } {
   const base = Math.floor(B / W);
