@@ -94,7 +94,8 @@ describe('--keep', () => {
     copyFileSync(join(d, other.written[0]), join(d, foreign));
     const mine = runRecording(Trainer.fromText(TEXT, options({ maxSteps: 8, checkpointDir: d, keep: 'last-1' })));
     expect(mine.written.some((f) => other.written.includes(f))).toBe(false); // different names
-    expect(readdirSync(d).sort()).toEqual([...other.written, foreign, mine.written.at(-1)!, 'notes.txt', 'grid_lstm.log.csv'].sort());
+    // The other run's loss log is moved aside, not deleted.
+    expect(readdirSync(d).sort()).toEqual([...other.written, foreign, mine.written.at(-1)!, 'notes.txt', 'grid_lstm.log.csv', 'grid_lstm.1.log.csv'].sort());
   });
 
   it('tracks its files across a resume, and --keep can change on resume', () => {
@@ -131,8 +132,8 @@ describe('--keep', () => {
     t2.checkpoints = [...t.checkpoints];
     const b = runRecording(t2);
     expect(b.outcome.status).toBe('done');
-    // Once per checkpoint written (after the log's: this run replaces the other run's log).
-    expect(b.warnings[0]).toMatch(/^replacing the loss log .*grid_lstm\.log\.csv of another run; use --savefile to keep runs' logs apart$/);
+    // Once per checkpoint written (after the log's: this run moves the other run's log aside).
+    expect(b.warnings[0]).toBe(`moved the loss log of another run to ${join(d, 'grid_lstm.1.log.csv')}; use --savefile to keep runs' logs apart`);
     b.warnings.shift();
     expect(b.warnings.length).toBe(3);
     expect(b.warnings[0]).toMatch(new RegExp(`^cannot delete the old checkpoint .*${a.written[0].replace(/\./g, '\\.')} \\(--keep last-1\\): `));

@@ -96,14 +96,43 @@ describe('the loss log', () => {
     expect(readFileSync(join(e, 'grid_lstm.log.csv'), 'utf8')).toBe(wholeLog);
   });
 
-  it('a new run replacing another run\'s log says so', () => {
+  it('a new run moves another run\'s log aside (the first free number) and says so: nothing is lost', () => {
     const d = join(dir, 'two-runs');
+    const log = (name = 'grid_lstm.log.csv') => readFileSync(join(d, name), 'utf8');
     Trainer.fromText(TEXT, options({ maxSteps: 2, checkpointDir: d })).run();
+    const first = log();
+    const moved = (n: number) => `moved the loss log of another run to ${join(d, `grid_lstm.${n}.log.csv`)}; use --savefile to keep runs' logs apart`;
     const warnings: string[] = [];
     const t = Trainer.fromText(TEXT, options({ maxSteps: 3, checkpointDir: d, seed: 7 }));
     t.run({ onWarning: (w) => warnings.push(w) });
-    expect(warnings).toEqual([`replacing the loss log ${join(d, 'grid_lstm.log.csv')} of another run; use --savefile to keep runs' logs apart`]);
-    expect(readFileSync(join(d, 'grid_lstm.log.csv'), 'utf8')).toBe(t.logLines().join('\n') + '\n');
+    expect(warnings).toEqual([moved(1)]);
+    expect(log('grid_lstm.1.log.csv')).toBe(first);
+    expect(log()).toBe(t.logLines().join('\n') + '\n');
+    const second = log();
+    // A third run: the second's log goes to the next free number.
+    writeFileSync(join(d, 'grid_lstm.3.log.csv'), 'not free\n');
+    const u = Trainer.fromText(TEXT, options({ maxSteps: 1, checkpointDir: d, seed: 8 }));
+    u.run({ onWarning: (w) => warnings.push(w) });
+    expect(warnings).toEqual([moved(1), moved(2)]);
+    expect([log('grid_lstm.1.log.csv'), log('grid_lstm.2.log.csv'), log('grid_lstm.3.log.csv')]).toEqual([first, second, 'not free\n']);
+    expect(log()).toBe(u.logLines().join('\n') + '\n');
+  });
+
+  it('a resumed run whose first steps are another run\'s (a run that differs later) moves that log aside too', () => {
+    // Two runs equal for the first epoch (38 steps), with other decays after it.
+    const a = join(dir, 'same-start-a');
+    const b = join(dir, 'same-start-b');
+    Trainer.fromText(TEXT, options({ maxSteps: 40, checkpointDir: a })).run();
+    const logA = readFileSync(join(a, 'grid_lstm.log.csv'), 'utf8');
+    const t = Trainer.fromText(TEXT, options({ maxSteps: 40, checkpointDir: b, learningRateDecay: 0.9 }));
+    t.run();
+    expect(readFileSync(join(b, 'grid_lstm.log.csv'), 'utf8').split('\n')[1]).toBe(logA.split('\n')[1]); // the same first step
+    const warnings: string[] = [];
+    const r = Trainer.resume(TEXT, loadCheckpoint(t.lastCheckpoint!), { checkpointDir: a, maxSteps: 42 });
+    r.run({ onWarning: (w) => warnings.push(w) });
+    expect(warnings).toEqual([`moved the loss log of another run to ${join(a, 'grid_lstm.1.log.csv')}; use --savefile to keep runs' logs apart`]);
+    expect(readFileSync(join(a, 'grid_lstm.1.log.csv'), 'utf8')).toBe(logA);
+    expect(readFileSync(join(a, 'grid_lstm.log.csv'), 'utf8')).toBe(r.logLines().join('\n') + '\n');
   });
 
   it('cannot be written: one warning, and training goes on', () => {

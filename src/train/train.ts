@@ -8,7 +8,7 @@
  *   const trainer = Trainer.fromText(text, { ...DEFAULT_TRAIN_OPTIONS, rnnSize: 64 });
  *   trainer.run({ onStep: (s) => console.log(s.iteration, s.loss) });
  */
-import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { type CheckpointContents, type CheckpointRecord, type TrainingState, CHECKPOINT_NAME, checkpointBytes, saveCheckpoint } from './checkpoint.js';
@@ -958,15 +958,20 @@ class LossLog {
     private readonly warn: (message: string) => void,
   ) {}
 
-  /** Writes the file anew with `lines` (header first), saying so when it replaces another run's log. */
+  /**
+   * Writes the file anew with `lines` (header first). A log there that is not this run's (its
+   * lines and this run's differ before either ends) is another run's, with the same --savefile:
+   * it is moved aside to <stem>.<N>.log.csv, the first free N, and the warning says where.
+   */
   start(lines: string[]): void {
     try {
-      // A log whose first step is not this run's is another run's (with the same --savefile).
-      const first = existsSync(this.path) ? firstDataLine(this.path) : null;
-      if (first !== null && first !== lines[1]) {
-        this.warn(`replacing the loss log ${this.path} of another run; use --savefile to keep runs' logs apart`);
+      const text = new TextEncoder().encode(lines.map((l) => l + '\n').join(''));
+      if (existsSync(this.path) && !isOwnLog(this.path, text, lines.length > 1)) {
+        const aside = freeAsidePath(this.path);
+        renameSync(this.path, aside);
+        this.warn(`moved the loss log of another run to ${aside}; use --savefile to keep runs' logs apart`);
       }
-      writeFileAtomic(this.path, new TextEncoder().encode(lines.map((l) => l + '\n').join('')));
+      writeFileAtomic(this.path, text);
       this.fd = openSync(this.path, 'a');
     } catch (e) {
       this.fail(e);
@@ -999,16 +1004,34 @@ class LossLog {
   }
 }
 
-/** The second line of the file at `path` (the first after the header), or null (reads its first bytes only). */
-function firstDataLine(path: string): string | null {
+/**
+ * Whether the log at `path` is this run's, whose log is `text` (`hasSteps`: with a line after
+ * the header): one of the two is the start of the other (a run killed after its checkpoint
+ * logged more steps; a log that stopped being written has fewer). A log with lines after its
+ * header, when this run has none yet, is another's. Reads at most the length of `text` + 1.
+ */
+function isOwnLog(path: string, text: Uint8Array, hasSteps: boolean): boolean {
   const fd = openSync(path, 'r');
   try {
-    const buf = Buffer.alloc(4096);
-    const n = readSync(fd, buf, 0, buf.length, 0);
-    const lines = buf.subarray(0, n).toString('utf8').split('\n');
-    return lines.length > 2 || (lines.length === 2 && lines[1] !== '') ? lines[1] : null;
+    const buf = Buffer.alloc(text.length + 1);
+    let n = 0;
+    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, n)) > 0; ) n += r;
+    const header = buf.indexOf(0x0a);
+    if (!hasSteps && header >= 0 && header + 1 < n) return false;
+    const m = Math.min(n, text.length);
+    return Buffer.compare(buf.subarray(0, m), Buffer.from(text.buffer, text.byteOffset, m)) === 0;
   } finally {
     closeSync(fd);
+  }
+}
+
+/** `<stem>.<N>.log.csv` for `<stem>.log.csv` (`<path>.<N>` for another name), the first N ≥ 1 with no file. */
+function freeAsidePath(path: string): string {
+  const suffix = '.log.csv';
+  const [stem, ext] = path.endsWith(suffix) ? [path.slice(0, -suffix.length), suffix] : [path, ''];
+  for (let n = 1; ; n++) {
+    const p = `${stem}.${n}${ext}`;
+    if (!existsSync(p)) return p;
   }
 }
 
