@@ -22,10 +22,14 @@ import { COMMANDS, commandHelp, mainHelp, packageVersion } from './cli/commands.
 /** The command words besides the commands: what an unknown command is compared with. */
 const WORDS = [...Object.keys(COMMANDS), 'help', 'version'];
 
-/** "unknown command "trian"; did you mean train? (see grid-lstm --help)". */
-function unknownCommand(word: string): UsageError {
+/**
+ * "unknown command "trian"; did you mean train? (see grid-lstm --help)". An option in the place of
+ * the command is one given before the command, except after `help` (`afterHelp`), which names a
+ * command: there it is an unknown command too.
+ */
+function unknownCommand(word: string, afterHelp = false): UsageError {
   const names = Object.keys(COMMANDS);
-  if (word.startsWith('-')) {
+  if (word.startsWith('-') && !afterHelp) {
     // An option before the command: name the commands that take it.
     const flag = word.split('=')[0];
     const takers = names.filter((n) => commandFlags(COMMANDS[n].opts()).includes(flag) && !GLOBAL_FLAGS.includes(flag));
@@ -52,9 +56,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'help') {
       // grid-lstm help train: the command's help.
-      if (rest[0].startsWith('-')) return main([rest[0]]);
-      if (rest[0] === 'help' || rest[0] === 'version') return main(['--help']);
-      if (!Object.hasOwn(COMMANDS, rest[0])) throw unknownCommand(rest[0]);
+      // help -h / help --help / help help / help version: the main help; help --version: the version.
+      if (['-h', '--help', 'help', 'version'].includes(rest[0])) return main(['--help']);
+      if (['--version', '-V', '-v'].includes(rest[0])) return main(['--version']);
+      if (!Object.hasOwn(COMMANDS, rest[0])) throw unknownCommand(rest[0], true);
       process.stdout.write(commandHelp(rest[0]) + '\n');
       return 0;
     }

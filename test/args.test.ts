@@ -17,12 +17,14 @@ import {
   editDistance,
   flagSynopsis,
   parseArgs,
+  program,
   suggest,
   suggestCommand,
   suggestFlag,
   wrap,
 } from '../src/cli/args.js';
 import { COMMANDS, commandHelp, mainHelp, packageVersion } from '../src/cli/commands.js';
+import { optionWords, valHistoryWords } from '../src/cli/inspect.js';
 import { CharLoader } from '../src/train/data.js';
 import { DEFAULT_TRAIN_OPTIONS, Trainer, optionFlag } from '../src/train/train.js';
 import { CLI } from './helpers/cli.js';
@@ -134,8 +136,6 @@ describe('unknown options get a suggestion', () => {
       ['--hidden_size', ['--rnn-size']],
       ['--rnn', ['--rnn-size']],
       ['--max', ['--max-epochs', '--max-steps']],
-      ['--data-dir', ['--data']],
-      ['--data_dir', ['--data']],
       ['--learning-rate-decay-aftr', ['--learning-rate-decay-after']],
       ['--tie-weight', ['--tie-weights']],
       ['--no-tie-weight', ['--no-tie-weights']],
@@ -270,7 +270,7 @@ describe('--help', () => {
       expect(r.code, args.join(' ')).toBe(0);
       expect(r.stdout, args.join(' ')).toBe(commandHelp('train') + '\n');
     }
-    expect(run(['help']).stdout).toBe(mainHelp() + '\n');
+    expect(run(['help']).stdout).toBe(mainHelpAs(`node ${shellWord(CLI)}`) + '\n');
   });
 });
 
@@ -296,9 +296,15 @@ describe('small consistencies', () => {
     expect(lines.length).toBeGreaterThan(10);
     const column = lines[0].search(/: +\S/) + lines[0].match(/: +/)![0].length;
     for (const l of lines) {
+      // A long value (the options) goes on in the value column on the lines after its label.
+      if (/^ +\S/.test(l)) {
+        expect(l.search(/\S/), l).toBe(column);
+        continue;
+      }
       expect(l, l).toMatch(/^[a-z_ ]+: +\S/);
       expect(l.search(/: +\S/) + l.match(/: +/)![0].length, l).toBe(column);
     }
+    for (const l of lines) expect(l.length, l).toBeLessThanOrEqual(80);
     expect(r.stdout).toMatch(/^learning rate: +0\.002$/m);
   });
 
@@ -344,12 +350,167 @@ describe('messages that name the fix', () => {
 
 describe('help and version in other places', () => {
   it('help help / help version / help -h: the main help; help --version and CMD --version: the version', () => {
-    for (const args of [['help', 'help'], ['help', 'version'], ['help', '-h']]) expect(run(args).stdout, args.join(' ')).toBe(mainHelp() + '\n');
+    const main = mainHelpAs(`node ${shellWord(CLI)}`);
+    for (const args of [['help', 'help'], ['help', 'version'], ['help', '-h']]) expect(run(args).stdout, args.join(' ')).toBe(main + '\n');
     const version = `grid-lstm ${packageVersion()}\n`;
     for (const args of [['help', '--version'], ['train', '--version'], ['sample', 'x', '--version']]) {
       const r = run(args);
       expect(r.code, args.join(' ')).toBe(0);
       expect(r.stdout, args.join(' ')).toBe(version);
     }
+  });
+});
+
+/** The main help as the CLI prints it when started as `prog` (program.name). */
+function mainHelpAs(prog: string): string {
+  const saved = program.name;
+  program.name = prog;
+  try {
+    return mainHelp();
+  } finally {
+    program.name = saved;
+  }
+}
+
+describe('commands printed to run name the program as it was started', () => {
+  const prog = `node ${shellWord(CLI)}`;
+
+  it("the main help's commands: PROG help train, 'PROG <command> --help'; the usage line stays a synopsis", () => {
+    const r = run(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^ {2}help +this help, or a command's: ${escapeRe(prog)} help train$`, 'm'));
+    expect(r.stdout).toMatch(new RegExp(`^'${escapeRe(prog)} <command> --help' lists a command's options\\.$`, 'm'));
+    expect(r.stdout).toMatch(/^usage: grid-lstm <command> \[options\]$/m);
+    expect(r.stdout).not.toMatch(/'grid-lstm|grid-lstm help/);
+    // In-process (no launch to name): grid-lstm, within 80 columns; a long name is not cut.
+    expect(mainHelp()).toContain("  help     this help, or a command's: grid-lstm help train\n");
+    const long = mainHelpAs(`node /${'x'.repeat(70)}/dist/cli.js`);
+    expect(long).toContain(`node /${'x'.repeat(70)}/dist/cli.js <command> --help`);
+    const named = long.split('\n').filter((l) => l.includes('xxx'));
+    expect(named).toEqual([`  node /${'x'.repeat(70)}/dist/cli.js <command> --help`]);
+    expect(long).toMatch(/^ {2}help +this help, or a command's: help <command>$/m);
+  });
+
+  it('"needs a checkpoint" errors show the command as it runs', () => {
+    const cases: [string[], string][] = [
+      [['sample'], `sample needs a checkpoint: ${prog} sample CK (a .safetensors file or a directory of them)`],
+      [['eval'], `eval needs a checkpoint: ${prog} eval CK --data FILE`],
+      [['inspect'], `inspect needs a checkpoint: ${prog} inspect CK`],
+      [['viz'], `viz needs a checkpoint: ${prog} viz CK --data FILE`],
+      [['plot'], `plot needs at least one checkpoint: ${prog} plot CK... (.safetensors files or directories of them)`],
+    ];
+    for (const [args, message] of cases) {
+      const r = run(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toBe(`grid-lstm: error: ${message}\n`);
+    }
+  });
+});
+
+function escapeRe(s: string): string {
+  return s.replace(/[|.*+?^${}()[\]\\/]/g, '\\$&');
+}
+
+describe("char-rnn's flags that have no flag of that name here say what to write", () => {
+  const train = COMMANDS.train.opts();
+  const sample = COMMANDS.sample.opts();
+  const head = (flag: string, command: string) => `unknown option ${flag} for 'grid-lstm ${command}'; `;
+
+  it('-gpuid / -opencl: there is no GPU; drop it', () => {
+    expect(usageError('train', ['-gpuid', '-1'], train)).toBe(`${head('-gpuid', 'train')}grid-lstm runs on the CPU (WebAssembly), there is no GPU to choose; drop -gpuid`);
+    expect(usageError('train', ['-opencl', '1'], train)).toBe(`${head('-opencl', 'train')}grid-lstm runs on the CPU (WebAssembly), there is no GPU to choose; drop -opencl`);
+    expect(usageError('sample', ['-gpuid=0'], sample, ['CK'])).toMatch(/; drop -gpuid$/);
+  });
+
+  it('sample -sample 0 is --argmax; -sample 1 is the default', () => {
+    expect(usageError('sample', ['ck', '-sample', '0'], sample, ['CK'])).toBe(`${head('-sample', 'sample')}char-rnn's -sample 0 is --argmax here`);
+    expect(usageError('sample', ['ck', '-sample', '1'], sample, ['CK'])).toBe(`${head('-sample', 'sample')}sampling is the default here; drop -sample 1`);
+    expect(usageError('sample', ['-sample'], sample, ['CK'])).toMatch(/-sample 0 is --argmax here; sampling \(-sample 1\) is the default$/);
+  });
+
+  it('-verbose 0 is --quiet; -verbose 1 is the default', () => {
+    expect(usageError('sample', ['ck', '-verbose', '0'], sample, ['CK'])).toBe(`${head('-verbose', 'sample')}char-rnn's -verbose 0 is --quiet here`);
+    expect(usageError('sample', ['ck', '-verbose', '1'], sample, ['CK'])).toBe(`${head('-verbose', 'sample')}the diagnostics are shown by default; drop -verbose 1`);
+  });
+
+  it('-data_dir DIR: --data takes the file, DIR/input.txt in char-rnn', () => {
+    expect(usageError('train', ['-data_dir', 'data/x'], train)).toBe(`${head('-data_dir', 'train')}--data takes the text file itself: --data data/x/input.txt`);
+    expect(usageError('train', ['--data-dir=data/x/'], train)).toBe(`${head('--data-dir', 'train')}--data takes the text file itself: --data data/x/input.txt`);
+    expect(usageError('train', ['--data_dir'], train)).toBe(`${head('--data_dir', 'train')}--data takes the text file itself: --data DIR/input.txt`);
+  });
+
+  it('from the CLI: one line, exit code 2', () => {
+    for (const [args, tail] of [
+      [['train', '-gpuid', '-1'], 'drop -gpuid'],
+      [['sample', 'x', '-sample', '0'], 'is --argmax here'],
+      [['sample', 'x', '-verbose', '0'], 'is --quiet here'],
+      [['train', '-data_dir', 'data/x'], '--data data/x/input.txt'],
+    ] as [string[], string][]) {
+      const r = run(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(/^grid-lstm: error: [^\n]+\n$/);
+      expect(r.stderr.trimEnd().endsWith(tail), r.stderr).toBe(true);
+    }
+  });
+});
+
+describe('help X: X names a command', () => {
+  it('an unknown word or option after help is an unknown command, with suggestions', () => {
+    const prog = `node ${shellWord(CLI)}`;
+    const foo = run(['help', '--foo']);
+    expect(foo.code).toBe(2);
+    expect(foo.stderr).toBe(`grid-lstm: error: unknown command "--foo"; use train, sample, eval, inspect, plot or viz (see ${prog} --help)\n`);
+    expect(run(['help', '--tarin']).stderr).toBe(`grid-lstm: error: unknown command "--tarin"; did you mean train? (see ${prog} --help)\n`);
+    expect(run(['help', 'smaple']).stderr).toBe(`grid-lstm: error: unknown command "smaple"; did you mean sample? (see ${prog} --help)\n`);
+    // Still: help --help, help -V.
+    expect(run(['help', '--help']).code).toBe(0);
+    expect(run(['help', '-V']).stdout).toBe(`grid-lstm ${packageVersion()}\n`);
+  });
+});
+
+describe('inspect: the options as flags, the latest validations', () => {
+  it('options are --flag value words (booleans as the switch or --no-, unset ones left out, values shell-quoted)', () => {
+    expect(optionWords({ rnnSize: 128, tieWeights: true, evalValEvery: 1000, savefile: null, data: 'my text.txt', model: 'grid_lstm' })).toEqual([
+      '--rnn-size 128',
+      '--tie-weights',
+      '--eval-val-every 1000',
+      "--data 'my text.txt'",
+      '--model grid_lstm',
+    ]);
+    expect(optionWords({ tieWeights: false, learningRate: 0.002 })).toEqual(['--no-tie-weights', '--learning-rate 0.002']);
+  });
+
+  it('at most the last 10 validations, after "… N earlier"', () => {
+    const val: [number, number][] = Array.from({ length: 25 }, (_, i) => [(i + 1) * 100, 3 - i / 10]);
+    const words = valHistoryWords(val);
+    expect(words).toHaveLength(11);
+    expect(words[0]).toBe('… 15 earlier');
+    expect(words[1]).toBe('1600:1.5000');
+    expect(words.at(-1)).toBe('2500:0.6000');
+    expect(valHistoryWords(val.slice(0, 10))).toHaveLength(10);
+    expect(valHistoryWords([])).toEqual([]);
+  });
+
+  it('from the CLI: the options wrapped within 80 columns in the value column, 12 validations shown as 10; --json keeps them all', () => {
+    const text = Array.from({ length: 40 }, (_, i) => `the quick brown fox ${i % 7} jumps over the lazy dog.\n`).join('');
+    const t = Trainer.fromText(text, { ...DEFAULT_TRAIN_OPTIONS, rnnSize: 4, numLayers: 1, batchSize: 2, seqLength: 8, maxSteps: 12, evalValEvery: 1, keep: 'last-1', log: 'none', checkpointDir: join(dir, 'ck12') });
+    expect(t.run().status).toBe('done');
+    const r = run(['inspect', t.lastCheckpoint!]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    for (const l of lines) expect(l.length, l).toBeLessThanOrEqual(80);
+    const at = lines.findIndex((l) => l.startsWith('options: '));
+    const options = lines.slice(at).map((l) => l.slice(15)).join(' ');
+    expect(lines.slice(at + 1).every((l) => /^ {15}--/.test(l))).toBe(true);
+    expect(options).toContain('--rnn-size 4 --num-layers 1');
+    expect(options).toContain('--max-steps 12');
+    expect(options).toContain('--keep last-1');
+    expect(r.stdout).not.toMatch(/[{}"]|rnnSize/);
+    const history = r.stdout.slice(r.stdout.indexOf('val history:'), r.stdout.indexOf('options:')).replace(/\s+/g, ' ').trim();
+    expect(history).toMatch(/^val history: … 2 earlier 3:\d\.\d{4} .* 12:\d\.\d{4}$/);
+    expect(history.match(/\d+:\d\.\d{4}/g)).toHaveLength(10);
+    const json = JSON.parse(run(['inspect', t.lastCheckpoint!, '--json']).stdout);
+    expect(json.training.history.val).toHaveLength(12);
+    expect(json.training.options.rnnSize).toBe(4);
   });
 });

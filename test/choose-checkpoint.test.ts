@@ -307,3 +307,41 @@ describe('a file that is not a checkpoint', () => {
     expectOneLineUsageError(await run(['sample', cut]), /cut\.safetensors: header length \d+ is larger than the file \(200 bytes\): the file is truncated or not a safetensors file; pass another checkpoint$/m);
   });
 });
+
+describe('a CK that names nothing to read says what to name', () => {
+  it('a missing path: the path first, then to name a checkpoint file or a run directory', async () => {
+    for (const args of [['sample', 'nonexist'], ['eval', 'nonexist', '--data', dataFile], ['inspect', 'nonexist']]) {
+      const r = await run(args);
+      expect(r.stderr, args[0]).toBe('grid-lstm: error: nonexist: no such file; name a checkpoint file or a run directory\n');
+      expect(r.code).toBe(2);
+    }
+  });
+
+  it('a directory whose checkpoints are all in subdirectories names those subdirectories', async () => {
+    const cv = join(dir, 'cv');
+    for (const sub of ['b', 'a', 'empty']) mkdirSync(join(cv, sub), { recursive: true });
+    copyFileSync(best, join(cv, 'a', 'x.safetensors'));
+    copyFileSync(best, join(cv, 'b', 'y.safetensors'));
+    writeFileSync(join(cv, 'notes.txt'), 'not a checkpoint\n');
+    expectOneLineUsageError(await run(['sample', cv]), new RegExp(`: ${escape(cv)} holds no \\.safetensors checkpoint; its subdirectories a, b do: name one \\(e\\.g\\. ${escape(join(cv, 'a'))}\\)$`, 'm'));
+    rmSync(join(cv, 'b'), { recursive: true });
+    expectOneLineUsageError(await run(['eval', cv, '--data', dataFile]), new RegExp(`: ${escape(cv)} holds no \\.safetensors checkpoint; its subdirectory a does: name it \\(${escape(join(cv, 'a'))}\\)$`, 'm'));
+    // And the one named works.
+    expect((await run(['sample', join(cv, 'a'), '--length', '3'])).code).toBe(0);
+  });
+
+  it('eval DIR says which checkpoint it took before reading the data, so a vocabulary error is understood', async () => {
+    const other = join(dir, 'other-text.txt');
+    writeFileSync(other, 'ZZZ QQQ XXX\n');
+    const r = await run(['eval', runDir, '--data', other]);
+    expect(r.code).toBe(2);
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toBe(`using ${best} (lowest validation loss ${ownLoss(best)!.toFixed(4)} of 4 checkpoints)`);
+    expect(lines[1]).toMatch(/^grid-lstm: error: --data .*other-text\.txt: the checkpoint's vocabulary does not contain /);
+  });
+});
+
+function escape(s: string): string {
+  return s.replace(/[|.*+?^${}()[\]\\]/g, '\\$&');
+}

@@ -64,6 +64,9 @@ describe('grid-lstm CLI', () => {
     expect(r.stderr).toMatch(/done: val_loss = /);
     expect(r.code).toBe(0);
     ck = newest(join(dir, 'full'));
+    // The result and the checkpoint on lines of their own (a path can be long).
+    expect(r.stderr).toMatch(/^done: val_loss = \d+\.\d{4} nats\/char\ncheckpoint: \S+\.safetensors\n$/m);
+    expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(`checkpoint: ${join('full', ck.split('/').pop()!)}`);
   });
 
   it('writes checkpoints named like char-rnn and prints progress lines', () => {

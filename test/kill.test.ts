@@ -208,7 +208,7 @@ describe('resume after SIGKILL reproduces the uninterrupted run', () => {
     const args = (ckDir: string) => ['train', '--data', dataFile, ...TINY, '--dropout', '0.2', '--optim', 'adam', '--max-steps', String(N), '--eval-val-every', '7', '--print-every', '1', '--checkpoint-dir', ckDir];
     const whole = run(args('whole'));
     expect(whole.code).toBe(0);
-    const final = /done: val_loss = \S+ nats\/char; checkpoint (\S+)/.exec(whole.stderr)![1]!;
+    const final = /^done: val_loss = \S+ nats\/char\ncheckpoint: (\S+)$/m.exec(whole.stderr)![1]!;
 
     const killedDir = join(dir, 'killed-exact');
     const p = start(args(killedDir));
@@ -226,7 +226,7 @@ describe('resume after SIGKILL reproduces the uninterrupted run', () => {
     const r = run(['train', '--resume', last.f, '--checkpoint-dir', 'resumed-exact']);
     expect(r.stderr).toMatch(new RegExp(`resuming .* at iteration ${k}`));
     expect(r.code).toBe(0);
-    const resumedFinal = /done: val_loss = \S+ nats\/char; checkpoint (\S+)/.exec(r.stderr)![1]!;
+    const resumedFinal = /^done: val_loss = \S+ nats\/char\ncheckpoint: (\S+)$/m.exec(r.stderr)![1]!;
 
     const a = tensorBytes(resolve(dir, final));
     const b = tensorBytes(resolve(dir, resumedFinal));

@@ -257,6 +257,37 @@ describe('TrainingDisplay', () => {
     d.close();
     expect(t.listenerCount('resize')).toBe(0);
   });
+
+  it('narrowed below the line drawn: up over the rows the reflowed line takes, erase to the end of the screen, redraw', () => {
+    const t = new FakeTerminal(true, 80);
+    const d = new TrainingDisplay(t, { printEvery: 10, charsPerBatch: 100, evalValEvery: 1000, total: 100, valBatches: 4 });
+    d.step(step(1));
+    const drawn = t.out.slice(1, t.out.indexOf('\x1b[K')); // "\r" + the line + "\x1b[K"
+    expect(drawn.length).toBe(79);
+    // 79 characters in 30 columns: 3 rows, the cursor on the last; up 2, then \x1b[J.
+    t.out = '';
+    t.columns = 30;
+    t.emit('resize');
+    expect(t.out).toMatch(/^\r\x1b\[2A\x1b\[J\r[^\r\n\x1b]{1,29}\x1b\[K$/);
+    // At 50 columns the line drawn (at most 29 characters) takes one row: a plain redraw, wider.
+    t.out = '';
+    t.columns = 50;
+    t.emit('resize');
+    expect(t.out).toMatch(/^\r[^\r\n\x1b]{30,49}\x1b\[K$/);
+    // That line (30 to 49 characters) in 15 columns: 2 to 4 rows, up one fewer.
+    const length = t.out.length - '\r\x1b[K'.length;
+    t.out = '';
+    t.columns = 15;
+    t.emit('resize');
+    expect(t.out.startsWith(`\r\x1b[${Math.ceil(length / 15) - 1}A\x1b[J\r`), JSON.stringify(t.out)).toBe(true);
+    // A line committed (a note after it): nothing of it is erased on a resize.
+    d.note('saved checkpoint cv/x.safetensors');
+    t.out = '';
+    t.columns = 20;
+    t.emit('resize');
+    expect(t.out).toBe('');
+    d.close();
+  });
 });
 
 describe('the command printed for the user to run', () => {

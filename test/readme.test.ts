@@ -215,6 +215,25 @@ describe('the README runs as shown', () => {
     expect(quoted).not.toBeNull();
     expect([loss.toFixed(3), (loss / Math.LN2).toFixed(2)]).toEqual([quoted![1], quoted![2]]);
   });
+
+  // The README points to it in prose (`node examples/library.mjs`), not in a block run above.
+  it('node examples/library.mjs trains, checkpoints, reloads and samples, as the README says', { timeout: 180_000 }, () => {
+    expect(md).toContain('`node examples/library.mjs`');
+    const r = spawnSync('node', ['examples/library.mjs'], { cwd: work, encoding: 'utf8', timeout: 170_000 });
+    expect(r.status === 0 ? 0 : `exit ${r.status}: ${r.stderr}${r.error ?? ''}`).toBe(0);
+    const out = r.stdout.split('\n');
+    const steps = out.filter((l) => /^step \d+: loss \d+\.\d{3} nats\/char$/.test(l)).map((l) => Number(/^step (\d+)/.exec(l)![1]));
+    expect(steps).toEqual([25, 50, 75, 100, 125, 150]);
+    const at = out.findIndex((l) => l.startsWith('val loss '));
+    const m = /^val loss (\d+\.\d{3}) nats\/char, checkpoint (cv\/example\/\S+\.safetensors)$/.exec(out[at] ?? '');
+    expect(m, r.stdout).not.toBeNull();
+    // The checkpoint it names is where it says (under the directory it ran in), at step 150.
+    expect(loadCheckpoint(join(work, m![2])).training!.iteration).toBe(150);
+    // Then the sample: the 300 characters drawn after the primetext, and console.log's newline.
+    const sampled = out.slice(at + 1).join('\n');
+    expect(sampled.endsWith('\n')).toBe(true);
+    expect([...sampled.slice(0, -1)]).toHaveLength(300);
+  });
 });
 
 /** GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens. */

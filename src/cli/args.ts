@@ -97,7 +97,7 @@ export function parseArgs(command: string, argv: string[], specs: OptSpec[], pos
       negated = spec?.kind === 'bool';
       if (!negated) spec = undefined;
     }
-    if (!spec) throw new UsageError(unknownOptionMessage(command, flag, specs));
+    if (!spec) throw new UsageError(unknownOptionMessage(command, flag, specs, value ?? argv[i + 1]));
     given.add(spec.key);
     if (spec.kind === 'bool') {
       const name = optionFlag(spec.key);
@@ -139,13 +139,51 @@ export function commandFlags(specs: OptSpec[]): string[] {
 
 /**
  * "unknown option --rnn_size for 'grid-lstm train'; did you mean --rnn-size? (see grid-lstm
- * train --help)", or without a likely meaning "...; see grid-lstm train --help".
+ * train --help)", or without a likely meaning "...; see grid-lstm train --help". A char-rnn flag
+ * with no flag of the same name here gets what to write instead ({@link charRnnHint}); `value` is
+ * the word after the flag (or after its "="), which some of those depend on.
  */
-export function unknownOptionMessage(command: string, flag: string, specs: OptSpec[]): string {
+export function unknownOptionMessage(command: string, flag: string, specs: OptSpec[], value?: string): string {
   const head = `unknown option ${flag} for 'grid-lstm ${command}'`;
+  const hint = charRnnHint(flag, value, commandFlags(specs));
+  if (hint !== null) return `${head}; ${hint}`;
   const guesses = suggestFlag(flag, commandFlags(specs));
   if (guesses.length === 0) return `${head}; see ${program.name} ${command} --help`;
   return `${head}; did you mean ${orList(guesses)}? (see ${program.name} ${command} --help)`;
+}
+
+/**
+ * What to write instead of a char-rnn flag that has no flag of the same meaning here, or null:
+ * -gpuid / -opencl (the GPU: there is none to choose), sample's -sample 0|1 (--argmax, or the
+ * default) and -verbose 0|1 (--quiet, or the default), -data_dir DIR (--data takes the file).
+ */
+export function charRnnHint(flag: string, value: string | undefined, flags: string[]): string | null {
+  const name = normaliseName(flag);
+  const has = (f: string) => flags.includes(f);
+  const given = value !== undefined && !isOptionToken(value) ? value : undefined;
+  switch (name) {
+    case 'gpuid':
+    case 'gpu':
+    case 'opencl':
+    case 'cuda':
+      return `grid-lstm runs on the CPU (WebAssembly), there is no GPU to choose; drop ${flag}`;
+    case 'sample':
+      if (!has('--argmax')) return null;
+      if (given === '0') return `char-rnn's ${flag} 0 is --argmax here`;
+      if (given === '1') return `sampling is the default here; drop ${flag} 1`;
+      return `char-rnn's ${flag} 0 is --argmax here; sampling (${flag} 1) is the default`;
+    case 'verbose':
+      if (!has('--quiet')) return given === undefined ? `drop ${flag}` : `drop ${flag} ${given}`;
+      if (given === '0') return `char-rnn's ${flag} 0 is --quiet here`;
+      if (given === '1') return `the diagnostics are shown by default; drop ${flag} 1`;
+      return `char-rnn's ${flag} 0 is --quiet here; the diagnostics are shown by default`;
+    case 'data-dir':
+      if (!has('--data')) return null;
+      if (given === undefined) return `--data takes the text file itself: --data DIR/input.txt`;
+      return `--data takes the text file itself: --data ${given.replace(/\/+$/, '')}/input.txt`;
+    default:
+      return null;
+  }
 }
 
 export function convert(flag: string, spec: OptSpec, value: string): unknown {

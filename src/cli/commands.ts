@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describeSystemError } from '../train/safetensors.js';
-import { type OptSpec, helpRows, helpText } from './args.js';
+import { HELP_WIDTH, type OptSpec, helpRows, helpText, program } from './args.js';
 import { EVAL_OPTS, cmdEval } from './eval.js';
 import { INSPECT_OPTS, cmdInspect } from './inspect.js';
 import { PLOT_OPTS, cmdPlot } from './plot.js';
@@ -73,13 +73,23 @@ export function commandHelp(name: string): string {
   return helpText(c.usage, c.about, c.opts());
 }
 
-/** The main help: the commands, the global options. */
+/**
+ * The main help: the commands, the global options. The usage line names the program grid-lstm,
+ * as a synopsis does; the commands shown to run name it as this process was started
+ * (program.name: "node dist/cli.js" in a clone), so that they run when pasted.
+ */
 export function mainHelp(): string {
+  const prog = program.name;
+  // The example on one line of the column (no-break spaces); a name too long for that (a long
+  // absolute path) would be cut there: the line at the end shows it whole.
+  const example = `${prog} help train`;
+  const helpRow = `this help, or a command's: ${example.length <= 60 ? example.replace(/ /g, '\u00a0') : 'help <command>'}`;
+  const footer = `'${prog} <command> --help' lists a command's options.`;
   return [
     'usage: grid-lstm <command> [options]',
     '',
     'commands:',
-    ...helpRows([...Object.entries(COMMANDS).map(([name, c]): [string, string] => [name, c.summary]), ['help', "this help, or a command's: grid-lstm help train"], ['version', 'print the version']]),
+    ...helpRows([...Object.entries(COMMANDS).map(([name, c]): [string, string] => [name, c.summary]), ['help', helpRow], ['version', 'print the version']]),
     '',
     'options:',
     ...helpRows([
@@ -88,7 +98,8 @@ export function mainHelp(): string {
       ['--debug', 'print stack traces on errors'],
     ]),
     '',
-    "'grid-lstm <command> --help' lists a command's options.",
+    // The command whole on a line of its own when the sentence does not fit.
+    ...(footer.length <= HELP_WIDTH ? [footer] : ["A command's options:", `  ${prog} <command> --help`]),
   ].join('\n');
 }
 

@@ -1,6 +1,6 @@
 /** grid-lstm eval: the loss of a text under a checkpoint. */
 import { evaluateIds } from '../infer/generate.js';
-import { COMMON, type OptSpec, UsageError, makeKernels, parseArgs } from './args.js';
+import { COMMON, type OptSpec, UsageError, makeKernels, parseArgs, program } from './args.js';
 import { NEWEST_OPT, loadCk, readData } from './files.js';
 
 export const EVAL_OPTS: OptSpec[] = [
@@ -29,18 +29,20 @@ export const EVAL_OPTS: OptSpec[] = [
 
 export function cmdEval(argv: string[]): number {
   const { opts, pos } = parseArgs('eval', argv, EVAL_OPTS, ['CK']);
-  if (pos.length < 1) throw new UsageError('eval needs a checkpoint: grid-lstm eval CK --data FILE');
+  if (pos.length < 1) throw new UsageError(`eval needs a checkpoint: ${program.name} eval CK --data FILE`);
   if (opts.data === undefined) throw new UsageError('eval needs --data FILE: the text to measure the loss on');
   if ((opts.threads as number) < 1) throw new UsageError(`--threads must be a whole number ≥ 1, got ${opts.threads}`);
   const ck = loadCk(pos[0], makeKernels(opts.kernels), opts.newest ? 'newest' : 'best');
+  // The file a directory stood for, before the data is read: an error about the data (a
+  // character outside this checkpoint's vocabulary) then says of which checkpoint.
+  if (ck.note) process.stderr.write(`${ck.note}\n`);
   const { ids, skipped, skippedChars } = readData(opts.data as string, opts.encoding as 'utf8' | 'latin1', ck.vocab, opts.unknown as 'error' | 'skip');
   if (ids.length < 2) {
     const after = skipped > 0 ? ` left after skipping ${skipped} outside the vocabulary` : '';
     throw new UsageError(`--data ${opts.data} has ${ids.length} character(s)${after}; at least 2 are needed`);
   }
   // Diagnostics on stderr (stdout holds only the result), once the input is known to be good:
-  // the file a directory stood for, what was skipped.
-  if (ck.note) process.stderr.write(`${ck.note}\n`);
+  // what was skipped.
   if (skipped > 0) process.stderr.write(`${skippedLine(skipped, skippedChars)}\n`);
   const r = evaluateIds(ck.model, ids);
   if (opts.json) process.stdout.write(JSON.stringify({ loss: r.loss, bpc: r.bpc, predictions: r.predictions, skipped }) + '\n');

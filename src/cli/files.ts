@@ -83,6 +83,8 @@ export function loadCk(path: string, kernels?: Kernels, pick: CheckpointPick = '
     if (/\b(it|the file) is truncated or not a safetensors file$/.test(message)) {
       message += '; pass another checkpoint';
     }
+    // Nothing there (the path stays first, as the library gives it): say what to pass.
+    if (message === `${chosen.file}: no such file`) message += '; name a checkpoint file or a run directory';
     throw new UsageError(message);
   }
 }
@@ -136,7 +138,17 @@ export function chooseCheckpoint(path: string, pick: CheckpointPick): ChosenChec
       // removed meanwhile
     }
   }
-  if (files.length === 0) throw new UsageError(`${dir} holds no .safetensors checkpoint; train one first or name a checkpoint file`);
+  if (files.length === 0) {
+    // Checkpoints one level down (cv/ holding a directory per run): name those directories.
+    const subdirs = subdirectoriesWithCheckpoints(dir);
+    if (subdirs.length > 0) {
+      const shown = subdirs.length > 4 ? `${subdirs.slice(0, 4).join(', ')}, ...` : subdirs.join(', ');
+      const example = join(dir, subdirs[0]!);
+      const which = subdirs.length === 1 ? `its subdirectory ${shown} does: name it (${example})` : `its subdirectories ${shown} do: name one (e.g. ${example})`;
+      throw new UsageError(`${dir} holds no .safetensors checkpoint; ${which}`);
+    }
+    throw new UsageError(`${dir} holds no .safetensors checkpoint; train one first or name a checkpoint file`);
+  }
   // Newest first (file times come from a coarse clock, so ties are broken by iteration below).
   files.sort((a, b) => b.mtimeMs - a.mtimeMs);
 
@@ -197,4 +209,25 @@ export function chooseCheckpoint(path: string, pick: CheckpointPick): ChosenChec
 function runKey(c: Candidate): string {
   const o = c.info.training?.options ?? {};
   return JSON.stringify([c.info.config, c.info.chars, o.data ?? null, o.savefile ?? null]);
+}
+
+/** The subdirectories of `dir` (sorted by name) that hold a .safetensors file, one level down. */
+function subdirectoriesWithCheckpoints(dir: string): string[] {
+  const out: string[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+  for (const name of entries) {
+    if (name.startsWith('.')) continue;
+    try {
+      if (!statSync(join(dir, name)).isDirectory()) continue;
+      if (readdirSync(join(dir, name)).some((f) => f.endsWith('.safetensors') && !f.startsWith('.'))) out.push(name);
+    } catch {
+      // unreadable or removed meanwhile: not one to name
+    }
+  }
+  return out;
 }

@@ -1,8 +1,9 @@
 /** grid-lstm inspect: what a checkpoint holds. */
 import { paramCount } from '../nn/params.js';
 import { CHECKPOINT_FORMAT, ownValLoss } from '../train/checkpoint.js';
-import { type OptSpec, UsageError, parseArgs } from './args.js';
-import { NEWEST_OPT, loadCk } from './files.js';
+import { optionFlag } from '../train/train.js';
+import { type OptSpec, UsageError, parseArgs, program } from './args.js';
+import { NEWEST_OPT, loadCk, shellWord } from './files.js';
 
 export const INSPECT_OPTS: OptSpec[] = [
   {
@@ -22,7 +23,7 @@ export const INSPECT_OPTS: OptSpec[] = [
 
 export function cmdInspect(argv: string[]): number {
   const { opts, pos } = parseArgs('inspect', argv, INSPECT_OPTS, ['CK']);
-  if (pos.length < 1) throw new UsageError('inspect needs a checkpoint: grid-lstm inspect CK');
+  if (pos.length < 1) throw new UsageError(`inspect needs a checkpoint: ${program.name} inspect CK`);
   const ck = loadCk(pos[0], undefined, opts.newest ? 'newest' : 'best');
   if (ck.note) process.stderr.write(`${ck.note}\n`);
   const c = ck.model.config;
@@ -66,10 +67,58 @@ export function cmdInspect(argv: string[]): number {
       `optimiser:     ${t.optimizer.name}`,
       `train loss:    ${lt ? `${lt[1].toFixed(4)} (iteration ${lt[0]})` : '-'}`,
       `val loss:      ${lv ? `${lv[1].toFixed(4)} nats/char, ${(lv[1] / Math.LN2).toFixed(4)} bits/char (iteration ${lv[0]})` : '-'}`,
-      `val history:   ${t.history.val.map(([i, v]) => `${i}:${v.toFixed(4)}`).join(' ') || '-'}`,
-      `options:       ${JSON.stringify(t.options)}`,
+      ...labelled('val history:   ', valHistoryWords(t.history.val)),
+      ...labelled('options:       ', optionWords(t.options)),
     );
   } else out.push('training:      none (weights only)');
   process.stdout.write(out.join('\n') + '\n');
   return 0;
+}
+
+/** The width inspect's lines are fitted to (a word longer than the room is never cut). */
+const WIDTH = 80;
+
+/** How many of the latest validations `val history` shows (all of them: inspect --json). */
+export const VAL_HISTORY_SHOWN = 10;
+
+/**
+ * `label` and the words after it, wrapped to {@link WIDTH} columns, continuation lines starting
+ * in the value column; a word longer than the room has a line of its own, whole. No words: "-".
+ */
+export function labelled(label: string, words: string[]): string[] {
+  const room = WIDTH - label.length;
+  const lines: string[] = [];
+  let line = '';
+  for (const w of words) {
+    if (line !== '' && line.length + 1 + w.length <= room) line += ' ' + w;
+    else {
+      if (line !== '') lines.push(line);
+      line = w;
+    }
+  }
+  lines.push(line === '' ? '-' : line);
+  return lines.map((l, i) => (i === 0 ? label : ' '.repeat(label.length)) + l);
+}
+
+/** The last {@link VAL_HISTORY_SHOWN} validations as "iteration:loss", after "… N earlier" when there were more. */
+export function valHistoryWords(val: [number, number][]): string[] {
+  const shown = val.slice(-VAL_HISTORY_SHOWN).map(([i, v]) => `${i}:${v.toFixed(4)}`);
+  const earlier = val.length - shown.length;
+  return earlier > 0 ? [`… ${earlier} earlier`, ...shown] : shown;
+}
+
+/**
+ * A run's options as the command-line flags that give them ("--rnn-size 128", "--tie-weights",
+ * "--no-tie-weights", values shell-quoted), one word per option; unset ones (null) left out.
+ */
+export function optionWords(options: Record<string, unknown>): string[] {
+  const words: string[] = [];
+  for (const [key, value] of Object.entries(options)) {
+    if (value === null || value === undefined) continue;
+    const flag = optionFlag(key);
+    if (value === true) words.push(flag);
+    else if (value === false) words.push(`--no-${flag.slice(2)}`);
+    else words.push(`${flag} ${shellWord(typeof value === 'string' ? value : typeof value === 'number' ? String(value) : JSON.stringify(value))}`);
+  }
+  return words;
 }

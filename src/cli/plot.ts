@@ -1,7 +1,7 @@
 /** grid-lstm plot: loss curves of runs, as SVG, PNG or in the terminal. */
 import { FONT_FAMILY, type LossRun, type PlotCurves, type PlotTheme, type PlotXAxis, PlotInputError, lossRunFromCheckpoint, plotLossCurves, plotLossCurvesAscii } from '../viz/plot.js';
 import { checkOutputPath, writeOutputFile } from '../viz/output-file.js';
-import { type OptSpec, UsageError, parseArgs } from './args.js';
+import { type OptSpec, UsageError, parseArgs, program } from './args.js';
 import { loadCk } from './files.js';
 
 export const PLOT_OPTS: OptSpec[] = [
@@ -59,7 +59,7 @@ export function checkOut(out: string): void {
 
 export async function cmdPlot(argv: string[]): Promise<number> {
   const { opts, pos } = parseArgs('plot', argv, PLOT_OPTS, argv.map(() => 'CK'));
-  if (pos.length < 1) throw new UsageError('plot needs at least one checkpoint: grid-lstm plot CK... (.safetensors files or directories of them)');
+  if (pos.length < 1) throw new UsageError(`plot needs at least one checkpoint: ${program.name} plot CK... (.safetensors files or directories of them)`);
   const smooth = opts.smooth as number;
   if (!(smooth >= 0 && smooth <= 1)) throw new UsageError(`--smooth must be a fraction in [0, 1], got ${smooth}`);
   const out = opts.out as string | undefined;

@@ -218,7 +218,9 @@ export class TrainingDisplay {
   private last: StepFields | null = null;
   private lastDraw = -Infinity;
   private validationStart: number | null = null;
-  private readonly onResize = () => this.redraw();
+  /** The length of the live line on the screen, the cursor after it (0: none drawn). */
+  private drawn = 0;
+  private readonly onResize = () => this.resized();
 
   constructor(
     private readonly out: Terminal,
@@ -315,8 +317,24 @@ export class TrainingDisplay {
   private redraw(): void {
     if (!this.tty || !this.live) return;
     // \r: back to the start of the line; \x1b[K: erase what a longer line left after it.
-    this.out.write(`\r${this.render()}\x1b[K`);
+    const line = this.render();
+    this.out.write(`\r${line}\x1b[K`);
+    this.drawn = line.length; // ASCII: one column per character
     this.lastDraw = this.now();
+  }
+
+  /**
+   * The terminal's new width. A terminal that reflows its lines (tmux, VTE, iTerm2, kitty,
+   * Windows Terminal) wraps the live line, drawn for the old width, over several rows when it
+   * narrows, the cursor on the last of them; \r and \x1b[K would clear only that row and leave
+   * the rest as a stale copy. So the cursor first goes up over the rows the old line now takes
+   * (ceil(length / columns) − 1) and everything from there down is erased (\x1b[J).
+   */
+  private resized(): void {
+    if (!this.tty || !this.live) return;
+    const rows = Math.ceil(this.drawn / this.columns);
+    if (rows > 1) this.out.write(`\r\x1b[${rows - 1}A\x1b[J`);
+    this.redraw();
   }
 
   /** Draws the live line once more (it may be a few steps behind) and leaves it on the screen. */
@@ -324,10 +342,12 @@ export class TrainingDisplay {
     this.redraw();
     this.out.write('\n');
     this.live = null;
+    this.drawn = 0;
   }
 
   private clear(): void {
     this.out.write('\r\x1b[K');
     this.live = null;
+    this.drawn = 0;
   }
 }

@@ -1,6 +1,6 @@
 /** grid-lstm sample: char-rnn's sample.lua. */
 import { checkPrimetext, sample } from '../infer/generate.js';
-import { COMMON, type OptSpec, UsageError, makeKernels, parseArgs } from './args.js';
+import { COMMON, type OptSpec, UsageError, makeKernels, parseArgs, program } from './args.js';
 import { NEWEST_OPT, loadCk } from './files.js';
 
 export const SAMPLE_OPTS: OptSpec[] = [
@@ -25,7 +25,7 @@ export const SAMPLE_OPTS: OptSpec[] = [
 
 export function cmdSample(argv: string[]): number {
   const { opts, pos } = parseArgs('sample', argv, SAMPLE_OPTS, ['CK']);
-  if (pos.length < 1) throw new UsageError('sample needs a checkpoint: grid-lstm sample CK (a .safetensors file or a directory of them)');
+  if (pos.length < 1) throw new UsageError(`sample needs a checkpoint: ${program.name} sample CK (a .safetensors file or a directory of them)`);
   if ((opts.length as number) < 0) throw new UsageError(`--length must be a whole number ≥ 0, got ${opts.length}`);
   if ((opts.threads as number) < 1) throw new UsageError(`--threads must be a whole number ≥ 1, got ${opts.threads}`);
   if (!((opts.temperature as number) > 0)) throw new UsageError(`--temperature must be a number > 0, got ${opts.temperature}`);

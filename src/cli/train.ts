@@ -112,7 +112,13 @@ export async function cmdTrain(argv: string[]): Promise<number> {
     trainer = asUsage(() => Trainer.resume(corpus, ck, changes as Partial<TrainOptions>));
     notes.push(corpus.report, `resuming ${ckPath} at iteration ${trainer.iteration} (epoch ${trainer.epoch.toFixed(2)})`);
     const lr = trainer.learningRateChange;
-    if (lr) notes.push(`learning rate: ${lr.from} → ${lr.to} from iteration ${lr.iteration + 1} on (optimiser state kept; later decays apply to it; recorded in the checkpoints' history)`);
+    // Two lines, each within 79 columns with ordinary rates and iterations.
+    if (lr) {
+      notes.push(
+        `learning rate: ${lr.from} → ${lr.to} from iteration ${lr.iteration + 1} on, optimiser state kept;`,
+        "later decays apply to the new rate; the checkpoints' history records it",
+      );
+    }
     const th = trainer.threadsChange;
     if (th) notes.push(`threads: ${th.from} → ${th.to}: the continuation equals the run's up to float rounding, no longer bit for bit`);
   } else {
@@ -158,8 +164,9 @@ export async function cmdTrain(argv: string[]): Promise<number> {
   // Ctrl-C, SIGTERM, or the npm that started this run gone (stop.ts): the run stops after the
   // current step (or validation batch) with a checkpoint of the last completed step.
   const stop = stopRequests((why) => {
-    const what = why === 'parent-exit' ? 'the npm process that started this run exited' : why;
-    display.note(`${what}: saving a checkpoint after this step, then stopping (Ctrl-\\ quits at once without saving)`);
+    const what = why === 'parent-exit' ? "the run's npm exited" : why;
+    // Two lines within 79 columns: what happens, then how to quit at once instead.
+    display.note(`${what}: saving a checkpoint after this step, then stopping\n(Ctrl-\\ quits at once without saving)`);
   }, startedByNpm());
   let outcome: RunOutcome;
   try {
@@ -194,13 +201,12 @@ export async function cmdTrain(argv: string[]): Promise<number> {
   }
   const early = outcome.earlyStop;
   if (early) {
-    const best = `best ${early.bestValLoss.toFixed(4)} at iteration ${early.bestIteration}`;
-    err(
-      `stopped early: no improvement in ${early.patience} validation${early.patience === 1 ? '' : 's'} ` +
-        (early.bestCheckpoint ? `(${best}, checkpoint ${early.bestCheckpoint})` : `(${best}, its checkpoint not kept; the last is ${outcome.checkpoint})`),
-    );
+    // The outcome, then the checkpoint on a line of its own (a path can be long).
+    err(`stopped early: no improvement in ${early.patience} validation${early.patience === 1 ? '' : 's'} (best ${early.bestValLoss.toFixed(4)} at iteration ${early.bestIteration})`);
+    err(early.bestCheckpoint ? `checkpoint: ${early.bestCheckpoint}` : `checkpoint: ${outcome.checkpoint} (the last; the best's was not kept)`);
     return 0;
   }
-  err(`done: val_loss = ${outcome.valLoss.toFixed(4)} nats/char; checkpoint ${outcome.checkpoint}`);
+  err(`done: val_loss = ${outcome.valLoss.toFixed(4)} nats/char`);
+  err(`checkpoint: ${outcome.checkpoint}`);
   return 0;
 }

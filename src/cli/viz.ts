@@ -3,7 +3,7 @@ import { TRACE_KINDS, type TraceKind } from '../infer/trace.js';
 import { DEFAULT_REPORT_BITS, DEFAULT_REPORT_KINDS, buildReportData } from '../viz/report-data.js';
 import { writeOutputFile } from '../viz/output-file.js';
 import { renderReport } from '../viz/report.js';
-import { COMMON, type OptSpec, UsageError, makeKernels, parseArgs } from './args.js';
+import { COMMON, type OptSpec, UsageError, makeKernels, parseArgs, program } from './args.js';
 import { checkOut } from './plot.js';
 import { NEWEST_OPT, loadCk, readData } from './files.js';
 
@@ -28,7 +28,7 @@ export const VIZ_OPTS: OptSpec[] = [
 
 export function cmdViz(argv: string[]): number {
   const { opts, pos } = parseArgs('viz', argv, VIZ_OPTS, ['CK']);
-  if (pos.length < 1) throw new UsageError('viz needs a checkpoint: grid-lstm viz CK --data FILE');
+  if (pos.length < 1) throw new UsageError(`viz needs a checkpoint: ${program.name} viz CK --data FILE`);
   if (opts.data === undefined) throw new UsageError('viz needs --data FILE: the text to run the model over');
   const start = opts.start as number;
   const length = opts.length as number;
