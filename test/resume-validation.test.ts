@@ -5,12 +5,16 @@
  * validated there, is done at once: no second validation of the same iteration, no new row in
  * the loss log, no new checkpoint unless the one it had is gone.
  */
-import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
+import { loadDefaultCorpus } from '../src/train/data.js';
+import { parseSafetensors } from '../src/train/safetensors.js';
 import { DEFAULT_TRAIN_OPTIONS, type RunHooks, type TrainOptions, Trainer } from '../src/train/train.js';
+import { CLI, runCli } from './helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'grid-lstm-resume-validation-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -161,4 +165,44 @@ describe('resuming a run already at its last step', () => {
     expect(b.history.val.map(([i]) => i)).toEqual([4, 6]);
     expect(log(d).split('\n').filter((l) => l.startsWith('6,'))).toHaveLength(2); // the step and one validation
   });
+});
+
+describe('through the CLI: SIGTERM during a validation, then --resume (dist/cli.js)', () => {
+  it('the resumed run validates that iteration first and ends as the run that did not stop, bit for bit', async () => {
+    const data = join(dir, 'slice.txt');
+    writeFileSync(data, loadDefaultCorpus().slice(3_000_000, 3_120_000));
+    // Half the text for validation: a pass takes about half a second, time to aim a signal at.
+    const args = (d: string) =>
+      ['train', '--data', data, '--threads', '1', '--rnn-size', '48', '--num-layers', '2', '--batch-size', '8', '--seq-length', '32', '--train-frac', '0.5', '--val-frac', '0.5']
+        .concat(['--dropout', '0.1', '--max-steps', '10', '--eval-val-every', '5', '--print-every', '1', '--checkpoint-dir', d]);
+    const whole = await runCli(args('cli-whole'), { cwd: dir });
+    expect(whole.code, whole.stderr).toBe(0);
+
+    const child = spawn(process.execPath, [CLI, ...args('cli-cut')], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    child.stderr!.on('data', (d: Buffer) => {
+      const before = stderr;
+      stderr += d.toString();
+      // Step 5 printed: its validation is running.
+      if (!/^5\/10 /m.test(before) && /^5\/10 /m.test(stderr)) child.kill('SIGTERM');
+    });
+    expect(await exit, stderr).toBe(143);
+    const files = (d: string) => readdirSync(join(dir, d)).filter((f) => f.endsWith('.safetensors')).map((f) => ({ f, ck: loadCheckpoint(join(dir, d, f)) }));
+    const cut = files('cli-cut');
+    expect(cut.map(({ ck }) => [ck.training!.iteration, ck.training!.history.val.length]), stderr).toEqual([[5, 0]]); // stopped during the validation
+
+    const resumed = await runCli(['train', '--resume', join(dir, 'cli-cut', cut[0].f)], { cwd: dir });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const at = (d: string, iteration: number) => files(d).filter(({ ck }) => ck.training!.iteration === iteration && ck.training!.history.val.at(-1)?.[0] === iteration);
+    expect(at('cli-cut', 5)).toHaveLength(1); // the validation of 5 and its checkpoint, done on resume
+    const [a, b] = [at('cli-whole', 10), at('cli-cut', 10)].map((x) => x[0].f);
+    expect(b).toBe(a);
+    expect(loadCheckpoint(join(dir, 'cli-cut', b)).training!.history).toEqual(loadCheckpoint(join(dir, 'cli-whole', a)).training!.history);
+    const tensors = (path: string) => parseSafetensors(new Uint8Array(readFileSync(path))).tensors;
+    const [ta, tb] = [tensors(join(dir, 'cli-whole', a)), tensors(join(dir, 'cli-cut', b))];
+    expect([...tb.keys()].sort()).toEqual([...ta.keys()].sort());
+    for (const [name, t] of ta) expect(bytes(tb.get(name)!.data as Float32Array).equals(bytes(t.data as Float32Array)), name).toBe(true);
+    expect(log(join(dir, 'cli-cut'))).toBe(log(join(dir, 'cli-whole')));
+  }, 60_000);
 });
