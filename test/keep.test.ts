@@ -320,6 +320,21 @@ describe('through the CLI', () => {
     expect(r.stderr).not.toMatch(/^done:/m);
   });
 
+  it('resumed with its --patience already met: stops at once and says so, with the right count', async () => {
+    const a = await runCli(['train', ...common, ...rest, '--max-steps', '40', '--patience', '2', '--checkpoint-dir', 'cli-met'], { cwd: dir });
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.stderr, a.stderr).toMatch(/^stopped early: no improvement in 2 validations/m);
+    const final = checkpoints(join(dir, 'cli-met')).map((f) => join('cli-met', f)).find((f) => loadCheckpoint(join(dir, f)).training!.iteration === BEST_AT + 4)!;
+    expect(final).toBeDefined();
+    for (const patience of ['2', '1']) {
+      const r = await runCli(['train', '--resume', final, '--patience', patience], { cwd: dir });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/^already stopped early: no improvement in 2 validations \(best \d\.\d{4} at iteration 10\)$/m);
+      expect(r.stderr).toMatch(/^to train on, resume with --patience 3 or more, or --patience 0 \(never stop early\)$/m);
+      expect(r.stderr).not.toMatch(/^\d+\/40 /m); // no step
+    }
+  });
+
   it('bad --keep and --patience values: one line, exit 2', async () => {
     expectOneLineUsageError(await runCli(['train', ...common, '--keep', 'last-0'], { cwd: dir }), /--keep must be all, best or last-N with N ≥ 1, got "last-0"/);
     expectOneLineUsageError(await runCli(['train', ...common, '--patience', '-2'], { cwd: dir }), /--patience must be a whole number ≥ 0/);

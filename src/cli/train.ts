@@ -202,8 +202,13 @@ export async function cmdTrain(argv: string[]): Promise<number> {
   const early = outcome.earlyStop;
   if (early) {
     // The outcome, then the checkpoint on a line of its own (a path can be long).
-    err(`stopped early: no improvement in ${early.patience} validation${early.patience === 1 ? '' : 's'} (best ${early.bestValLoss.toFixed(4)} at iteration ${early.bestIteration})`);
+    // The validations counted (more than --patience when it was lowered on resume).
+    const n = early.validations;
+    const what = `no improvement in ${n} validation${n === 1 ? '' : 's'} (best ${early.bestValLoss.toFixed(4)} at iteration ${early.bestIteration})`;
+    err(early.alreadyMet ? `already stopped early: ${what}` : `stopped early: ${what}`);
     err(early.bestCheckpoint ? `checkpoint: ${early.bestCheckpoint}` : `checkpoint: ${outcome.checkpoint} (the last; the best's was not kept)`);
+    // Resumed with its --patience already met: nothing was trained; say how to go on.
+    if (early.alreadyMet) err(`to train on, resume with --patience ${n + 1} or more, or --patience 0 (never stop early)`);
     return 0;
   }
   err(`done: val_loss = ${outcome.valLoss.toFixed(4)} nats/char`);
