@@ -120,7 +120,7 @@ async function interrupt(p: Proc, group: boolean): Promise<{ command: string; it
 function expectResumed(r: { code: number | null; stderr: string }, iteration: number): void {
   expect(r.stderr).toMatch(new RegExp(`^resuming .* at iteration ${iteration} `, 'm'));
   expect(r.stderr).toMatch(/^30\/30 /m);
-  expect(r.stderr).toMatch(/^done: val_loss = \S+ nats\/char\ncheckpoint: \S+$/m);
+  expect(r.stderr).toMatch(/^done: val_loss = \S+ nats\/char\ncheckpoint: .+\.safetensors$/m);
   expect(r.code, r.stderr).toBe(0);
 }
 
