@@ -232,6 +232,35 @@ describe('Trainer with threads', () => {
     expect(relDiff(whole.model.params, other.model.params)).toBeLessThan(1e-4);
   }, 30_000);
 
+  it('a worker that fails stops the run with status failed, one line naming the last good checkpoint', () => {
+    /** A pool whose worker never starts (a spawner that starts nothing), put where the trainer keeps its pool. */
+    const failing = (tr: Trainer) => {
+      (tr as unknown as { parallel: DataParallel }).parallel = new DataParallel(tr.model, 5, 6, 2, () => ({ terminate() {} }), { startMs: 300 });
+    };
+    const t = Trainer.fromText(TEXT, { ...options(2, 'fails'), maxSteps: 3 }, { kernels: loadWasmKernelsSync() });
+    expect(t.run().status).toBe('done');
+    const checkpoint = t.lastCheckpoint!;
+    const params = t.model.params.slice();
+    (t.options as { maxSteps: number | null }).maxSteps = 6;
+    failing(t);
+    const out = t.run();
+    expect(out.status).toBe('failed');
+    if (out.status !== 'failed') return;
+    expect(out.message).not.toContain('\n');
+    expect(out.message).toBe(
+      `training stopped at iteration 3: worker thread 1 did not start in 0.3 s (its script is dist/parallel/worker.js: run \`npm run build\`); ` +
+        `the last good checkpoint is ${checkpoint}: continue with --resume ${checkpoint} (--threads 1 if it happens again)`,
+    );
+    expect(out.checkpoint).toBe(checkpoint);
+    expect(t.iteration).toBe(3);
+    expect(t.model.params).toEqual(params); // the failed step changed no weight
+    // Resumed, before its first checkpoint: back to the one it resumed from.
+    const r = Trainer.resume(TEXT, loadCheckpoint(checkpoint, { kernels: loadWasmKernelsSync() }), { maxSteps: 6, evalValEvery: 5 });
+    failing(r);
+    const again = r.run();
+    expect(again.status === 'failed' && again.message).toMatch(/; no checkpoint was written since this run resumed: resume again from the one it resumed from/);
+  }, 20_000);
+
   it('threads > 1 needs the WebAssembly kernels', () => {
     expect(() => Trainer.fromText(TEXT, options(2, 'ts'))).toThrow('--threads 2 needs the WebAssembly kernels; with --kernels ts use --threads 1');
     expect(() => Trainer.fromText(TEXT, options(1, 'ts'))).not.toThrow();

@@ -765,7 +765,9 @@ export class Trainer {
           `training stopped at iteration ${this.iteration}: ${e.message}; ` +
           (this.lastCheckpoint
             ? `the last good checkpoint is ${this.lastCheckpoint}: continue with --resume ${this.lastCheckpoint} (--threads 1 if it happens again)`
-            : 'no checkpoint was written in this run; start again (--threads 1 if it happens again)'),
+            : this.iteration > 0
+              ? 'no checkpoint was written since this run resumed: resume again from the one it resumed from (--threads 1 if it happens again)'
+              : 'no checkpoint was written in this run; start again (--threads 1 if it happens again)'),
       };
     } finally {
       this.close();
