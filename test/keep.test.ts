@@ -10,8 +10,9 @@ import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type CheckpointRecord, loadCheckpoint, parseCheckpoint } from '../src/train/checkpoint.js';
 import { parseSafetensors, writeSafetensors } from '../src/train/safetensors.js';
-import { DEFAULT_TRAIN_OPTIONS, type RunOutcome, type TrainOptions, Trainer, keptCheckpoints, validateTrainOptions } from '../src/train/train.js';
+import { type RunOutcome, type TrainOptions, Trainer, keptCheckpoints, validateTrainOptions } from '../src/train/train.js';
 import { expectOneLineUsageError, runCli } from './helpers/cli.js';
+import { tinyOptions } from './helpers/tiny-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'grid-lstm-keep-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -20,18 +21,14 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 // for 5 validations (every 2 steps: best at iteration 10), then rises at every one after.
 const TEXT = 'ab'.repeat(800) + 'aabb'.repeat(60);
 const BEST_AT = 10;
-const options = (over: Partial<TrainOptions>): TrainOptions => ({
-  ...DEFAULT_TRAIN_OPTIONS,
-  rnnSize: 4,
-  numLayers: 1,
-  batchSize: 2,
-  seqLength: 8,
-  trainFrac: 0.9,
-  valFrac: 0.1,
-  learningRate: 0.01,
-  evalValEvery: 2,
-  ...over,
-});
+const options = (over: Partial<TrainOptions>): TrainOptions =>
+  tinyOptions({
+    trainFrac: 0.9,
+    valFrac: 0.1,
+    learningRate: 0.01,
+    evalValEvery: 2,
+    ...over,
+  });
 const checkpoints = (d: string) => readdirSync(d).filter((f) => f.endsWith('.safetensors')).sort();
 
 /** Runs `t`, recording every checkpoint path written and every validation. */

@@ -8,25 +8,22 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
-import { DEFAULT_TRAIN_OPTIONS, LOG_HEADER, type TrainOptions, Trainer } from '../src/train/train.js';
+import { LOG_HEADER, type TrainOptions, Trainer } from '../src/train/train.js';
 import { runCli } from './helpers/cli.js';
+import { FOX_TEXT, tinyOptions } from './helpers/tiny-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'grid-lstm-losslog-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const TEXT = Array.from({ length: 12 }, (_, i) => `the quick brown fox ${i % 7} jumps over the lazy dog, said ${'abcdefg'[i % 7]}.\n`).join('');
-const options = (over: Partial<TrainOptions>): TrainOptions => ({
-  ...DEFAULT_TRAIN_OPTIONS,
-  rnnSize: 4,
-  numLayers: 1,
-  batchSize: 2,
-  seqLength: 8,
-  evalValEvery: 3,
-  // Epochs of 38 batches, decays from the first epoch on: the log's rates change.
-  learningRateDecay: 0.5,
-  learningRateDecayAfter: 0,
-  ...over,
-});
+const TEXT = FOX_TEXT;
+const options = (over: Partial<TrainOptions>): TrainOptions =>
+  tinyOptions({
+    evalValEvery: 3,
+    // Epochs of 38 batches, decays from the first epoch on: the log's rates change.
+    learningRateDecay: 0.5,
+    learningRateDecayAfter: 0,
+    ...over,
+  });
 
 /** The log's rows as records (an empty field: null); checks the header. */
 function readLog(path: string) {

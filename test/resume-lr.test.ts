@@ -10,20 +10,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { DEFAULT_TRAIN_OPTIONS, type TrainOptions, Trainer } from '../src/train/train.js';
 import { runCli } from './helpers/cli.js';
+import { FOX_TEXT, tinyOptions } from './helpers/tiny-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'grid-lstm-resume-lr-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const TEXT = Array.from({ length: 12 }, (_, i) => `the quick brown fox ${i % 7} jumps over the lazy dog, said ${'abcdefg'[i % 7]}.\n`).join('');
-const options = (over: Partial<TrainOptions>): TrainOptions => ({
-  ...DEFAULT_TRAIN_OPTIONS,
-  rnnSize: 4,
-  numLayers: 1,
-  batchSize: 2,
-  seqLength: 8,
-  evalValEvery: 4,
-  ...over,
-});
+const TEXT = FOX_TEXT;
+const options = (over: Partial<TrainOptions>): TrainOptions =>
+  tinyOptions({
+    evalValEvery: 4,
+    ...over,
+  });
 
 /** A run of `steps` steps in `sub`, and its last checkpoint. */
 function trained(sub: string, over: Partial<TrainOptions>) {

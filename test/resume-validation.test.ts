@@ -13,29 +13,26 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { loadDefaultCorpus } from '../src/train/data.js';
 import { parseSafetensors } from '../src/train/safetensors.js';
-import { DEFAULT_TRAIN_OPTIONS, type RunHooks, type TrainOptions, Trainer } from '../src/train/train.js';
+import { type RunHooks, type TrainOptions, Trainer } from '../src/train/train.js';
 import { CLI, runCli } from './helpers/cli.js';
+import { FOX_TEXT, tinyOptions } from './helpers/tiny-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'grid-lstm-resume-validation-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const TEXT = Array.from({ length: 12 }, (_, i) => `the quick brown fox ${i % 7} jumps over the lazy dog, said ${'abcdefg'[i % 7]}.\n`).join('');
+const TEXT = FOX_TEXT;
 // Epochs of 32 batches, 9 validation batches (a stop can come between two of them); the rate
 // halves at the end of every epoch.
-const options = (over: Partial<TrainOptions>): TrainOptions => ({
-  ...DEFAULT_TRAIN_OPTIONS,
-  rnnSize: 4,
-  numLayers: 1,
-  batchSize: 2,
-  seqLength: 8,
-  trainFrac: 0.8,
-  valFrac: 0.2,
-  dropout: 0.1,
-  evalValEvery: 4,
-  learningRateDecay: 0.5,
-  learningRateDecayAfter: 0,
-  ...over,
-});
+const options = (over: Partial<TrainOptions>): TrainOptions =>
+  tinyOptions({
+    trainFrac: 0.8,
+    valFrac: 0.2,
+    dropout: 0.1,
+    evalValEvery: 4,
+    learningRateDecay: 0.5,
+    learningRateDecayAfter: 0,
+    ...over,
+  });
 
 /** Runs `t`, recording validations and checkpoints; `stopDuring`: stop (as Ctrl-C) during the validation at that iteration. */
 function record(t: Trainer, stopDuring: number | null = null, hooks: RunHooks = {}) {
