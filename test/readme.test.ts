@@ -17,8 +17,8 @@
  *   (in the background, while the other blocks run: about 80 s on 2 cores), and its sample and
  *   validation loss must be those the README quotes. `npm install ../grid-lstm` (about 50 s
  *   when npm does it, which was checked by hand) is replaced by what it makes: the link
- *   node_modules/grid-lstm and its command node_modules/.bin/grid-lstm. Any other npm line
- *   fails the test until it is given a rule here.
+ *   node_modules/grid-lstm and its command node_modules/.bin/grid-lstm, made executable as npm
+ *   makes a bin. Any other npm line fails the test until it is given a rule here.
  * - A ```text block right after a command block (only blank lines between) is its expected
  *   standard output, line for line (trailing spaces ignored); standard error is not compared.
  *   A sample drawn with the default kernels (relaxed SIMD) may round differently on another
@@ -83,7 +83,7 @@ export function asRun(command: string): string | null {
   const install = /^npm install (\S+)$/.exec(command);
   if (install) {
     const target = install[1];
-    return `mkdir -p node_modules/.bin && ln -s ../${target} node_modules/grid-lstm && ln -s ../grid-lstm/dist/cli.js node_modules/.bin/grid-lstm`;
+    return `mkdir -p node_modules/.bin && ln -s ../${target} node_modules/grid-lstm && ln -s ../grid-lstm/dist/cli.js node_modules/.bin/grid-lstm && chmod +x node_modules/.bin/grid-lstm`; // npm makes a bin executable
   }
   if (/^npm /.test(command) && !/^npm init -y$/.test(command)) throw new Error(`the README runs "${command}": give it a rule in test/readme.test.ts`);
   if (/^(node dist\/cli\.js|npx grid-lstm) train\b/.test(command)) {
