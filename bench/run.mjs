@@ -7,6 +7,9 @@
 //   npm run bench -- --quick      skip the M configurations and TensorFlow.js
 //   npm run bench -- --threads    only the thread-scaling table (training and validation chars/s
 //                                 at 1, 2, … threads, side by side in this run; src/parallel/)
+//                                 and PyTorch's nn.LSTM on the S-lstm step at the same thread
+//                                 counts right after grid-lstm's (bench/pytorch_lstm.py; needs
+//                                 python3 with torch, else skipped)
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
@@ -88,8 +91,39 @@ async function threadScaling() {
     const fmt = (r) => counts.map((n) => `${Math.round(r[n]).toString().padStart(6)}` + (n === 1 ? '' : ` (${(r[n] / r[1]).toFixed(2)}×)`)).join('  ');
     log(`  ${name.padEnd(7)} load ${row.load.toFixed(2)}–${row.loadAfter.toFixed(2)}  train ${fmt(row.train)}`);
     log(`  ${''.padEnd(7)}                 val   ${fmt(row.val)}`);
+    if (name === 'S-lstm') pytorchSideBySide(row, counts);
   }
   log(`  (columns: ${counts.join(', ')} threads)`);
+}
+
+// PyTorch's nn.LSTM on the same S-lstm step (bench/pytorch_lstm.py), right after grid-lstm's
+// S-lstm row so that both are measured under the same load; skipped when python3 has no torch.
+function pytorchSideBySide(row, counts) {
+  const script = fileURLToPath(new URL('./pytorch_lstm.py', import.meta.url));
+  const torch = {};
+  // The python with torch: $PYTHON, else python3 on the PATH, else the system's (Debian's
+  // python3-torch installs for /usr/bin/python3, which a pyenv or venv python3 on the PATH hides).
+  const python = [process.env.PYTHON, 'python3', '/usr/bin/python3'].find((py) => py && spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+  if (!python) {
+    log("  PyTorch skipped: no python3 with torch (install Debian's python3-torch, or set PYTHON)");
+    return;
+  }
+  // OpenBLAS's own threads on top of torch's oversubscribe the cores (measured here with Debian's
+  // torch 1.13: 2 torch threads over a 2-thread OpenBLAS gave 4 700–8 000 chars/s against 25 000–
+  // 29 000 over a 1-thread OpenBLAS), so torch's threads alone do the parallel work.
+  const env = { ...process.env, OPENBLAS_NUM_THREADS: '1' };
+  for (const n of counts) {
+    const r = spawnSync(python, [script, '--threads', String(n), '--rnn-size', '128', '--num-layers', '2', '--batch-size', String(B), '--seq-length', String(T), '--vocab', String(V)], { encoding: 'utf8', timeout: 300_000, env: { ...env, OMP_NUM_THREADS: String(n) } });
+    const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('RESULT '));
+    if (!line) {
+      log(`  PyTorch skipped: ${r.error ? r.error.message : (r.stderr || '').trim().split('\n').pop() || 'no result'} (install python3 with torch, e.g. Debian's python3-torch)`);
+      return;
+    }
+    torch[n] = JSON.parse(line.slice(7));
+  }
+  results.pytorch = { torch: torch[1].torch, train: Object.fromEntries(counts.map((n) => [n, torch[n].chars_per_s])) };
+  const cells = counts.map((n) => `${Math.round(torch[n].chars_per_s).toString().padStart(6)} (grid-lstm ${(row.train[n] / torch[n].chars_per_s).toFixed(2)}×)`);
+  log(`  PyTorch ${torch[1].torch} nn.LSTM, S-lstm train ${cells.join('  ')}  load after ${loadavg()[0].toFixed(2)}`);
 }
 if (threadsOnly) {
   await threadScaling();
