@@ -1,6 +1,6 @@
 // grid-lstm benchmarks (`npm run bench`): training throughput, matrix-product GFLOP/s against
 // the machine's measured WASM peak, sampling latency, and TensorFlow.js-wasm side by side.
-// Everything is single-threaded and measured in one run with mitata (medians), so compare the
+// Everything but the thread-scaling table is single-threaded, measured in one run with mitata (medians), so compare the
 // ratios, not the absolute numbers of different runs. Writes bench/results.json.
 //
 //   npm run bench                 everything (a few minutes)
