@@ -18,6 +18,9 @@ export default defineConfig({
       'test/diagram.test.ts',
       'test/browser/**',
       'test/trace.test.ts',
+      // The README's commands and the terminal's behaviour, run through the built CLI.
+      'test/readme.test.ts',
+      'test/terminal.test.ts',
       // MUTATION_EXCLUDE=a,b leaves out more test files (e.g. to measure a score without them).
       ...(process.env.MUTATION_EXCLUDE ?? '').split(',').filter(Boolean),
     ],
