@@ -120,7 +120,7 @@ export async function cmdTrain(argv: string[]): Promise<number> {
       );
     }
     const th = trainer.threadsChange;
-    if (th) notes.push(`threads: ${th.from} → ${th.to}: the continuation equals the run's up to float rounding, no longer bit for bit`);
+    if (th) notes.push(`threads: ${th.from} → ${th.to}; the continuation equals the run's up to float rounding,`, 'no longer bit for bit');
   } else {
     // Everything that can be checked without the data is checked before reading it.
     const options = toTrain(opts);
