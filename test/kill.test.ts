@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { loadDefaultCorpus } from '../src/train/data.js';
 import { parseSafetensors } from '../src/train/safetensors.js';
+import { waitFor } from './helpers/cli.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'grid-lstm-kill-'));
@@ -52,17 +53,6 @@ function start(args: string[]): { child: ChildProcess; stderr: () => string; exi
   });
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   return { child, stderr: () => stderr, exit };
-}
-
-/** Polls `f` every few ms until it returns a truthy value (or fails after `ms`). */
-async function waitFor<T>(f: () => T, ms: number, what: string): Promise<NonNullable<T>> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = f();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
 }
 
 const list = (d: string) => {
@@ -111,6 +101,7 @@ describe('SIGKILL at random moments', () => {
         () => checkpoints(ckDir).some((f) => statSync(join(ckDir, f)).mtimeMs >= startedAt - 1),
         30_000,
         `the first checkpoint of run ${k} (${p.stderr().slice(-500)})`,
+        2,
       );
       if (k % 2 === 0) {
         await sleep(Math.random() * 300);
@@ -177,7 +168,7 @@ describe('Ctrl-C and SIGTERM', () => {
       const ckDir = join(dir, `signal-${signal}`);
       // A model big enough that a step takes a while (the signal arrives mid-step).
       const p = start(['train', '--data', dataFile, '--rnn-size', '48', '--num-layers', '2', '--batch-size', '8', '--seq-length', '32', '--max-steps', '100000', '--eval-val-every', '1000', '--checkpoint-dir', ckDir]);
-      await waitFor(() => /^3\/\d+ /m.test(p.stderr()), 60_000, 'three steps');
+      await waitFor(() => /^3\/\d+ /m.test(p.stderr()), 60_000, 'three steps', 2);
       p.child.kill(signal);
       const { code: exitCode } = await p.exit;
       const err = p.stderr();
@@ -213,7 +204,7 @@ describe('resume after SIGKILL reproduces the uninterrupted run', () => {
     const killedDir = join(dir, 'killed-exact');
     const p = start(args(killedDir));
     // Kill at a random moment after the checkpoint of iteration 35 (written before step 36).
-    await waitFor(() => /^(3[6-9]|4\d)\/120 /m.test(p.stderr()), 60_000, 'iteration 36');
+    await waitFor(() => /^(3[6-9]|4\d)\/120 /m.test(p.stderr()), 60_000, 'iteration 36', 2);
     await sleep(Math.random() * 30);
     p.child.kill('SIGKILL');
     await p.exit;

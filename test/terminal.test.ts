@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { loadDefaultCorpus } from '../src/train/data.js';
+import { waitFor } from './helpers/cli.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'dist/cli.js');
@@ -70,16 +71,6 @@ function start(cmd: string, args: string[], cwd: string, env: Record<string, str
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('close', (code, signal) => r({ code, signal })));
   return { child, stderr: () => stderr, closed };
-}
-
-async function waitFor<T>(f: () => T, ms: number, what: string): Promise<NonNullable<T>> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = f();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 /** True while some process of process group `pgid` is alive. */

@@ -42,3 +42,14 @@ export function expectOneLineUsageError(r: { code: number | null; stderr: string
   expect(r.stderr).not.toMatch(/\n\s+at /);
   expect(r.code).toBe(2);
 }
+
+/** Polls `f` every `pollMs` until it returns a truthy value; fails naming `what` after `ms`. */
+export async function waitFor<T>(f: () => T, ms: number, what: string, pollMs = 5): Promise<NonNullable<T>> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = f();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
