@@ -113,7 +113,7 @@ export interface DepthOptions {
 /** The defaults of run.ts: the experiment the README's budget was chosen for (see experiments/depth/README.md). */
 export const DEFAULTS = {
   rnnSize: 128,
-  chars: 4_000_000,
+  chars: 5_000_000,
   evals: 10,
   seeds: [DEFAULT_TRAIN_OPTIONS.seed],
   batchSize: 50,
@@ -188,6 +188,8 @@ export function trainOptions(p: Protocol, spec: RunSpec, seed: number, id: strin
     seqLength: p.seqLength,
     batchSize: p.batchSize,
     maxSteps: p.steps,
+    // Never the limit: an epoch is at least one step (char-rnn's 50 would cap a run on a short text).
+    maxEpochs: p.steps,
     trainFrac: p.trainFrac,
     valFrac: p.valFrac,
     seed,
@@ -387,8 +389,8 @@ export interface Speed {
 
 /**
  * Times a few steps and validation batches of a run's model on the first 60 batches of the
- * corpus (a throwaway Trainer; nothing is written): one step and one validation pass to warm up,
- * then 3 steps and a pass over the slice's val split (3 batches).
+ * corpus (a throwaway Trainer; nothing is written): one step and one validation pass (3 batches)
+ * to warm up, then the median of 5 steps and the mean batch of a second pass.
  */
 export function measureSpeed(corpus: Corpus, options: TrainOptions): Speed {
   const perBatch = options.batchSize * options.seqLength;
@@ -398,13 +400,13 @@ export function measureSpeed(corpus: Corpus, options: TrainOptions): Speed {
   try {
     t.step();
     t.evaluate('val');
-    let t0 = performance.now();
-    for (let i = 0; i < 3; i++) t.step();
-    const stepSeconds = (performance.now() - t0) / 3000;
-    t0 = performance.now();
+    const steps: number[] = [];
+    for (let i = 0; i < 5; i++) steps.push(t.step().seconds);
+    steps.sort((a, b) => a - b);
+    const t0 = performance.now();
     t.evaluate('val');
     const valBatchSeconds = (performance.now() - t0) / 1000 / t.loader.splitSizes.val;
-    return { stepSeconds, valBatchSeconds };
+    return { stepSeconds: steps[2], valBatchSeconds };
   } finally {
     t.close();
   }
@@ -439,6 +441,8 @@ interface PlannedRun {
   options: TrainOptions;
   state: RunState;
   estimate: number | null;
+  /** Measured training characters per second (null: not measured). */
+  speed: number | null;
 }
 
 const nf = (n: number) => n.toLocaleString('en-US');
@@ -481,13 +485,14 @@ export async function runExperiment(o: DepthOptions, io: ExperimentIo): Promise<
 
   const planned: PlannedRun[] = runs.map(({ spec, seed, id }) => {
     const dir = join(o.out, id);
-    return { spec, seed, id, dir, options: trainOptions(p, spec, seed, id, dir, o.threads), state: runState(dir), estimate: null };
+    return { spec, seed, id, dir, options: trainOptions(p, spec, seed, id, dir, o.threads), state: runState(dir), estimate: null, speed: null };
   });
   const pending = planned.filter((r) => r.state.kind !== 'ended');
   if (pending.length > 0) say(`measuring a few steps of ${pending.length === 1 ? 'the run' : `each of the ${pending.length} runs`} to be trained...`);
   for (const r of pending) {
     const speed = measureSpeed(corpus, r.options);
     const from = r.state.kind === 'resume' ? r.state.iteration : 0;
+    r.speed = (p.batchSize * p.seqLength) / speed.stepSeconds;
     r.estimate = (p.steps - from) * speed.stepSeconds + validationsAfter(from, p.steps, p.evalValEvery) * sizes.val * speed.valBatchSeconds;
   }
   printPlan(say, o, p, planned, sizes, corpus.vocab.chars.length);
@@ -532,11 +537,11 @@ function printPlan(
       r.state.kind === 'ended' ? `${r.state.record.status}, skipped` : r.state.kind === 'resume' ? `resume at ${nf(r.state.iteration)}` : 'new';
     const { model, numLayers, tieWeights } = r.spec;
     const parameters = paramCount(normalizeConfig({ model, vocabSize, rnnSize: p.rnnSize, numLayers, tieWeights }));
-    return [r.id, describeModel(r.spec, p.rnnSize), String(r.spec.dropout), nf(parameters), status, r.estimate === null ? '' : formatDuration(r.estimate)];
+    return [r.id, describeModel(r.spec, p.rnnSize), String(r.spec.dropout), nf(parameters), status, r.speed === null ? '' : nf(Math.round(r.speed)), r.estimate === null ? '' : formatDuration(r.estimate)];
   });
-  const header = ['run', 'model', 'dropout', 'parameters', 'status', 'estimate'];
+  const header = ['run', 'model', 'dropout', 'parameters', 'status', 'chars/s', 'estimate'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const line = (cells: string[]) => '  ' + cells.map((c, i) => (i === 3 || i === 5 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  const line = (cells: string[]) => '  ' + cells.map((c, i) => (i === 3 || i >= 5 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
   say(line(header));
   for (const row of rows) say(line(row));
   const total = runs.reduce((s, r) => s + (r.estimate ?? 0), 0);
