@@ -97,7 +97,7 @@ describe('npm run experiment:depth -- --smoke', () => {
       expect([x.iteration, x.charsSeen, x.validations]).toEqual([8, 320, 2]);
       expect(x.parameters).toBe(paramCount(normalizeConfig({ model: spec.model, vocabSize: V, rnnSize: 8, numLayers: spec.numLayers, tieWeights: spec.tieWeights })));
       // The run as trained: its checkpoint's options and history.
-      const ck = loadCheckpoint(join(A, x.checkpoint));
+      const ck = loadCheckpoint(join(A, x.checkpoint!));
       const o = ck.training!.options;
       expect(o).toMatchObject({ model: spec.model, numLayers: spec.numLayers, dropout: spec.dropout, rnnSize: 8, optim: 'rmsprop', learningRate: 1e-3 });
       expect(o).toMatchObject({ batchSize: 4, seqLength: 10, maxSteps: 8, trainFrac: 0.95, valFrac: 0.05, gradClip: 5, seed: 123 });

@@ -31,7 +31,7 @@
  * the walkthrough's do (each file's blocks as one program importing 'grid-lstm'; a following
  * `text` block is the expected output). And: every line of a code block in the README fits in 80
  * columns; every relative link of the README and of the docs pages points to a file that
- * exists, and to a heading of it when it names one.
+ * exists, and to a heading of it when it names one (experiments/depth/README.md's too).
  *
  * Needs the build (dist/), as `npm test` makes it in its pretest step. About 150 s on 2 cores;
  * the demo, beside the other commands, takes 75–100 s of it.
@@ -247,7 +247,13 @@ function slug(heading: string): string {
 
 describe('the README and the docs pages link to what exists', () => {
   const docsDir = join(ROOT, 'docs');
-  const pages = [README, ...readdirSync(docsDir).filter((f) => f.endsWith('.md')).map((f) => join(docsDir, f))];
+  const pages = [
+    README,
+    ...readdirSync(docsDir)
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => join(docsDir, f)),
+    join(ROOT, 'experiments/depth/README.md'),
+  ];
   for (const page of pages) {
     it(relative(ROOT, page), () => {
       const text = readFileSync(page, 'utf8');

@@ -287,8 +287,10 @@ export interface RunRecord {
   status: 'running' | 'done' | 'diverged';
   /** Why it diverged. */
   message?: string;
-  /** The file name of the run's final checkpoint (done), or of its last good one (diverged). */
+  /** The file name of the run's final checkpoint (done), or of its last good one (diverged; null: none was written). */
   checkpoint: string | null;
+  /** The model, as trained. */
+  config: { model: ModelKind; numLayers: number; rnnSize: number; tieWeights: boolean; dropout: number; parameters: number };
   timings: Timing[];
 }
 
@@ -370,7 +372,8 @@ function newestCheckpoint(dir: string): string | null {
 
 export function runState(dir: string): RunState {
   const record = readJson<RunRecord>(join(dir, 'run.json'));
-  if (record !== null && record.status !== 'running' && record.checkpoint !== null && existsSync(join(dir, record.checkpoint))) {
+  // A diverged run would diverge again: it has ended too, with or without a checkpoint.
+  if (record?.status === 'diverged' || (record?.status === 'done' && record.checkpoint !== null && existsSync(join(dir, record.checkpoint)))) {
     return { kind: 'ended', record };
   }
   const checkpoint = newestCheckpoint(dir);
@@ -499,6 +502,13 @@ export async function runExperiment(o: DepthOptions, io: ExperimentIo): Promise<
   if (o.plan) return 'planned';
 
   for (const [k, r] of planned.entries()) {
+    // A Ctrl-C during the measurements (which hold the event loop) is seen here, before a run starts.
+    await new Promise<void>((done) => setImmediate(done));
+    if (io.shouldStop?.() === true && r.state.kind !== 'ended') {
+      writeResults(o, p, corpus, io, false);
+      say(`stopped before ${r.id}; run the same command again to continue`);
+      return 'stopped';
+    }
     const head = `[${k + 1}/${planned.length}] ${r.id}: ${describeModel(r.spec, p.rnnSize)}, dropout ${r.spec.dropout}, seed ${r.seed}`;
     if (r.state.kind === 'ended') {
       say(`${head}: ${r.state.record.status} already, skipped`);
@@ -531,7 +541,7 @@ function printPlan(
       `${(chars / (sizes.train * p.batchSize * p.seqLength)).toFixed(2)} epochs), rnn size ${p.rnnSize}, ` +
       `batches of ${p.batchSize} × ${p.seqLength}, RMSprop lr ${p.learningRate}, ${o.threads} thread${o.threads === 1 ? '' : 's'};`,
   );
-  say(`  ${vals} validations per run (every ${nf(p.evalValEvery)} steps), each over the whole val split (${sizes.val} batches); into ${o.out}`);
+  say(`  ${vals} validation${vals === 1 ? "" : "s"} per run (every ${nf(p.evalValEvery)} steps), each over the whole val split (${sizes.val} batches); into ${o.out}`);
   const rows = runs.map((r) => {
     const status =
       r.state.kind === 'ended' ? `${r.state.record.status}, skipped` : r.state.kind === 'resume' ? `resume at ${nf(r.state.iteration)}` : 'new';
@@ -554,7 +564,17 @@ async function trainRun(r: PlannedRun, corpus: Corpus, o: DepthOptions, io: Expe
   const kernels = loadWasmKernelsSync();
   const recordPath = join(r.dir, 'run.json');
   const old = readJson<RunRecord>(recordPath);
-  const record: RunRecord = { format: 'grid-lstm/depth-run-1', name: r.spec.name, seed: r.seed, status: 'running', checkpoint: null, timings: [] };
+  const { model, numLayers, rnnSize, tieWeights, dropout } = r.options;
+  const parameters = paramCount(normalizeConfig({ model, vocabSize: corpus.vocab.chars.length, rnnSize, numLayers, tieWeights }));
+  const record: RunRecord = {
+    format: 'grid-lstm/depth-run-1',
+    name: r.spec.name,
+    seed: r.seed,
+    status: 'running',
+    checkpoint: null,
+    config: { model, numLayers, rnnSize, tieWeights, dropout, parameters },
+    timings: [],
+  };
   let trainer: Trainer;
   let base: Timing = { checkpoint: '', iteration: 0, trainSeconds: 0, valSeconds: 0, wallSeconds: 0, timedSteps: 0 };
   if (r.state.kind === 'resume') {
@@ -662,25 +682,25 @@ export interface RunResult {
   charsPerSecond: number | null;
   /** Threads of the run's last part. */
   threads: number;
-  /** The run's newest checkpoint, relative to the output directory. */
-  checkpoint: string;
+  /** The run's newest checkpoint, relative to the output directory (null: none was written). */
+  checkpoint: string | null;
   /** The checkpoint's history of validation losses: [characters, nats]. */
   valCurve: [number, number][];
 }
 
 function runResult(dir: string, record: RunRecord, out: string): RunResult {
-  const file = record.status !== 'running' && record.checkpoint !== null ? join(dir, record.checkpoint) : newestCheckpoint(dir);
-  if (file === null) throw new Error(`${dir} has no checkpoint`);
-  const ck = loadCheckpoint(file);
-  const t = ck.training!;
-  const opts = t.options as unknown as TrainOptions;
-  const perBatch = opts.batchSize * opts.seqLength;
-  const val = t.history.val;
+  const file = record.status !== 'running' ? (record.checkpoint === null ? null : join(dir, record.checkpoint)) : newestCheckpoint(dir);
+  // A run that diverged before its first checkpoint has no history: its row says so, with no losses.
+  const t = file === null ? null : loadCheckpoint(file).training!;
+  const iteration = t?.iteration ?? 0;
+  const opts = (t?.options ?? {}) as unknown as Partial<TrainOptions>;
+  const perBatch = (opts.batchSize ?? 0) * (opts.seqLength ?? 0);
+  const val = t?.history.val ?? [];
   let best: [number, number] | null = null;
   for (const v of val) if (best === null || v[1] < best[1]) best = v;
   const final = val.length > 0 ? val[val.length - 1] : null;
-  const timing = record.timings.filter((x) => x.iteration <= t.iteration).at(-1);
-  const c = ck.model.config;
+  const timing = record.timings.filter((x) => x.iteration <= iteration).at(-1);
+  const c = record.config;
   return {
     id: basename(dir),
     name: record.name,
@@ -690,10 +710,10 @@ function runResult(dir: string, record: RunRecord, out: string): RunResult {
     rnnSize: c.rnnSize,
     tieWeights: c.tieWeights,
     dropout: c.dropout,
-    parameters: paramCount(c),
+    parameters: c.parameters,
     status: record.status === 'running' ? 'incomplete' : record.status,
-    iteration: t.iteration,
-    charsSeen: t.iteration * perBatch,
+    iteration,
+    charsSeen: iteration * perBatch,
     validations: val.length,
     bestValLoss: best?.[1] ?? null,
     bestValBits: best === null ? null : best[1] / Math.LN2,
@@ -704,8 +724,8 @@ function runResult(dir: string, record: RunRecord, out: string): RunResult {
     trainSeconds: timing?.trainSeconds ?? 0,
     valSeconds: timing?.valSeconds ?? 0,
     charsPerSecond: timing && timing.trainSeconds > 0 ? (timing.timedSteps * perBatch) / timing.trainSeconds : null,
-    threads: opts.threads,
-    checkpoint: relative(out, file),
+    threads: opts.threads ?? 0,
+    checkpoint: file === null ? null : relative(out, file),
     valCurve: val.map(([i, loss]) => [i * perBatch, loss]),
   };
 }
@@ -821,9 +841,9 @@ function writeResults(o: DepthOptions, p: Protocol, corpus: Corpus, io: Experime
 /** The runs' validation curves as `plot` draws them, from their newest checkpoints. */
 function figureRuns(out: string, rows: RunResult[]): LossRun[] {
   return rows
-    .filter((r) => r.validations > 0)
+    .filter((r) => r.validations > 0 && r.checkpoint !== null)
     .map((r) => {
-      const ck = loadCheckpoint(join(out, r.checkpoint));
+      const ck = loadCheckpoint(join(out, r.checkpoint!));
       const drop = r.dropout > 0 ? `dropout ${r.dropout}` : 'no dropout';
       const tie = r.model === 'grid_lstm' && !r.tieWeights ? ' untied' : '';
       return lossRunFromCheckpoint(ck, { x: 'chars', label: `${r.id}: ${r.model} ${r.numLayers}×${r.rnnSize}${tie}, ${drop}` });
