@@ -29,6 +29,7 @@ import {
   type Results,
   RUNS,
   runExperiment,
+  selectedRuns,
   unigramValLoss,
   validationsAfter,
 } from '../experiments/depth/depth.js';
@@ -241,6 +242,18 @@ describe('the parts', () => {
     // 'aaab' × 25 + 'a': train targets ids 1..50 hold 12 b and 38 a; counts +1: a 39/52, b 13/52. Val targets
     // (ids 51..100) hold 13 b and 37 a.
     expect(unigramValLoss(corpusFromText('aaab'.repeat(25) + 'a'), p)).toBeCloseTo(-(37 * Math.log(39 / 52) + 13 * Math.log(13 / 52)) / 50, 12);
+  });
+
+  it('selectedRuns: the six by default, --untied or --only for the seventh, seed 123 named plainly', () => {
+    const ids = (o: Parameters<typeof selectedRuns>[0]) => selectedRuns(o).map((r) => r.id);
+    expect(ids({ only: null, untied: false, seeds: [123] })).toEqual(['stacked-3', 'grid-3', 'stacked-6', 'grid-6', 'stacked-6-nodrop', 'grid-6-nodrop']);
+    expect(ids({ only: null, untied: true, seeds: [123] })).toContain('grid-6-untied');
+    expect(ids({ only: ['grid-6-untied', 'stacked-3'], untied: false, seeds: [124, 123] })).toEqual([
+      'stacked-3-seed124',
+      'stacked-3',
+      'grid-6-untied-seed124',
+      'grid-6-untied',
+    ]);
   });
 
   it('validationsAfter counts the validations still to come', () => {

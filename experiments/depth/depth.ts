@@ -44,7 +44,7 @@ import { type Terminal, TrainingDisplay, formatDuration } from '../../dist/cli/p
 
 /** One model of the experiment. */
 export interface RunSpec {
-  /** Its name: the directory, the --savefile and the legend (with "-seedS" for another seed). */
+  /** Its name: the directory, the --savefile and the legend (with "-seedS" for a seed other than 123). */
   name: string;
   model: ModelKind;
   numLayers: number;
@@ -93,7 +93,7 @@ export interface DepthOptions {
   /** Validations per run, evenly spaced (the last at the end). */
   evals: number;
   threads: number;
-  /** One run of each model per seed (the first seed's runs are named plainly). */
+  /** One run of each model per seed (those of seed 123, the default, are named plainly). */
   seeds: number[];
   /** Run only these (names of RUNS), or null: every run that is not optional (and grid-6-untied with `untied`). */
   only: string[] | null;
@@ -138,7 +138,9 @@ export class ExperimentError extends Error {
 export function protocolOf(o: DepthOptions): Protocol {
   const perBatch = o.batchSize * o.seqLength;
   const steps = Math.round(o.chars / perBatch);
-  if (steps < 1) throw new ExperimentError(`--chars ${o.chars} is less than one batch of ${o.batchSize} × ${o.seqLength} characters; give at least ${perBatch}`);
+  if (steps < 1) {
+    throw new ExperimentError(`--chars ${o.chars} is less than one batch of ${o.batchSize} × ${o.seqLength} characters; give at least ${perBatch}`);
+  }
   return {
     rnnSize: o.rnnSize,
     batchSize: o.batchSize,
@@ -165,13 +167,13 @@ export function selectedRuns(o: Pick<DepthOptions, 'only' | 'untied' | 'seeds'>)
     specs = RUNS.filter((r) => o.only!.includes(r.name));
   } else specs = RUNS.filter((r) => !r.optional || o.untied);
   const out: { spec: RunSpec; seed: number; id: string }[] = [];
-  for (const spec of specs) for (const seed of o.seeds) out.push({ spec, seed, id: runId(spec.name, seed, o.seeds[0]) });
+  for (const spec of specs) for (const seed of o.seeds) out.push({ spec, seed, id: runId(spec.name, seed) });
   return out;
 }
 
-/** "grid-6" for the first seed, "grid-6-seed124" for another. */
-export function runId(name: string, seed: number, firstSeed: number): string {
-  return seed === firstSeed ? name : `${name}-seed${seed}`;
+/** "grid-6" for the default seed (123, char-rnn's), "grid-6-seed124" for another. */
+export function runId(name: string, seed: number): string {
+  return seed === DEFAULT_TRAIN_OPTIONS.seed ? name : `${name}-seed${seed}`;
 }
 
 /** The Trainer's options of a run: char-rnn's defaults, the protocol, the run's model and seed. */
@@ -370,8 +372,11 @@ function newestCheckpoint(dir: string): string | null {
   return best?.file ?? null;
 }
 
-export function runState(dir: string): RunState {
+export function runState(dir: string, name: string, seed: number): RunState {
   const record = readJson<RunRecord>(join(dir, 'run.json'));
+  if (record !== null && (record.name !== name || record.seed !== seed)) {
+    throw new ExperimentError(`${dir} holds the run ${record.name} of seed ${record.seed}, not ${name} of seed ${seed}; move it away, or give another --out`);
+  }
   // A diverged run would diverge again: it has ended too, with or without a checkpoint.
   if (record?.status === 'diverged' || (record?.status === 'done' && record.checkpoint !== null && existsSync(join(dir, record.checkpoint)))) {
     return { kind: 'ended', record };
@@ -450,7 +455,7 @@ interface PlannedRun {
 
 const nf = (n: number) => n.toLocaleString('en-US');
 
-/** "4.0M", "500k", "2 500". */
+/** "4M", "2.5M", "500k", "2,500". */
 export function formatChars(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(n % 1e6 === 0 ? 0 : 1)}M`;
   if (n >= 1e4) return `${(n / 1e3).toFixed(n % 1e3 === 0 ? 0 : 1)}k`;
@@ -479,7 +484,9 @@ export async function runExperiment(o: DepthOptions, io: ExperimentIo): Promise<
   const loader = new CharLoader(corpus.ids, p.batchSize, p.seqLength, { trainFrac: p.trainFrac, valFrac: p.valFrac });
   const sizes = loader.splitSizes;
   if (sizes.train === 0 || sizes.val === 0) {
-    throw new ExperimentError(`the text gives ${loader.nbatches} batches of ${p.batchSize} × ${p.seqLength}, too few for a train and a val split; use a longer --data`);
+    throw new ExperimentError(
+      `the text gives ${loader.nbatches} batches of ${p.batchSize} × ${p.seqLength}, too few for a train and a val split; use a longer --data`,
+    );
   }
   say(
     `corpus: ${p.data === null ? 'the built-in one' : p.data}${p.dataChars !== null ? ` (its first ${nf(p.dataChars)} characters)` : ''}, ` +
@@ -488,7 +495,7 @@ export async function runExperiment(o: DepthOptions, io: ExperimentIo): Promise<
 
   const planned: PlannedRun[] = runs.map(({ spec, seed, id }) => {
     const dir = join(o.out, id);
-    return { spec, seed, id, dir, options: trainOptions(p, spec, seed, id, dir, o.threads), state: runState(dir), estimate: null, speed: null };
+    return { spec, seed, id, dir, options: trainOptions(p, spec, seed, id, dir, o.threads), state: runState(dir, spec.name, seed), estimate: null, speed: null };
   });
   const pending = planned.filter((r) => r.state.kind !== 'ended');
   if (pending.length > 0) say(`measuring a few steps of ${pending.length === 1 ? 'the run' : `each of the ${pending.length} runs`} to be trained...`);
@@ -541,17 +548,23 @@ function printPlan(
       `${(chars / (sizes.train * p.batchSize * p.seqLength)).toFixed(2)} epochs), rnn size ${p.rnnSize}, ` +
       `batches of ${p.batchSize} × ${p.seqLength}, RMSprop lr ${p.learningRate}, ${o.threads} thread${o.threads === 1 ? '' : 's'};`,
   );
-  say(`  ${vals} validation${vals === 1 ? "" : "s"} per run (every ${nf(p.evalValEvery)} steps), each over the whole val split (${sizes.val} batches); into ${o.out}`);
+  say(
+    `  ${vals} validation${vals === 1 ? '' : 's'} per run (every ${nf(p.evalValEvery)} steps), ` +
+      `each over the whole val split (${sizes.val} batches); into ${o.out}`,
+  );
   const rows = runs.map((r) => {
     const status =
       r.state.kind === 'ended' ? `${r.state.record.status}, skipped` : r.state.kind === 'resume' ? `resume at ${nf(r.state.iteration)}` : 'new';
     const { model, numLayers, tieWeights } = r.spec;
     const parameters = paramCount(normalizeConfig({ model, vocabSize, rnnSize: p.rnnSize, numLayers, tieWeights }));
-    return [r.id, describeModel(r.spec, p.rnnSize), String(r.spec.dropout), nf(parameters), status, r.speed === null ? '' : nf(Math.round(r.speed)), r.estimate === null ? '' : formatDuration(r.estimate)];
+    const speed = r.speed === null ? '' : nf(Math.round(r.speed));
+    const estimate = r.estimate === null ? '' : formatDuration(r.estimate);
+    return [r.id, describeModel(r.spec, p.rnnSize), String(r.spec.dropout), nf(parameters), status, speed, estimate];
   });
   const header = ['run', 'model', 'dropout', 'parameters', 'status', 'chars/s', 'estimate'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const line = (cells: string[]) => '  ' + cells.map((c, i) => (i === 3 || i >= 5 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  const numeric = (i: number) => i === 3 || i >= 5;
+  const line = (cells: string[]) => '  ' + cells.map((c, i) => (numeric(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
   say(line(header));
   for (const row of rows) say(line(row));
   const total = runs.reduce((s, r) => s + (r.estimate ?? 0), 0);
@@ -642,7 +655,8 @@ async function trainRun(r: PlannedRun, corpus: Corpus, o: DepthOptions, io: Expe
   writeJson(recordPath, record);
   const res = runResult(r.dir, record, o.out);
   io.err.write(
-    `${r.id} done: best val_loss ${res.bestValLoss!.toFixed(4)} nats/char (${res.bestValBits!.toFixed(3)} bits) at ${formatChars(res.bestAtChars!)} characters, ` +
+    `${r.id} done: best val_loss ${res.bestValLoss!.toFixed(4)} nats/char (${res.bestValBits!.toFixed(3)} bits) ` +
+      `at ${formatChars(res.bestAtChars!)} characters, ` +
       `final ${res.finalValLoss!.toFixed(4)}; ${formatWall(res.wallSeconds)}, ${nf(Math.round(res.charsPerSecond ?? 0))} training chars/s\n`,
   );
   return 'done';
@@ -864,18 +878,21 @@ export function resultsMarkdown(r: Results): string {
       `Losses are validation losses over the whole val split, in nats per character (bits = nats ÷ ln 2).`,
     '',
   );
-  L.push('| run | model | dropout | parameters | best val (nats) | best val (bits) | final val (nats) | final val (bits) | characters seen | wall time | training chars/s |');
-  L.push('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const columns = ['run', 'model', 'dropout', 'parameters', 'best val (nats)', 'best val (bits)', 'final val (nats)', 'final val (bits)'];
+  columns.push('characters seen', 'wall time', 'training chars/s');
+  L.push(`| ${columns.join(' | ')} |`, `| --- | --- | --- |${' ---: |'.repeat(columns.length - 3)}`);
   for (const x of r.runs) {
     const tie = x.model === 'grid_lstm' ? (x.tieWeights ? ' tied' : ' untied') : '';
     const status = x.status === 'done' ? '' : ` (${x.status})`;
-    L.push(
-      `| ${x.id}${status} | ${x.model} ${x.numLayers}×${x.rnnSize}${tie} | ${x.dropout} | ${nf(x.parameters)} | ${f4(x.bestValLoss)} | ${f3(x.bestValBits)} | ` +
-        `${f4(x.finalValLoss)} | ${f3(x.finalValBits)} | ${nf(x.charsSeen)} | ${formatWall(x.wallSeconds)} | ${x.charsPerSecond === null ? '—' : nf(Math.round(x.charsPerSecond))} |`,
-    );
+    const cells = [`${x.id}${status}`, `${x.model} ${x.numLayers}×${x.rnnSize}${tie}`, String(x.dropout), nf(x.parameters)];
+    cells.push(f4(x.bestValLoss), f3(x.bestValBits), f4(x.finalValLoss), f3(x.finalValBits), nf(x.charsSeen), formatWall(x.wallSeconds));
+    cells.push(x.charsPerSecond === null ? '—' : nf(Math.round(x.charsPerSecond)));
+    L.push(`| ${cells.join(' | ')} |`);
   }
   L.push('');
-  L.push(`A model that knows only how often each character occurs scores ${r.unigramValLoss.toFixed(4)} nats/char on this val split (${(r.unigramValLoss / Math.LN2).toFixed(3)} bits).`, '');
+  const u = r.unigramValLoss;
+  L.push(`A model that knows only how often each character occurs scores ${u.toFixed(4)} nats/char on this val split`);
+  L.push(`(${(u / Math.LN2).toFixed(3)} bits).`, '');
   if (r.runs.some((x) => x.validations > 0)) L.push('![The validation loss of every run against the characters it has trained on](curves.svg)', '');
   L.push('## Beside the seed', '');
   L.push(
@@ -904,12 +921,17 @@ export function resultsMarkdown(r: Results): string {
     );
   }
   L.push('', '## Protocol', '');
+  const b = r.corpus.batches;
   L.push(
-    `Every run: rnn size ${p.rnnSize}, ${nf(p.steps)} steps of ${p.batchSize} × ${p.seqLength} characters (${nf(p.steps * p.batchSize * p.seqLength)} characters), ` +
-      `RMSprop (decay 0.95) with learning rate ${p.learningRate}, char-rnn's decay of ×0.97 per epoch after 10 epochs and gradient clipping at 5, seed as in the table's run name (default 123). ` +
-      `Validation every ${nf(p.evalValEvery)} steps and at the end over all ${r.corpus.batches.val} batches of the val split. ` +
-      `Corpus: ${p.data === null ? 'the built-in one (State of the Union addresses)' : basename(p.data)}${p.dataChars !== null ? `, its first ${nf(p.dataChars)} characters` : ''}: ` +
-      `${nf(r.corpus.characters)} characters, vocabulary ${r.corpus.vocabulary}, ${r.corpus.batches.train}/${r.corpus.batches.val}/${r.corpus.batches.test} train/val/test batches (${p.trainFrac}/${p.valFrac}).`,
+    `Every run: rnn size ${p.rnnSize}, ${nf(p.steps)} steps of ${p.batchSize} × ${p.seqLength} characters ` +
+      `(${nf(p.steps * p.batchSize * p.seqLength)} characters), RMSprop (decay 0.95) with learning rate ${p.learningRate}, ` +
+      "char-rnn's decay of ×0.97 per epoch after 10 epochs and gradient clipping at 5, " +
+      `seed ${DEFAULT_TRAIN_OPTIONS.seed} (a run named NAME-seedS: seed S). ` +
+      `Validation every ${nf(p.evalValEvery)} steps and at the end over all ${b.val} batches of the val split. ` +
+      `Corpus: ${p.data === null ? 'the built-in one (State of the Union addresses)' : basename(p.data)}` +
+      `${p.dataChars !== null ? `, its first ${nf(p.dataChars)} characters` : ''}: ` +
+      `${nf(r.corpus.characters)} characters, vocabulary ${r.corpus.vocabulary}, ` +
+      `${b.train}/${b.val}/${b.test} train/val/test batches (${p.trainFrac}/${p.valFrac}).`,
     '',
   );
   L.push('Commands:', '');

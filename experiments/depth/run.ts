@@ -34,7 +34,7 @@ const SPECS: Spec[] = [
     flag: '--seeds',
     kind: 'ints',
     arg: 'S,S',
-    help: `one run of each model per seed; the first seed's runs are named plainly, the others NAME-seedS (default: ${DEFAULTS.seeds.join(',')})`,
+    help: `one run of each model per seed; the runs of seed 123 are named plainly, the others NAME-seedS (default: ${DEFAULTS.seeds.join(',')})`,
   },
   { flag: '--only', kind: 'names', arg: 'RUN,RUN', help: `train only these runs, of: ${RUNS.map((r) => r.name).join(', ')}` },
   { flag: '--untied', kind: 'bool', help: 'add grid-6-untied (grid-6 without tied depth weights)' },
@@ -65,13 +65,17 @@ function help(): string {
 function parseChars(flag: string, v: string): number {
   const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(v.trim());
   const n = m ? Number(m[1]) * (m[2] === '' ? 1 : /k/i.test(m[2]) ? 1e3 : 1e6) : NaN;
-  if (!(Number.isSafeInteger(Math.round(n)) && n >= 1)) throw new ExperimentError(`${flag} must be a count of characters such as 4M, 500k or 2500000, got ${JSON.stringify(v)}`);
+  if (!(Number.isSafeInteger(Math.round(n)) && n >= 1)) {
+    throw new ExperimentError(`${flag} must be a count of characters such as 4M, 500k or 2500000, got ${JSON.stringify(v)}`);
+  }
   return Math.round(n);
 }
 
 function parseInt1(flag: string, v: string): number {
   const n = Number(v);
-  if (v.trim() === '' || !Number.isSafeInteger(n) || n < 1) throw new ExperimentError(`${flag} must be a whole number of at least 1, got ${JSON.stringify(v)}`);
+  if (v.trim() === '' || !Number.isSafeInteger(n) || n < 1) {
+    throw new ExperimentError(`${flag} must be a whole number of at least 1, got ${JSON.stringify(v)}`);
+  }
   return n;
 }
 
@@ -86,7 +90,8 @@ export function parseOptions(argv: string[]): DepthOptions | 'help' {
     if (!spec) {
       const guesses = a.startsWith('-') ? suggestFlag(flag, SPECS.map((s) => s.flag)) : [];
       const hint = guesses.length > 0 ? `did you mean ${guesses.join(' or ')}? ` : '';
-      throw new ExperimentError(`unknown ${a.startsWith('-') ? 'option' : 'argument'} ${JSON.stringify(a)}; ${hint}(see ${USAGE.replace('[OPTIONS]', '--help')})`);
+      const what = a.startsWith('-') ? 'option' : 'argument';
+      throw new ExperimentError(`unknown ${what} ${JSON.stringify(a)}; ${hint}(see ${USAGE.replace('[OPTIONS]', '--help')})`);
     }
     if (spec.kind === 'bool') {
       if (eq > 0 && a.startsWith('--')) throw new ExperimentError(`${flag} takes no value`);
@@ -109,7 +114,9 @@ export function parseOptions(argv: string[]): DepthOptions | 'help' {
       case 'ints': {
         const seeds = v.split(',').map((s) => {
           const n = Number(s);
-          if (s.trim() === '' || !Number.isSafeInteger(n) || n < 0) throw new ExperimentError(`${flag} must be whole numbers ≥ 0 separated by commas, got ${JSON.stringify(v)}`);
+          if (s.trim() === '' || !Number.isSafeInteger(n) || n < 0) {
+            throw new ExperimentError(`${flag} must be whole numbers ≥ 0 separated by commas, got ${JSON.stringify(v)}`);
+          }
           return n;
         });
         if (new Set(seeds).size !== seeds.length) throw new ExperimentError(`${flag} names a seed twice: ${v}`);
