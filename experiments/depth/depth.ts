@@ -488,10 +488,9 @@ export async function runExperiment(o: DepthOptions, io: ExperimentIo): Promise<
       `the text gives ${loader.nbatches} batches of ${p.batchSize} × ${p.seqLength}, too few for a train and a val split; use a longer --data`,
     );
   }
-  say(
-    `corpus: ${p.data === null ? 'the built-in one' : p.data}${p.dataChars !== null ? ` (its first ${nf(p.dataChars)} characters)` : ''}, ` +
-      `${nf(corpus.ids.length)} characters, vocabulary ${corpus.vocab.chars.length}, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-  );
+  const text = p.dataChars !== null ? `its first ${nf(corpus.ids.length)} characters` : `${nf(corpus.ids.length)} characters`;
+  const seconds = ((performance.now() - t0) / 1000).toFixed(1);
+  say(`corpus: ${p.data === null ? 'the built-in one' : p.data}, ${text}, vocabulary ${corpus.vocab.chars.length} (${seconds} s)`);
 
   const planned: PlannedRun[] = runs.map(({ spec, seed, id }) => {
     const dir = join(o.out, id);
@@ -543,15 +542,12 @@ function printPlan(
 ): void {
   const chars = p.steps * p.batchSize * p.seqLength;
   const vals = validationsAfter(0, p.steps, p.evalValEvery);
-  say(
-    `plan: ${runs.length} run${runs.length === 1 ? '' : 's'} of ${nf(p.steps)} steps each (${formatChars(chars)} training characters, ` +
-      `${(chars / (sizes.train * p.batchSize * p.seqLength)).toFixed(2)} epochs), rnn size ${p.rnnSize}, ` +
-      `batches of ${p.batchSize} × ${p.seqLength}, RMSprop lr ${p.learningRate}, ${o.threads} thread${o.threads === 1 ? '' : 's'};`,
-  );
-  say(
-    `  ${vals} validation${vals === 1 ? '' : 's'} per run (every ${nf(p.evalValEvery)} steps), ` +
-      `each over the whole val split (${sizes.val} batches); into ${o.out}`,
-  );
+  // Lines within 80 columns.
+  const epochs = (chars / (sizes.train * p.batchSize * p.seqLength)).toFixed(2);
+  say(`plan: ${runs.length} run${runs.length === 1 ? '' : 's'} of ${nf(p.steps)} steps each (${formatChars(chars)} training characters, ${epochs} epochs)`);
+  say(`  rnn size ${p.rnnSize}, batches of ${p.batchSize} × ${p.seqLength}, RMSprop lr ${p.learningRate}, ${o.threads} thread${o.threads === 1 ? '' : 's'}`);
+  say(`  ${vals} validation${vals === 1 ? '' : 's'} per run (every ${nf(p.evalValEvery)} steps) over the whole val split (${sizes.val} batches)`);
+  say(`  into ${o.out}`);
   const rows = runs.map((r) => {
     const status =
       r.state.kind === 'ended' ? `${r.state.record.status}, skipped` : r.state.kind === 'resume' ? `resume at ${nf(r.state.iteration)}` : 'new';
@@ -569,7 +565,7 @@ function printPlan(
   for (const row of rows) say(line(row));
   const total = runs.reduce((s, r) => s + (r.estimate ?? 0), 0);
   if (runs.some((r) => r.estimate !== null)) {
-    say(`estimated time: ${formatDuration(total)} (from a few steps of each run measured just now; a busier machine takes longer)`);
+    say(`estimated time: ${formatDuration(total)} (from a few steps measured now; more on a busier machine)`);
   } else say('every run has ended: writing the results');
 }
 
@@ -655,9 +651,8 @@ async function trainRun(r: PlannedRun, corpus: Corpus, o: DepthOptions, io: Expe
   writeJson(recordPath, record);
   const res = runResult(r.dir, record, o.out);
   io.err.write(
-    `${r.id} done: best val_loss ${res.bestValLoss!.toFixed(4)} nats/char (${res.bestValBits!.toFixed(3)} bits) ` +
-      `at ${formatChars(res.bestAtChars!)} characters, ` +
-      `final ${res.finalValLoss!.toFixed(4)}; ${formatWall(res.wallSeconds)}, ${nf(Math.round(res.charsPerSecond ?? 0))} training chars/s\n`,
+    `${r.id} done: best val_loss ${res.bestValLoss!.toFixed(4)} (${res.bestValBits!.toFixed(3)} bits), final ${res.finalValLoss!.toFixed(4)}; ` +
+      `${formatWall(res.wallSeconds)}, ${nf(Math.round(res.charsPerSecond ?? 0))} chars/s\n`,
   );
   return 'done';
 }
