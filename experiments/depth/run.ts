@@ -26,7 +26,7 @@ const SPECS: Spec[] = [
     flag: '--chars',
     kind: 'chars',
     arg: 'C',
-    help: `training characters per run, e.g. 4M or 500k, rounded to whole batches of 50 × 50 (default: ${DEFAULTS.chars / 1e6}M)`,
+    help: `training characters per run, e.g. 4M or 500k, rounded to whole batches of 50\u00a0×\u00a050 (default: ${DEFAULTS.chars / 1e6}M)`,
   },
   { flag: '--evals', kind: 'int', arg: 'K', help: `validations per run, evenly spaced, each over the whole val split (default: ${DEFAULTS.evals})` },
   { flag: '--threads', kind: 'int', arg: 'N', help: 'threads per run (default: the cores, at most 8)' },
@@ -54,7 +54,7 @@ function help(): string {
   const about =
     "The seed's experiment at laptop scale: stacked LSTMs and Grid LSTMs of 3 and 6 layers with dropout 0.25, " +
     'and both 6-layer models without dropout, trained one after another on the same number of characters ' +
-    '(RMSprop, lr 1e-3, batches of 50 × 50, 95/5 split), then results.md, results.json and curves.svg in --out. ' +
+    '(RMSprop, lr 1e-3, batches of 50\u00a0×\u00a050, 95/5 split), then results.md, results.json and curves.svg in --out. ' +
     'Ctrl-C stops with a checkpoint; the same command continues where it stopped.';
   const rows: [string, string][] = SPECS.map((s) => [s.arg ? `${s.flag} ${s.arg}` : s.flag, s.help]);
   rows.push(['-h, --help', 'show this help']);
