@@ -1,7 +1,7 @@
 /**
  * Float32 WebAssembly SIMD kernels for grid-lstm: the `Kernels` interface of src/kernels.ts
- * (matrix products, the fused LSTM cell update, log-softmax + NLL) and the element-wise
- * optimiser updates of src/optim.ts. src/wasm.ts loads the compiled module and wraps it.
+ * (matrix products, the fused LSTM, GRU and RNN cell updates, log-softmax + NLL) and the
+ * element-wise optimiser updates of src/optim.ts. src/wasm.ts loads the compiled module and wraps it.
  *
  * Every pointer argument is a byte offset into the imported (shared) linear memory; every
  * matrix is dense and row-major, as in src/kernels.ts. Nothing here allocates: below
@@ -17,8 +17,9 @@
  *  - matmuls accumulate in float32 (the reference rounds to float32 at the end, or after every
  *    step for the two gradient products); the difference is bounded by the usual float32
  *    summation bound.
- *  - lstmBackward and the optimiser updates are computed in float64 with exactly the
- *    reference's operation order, so they agree with the TypeScript reference bit for bit.
+ *  - lstmBackward, the GRU's and the RNN's backward kernels and the optimiser updates are
+ *    computed in float64 with exactly the reference's operation order, so they agree with the
+ *    TypeScript reference bit for bit.
  *  - exp, σ and tanh are float32 polynomial approximations (relative error a few 1e-7),
  *    finite and saturating correctly for any finite input; NaN propagates.
  */
@@ -1124,6 +1125,122 @@ export function lstmBackward(
       const o = <usize>n << 2;
       lstmBackward2(gates + go + o, gs, cPrev + so + o, tc + so + o, dh + so + o, dc + so + o, dGates + go + o, dcPrev + so + o, 1);
     }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GRU and vanilla RNN cells (src/nn/cells.ts): the forward halves in float32 SIMD with the
+// approximations above, the backward halves in float64 with the reference's exact expressions
+// and operation order (bit-identical to src/nn/kernels.ts), as for the LSTM.
+
+/** Loads 4 floats, or r ∈ {1,2,3} zero-padded. */
+// @ts-ignore: decorator
+@inline function load4(p: usize, r: i32): v128 {
+  return r == 4 ? v128.load(p) : loadTail(p, r);
+}
+
+/** Stores 4 lanes, or the low r ∈ {1,2,3}. */
+// @ts-ignore: decorator
+@inline function store4(p: usize, v: v128, r: i32): void {
+  if (r == 4) v128.store(p, v);
+  else storeTail(p, v, r);
+}
+
+/** zr[M,2N]: [a_z a_r] → [σ(a_z) σ(a_r)];  rh[M,N] = r⊙h. */
+export function gruResetForward(zr: usize, h: usize, rh: usize, M: i32, N: i32): void {
+  const gs = <usize>N << 2; // bytes per block
+  for (let m = 0; m < M; m++) {
+    const g = zr + <usize>m * (gs << 1);
+    const s = <usize>m * gs;
+    for (let n = 0; n < N; n += 4) {
+      const r = min(4, N - n);
+      const o = <usize>n << 2;
+      const z4 = sigmoid4(load4(g + o, r));
+      const r4 = sigmoid4(load4(g + gs + o, r));
+      store4(g + o, z4, r);
+      store4(g + gs + o, r4, r);
+      store4(rh + s + o, f32x4.mul(r4, load4(h + s + o, r)), r);
+    }
+  }
+}
+
+/** n[M,N]: a_n → tanh(a_n);  h[M,N] = z⊙n + (1 − z)⊙hPrev (z from zr[M,2N]). */
+export function gruForward(zr: usize, nn: usize, hPrev: usize, h: usize, M: i32, N: i32): void {
+  const gs = <usize>N << 2;
+  const one = kv(K_ONE);
+  for (let m = 0; m < M; m++) {
+    const g = zr + <usize>m * (gs << 1);
+    const s = <usize>m * gs;
+    for (let n = 0; n < N; n += 4) {
+      const r = min(4, N - n);
+      const o = <usize>n << 2;
+      const z = load4(g + o, r);
+      const c = tanh4(load4(nn + s + o, r));
+      store4(nn + s + o, c, r);
+      store4(h + s + o, f32x4.add(f32x4.mul(z, c), f32x4.mul(f32x4.sub(one, z), load4(hPrev + s + o, r))), r);
+    }
+  }
+}
+
+/**
+ * Backward of gruForward: dn = dh·z·(1 − n²);  dz (the z block of dzr) = dh·(n − hPrev)·z·(1 − z);
+ * dhPrev += dh·(1 − z).
+ */
+export function gruBackward(zr: usize, nn: usize, hPrev: usize, dh: usize, dzr: usize, dn: usize, dhPrev: usize, M: i32, N: i32): void {
+  const gs = <usize>N << 2;
+  const one = v128.load64_splat(CONSTS_F64);
+  for (let m = 0; m < M; m++) {
+    const g = <usize>m * (gs << 1);
+    const s = <usize>m * gs;
+    for (let n = 0; n < N; n += 2) {
+      const r = min(2, N - n);
+      const o = <usize>n << 2;
+      const z = load2d(zr + g + o, r);
+      const c = load2d(nn + s + o, r);
+      const d = load2d(dh + s + o, r);
+      store2d(dn + s + o, f64x2.mul(f64x2.mul(d, z), f64x2.sub(one, f64x2.mul(c, c))), r);
+      const dz = f64x2.mul(f64x2.mul(f64x2.mul(d, f64x2.sub(c, load2d(hPrev + s + o, r))), z), f64x2.sub(one, z));
+      store2d(dzr + g + o, dz, r);
+      store2d(dhPrev + s + o, f64x2.add(load2d(dhPrev + s + o, r), f64x2.mul(d, f64x2.sub(one, z))), r);
+    }
+  }
+}
+
+/** Backward of gruResetForward: dr (the r block of dzr) = drh·hPrev·r·(1 − r);  dhPrev += drh·r. */
+export function gruResetBackward(zr: usize, hPrev: usize, drh: usize, dzr: usize, dhPrev: usize, M: i32, N: i32): void {
+  const gs = <usize>N << 2;
+  const one = v128.load64_splat(CONSTS_F64);
+  for (let m = 0; m < M; m++) {
+    const g = <usize>m * (gs << 1) + gs;
+    const s = <usize>m * gs;
+    for (let n = 0; n < N; n += 2) {
+      const r = min(2, N - n);
+      const o = <usize>n << 2;
+      const rr = load2d(zr + g + o, r);
+      const d = load2d(drh + s + o, r);
+      store2d(dzr + g + o, f64x2.mul(f64x2.mul(f64x2.mul(d, load2d(hPrev + s + o, r)), rr), f64x2.sub(one, rr)), r);
+      store2d(dhPrev + s + o, f64x2.add(load2d(dhPrev + s + o, r), f64x2.mul(d, rr)), r);
+    }
+  }
+}
+
+/** h[count] = tanh(a[count]) (count = M·N; the rows are contiguous). */
+export function rnnForward(a: usize, h: usize, count: i32): void {
+  for (let j = 0; j < count; j += 4) {
+    const r = min(4, count - j);
+    const o = <usize>j << 2;
+    store4(h + o, tanh4(load4(a + o, r)), r);
+  }
+}
+
+/** da[count] = dh·(1 − h²) (da may alias dh). */
+export function rnnBackward(h: usize, dh: usize, da: usize, count: i32): void {
+  const one = v128.load64_splat(CONSTS_F64);
+  for (let j = 0; j < count; j += 2) {
+    const r = min(2, count - j);
+    const o = <usize>j << 2;
+    const hh = load2d(h + o, r);
+    store2d(da + o, f64x2.mul(load2d(dh + o, r), f64x2.sub(one, f64x2.mul(hh, hh))), r);
   }
 }
 

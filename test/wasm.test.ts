@@ -20,8 +20,11 @@
  *    carry a relative error (and, when subnormal, that absolute one), so c = f·cPrev + i·g
  *    carries it relative to its terms (where they cancel), and tanh and the product with o
  *    (both of slope ≤ 1) pass that on.
- *  - lstmBackward, the optimiser updates and clipping: bit-identical (float64 arithmetic in the
- *    reference's order).
+ *  - gruResetForward / gruForward / rnnForward: σ and tanh outputs as the gates above;
+ *    r⊙h within rel of itself; the GRU's h = z·n + (1 − z)·hPrev within rel of itself plus rel
+ *    of its terms |z|·(|n| + |hPrev|) + |hPrev| (where they cancel).
+ *  - lstmBackward, the GRU's and the RNN's backward kernels, the optimiser updates and clipping:
+ *    bit-identical (float64 arithmetic in the reference's order).
  *  - logSoftmaxNll: log-probabilities |w − r| ≤ rel·(|w| + |r|) + 2⁻⁵⁰·(V + |max| + |r|), the NLL
  *    likewise with the floors of its terms summed. The wasm kernel's error is relative to |logp|
  *    (Σ exp(x − max) in float64 with the max term exactly 1, logp = (x − max) − log Σ); the
@@ -565,6 +568,97 @@ for (const { variant, rel, available } of VARIANTS) {
           }),
         ),
         { numRuns: runs(60) },
+      );
+    });
+
+    it('gruResetForward and gruForward: gates, r⊙h, candidate and hidden state', () => {
+      fc.assert(
+        fc.property(arbDim, arbDim, fc.constantFrom(1, 10, 100), arbSeed, (M, N, scale, seed) =>
+          scoped(k, () => {
+            const rng = new Rng(seed);
+            const s = M * N;
+            const [zr, n, h] = [randomArray(rng, 2 * s, scale), randomArray(rng, s, scale), randomArray(rng, s, 3)];
+            const [zrw, hw, rhw] = [toWasm(k, zr, rng), toWasm(k, h, rng), toWasmGuarded(k, new Float32Array(s), rng)];
+            k.gruResetForward(zrw, hw, rhw, M, N);
+            const [zrr, rhr] = [zr.slice(), new Float32Array(s)];
+            ts.gruResetForward(zrr, h, rhr, M, N);
+            expectClose('z, r', zrw, zrr, (j) => rel * (Math.abs(zrw[j]) + Math.abs(zrr[j])) + SUBNORMAL_FLOOR);
+            expectClose('r⊙h', rhw, rhr, (j) => rel * (Math.abs(rhw[j]) + Math.abs(rhr[j])) + SUBNORMAL_FLOOR * (1 + Math.abs(h[j])));
+            expectGuardsIntact('rh', rhw);
+            // The second half from the same gates (the reference's), so that only its own error shows.
+            const [nw, gw, hNew] = [toWasm(k, n, rng), toWasm(k, zrr, rng), toWasmGuarded(k, new Float32Array(s), rng)];
+            k.gruForward(gw, nw, hw, hNew, M, N);
+            const [nr, hr] = [n.slice(), new Float32Array(s)];
+            ts.gruForward(zrr, nr, h, hr, M, N);
+            expectClose('n', nw, nr, (j) => rel * (Math.abs(nw[j]) + Math.abs(nr[j])) + SUBNORMAL_FLOOR);
+            // h = z·n + (1 − z)·hPrev: the candidate's relative error, relative to the terms where they cancel.
+            const terms = (j: number) => Math.abs(zrr[2 * N * Math.floor(j / N) + (j % N)]) * (Math.abs(nr[j]) + Math.abs(h[j])) + Math.abs(h[j]);
+            expectClose('h', hNew, hr, (j) => rel * (Math.abs(hNew[j]) + Math.abs(hr[j])) + rel * terms(j) + SUBNORMAL_FLOOR);
+            expectGuardsIntact('h', hNew);
+            expectIdentical('zr (untouched by gruForward)', gw, zrr);
+          }),
+        ),
+        { numRuns: runs(40) },
+      );
+    });
+
+    it('gruBackward and gruResetBackward: bit-identical, each writing only its block of dzr', () => {
+      fc.assert(
+        fc.property(arbDim, arbDim, arbSeed, (M, N, seed) =>
+          scoped(k, () => {
+            const rng = new Rng(seed);
+            const s = M * N;
+            // Realistic inputs: the activations of a forward pass.
+            const [zr, n, hPrev] = [randomArray(rng, 2 * s, 4), randomArray(rng, s, 4), randomArray(rng, s, 1)];
+            const [rh, h] = [new Float32Array(s), new Float32Array(s)];
+            ts.gruResetForward(zr, hPrev, rh, M, N);
+            ts.gruForward(zr, n, hPrev, h, M, N);
+            const [dh, drh, dhPrev, dzr0] = [randomArray(rng, s, 1), randomArray(rng, s, 1), randomArray(rng, s, 1), randomArray(rng, 2 * s, 1)];
+            const [dzrW, dnW, dhPrevW] = [toWasm(k, dzr0, rng), toWasmGuarded(k, new Float32Array(s), rng), toWasm(k, dhPrev, rng)];
+            const [zrW, hPrevW] = [toWasm(k, zr, rng), toWasm(k, hPrev, rng)];
+            k.gruBackward(zrW, toWasm(k, n, rng), hPrevW, toWasm(k, dh, rng), dzrW, dnW, dhPrevW, M, N);
+            const [dzrR, dnR, dhPrevR] = [dzr0.slice(), new Float32Array(s), dhPrev.slice()];
+            ts.gruBackward(zr, n, hPrev, dh, dzrR, dnR, dhPrevR, M, N);
+            expectIdentical('dn', dnW, dnR);
+            expectIdentical('dzr after gruBackward (z written, r untouched)', dzrW, dzrR);
+            expectIdentical('dhPrev after gruBackward', dhPrevW, dhPrevR);
+            expectGuardsIntact('dn', dnW);
+            k.gruResetBackward(zrW, hPrevW, toWasm(k, drh, rng), dzrW, dhPrevW, M, N);
+            ts.gruResetBackward(zr, hPrev, drh, dzrR, dhPrevR, M, N);
+            expectIdentical('dzr', dzrW, dzrR);
+            expectIdentical('dhPrev', dhPrevW, dhPrevR);
+          }),
+        ),
+        { numRuns: runs(40) },
+      );
+    });
+
+    it('rnnForward (tanh) within the tolerance, rnnBackward bit-identical, da separate from or aliasing dh', () => {
+      fc.assert(
+        fc.property(arbDim, arbDim, fc.constantFrom(1, 10, 100), fc.boolean(), arbSeed, (M, N, scale, alias, seed) =>
+          scoped(k, () => {
+            const rng = new Rng(seed);
+            const s = M * N;
+            const a = randomArray(rng, s, scale);
+            const aw = toWasm(k, a, rng);
+            const hw = toWasmGuarded(k, new Float32Array(s), rng);
+            k.rnnForward(aw, hw, M, N);
+            const hr = new Float32Array(s);
+            ts.rnnForward(a, hr, M, N);
+            expectClose('h', hw, hr, (j) => rel * (Math.abs(hw[j]) + Math.abs(hr[j])) + SUBNORMAL_FLOOR);
+            expectIdentical('a (untouched)', aw, a);
+            expectGuardsIntact('h', hw);
+            const dh = randomArray(rng, s, 1);
+            const dhw = toWasm(k, dh, rng);
+            const daw = alias ? dhw : toWasmGuarded(k, new Float32Array(s), rng);
+            k.rnnBackward(toWasm(k, hr, rng), dhw, daw, M, N);
+            const dar = new Float32Array(s);
+            ts.rnnBackward(hr, dh, dar, M, N);
+            expectIdentical('da', daw, dar);
+            if (!alias) expectGuardsIntact('da', daw);
+          }),
+        ),
+        { numRuns: runs(40) },
       );
     });
 

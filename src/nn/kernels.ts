@@ -1,5 +1,5 @@
 /**
- * The dense kernels that the models call: matrix products, the fused LSTM gate update,
+ * The dense kernels that the models call: matrix products, the fused cell updates (LSTM, GRU, RNN),
  * log-softmax + NLL, row gathers / scatter-adds by token id, and the sampling weights. The model
  * code (src/nn/model.ts) never loops over a matrix itself; it calls one of these, so an
  * implementation in WebAssembly can take the place of the plain TypeScript one below without
@@ -9,8 +9,9 @@
  * shapes are given in the comments as [rows, cols]. A linear map is y = x·Wᵀ + b with W shaped
  * [out, in], as in Torch's nn.Linear and PyTorch.
  *
- * Gate order inside a 4N-wide pre-activation row: i, f, o, g (input, forget, output, cell
- * candidate), each a block of N columns.
+ * Gate order inside a 4N-wide LSTM pre-activation row: i, f, o, g (input, forget, output, cell
+ * candidate), each a block of N columns. The GRU's are two matrices (src/nn/cells.ts): [z r]
+ * (update, reset) of width 2N, and the candidate n of width N.
  */
 
 import { embeddingBackward, embeddingForward } from './layers.js';
@@ -79,6 +80,40 @@ export interface Kernels {
     gates: Float, cPrev: Float, tc: Float, dh: Float, dc: Float, dGates: Float, dcPrev: Float,
     M: number, N: number,
   ): void;
+
+  /**
+   * The GRU's reset and update gates (char-rnn's GRU.lua), the first half of its step.
+   *   in:  zr[M,2N] the pre-activations [a_z a_r] (both parts, from x and from h, summed); h[M,N]
+   *   out: zr[M,2N] overwritten with [z r] = σ(a);  rh[M,N] = r⊙h, the candidate's recurrent input.
+   */
+  gruResetForward(zr: Float, h: Float, rh: Float, M: number, N: number): void;
+
+  /**
+   * The second half of the GRU's step: its candidate and the new hidden state.
+   *   in:  zr[M,2N] = [z r] as gruResetForward left them; n[M,N] the candidate's pre-activations
+   *        a_n = x·Wnᵀ + bn + (r⊙h)·Unᵀ + cn; hPrev[M,N]
+   *   out: n[M,N] overwritten with tanh(a_n);  h[M,N] = z⊙n + (1 − z)⊙hPrev.
+   */
+  gruForward(zr: Float, n: Float, hPrev: Float, h: Float, M: number, N: number): void;
+
+  /**
+   * Backward of gruForward. zr, n, hPrev are what the forward left; dh[M,N] = ∂ℓ/∂h.
+   *   out: dn[M,N] = ∂ℓ/∂a_n; the z block of dzr[M,2N] = ∂ℓ/∂a_z (its r block is left alone);
+   *        dhPrev[M,N] += dh⊙(1 − z), the path of hPrev that skips the candidate.
+   */
+  gruBackward(zr: Float, n: Float, hPrev: Float, dh: Float, dzr: Float, dn: Float, dhPrev: Float, M: number, N: number): void;
+
+  /**
+   * Backward of gruResetForward, given drh[M,N] = ∂ℓ/∂(r⊙h):
+   *   out: the r block of dzr[M,2N] = ∂ℓ/∂a_r (its z block is left alone); dhPrev[M,N] += drh⊙r.
+   */
+  gruResetBackward(zr: Float, hPrev: Float, drh: Float, dzr: Float, dhPrev: Float, M: number, N: number): void;
+
+  /** The vanilla RNN's update: h[M,N] = tanh(a[M,N]) (a is left as it is). */
+  rnnForward(a: Float, h: Float, M: number, N: number): void;
+
+  /** Backward of rnnForward from the h it wrote: da[M,N] = dh⊙(1 − h²) (da may alias dh). */
+  rnnBackward(h: Float, dh: Float, da: Float, M: number, N: number): void;
 
   /**
    * out[m,:] = table[ids[m],:] for m < M, rows of `width` (ids in [0, rows)). The embedding
@@ -251,6 +286,71 @@ export class TsKernels implements Kernels {
         dcPrev[so + n] = dcn * f;
       }
     }
+  }
+
+  gruResetForward(zr: Float, h: Float, rh: Float, M: number, N: number): void {
+    for (let m = 0; m < M; m++) {
+      const go = m * 2 * N;
+      const so = m * N;
+      for (let n = 0; n < N; n++) {
+        const z = sigmoid(zr[go + n]);
+        const r = sigmoid(zr[go + N + n]);
+        zr[go + n] = z;
+        zr[go + N + n] = r;
+        rh[so + n] = r * h[so + n];
+      }
+    }
+  }
+
+  gruForward(zr: Float, n: Float, hPrev: Float, h: Float, M: number, N: number): void {
+    for (let m = 0; m < M; m++) {
+      const go = m * 2 * N;
+      const so = m * N;
+      for (let j = 0; j < N; j++) {
+        const z = zr[go + j];
+        const c = Math.tanh(n[so + j]);
+        n[so + j] = c;
+        h[so + j] = z * c + (1 - z) * hPrev[so + j];
+      }
+    }
+  }
+
+  gruBackward(zr: Float, n: Float, hPrev: Float, dh: Float, dzr: Float, dn: Float, dhPrev: Float, M: number, N: number): void {
+    for (let m = 0; m < M; m++) {
+      const go = m * 2 * N;
+      const so = m * N;
+      for (let j = 0; j < N; j++) {
+        const z = zr[go + j];
+        const c = n[so + j];
+        const d = dh[so + j];
+        // h = z⊙n + (1 − z)⊙hPrev
+        dn[so + j] = d * z * (1 - c * c); // through tanh
+        dzr[go + j] = d * (c - hPrev[so + j]) * z * (1 - z); // through σ
+        dhPrev[so + j] += d * (1 - z);
+      }
+    }
+  }
+
+  gruResetBackward(zr: Float, hPrev: Float, drh: Float, dzr: Float, dhPrev: Float, M: number, N: number): void {
+    for (let m = 0; m < M; m++) {
+      const go = m * 2 * N;
+      const so = m * N;
+      for (let j = 0; j < N; j++) {
+        const r = zr[go + N + j];
+        const d = drh[so + j];
+        // rh = r⊙hPrev
+        dzr[go + N + j] = d * hPrev[so + j] * r * (1 - r);
+        dhPrev[so + j] += d * r;
+      }
+    }
+  }
+
+  rnnForward(a: Float, h: Float, M: number, N: number): void {
+    for (let j = 0; j < M * N; j++) h[j] = Math.tanh(a[j]);
+  }
+
+  rnnBackward(h: Float, dh: Float, da: Float, M: number, N: number): void {
+    for (let j = 0; j < M * N; j++) da[j] = dh[j] * (1 - h[j] * h[j]);
   }
 
   gatherRows(out: Float, table: Float, ids: Int32Array, M: number, width: number, rows: number): void {

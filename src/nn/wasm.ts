@@ -18,8 +18,8 @@
  *
  * Accuracy against the TypeScript reference (TsKernels('float32'), which computes in float64 and
  * rounds on store): the matmuls accumulate in float32 (see test/wasm.test.ts for the bound);
- * lstmBackward and the optimiser updates are bit-identical; exp/σ/tanh are float32 polynomial
- * approximations with relative error below 1e-6.
+ * lstmBackward, the GRU's and the RNN's backward kernels and the optimiser updates are
+ * bit-identical; exp/σ/tanh are float32 polynomial approximations with relative error below 1e-6.
  */
 import { setFlagsFromString } from 'node:v8';
 import { readFileSync } from 'node:fs';
@@ -69,6 +69,12 @@ interface KernelExports {
   lstmBackward(
     gates: number, cPrev: number, tc: number, dh: number, dc: number, dGates: number, dcPrev: number, M: number, N: number,
   ): void;
+  gruResetForward(zr: number, h: number, rh: number, M: number, N: number): void;
+  gruForward(zr: number, n: number, hPrev: number, h: number, M: number, N: number): void;
+  gruBackward(zr: number, n: number, hPrev: number, dh: number, dzr: number, dn: number, dhPrev: number, M: number, N: number): void;
+  gruResetBackward(zr: number, hPrev: number, drh: number, dzr: number, dhPrev: number, M: number, N: number): void;
+  rnnForward(a: number, h: number, count: number): void;
+  rnnBackward(h: number, dh: number, da: number, count: number): void;
   gatherRows(out: number, table: number, ids: number, M: number, W: number): void;
   scatterAddRows(dst: number, src: number, ids: number, M: number, W: number): void;
   logSoftmaxNll(logits: number, targets: number, M: number, V: number): number;
@@ -612,6 +618,47 @@ export class WasmKernels implements Kernels {
       this.p(gates, 4 * s, 'gates'), this.p(cPrev, s, 'cPrev'), this.p(tc, s, 'tc'), this.p(dh, s, 'dh'), this.p(dc, s, 'dc'),
       this.p(dGates, 4 * s, 'dGates'), this.p(dcPrev, s, 'dcPrev'), M, N,
     );
+  }
+
+  gruResetForward(zr: Float, h: Float, rh: Float, M: number, N: number): void {
+    dims(M, N, 0);
+    const s = M * N;
+    this.ex.gruResetForward(this.p(zr, 2 * s, 'zr'), this.p(h, s, 'h'), this.p(rh, s, 'rh'), M, N);
+  }
+
+  gruForward(zr: Float, n: Float, hPrev: Float, h: Float, M: number, N: number): void {
+    dims(M, N, 0);
+    const s = M * N;
+    this.ex.gruForward(this.p(zr, 2 * s, 'zr'), this.p(n, s, 'n'), this.p(hPrev, s, 'hPrev'), this.p(h, s, 'h'), M, N);
+  }
+
+  gruBackward(zr: Float, n: Float, hPrev: Float, dh: Float, dzr: Float, dn: Float, dhPrev: Float, M: number, N: number): void {
+    dims(M, N, 0);
+    const s = M * N;
+    this.ex.gruBackward(
+      this.p(zr, 2 * s, 'zr'), this.p(n, s, 'n'), this.p(hPrev, s, 'hPrev'), this.p(dh, s, 'dh'), this.p(dzr, 2 * s, 'dzr'),
+      this.p(dn, s, 'dn'), this.p(dhPrev, s, 'dhPrev'), M, N,
+    );
+  }
+
+  gruResetBackward(zr: Float, hPrev: Float, drh: Float, dzr: Float, dhPrev: Float, M: number, N: number): void {
+    dims(M, N, 0);
+    const s = M * N;
+    this.ex.gruResetBackward(
+      this.p(zr, 2 * s, 'zr'), this.p(hPrev, s, 'hPrev'), this.p(drh, s, 'drh'), this.p(dzr, 2 * s, 'dzr'), this.p(dhPrev, s, 'dhPrev'), M, N,
+    );
+  }
+
+  rnnForward(a: Float, h: Float, M: number, N: number): void {
+    dims(M, N, 0);
+    const s = M * N;
+    this.ex.rnnForward(this.p(a, s, 'a'), this.p(h, s, 'h'), s);
+  }
+
+  rnnBackward(h: Float, dh: Float, da: Float, M: number, N: number): void {
+    dims(M, N, 0);
+    const s = M * N;
+    this.ex.rnnBackward(this.p(h, s, 'h'), this.p(dh, s, 'dh'), this.p(da, s, 'da'), s);
   }
 
   gatherRows(out: Float, table: Float, ids: Int32Array, M: number, width: number, rows: number): void {
