@@ -671,8 +671,8 @@ describe('Model', () => {
     });
 
     it('unknown model kind', () => {
-      expect(() => new Model({ ...config, model: 'gru' as 'lstm' })).toThrow(/model must be 'grid_lstm' or 'lstm', got "gru"/);
-      expect(() => new Model({ ...config, model: undefined as unknown as 'lstm' })).toThrow(/model must be 'grid_lstm' or 'lstm'/);
+      expect(() => new Model({ ...config, model: 'lstn' as 'lstm' })).toThrow(/^model must be one of 'grid_lstm', 'lstm', 'gru', 'rnn', got "lstn"$/);
+      expect(() => new Model({ ...config, model: undefined as unknown as 'lstm' })).toThrow(/model must be one of 'grid_lstm', 'lstm', 'gru', 'rnn'/);
     });
 
     it('unknown parameter names, and setParam with the wrong number of values', () => {

@@ -1,15 +1,16 @@
 /**
- * The two character-level language models, composed from the operations in src/nn/layers.ts and
- * the kernels in src/nn/kernels.ts, with explicit forward and backward passes (truncated BPTT over
- * T steps from a given initial state).
+ * The character-level language models, composed from the operations in src/nn/layers.ts, the
+ * cells in src/nn/cells.ts and the kernels in src/nn/kernels.ts, with explicit forward and
+ * backward passes (truncated BPTT over T steps from a given initial state).
  *
  * Notation: B batch, T time steps, N = rnnSize, L = numLayers, V = vocabulary size. Inside,
  * every activation is time-major: row t·B + b of a [T·B, ·] matrix is sequence b at step t, and
  * a state history [(T+1)·B, N] keeps the initial state in rows 0..B−1.
  *
- * Stacked LSTM (char-rnn's `lstm`):
- *   x¹ = embedding[token];  per layer l:  a = i2h(xˡ) + h2h(hˡ_{t−1});  (cˡ_t, hˡ_t) = LSTM(a, cˡ_{t−1})
+ * Stacked LSTM, GRU and RNN (char-rnn's `lstm`, `gru`, `rnn`), one cell per layer:
+ *   x¹ = embedding[token];  per layer l:  a = i2h(xˡ) + h2h(hˡ_{t−1});  hˡ_t (and cˡ_t) = cell(a, …)
  *   x^{l+1} = dropout(hˡ_t);  logits = decoder(dropout(h^L_t)).
+ * (The GRU's candidate reads h2h(r⊙h_{t−1}) instead: src/nn/cells.ts.)
  *
  * 2D Grid LSTM (Kalchbrenner et al. 2015, the 2-LSTM of char-rnn's grid-lstm fork): two LSTMs per
  * layer, one along time and one along depth. The depth dimension enters layer 1 with
@@ -24,8 +25,10 @@
  * runs, so each layer is computed over all T steps before the next one (the same numbers as the
  * step-by-step order, since nothing flows downward). This lets every linear map that does not
  * sit on the time recurrence — i2h, d2h, the whole depth LSTM, the decoder, and every weight
- * gradient — run as one product over T·B rows; only t2h/h2h are applied step by step.
+ * gradient — run as one product over T·B rows; only t2h/h2h are applied step by step, by the one
+ * driver that runs every cell along time (forwardThroughTime / backwardThroughTime).
  */
+import { type Cell, type CellSteps, cellOf, partsOf } from './cells.js';
 import { type Float, type Kernels, TsKernels } from './kernels.js';
 import {
   type Linear,
@@ -42,13 +45,16 @@ import {
   type ModelConfig,
   type TensorSpec,
   checkPositiveInt,
-  forgetBiasNames,
   normalizeConfig,
   paramLayout,
+  specialBiases,
 } from './params.js';
 import { Rng } from './rng.js';
 
-/** Recurrent state carried across time: per layer, h and c of shape [B, N]. */
+/**
+ * Recurrent state carried across time: per layer, h of shape [B, N] and the cell c, [B, N] for
+ * the LSTMs (lstm, grid_lstm) and empty (length 0) for gru and rnn, which carry h only.
+ */
 export interface State {
   h: Float[];
   c: Float[];
@@ -101,10 +107,10 @@ export interface ForwardBackwardResult extends ForwardResult {
   dInitialState: State;
 }
 
-/** Per-layer views of the parameters that a layer uses. */
+/** Per-layer views of the parameters that a layer uses (stacked: one Linear per part of its cell). */
 interface StackedLayer {
-  i2h: Linear;
-  h2h: Linear;
+  i2h: Linear[];
+  h2h: Linear[];
 }
 interface GridLayer {
   timeT2h: Linear;
@@ -124,9 +130,10 @@ interface Workspace {
   dropBuf: Float[]; // per layer ≥ 1 and for the top: dropout outputs, [T·B, N]
   masks: Float[]; // per dropout site (layer inputs 1..L−1, then the top): [T·B, N]
   h: Float[]; // per layer: (time) hidden history [(T+1)·B, N]
-  c: Float[]; // per layer: (time) cell history [(T+1)·B, N]
-  gates: Float[]; // per layer: (time) gate activations [T·B, 4N]
-  tc: Float[]; // per layer: tanh(c) [T·B, N]
+  c: Float[]; // per layer: (time) cell history [(T+1)·B, N] (empty without a cell: gru, rnn)
+  gates: Float[]; // per layer: (time) pre-activations → activations [T·B, G·N], part after part (G blocks)
+  tc: Float[]; // per layer: tanh(c) [T·B, N] (empty without a cell)
+  rh: Float[]; // gru, per layer: r⊙h_{t−1} [T·B, N], the candidate's recurrent input
   // grid_lstm only: the depth LSTM of each layer
   dGates: Float[]; // [T·B, 4N]
   cd: Float[]; // depth cell out [T·B, N]
@@ -136,17 +143,20 @@ interface Workspace {
   top: Float; // [T·B, N] decoder input
   logits: Float; // [T·B, V] logits, then log-probabilities, then their gradient
   // backward scratch
-  dG: Float; // [T·B, 4N]
+  dG: Float; // [T·B, G·N] part after part
   dH: Float; // [(T+1)·B, N]
   dXa: Float; // [T·B, N]
   dXb: Float; // [T·B, N]
   dCd: Float; // [T·B, N]
-  dc: Float; // [B, N]
+  dc: Float; // [B, N] (empty without a cell)
+  dRh: Float; // gru: [B, N]
   /**
-   * Views made once (the kernels check each view they are given): [l][t] of h, c ([B, N],
-   * t = 0..T), tc, gates, and [t] of dG, dH; per layer hNew = h steps 1..T and hOld = steps 0..T−1.
+   * Views made once (the kernels check each view they are given): per layer, its cell's views
+   * step by step (steps: a, h, c, tc, rh, and the shared dA, dh, dRh) and its pre-activations
+   * part by part over all steps (parts, [T·B, blocks·N]); dG part by part (dParts); per layer
+   * hNew = h steps 1..T and hOld = steps 0..T−1.
    */
-  at: { h: Float[][]; c: Float[][]; tc: Float[][]; gates: Float[][]; dG: Float[]; dH: Float[]; hNew: Float[]; hOld: Float[] };
+  at: { steps: CellSteps[]; parts: Float[][]; dParts: Float[]; hNew: Float[]; hOld: Float[] };
   /** The one allocation every buffer above is carved from; reused when the workspace is dropped. */
   block: Float;
 }
@@ -162,9 +172,13 @@ export interface Activations {
   readonly B: number;
   readonly T: number;
   /**
-   * Per layer, its (time) LSTM — for lstm the layer's only LSTM: the gates as activated,
-   * [T·B, 4N] in blocks i, f, o, g; the cell and hidden histories [(T+1)·B, N], whose rows
-   * 0..B−1 hold the state the pass started from; tanh(c) [T·B, N].
+   * Per layer, its (time) cell — for lstm, gru and rnn the layer's only cell; the hidden
+   * history h [(T+1)·B, N], whose rows 0..B−1 hold the state the pass started from; and:
+   * - lstm, grid_lstm: the gates as activated, [T·B, 4N] in blocks i, f, o, g; the cell history
+   *   c [(T+1)·B, N] (rows as h's); tanh(c) [T·B, N];
+   * - gru: the gates as activated, [T·B, 2N] in blocks z, r, then (at T·B·2N) the candidate n
+   *   [T·B, N]; c and tc empty;
+   * - rnn: the pre-activations a [T·B, N] (h = tanh(a)); c and tc empty.
    */
   readonly gates: readonly Float[];
   readonly c: readonly Float[];
@@ -214,6 +228,8 @@ export class Model {
   rng: Rng;
 
   private readonly specByName: Map<string, TensorSpec>;
+  /** The cell that runs along time in every layer (grid_lstm: the LSTM, which is its depth cell too). */
+  private readonly cell: Cell;
   private readonly stacked: StackedLayer[] = [];
   private readonly grid: GridLayer[] = [];
   private readonly embedding: { E: Float; dE: Float };
@@ -233,11 +249,15 @@ export class Model {
   /**
    * While a pass uses them (inside inference(), and in forwardBackward() when the vocabulary is
    * no larger than the batch): the first layer's products of the embedding, tabulated per
-   * vocabulary entry, [V, 4N] each (lstm: i2h; grid_lstm: time.d2h and depth.d2h). Else null.
+   * vocabulary entry, [V, G·N] (stacked: i2h, one table per part of its cell; grid_lstm:
+   * time.d2h and depth.d2h, [V, 4N] each). Else null.
    */
-  private tables: { first: Float; depth: Float | null } | null = null;
-  /** The buffers of the tables, and of their gradient [V, 4N], kept from one pass to the next. */
-  private tableBuffers: { first: Float; depth: Float | null; grad: Float } | null = null;
+  private tables: { first: Float[]; depth: Float | null } | null = null;
+  /**
+   * The buffers of the tables, and of their gradient (per part of the first table, views of one
+   * buffer [V, G·N]), kept from one pass to the next.
+   */
+  private tableBuffers: { first: Float[]; depth: Float | null; grad: Float[] } | null = null;
   /** Whether inference() is running. */
   private inInference = false;
 
@@ -256,8 +276,10 @@ export class Model {
     this.params = options.buffers?.params ?? this.kernels.alloc(total);
     this.grads = options.buffers?.grads ?? this.kernels.alloc(total);
     this.rng = new Rng(options.seed ?? 123);
+    this.cell = cellOf(this.config.model);
 
     const N = this.config.rnnSize;
+    const G = this.cell.blocks.length;
     const lin = (prefix: string, inSize: number, outSize: number): Linear => ({
       W: this.param(`${prefix}.weight`),
       b: this.param(`${prefix}.bias`),
@@ -271,8 +293,9 @@ export class Model {
     const tiedT2h = this.config.model === 'grid_lstm' && this.config.tieWeights ? lin('depth.t2h', N, 4 * N) : null;
     const tiedD2h = this.config.model === 'grid_lstm' && this.config.tieWeights ? lin('depth.d2h', N, 4 * N) : null;
     for (let l = 0; l < this.config.numLayers; l++) {
-      if (this.config.model === 'lstm') {
-        this.stacked.push({ i2h: lin(`layers.${l}.i2h`, N, 4 * N), h2h: lin(`layers.${l}.h2h`, N, 4 * N) });
+      if (this.config.model !== 'grid_lstm') {
+        const part = (prefix: string) => partsOf(lin(prefix, N, G * N), this.cell, N);
+        this.stacked.push({ i2h: part(`layers.${l}.i2h`), h2h: part(`layers.${l}.h2h`) });
       } else {
         this.grid.push({
           timeT2h: lin(`layers.${l}.time.t2h`, N, 4 * N),
@@ -287,12 +310,12 @@ export class Model {
 
   /**
    * char-rnn's initialisation: every parameter uniform(−0.08, 0.08), drawn in layout order, then
-   * the forget-gate block of the first linear map of each LSTM set to 1.
+   * the cell's special biases (the LSTMs: the forget-gate block of the first linear map of each
+   * LSTM set to 1; gru and rnn have none).
    */
   initParameters(rng: Rng): void {
     for (let j = 0; j < this.params.length; j++) this.params[j] = rng.uniformRange(-0.08, 0.08);
-    const N = this.config.rnnSize;
-    for (const name of forgetBiasNames(this.config)) this.param(name).fill(1, N, 2 * N);
+    for (const { name, from, to, value } of specialBiases(this.config)) this.param(name).fill(value, from, to);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -345,29 +368,29 @@ export class Model {
   // -------------------------------------------------------------------------------------------
   // State
 
-  /** An all-zero state for batch size B. */
+  /** An all-zero state for batch size B (c of length 0 per layer for gru and rnn). */
   zeroState(B: number): State {
     checkPositiveInt('batch size', B);
     const n = B * this.config.rnnSize;
     const L = this.config.numLayers;
     return {
       h: Array.from({ length: L }, () => this.kernels.alloc(n)),
-      c: Array.from({ length: L }, () => this.kernels.alloc(n)),
+      c: Array.from({ length: L }, () => this.kernels.alloc(this.cell.hasCell ? n : 0)),
     };
   }
 
   private checkState(state: State, B: number, what: string): void {
     const L = this.config.numLayers;
     const n = B * this.config.rnnSize;
+    const nc = this.cell.hasCell ? n : 0;
     if (!state || !Array.isArray(state.h) || !Array.isArray(state.c) || state.h.length !== L || state.c.length !== L) {
       throw new Error(`${what} must have h and c arrays of ${L} layers (use model.zeroState(${B}))`);
     }
     for (let l = 0; l < L; l++) {
-      if (state.h[l]?.length !== n || state.c[l]?.length !== n) {
-        throw new Error(
-          `${what} layer ${l} must have h and c of length B·N = ${B}·${this.config.rnnSize} = ${n}, ` +
-            `got ${state.h[l]?.length} and ${state.c[l]?.length}`,
-        );
+      if (state.h[l]?.length !== n || state.c[l]?.length !== nc) {
+        const sizes = `B·N = ${B}·${this.config.rnnSize} = ${n}`;
+        const want = this.cell.hasCell ? `h and c of length ${sizes}` : `h of length ${sizes} and c of length 0 (a ${this.config.model} has no cell)`;
+        throw new Error(`${what} layer ${l} must have ${want}, got ${state.h[l]?.length} and ${state.c[l]?.length}`);
       }
     }
   }
@@ -428,8 +451,8 @@ export class Model {
    * evaluateIds() use it), and returns what it returns. Inside, forward() and step() use weights
    * prepared once instead of at every call:
    * - the first layer's products of the embedding are tabulated per vocabulary entry, so a step
-   *   reads one row of 4N numbers instead of multiplying by a 4N×N matrix (lstm: i2h; grid_lstm:
-   *   time.d2h and depth.d2h);
+   *   reads one row of G·N numbers instead of multiplying by a G·N×N matrix (lstm, gru, rnn:
+   *   i2h; grid_lstm: time.d2h and depth.d2h);
    * - every other weight matrix is declared constant to the kernels (Kernels.withConstantWeights),
    *   which may pack it once (the WASM kernels do, for their one-row products as well).
    * The results are those of the same calls outside, up to float rounding (bit-identical for
@@ -453,40 +476,48 @@ export class Model {
   }
 
   /** Fills the first layer's tables from the current weights: row by row, or as one product. */
-  private computeTables(rowByRow: boolean): { first: Float; depth: Float | null } {
+  private computeTables(rowByRow: boolean): { first: Float[]; depth: Float | null } {
     const k = this.kernels;
     const { rnnSize: N, vocabSize: V } = this.config;
     const grid = this.config.model === 'grid_lstm';
-    this.tableBuffers ??= { first: k.alloc(V * 4 * N), depth: grid ? k.alloc(V * 4 * N) : null, grad: k.alloc(V * 4 * N) };
+    const first = grid ? [this.grid[0].timeD2h] : this.stacked[0].i2h; // one Linear per part of the cell
+    if (this.tableBuffers === null) {
+      const grad = k.alloc(V * Math.max(...first.map((lin) => lin.outSize)));
+      this.tableBuffers = {
+        first: first.map((lin) => k.alloc(V * lin.outSize)),
+        depth: grid ? k.alloc(V * 4 * N) : null,
+        grad: first.map((lin) => (lin.outSize * V === grad.length ? grad : grad.subarray(0, V * lin.outSize))),
+      };
+    }
     const tb = this.tableBuffers;
     const E = this.embedding.E;
     const tabulate = (out: Float, lin: Linear) => {
+      const w = lin.outSize;
       if (!rowByRow) linearForward(k, out, E, lin, V, false);
-      else for (let v = 0; v < V; v++) k.matmulXWt(out.subarray(v * 4 * N, (v + 1) * 4 * N), E.subarray(v * N, (v + 1) * N), lin.W, lin.b, 1, 4 * N, N, false);
+      else for (let v = 0; v < V; v++) k.matmulXWt(out.subarray(v * w, (v + 1) * w), E.subarray(v * N, (v + 1) * N), lin.W, lin.b, 1, w, N, false);
     };
-    if (grid) {
-      tabulate(tb.first, this.grid[0].timeD2h);
-      tabulate(tb.depth!, this.grid[0].depthD2h);
-    } else tabulate(tb.first, this.stacked[0].i2h);
+    first.forEach((lin, p) => tabulate(tb.first[p], lin));
+    if (grid) tabulate(tb.depth!, this.grid[0].depthD2h);
     return tb;
   }
 
   /**
    * Backward of a first-layer table lookup, a[m] = table[ids[m]] = E[ids[m]]·Wᵀ + b: sums dG
-   * over the positions of each vocabulary entry (S [V, 4N]), then dW += Sᵀ·E, db += Σ S and
-   * dE += S·W, products over V rows instead of T·B.
+   * [T·B, w] over the positions of each vocabulary entry (S [V, w], the gradient buffer of part
+   * p of the first table, or of the grid's depth table for p = 0: both 4N wide), then
+   * dW += Sᵀ·E, db += Σ S and dE += S·W, products over V rows instead of T·B.
    */
-  private tableBackward(ws: Workspace, dG: Float, lin: Linear): void {
-    const { rnnSize: N, vocabSize: V } = this.config;
-    const S = this.tableBuffers!.grad;
+  private tableBackward(ws: Workspace, dG: Float, lin: Linear, p = 0): void {
+    const V = this.config.vocabSize;
+    const S = this.tableBuffers!.grad[p];
     S.fill(0);
-    this.kernels.scatterAddRows(S, dG, ws.ids, ws.T * ws.B, 4 * N, V);
+    this.kernels.scatterAddRows(S, dG, ws.ids, ws.T * ws.B, lin.outSize, V);
     linearBackward(this.kernels, this.embedding.dE, S, this.embedding.E, lin, V);
   }
 
   /** Runs fn with every weight matrix declared constant to the kernels (each one once). */
   private withWeightsConstant<R>(fn: () => R): R {
-    const all: Linear[] = [this.decoder, ...this.stacked.flatMap((s) => [s.i2h, s.h2h])];
+    const all: Linear[] = [this.decoder, ...this.stacked.flatMap((s) => [...s.i2h, ...s.h2h])];
     for (const g of this.grid) all.push(g.timeT2h, g.timeD2h, g.depthT2h, g.depthD2h);
     const distinct = [...new Set(all)];
     let result: R | undefined;
@@ -508,8 +539,8 @@ export class Model {
     const ws = this.prepare({ x: tokens, y: null, batchSize: B, seqLength: 1 }, state);
     this.forwardPass(ws, state, false, this.rng);
     for (let l = 0; l < this.config.numLayers; l++) {
-      state.h[l].set(ws.at.h[l][1]);
-      state.c[l].set(ws.at.c[l][1]);
+      state.h[l].set(ws.at.steps[l].h[1]);
+      state.c[l].set(ws.at.steps[l].c[1]); // (empty for gru and rnn)
     }
     return ws.logits;
   }
@@ -623,6 +654,9 @@ export class Model {
     const k = { alloc }; // (named as before: k.alloc)
     const { rnnSize: N, numLayers: L, vocabSize: V } = this.config;
     const grid = this.config.model === 'grid_lstm';
+    const cell = this.cell;
+    const G = cell.blocks.length;
+    const gru = cell.parts.some((p) => p.reads === 'rh');
     const M = T * B;
     const per = (n: number, count = L) => Array.from({ length: count }, () => k.alloc(n));
     const drop = this.config.dropout > 0;
@@ -636,9 +670,10 @@ export class Model {
       dropBuf: drop ? per(M * N, L + 1) : [],
       masks: drop ? per(M * N, L) : [],
       h: per((T + 1) * B * N),
-      c: per((T + 1) * B * N),
-      gates: per(M * 4 * N),
-      tc: per(M * N),
+      c: per(cell.hasCell ? (T + 1) * B * N : 0),
+      gates: per(M * G * N),
+      tc: per(cell.hasCell ? M * N : 0),
+      rh: per(gru ? M * N : 0),
       dGates: grid ? per(M * 4 * N) : [],
       cd: grid ? per(M * N) : [],
       tcd: grid ? per(M * N) : [],
@@ -646,23 +681,39 @@ export class Model {
       zeros: k.alloc(grid ? M * N : 0),
       top: k.alloc(0),
       logits: k.alloc(M * V),
-      dG: k.alloc(M * 4 * N),
+      dG: k.alloc(M * G * N),
       dH: k.alloc((T + 1) * B * N),
       dXa: k.alloc(M * N),
       dXb: k.alloc(M * N),
       dCd: k.alloc(grid ? M * N : 0),
-      dc: k.alloc(B * N),
-      at: { h: [], c: [], tc: [], gates: [], dG: [], dH: [], hNew: [], hOld: [] }, // views of the above, next
+      dc: k.alloc(cell.hasCell ? B * N : 0),
+      dRh: k.alloc(gru ? B * N : 0),
+      at: { steps: [], parts: [], dParts: [], hNew: [], hOld: [] }, // views of the above, next
       block,
     };
     const bn = B * N;
+    // A cell's pre-activations part by part: part p is [T·B, blocks_p·N], after the parts before it.
+    const byPart = (a: Float): Float[] => {
+      let at = 0;
+      return cell.parts.map((p) => a.subarray(at * M * N, (at += p.blocks) * M * N));
+    };
+    const dParts = byPart(ws.dG);
+    const dA = dParts.map((d, p) => blocks(d, cell.parts[p].blocks * bn, T));
+    const dh = blocks(ws.dH, bn, T + 1);
+    const parts = ws.gates.map(byPart);
     ws.at = {
-      h: ws.h.map((h) => blocks(h, bn, T + 1)),
-      c: ws.c.map((c) => blocks(c, bn, T + 1)),
-      tc: ws.tc.map((tc) => blocks(tc, bn, T)),
-      gates: ws.gates.map((g) => blocks(g, 4 * bn, T)),
-      dG: blocks(ws.dG, 4 * bn, T),
-      dH: blocks(ws.dH, bn, T + 1),
+      steps: parts.map((a, l) => ({
+        a: a.map((g, p) => blocks(g, cell.parts[p].blocks * bn, T)),
+        h: blocks(ws.h[l], bn, T + 1),
+        c: blocks(ws.c[l], cell.hasCell ? bn : 0, T + 1),
+        tc: blocks(ws.tc[l], cell.hasCell ? bn : 0, T),
+        rh: blocks(ws.rh[l], gru ? bn : 0, T),
+        dA,
+        dh,
+        dRh: ws.dRh,
+      })),
+      parts,
+      dParts,
       hNew: ws.h.map((h) => h.subarray(bn)),
       hOld: ws.h.map((h) => h.subarray(0, T * bn)),
     };
@@ -713,7 +764,7 @@ export class Model {
         dropoutForward(input, below, ws.masks[l - 1], M * N);
       }
       ws.inp[l] = input;
-      below = this.config.model === 'lstm' ? this.stackedLayerForward(ws, l, input) : this.gridLayerForward(ws, l, input);
+      below = this.config.model !== 'grid_lstm' ? this.stackedLayerForward(ws, l, input) : this.gridLayerForward(ws, l, input);
     }
     ws.top = below;
     if (drop) {
@@ -746,7 +797,7 @@ export class Model {
 
     for (let l = L - 1; l >= 0; l--) {
       dBelow.fill(0);
-      if (this.config.model === 'lstm') this.stackedLayerBackward(ws, l, dOut, dBelow, dFinal, dInit);
+      if (this.config.model !== 'grid_lstm') this.stackedLayerBackward(ws, l, dOut, dBelow, dFinal, dInit);
       else this.gridLayerBackward(ws, l, dOut, dBelow, dFinal, dInit);
       if (l > 0) {
         if (drop) dropoutBackward(dBelow, dBelow, ws.masks[l - 1], M * N);
@@ -760,38 +811,31 @@ export class Model {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Stacked LSTM layer l over all T steps.
+  // Stacked layer l (lstm, gru, rnn) over all T steps.
 
   /** input [T·B, N] → returns hˡ for steps 1..T, [T·B, N] (a view of the history). */
   private stackedLayerForward(ws: Workspace, l: number, input: Float): Float {
     const { i2h, h2h } = this.stacked[l];
-    // a = i2h(x) for all steps at once, then + h2h(h_{t−1}) and the cell update step by step.
-    const { rnnSize: N, vocabSize: V } = this.config;
-    if (l === 0 && this.tables !== null) this.kernels.gatherRows(ws.gates[0], this.tables.first, ws.ids, ws.T * ws.B, 4 * N, V);
-    else linearForward(this.kernels, ws.gates[l], input, i2h, ws.T * ws.B, false);
-    this.lstmForwardThroughTime(ws, l, h2h);
+    // a = i2h(x) for all steps at once, then + h2h(·) and the cell update step by step.
+    this.inputForward(ws, l, input, i2h);
+    this.forwardThroughTime(ws, l, h2h);
     return ws.at.hNew[l];
   }
 
   /** dOut = ∂/∂hˡ (steps 1..T) from above → adds ∂/∂input to dInput. */
   private stackedLayerBackward(ws: Workspace, l: number, dOut: Float, dInput: Float, dFinal: State | undefined, dInit: State): void {
-    const k = this.kernels;
     const { i2h, h2h } = this.stacked[l];
-    const N = this.config.rnnSize;
-    const { B, T } = ws;
-    const bn = B * N;
-    const dG = ws.dG;
+    const bn = ws.B * this.config.rnnSize;
     const dh = ws.dH; // ∂/∂h history [(T+1)·B, N]
-    const dc = ws.dc; // ∂/∂c_t, carried backwards through time
+    const dc = ws.dc; // ∂/∂c_t, carried backwards through time (empty without a cell)
     dh.fill(0, 0, bn);
     dh.set(dOut, bn);
-    this.seedFinalGradient(dh, dc, l, T, B, dFinal);
-    this.lstmBackwardThroughTime(ws, l, h2h, dc);
+    this.seedFinalGradient(dh, dc, l, ws.T, ws.B, dFinal);
+    this.backwardThroughTime(ws, l, h2h, dc);
     dInit.h[l] = dh.slice(0, bn);
     dInit.c[l] = dc.slice();
-    linearBackward(k, null, dG, ws.at.hOld[l], h2h, T * B);
-    if (l === 0 && this.tables !== null) this.tableBackward(ws, dG, i2h);
-    else linearBackward(k, dInput, dG, ws.inp[l], i2h, T * B);
+    this.recurrentWeightGradients(ws, l, h2h);
+    this.inputBackward(ws, l, dInput, i2h);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -804,19 +848,18 @@ export class Model {
     const N = this.config.rnnSize;
     const M = ws.T * ws.B;
     // Time LSTM: a = time.d2h(h_d) for all steps at once, + time.t2h(h_{t−1}) step by step.
-    const tables = l === 0 ? this.tables : null;
-    if (tables !== null) k.gatherRows(ws.gates[0], tables.first, ws.ids, M, 4 * N, this.config.vocabSize);
-    else linearForward(k, ws.gates[l], input, timeD2h, M, false);
-    this.lstmForwardThroughTime(ws, l, timeT2h);
+    this.inputForward(ws, l, input, [timeD2h]);
+    this.forwardThroughTime(ws, l, [timeT2h]);
     // Depth LSTM (3.2 priority: it reads the new time hidden state h_t), all positions at once;
     // both of its inputs are known now, so its two linear maps are one product of [h_t h_d].
+    const tables = l === 0 ? this.tables : null;
     const D = ws.dGates[l];
     const cdIn = l === 0 ? ws.zeros : ws.cd[l - 1];
     if (tables !== null) {
       k.gatherRows(D, tables.depth!, ws.ids, M, 4 * N, this.config.vocabSize);
       linearForward(k, D, ws.at.hNew[l], depthT2h, M, true);
     } else linear2Forward(k, D, ws.at.hNew[l], depthT2h, input, depthD2h, M);
-    k.lstmForward(D, cdIn, ws.cd[l], ws.tcd[l], ws.hd[l], M, N);
+    k.lstmForward(D, cdIn, ws.cd[l], ws.tcd[l], ws.hd[l], M, N); // the LSTM cell's update, along depth
     return ws.hd[l];
   }
 
@@ -844,34 +887,51 @@ export class Model {
     else linearBackward(k, dInput, dG, ws.inp[l], depthD2h, M);
     // Time LSTM backward through time.
     this.seedFinalGradient(dh, dc, l, T, B, dFinal);
-    this.lstmBackwardThroughTime(ws, l, timeT2h, dc);
+    this.backwardThroughTime(ws, l, [timeT2h], dc);
     dInit.h[l] = dh.slice(0, bn);
     dInit.c[l] = dc.slice();
-    linearBackward(k, null, dG, ws.at.hOld[l], timeT2h, M);
-    if (l === 0 && this.tables !== null) this.tableBackward(ws, dG, timeD2h);
-    else linearBackward(k, dInput, dG, ws.inp[l], timeD2h, M);
+    this.recurrentWeightGradients(ws, l, [timeT2h]);
+    this.inputBackward(ws, l, dInput, [timeD2h]);
   }
 
   // -------------------------------------------------------------------------------------------
-  // Shared by both models: the recurrent part of a layer's (time) LSTM, forward and backward.
+  // Shared by every model: a layer's cell along time (src/nn/cells.ts), forward and backward.
+  // The maps into the cell come as one Linear per part of its pre-activations (partsOf).
 
   /**
-   * The time recurrence of layer l, t = 0 … T−1. On entry ws.gates[l] holds, for every step, the
-   * part of the pre-activations that comes from below; each step adds recurrent(h_{t−1}) and
-   * applies the cell update, filling the h, c and tanh(c) histories.
+   * The part of layer l's pre-activations that comes from below, for all steps at once:
+   * a = i2h(input) (grid: time.d2h), or the first layer's table rows.
    */
-  private lstmForwardThroughTime(ws: Workspace, l: number, recurrent: Linear): void {
-    const k = this.kernels;
+  private inputForward(ws: Workspace, l: number, input: Float, i2h: readonly Linear[]): void {
+    const M = ws.T * ws.B;
+    for (let p = 0; p < i2h.length; p++) {
+      if (l === 0 && this.tables !== null) this.kernels.gatherRows(ws.at.parts[l][p], this.tables.first[p], ws.ids, M, i2h[p].outSize, this.config.vocabSize);
+      else linearForward(this.kernels, ws.at.parts[l][p], input, i2h[p], M, false);
+    }
+  }
+
+  /** Backward of inputForward: the weight gradients of i2h, and ∂/∂input added to dInput (or dE through the tables). */
+  private inputBackward(ws: Workspace, l: number, dInput: Float, i2h: readonly Linear[]): void {
+    for (let p = 0; p < i2h.length; p++) {
+      if (l === 0 && this.tables !== null) this.tableBackward(ws, ws.at.dParts[p], i2h[p], p);
+      else linearBackward(this.kernels, dInput, ws.at.dParts[p], ws.inp[l], i2h[p], ws.T * ws.B);
+    }
+  }
+
+  /**
+   * The time recurrence of layer l, t = 0 … T−1. On entry its pre-activations hold, for every
+   * step, the part that comes from below; each step adds the recurrent products (h2h, one Linear
+   * per part) and applies the cell update, filling the h (and c, tanh(c), r⊙h) histories.
+   */
+  private forwardThroughTime(ws: Workspace, l: number, h2h: readonly Linear[]): void {
+    const { cell, kernels: k } = this;
     const N = this.config.rnnSize;
     const { B, T } = ws;
-    const { gates: G, h, c, tc } = ws.at; // per-step views: G[l][t] is a_t, h[l][t] is h_t, ...
+    const s = ws.at.steps[l]; // per-step views: s.a[p][t] is part p of a_t, s.h[t] is h_t, ...
     // The same recurrent weights at every step: the kernels may prepare them once (not worth it
     // for a single step, as in step() outside inference()).
-    this.constantOver(T, recurrent, () => {
-      for (let t = 0; t < T; t++) {
-        linearForward(k, G[l][t], h[l][t], recurrent, B, true);
-        k.lstmForward(G[l][t], c[l][t], c[l][t + 1], tc[l][t], h[l][t + 1], B, N);
-      }
+    this.constantOver(T, h2h, () => {
+      for (let t = 0; t < T; t++) cell.forwardStep(k, s, t, h2h, B, N);
     });
   }
 
@@ -887,27 +947,33 @@ export class Model {
   }
 
   /**
-   * Backpropagation through time of layer l's (time) LSTM, t = T−1 … 0. On entry ws.dH rows
-   * (t+1)·B… hold ∂/∂h_{t+1} from everything but the recurrence and dc holds ∂/∂c_T; on exit
-   * ws.dG holds ∂/∂a for every step, ws.dH rows 0..B−1 hold ∂/∂h_0 and dc holds ∂/∂c_0.
+   * Backpropagation through time of layer l's cell, t = T−1 … 0. On entry ws.dH rows (t+1)·B…
+   * hold ∂/∂h_{t+1} from everything but the recurrence and dc holds ∂/∂c_T (LSTMs); on exit
+   * ws.dG holds ∂/∂a for every step (part by part), ws.dH rows 0..B−1 hold ∂/∂h_0 and dc ∂/∂c_0.
    */
-  private lstmBackwardThroughTime(ws: Workspace, l: number, recurrent: Linear, dc: Float): void {
-    const k = this.kernels;
+  private backwardThroughTime(ws: Workspace, l: number, h2h: readonly Linear[], dc: Float): void {
+    const { cell, kernels: k } = this;
     const N = this.config.rnnSize;
     const { B, T } = ws;
-    const { gates: G, c, tc, dG, dH: dh } = ws.at;
-    this.constantOver(T, recurrent, () => {
-      for (let t = T - 1; t >= 0; t--) {
-        k.lstmBackward(G[l][t], c[l][t], tc[l][t], dh[t + 1], dc, dG[t], dc, B, N);
-        k.matmulDyW(dh[t], dG[t], recurrent.W, B, 4 * N, N);
-      }
+    const s = ws.at.steps[l];
+    this.constantOver(T, h2h, () => {
+      for (let t = T - 1; t >= 0; t--) cell.backwardStep(k, s, t, h2h, dc, B, N);
     });
   }
 
-  /** Runs fn with lin's weights declared constant to the kernels if fn uses them for more than one step. */
-  private constantOver(steps: number, lin: Linear, fn: () => void): void {
-    if (steps > 1) this.kernels.withConstantWeights(lin.W, lin.outSize, lin.inSize, fn);
-    else fn();
+  /** h2h's weight gradients after backwardThroughTime: per part, one product over all T·B rows of its recurrent input. */
+  private recurrentWeightGradients(ws: Workspace, l: number, h2h: readonly Linear[]): void {
+    const parts = this.cell.parts;
+    for (let p = 0; p < h2h.length; p++) {
+      const input = parts[p].reads === 'h' ? ws.at.hOld[l] : ws.rh[l]; // h_{t−1}, or the GRU's r⊙h_{t−1}
+      linearBackward(this.kernels, null, ws.at.dParts[p], input, h2h[p], ws.T * ws.B);
+    }
+  }
+
+  /** Runs fn with the weights of `lins` declared constant to the kernels if fn uses them for more than one step. */
+  private constantOver(steps: number, lins: readonly Linear[], fn: () => void, from = 0): void {
+    if (steps <= 1 || from === lins.length) fn();
+    else this.kernels.withConstantWeights(lins[from].W, lins[from].outSize, lins[from].inSize, () => this.constantOver(steps, lins, fn, from + 1));
   }
 
   private readFinalState(ws: Workspace): State {

@@ -6,15 +6,24 @@
  * Names (also the tensor names in checkpoints; l counts from 0):
  *   embedding.weight [V,N]
  *   lstm:      layers.{l}.i2h.weight [4N,N], layers.{l}.i2h.bias [4N], layers.{l}.h2h.* likewise
+ *   gru:       layers.{l}.i2h.weight [3N,N] (blocks z r n), .bias [3N], layers.{l}.h2h.* likewise
+ *   rnn:       layers.{l}.i2h.weight [N,N], .bias [N], layers.{l}.h2h.* likewise
  *   grid_lstm: layers.{l}.time.t2h.*, layers.{l}.time.d2h.*  (per layer),
  *              depth.t2h.*, depth.d2h.*  (tied, paper 3.5)  or  layers.{l}.depth.t2h.* ... (untied)
  *   decoder.weight [V,N], decoder.bias [V]
  */
+import { cellOf } from './cells.js';
 
-export type ModelKind = 'grid_lstm' | 'lstm';
+export type ModelKind = 'grid_lstm' | 'lstm' | 'gru' | 'rnn';
+
+/** Every model kind, the default first. */
+export const MODEL_KINDS: readonly ModelKind[] = ['grid_lstm', 'lstm', 'gru', 'rnn'];
 
 export interface ModelConfig {
-  /** 'grid_lstm' (2D Grid LSTM, the default) or 'lstm' (stacked LSTM, char-rnn's). */
+  /**
+   * 'grid_lstm' (2D Grid LSTM, the default), 'lstm' (stacked LSTM), 'gru' (stacked GRU) or 'rnn'
+   * (stacked vanilla RNN), the last three as char-rnn's.
+   */
   model: ModelKind;
   /** V: number of distinct characters. */
   vocabSize: number;
@@ -50,8 +59,8 @@ export function checkPositiveInt(name: string, v: unknown): number {
 /** Fills in defaults and rejects bad values with an error naming the field. */
 export function normalizeConfig(config: ModelConfig): FullModelConfig {
   if (config === null || typeof config !== 'object') throw new Error('model config must be an object');
-  if (config.model !== 'grid_lstm' && config.model !== 'lstm') {
-    throw new Error(`model must be 'grid_lstm' or 'lstm', got ${JSON.stringify(config.model)}`);
+  if (!MODEL_KINDS.includes(config.model)) {
+    throw new Error(`model must be one of ${MODEL_KINDS.map((m) => `'${m}'`).join(', ')}, got ${JSON.stringify(config.model)}`);
   }
   const vocabSize = checkPositiveInt('vocabSize', config.vocabSize);
   const rnnSize = checkPositiveInt('rnnSize', config.rnnSize);
@@ -76,13 +85,14 @@ export function paramLayout(config: FullModelConfig): TensorSpec[] {
     specs.push({ name, shape, offset, size });
     offset += size;
   };
+  const G = cellOf(config.model).blocks.length; // pre-activation blocks: 4 (LSTMs), 3 (gru), 1 (rnn)
   const linear = (prefix: string) => {
-    add(`${prefix}.weight`, [4 * N, N]);
-    add(`${prefix}.bias`, [4 * N]);
+    add(`${prefix}.weight`, [G * N, N]);
+    add(`${prefix}.bias`, [G * N]);
   };
   add('embedding.weight', [V, N]);
   for (let l = 0; l < config.numLayers; l++) {
-    if (config.model === 'lstm') {
+    if (config.model !== 'grid_lstm') {
       linear(`layers.${l}.i2h`);
       linear(`layers.${l}.h2h`);
     } else {
@@ -111,18 +121,22 @@ export function paramCount(config: FullModelConfig): number {
 }
 
 /**
- * The names of the biases whose forget-gate block char-rnn initialises to 1: the first linear
- * map of each LSTM (i2h for the stacked LSTM; t2h of the time and of the depth LSTM for the grid).
+ * The bias blocks that char-rnn sets after drawing every parameter (the cell's biasInit, in
+ * src/nn/cells.ts): the forget-gate block [N, 2N) to 1 in the first linear map of each LSTM
+ * (i2h for the stacked LSTM; t2h of the time and of the depth LSTM for the grid). None for gru
+ * and rnn.
  */
-export function forgetBiasNames(config: FullModelConfig): string[] {
+export function specialBiases(config: FullModelConfig): { name: string; from: number; to: number; value: number }[] {
+  const N = config.rnnSize;
   const names: string[] = [];
   for (let l = 0; l < config.numLayers; l++) {
-    if (config.model === 'lstm') names.push(`layers.${l}.i2h.bias`);
+    if (config.model !== 'grid_lstm') names.push(`layers.${l}.i2h.bias`);
     else {
       names.push(`layers.${l}.time.t2h.bias`);
       if (!config.tieWeights) names.push(`layers.${l}.depth.t2h.bias`);
     }
   }
   if (config.model === 'grid_lstm' && config.tieWeights) names.push('depth.t2h.bias');
-  return names;
+  const init = cellOf(config.model).biasInit;
+  return names.flatMap((name) => init.map(([block, value]) => ({ name, from: block * N, to: (block + 1) * N, value })));
 }
