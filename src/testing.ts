@@ -7,12 +7,13 @@
  */
 import fc from 'fast-check';
 import { type Batch, Model, type State } from './nn/model.js';
-import type { ModelConfig } from './nn/params.js';
+import { cellOf } from './nn/cells.js';
+import { MODEL_KINDS, type ModelConfig, type ModelKind } from './nn/params.js';
 import { Rng } from './nn/rng.js';
 
-/** The config space the properties range over: either model, L 1–4, N 1–8, V 2–10, tied or not, dropout 0 or 0.05–0.7. */
+/** The config space the properties range over: any model, L 1–4, N 1–8, V 2–10, tied or not, dropout 0 or 0.05–0.7. */
 export const arbConfig = fc.record({
-  model: fc.constantFrom('grid_lstm' as const, 'lstm' as const),
+  model: fc.constantFrom<ModelKind>(...MODEL_KINDS),
   numLayers: fc.integer({ min: 1, max: 4 }),
   rnnSize: fc.integer({ min: 1, max: 8 }),
   vocabSize: fc.integer({ min: 2, max: 10 }),
@@ -33,12 +34,22 @@ export function arbBatch(vocabSize: number, batchSize: number, seqLength: number
   return fc.record({ x: ids, y: ids }).map(({ x, y }) => ({ x, y, batchSize, seqLength }));
 }
 
-/** A state (per layer h and c, [B, N], float64) with entries in [−scale, scale]. */
-export function arbState(numLayers: number, rnnSize: number, batchSize: number, scale = 1): fc.Arbitrary<State> {
+/**
+ * A state (per layer h and c, [B, N], float64) with entries in [−scale, scale]; with `cell`
+ * false, c is empty (length 0) in every layer, as gru and rnn carry h only.
+ */
+export function arbState(numLayers: number, rnnSize: number, batchSize: number, scale = 1, cell = true): fc.Arbitrary<State> {
+  const layers = (n: number) => {
+    const layer = fc.float64Array({ min: -scale, max: scale, noNaN: true, minLength: n, maxLength: n });
+    return fc.array(layer, { minLength: numLayers, maxLength: numLayers });
+  };
   const n = batchSize * rnnSize;
-  const layer = fc.float64Array({ min: -scale, max: scale, noNaN: true, minLength: n, maxLength: n });
-  const layers = fc.array(layer, { minLength: numLayers, maxLength: numLayers });
-  return fc.record({ h: layers, c: layers });
+  return fc.record({ h: layers(n), c: layers(cell ? n : 0) });
+}
+
+/** arbState for a model config: c empty for gru and rnn. */
+export function arbModelState(config: ModelConfig, batchSize: number, scale = 1): fc.Arbitrary<State> {
+  return arbState(config.numLayers, config.rnnSize, batchSize, scale, cellOf(config.model).hasCell);
 }
 
 /**

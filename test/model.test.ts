@@ -1,5 +1,5 @@
 /**
- * Properties and worked examples of the two models' forward and backward passes (src/nn/model.ts).
+ * Properties and worked examples of the models' forward and backward passes (src/nn/model.ts).
  *
  * Relative error (helpers/arbitraries.ts, maxRelDiff): |a − b| / max(|a| + |b|, floor) per
  * element, worst over the arrays; floor 1e-300 (pure relative) unless stated. Gradients that
@@ -11,7 +11,8 @@
  *  2. Tied vs untied depth weights of the grid: same numbers, tied gradient = Σ over layers.
  *  3. float32 and float64 agree on the loss to 1e-4.
  *  4. The loss of a freshly initialised char-rnn sized model is ≈ ln V.
- *  5. Hand-computed 1-layer, N = 1, V = 2 examples of both kinds (forward and gradients).
+ *  5. Hand-computed 1-layer, N = 1, V = 2 examples: lstm and grid_lstm (forward and gradients),
+ *     gru and rnn (forward; their gradients: test/gradcheck.test.ts, test/reference.test.ts).
  *  6. Bad arguments throw errors that name the argument and say why.
  *  7. step() (sampling) agrees with forward().
  */
@@ -260,9 +261,9 @@ describe('Model', () => {
   });
 
   describe('4. loss at initialisation is within 5% of ln V (char-rnn sizes, default init, seed 123)', () => {
-    for (const model of ['grid_lstm', 'lstm'] as const) {
-      for (const vocabSize of [65, 97]) {
-        for (const numLayers of [2, 3]) {
+    for (const model of ['grid_lstm', 'lstm', 'gru', 'rnn'] as const) {
+      for (const vocabSize of model === 'gru' || model === 'rnn' ? [97] : [65, 97]) {
+        for (const numLayers of model === 'gru' || model === 'rnn' ? [2] : [2, 3]) {
           it(`${model} V=${vocabSize} N=128 L=${numLayers}`, () => {
             const m = new Model({ model, vocabSize, rnnSize: 128, numLayers }, { seed: 123 });
             const B = 10;
@@ -601,6 +602,70 @@ describe('Model', () => {
         expectAll('embedding.weight', dE);
         close('dInitialState.h', res.dInitialState.h[0][0], dh0);
         close('dInitialState.c', res.dInitialState.c[0][0], dc0);
+      });
+    });
+
+    describe('stacked GRU and RNN (h only)', () => {
+      // i2h and h2h rows: z, r, n for the GRU (the RNN uses the first row of each).
+      const W = [0.5, -0.4, 0.9];
+      const b = [0.1, 0.6, -0.2];
+      const U = [-0.3, 0.8, 0.7];
+      const c = [0.02, -0.1, 0.15];
+      const make = (model: 'gru' | 'rnn') => {
+        const G = model === 'gru' ? 3 : 1;
+        const m = new Model({ model, vocabSize: 2, rnnSize: 1, numLayers: 1 }, { dtype: 'float64' });
+        m.setParam('embedding.weight', E);
+        m.setParam('layers.0.i2h.weight', W.slice(0, G));
+        m.setParam('layers.0.i2h.bias', b.slice(0, G));
+        m.setParam('layers.0.h2h.weight', U.slice(0, G));
+        m.setParam('layers.0.h2h.bias', c.slice(0, G));
+        m.setParam('decoder.weight', Wdec);
+        m.setParam('decoder.bias', bdec);
+        return m;
+      };
+      // NLL of target y from h through the decoder.
+      const nll = (h: number, y: number) => {
+        const z = [Wdec[0] * h + bdec[0], Wdec[1] * h + bdec[1]];
+        return Math.log(Math.exp(z[0]) + Math.exp(z[1])) - z[y];
+      };
+      const run = (m: Model) => {
+        const s = m.zeroState(1);
+        expect(s.c[0]).toHaveLength(0);
+        s.h[0][0] = h0;
+        return m.forward({ x: [1, 0], y: [0, 1], batchSize: 1, seqLength: 2 }, s);
+      };
+
+      it("GRU forward over T=2 (char-rnn's GRU.lua: r multiplies h before Un; z weighs the candidate)", () => {
+        const step = (e: number, h: number) => {
+          const z = sig(W[0] * e + b[0] + U[0] * h + c[0]);
+          const r = sig(W[1] * e + b[1] + U[1] * h + c[1]);
+          const n = Math.tanh(W[2] * e + b[2] + U[2] * (r * h) + c[2]);
+          return z * n + (1 - z) * h;
+        };
+        // PyTorch's nn.GRU, for contrast: n = tanh(W e + b + r·(U h + c)), h' = (1 − z)·n + z·h.
+        const torchStep = (e: number, h: number) => {
+          const z = sig(W[0] * e + b[0] + U[0] * h + c[0]);
+          const r = sig(W[1] * e + b[1] + U[1] * h + c[1]);
+          const n = Math.tanh(W[2] * e + b[2] + r * (U[2] * h + c[2]));
+          return (1 - z) * n + z * h;
+        };
+        const h1 = step(E[1], h0);
+        const h2 = step(E[0], h1);
+        const res = run(make('gru'));
+        close('loss', res.loss, (nll(h1, 0) + nll(h2, 1)) / 2);
+        close('final h', res.finalState.h[0][0], h2);
+        expect(res.finalState.c[0]).toHaveLength(0);
+        // The example tells the two formulations apart.
+        expect(Math.abs(h2 - torchStep(E[0], torchStep(E[1], h0)))).toBeGreaterThan(0.01);
+      });
+
+      it('RNN forward over T=2: h = tanh(i2h(x) + h2h(h))', () => {
+        const h1 = Math.tanh(W[0] * E[1] + b[0] + U[0] * h0 + c[0]);
+        const h2 = Math.tanh(W[0] * E[0] + b[0] + U[0] * h1 + c[0]);
+        const res = run(make('rnn'));
+        close('loss', res.loss, (nll(h1, 0) + nll(h2, 1)) / 2);
+        close('final h', res.finalState.h[0][0], h2);
+        expect(res.finalState.c[0]).toHaveLength(0);
       });
     });
   });

@@ -33,7 +33,7 @@ export interface GradcheckOptions {
 }
 
 export interface GradcheckResult {
-  /** Worst relative error per parameter tensor, and per initial-state tensor ("state.h.0", ...). */
+  /** Worst relative error per parameter tensor, and per initial-state tensor ("state.h.0", "state.c.0" with a cell, ...). */
   errors: Record<string, number>;
   /** The worst of all. */
   maxError: number;
@@ -123,7 +123,7 @@ export function gradcheck(modelOrConfig: Model | ModelConfig, options: Gradcheck
   }
   for (let l = 0; l < L; l++) {
     check(`state.h.${l}`, state0.h[l], dInitialState.h[l]);
-    check(`state.c.${l}`, state0.c[l], dInitialState.c[l]);
+    if (state0.c[l].length > 0) check(`state.c.${l}`, state0.c[l], dInitialState.c[l]); // (gru, rnn: no cell)
   }
   return { errors, maxError, worst };
 }

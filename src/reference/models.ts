@@ -1,12 +1,13 @@
 /**
- * Both models written to be read (src/nn/model.ts computes the same numbers, organised for speed):
+ * The models written to be read (src/nn/model.ts computes the same numbers, organised for speed):
  * one batch, float64, step by step over time (t outer, layers inner, as the paper's equations
  * read), then the backward pass over the same blocks in mirror order (t from T−1 down, layers
  * from the top down). test/reference.test.ts holds Model.forwardBackward equal to this to 1e-9.
  *
  * Shapes: B batch, T time steps (seqLength), N hidden units (rnnSize), V vocabulary, L layers
  * (numLayers). x, y: [B, T] row-major ids, y[b,t] the character after x[b,t]. A state: h and c
- * [B, N] per layer. Parameters: the names and shapes of src/nn/params.ts.
+ * [B, N] per layer (gru and rnn: c empty, they carry h only). Parameters: the names and shapes
+ * of src/nn/params.ts.
  * Objective: Σ_t mean_b −log p(y[b,t]) (char-rnn's), plus ⟨dFinalState, final state⟩ when that
  * is given; loss = NLL per character = (Σ_t mean_b NLL) / T.
  * Dropout (inverted), when masks are given: masks[t][s] [B, N] multiplies the input of layer s+1
@@ -14,6 +15,9 @@
  *
  * Stacked LSTM (char-rnn's lstm), block (t, l), x = embedding[x_t] or the h_t of layer l−1:
  *   a = i2h(x) + h2h(h_{t−1});   (h_t, c_t) = LSTM(a, c_{t−1});   h_t goes up and to step t+1.
+ * Stacked GRU (char-rnn's gru), the same wiring with h only (the reset gate acts before h2h's
+ * candidate block, so h2h is applied inside the cell): h_t = GRU(i2h(x), h_{t−1}, h2h).
+ * Stacked RNN (char-rnn's rnn): h_t = tanh(i2h(x) + h2h(h_{t−1})).
  *
  * 2D Grid LSTM (the paper's), block (t, l), (h_d, c_d) coming from below:
  *   1. time LSTM:   a = time.t2h(h_{t−1}) + time.d2h(h_d);   (h_t, c_t) = LSTM(a, c_{t−1})
@@ -53,16 +57,33 @@ export function dropoutMasks(config: ModelConfig, batchSize: number, seqLength: 
 // sent up, dNext = ∂/∂ what it sent to step t+1; it returns the same for `below` and `prev`.
 type HC = { h: F; c: F }; // [B, N] each
 type Weights = Record<string, op.Linear>; // i2h, h2h or time.t2h, time.d2h, depth.t2h, depth.d2h
-interface Block { x: F; prev: HC; time: op.Cell; depth?: op.Cell } // what the backward needs
+interface Block { x: F; prev: HC; time: HC; depth?: op.Cell } // what the backward needs (time: the cell's own type)
 
 function lstmBlock(w: Weights, below: HC, prev: HC, B: number, N: number): Block {
   const a = op.add(op.linear(w.i2h, below.h, B), op.linear(w.h2h, prev.h, B)); // [B, 4N]
   return { x: below.h, prev, time: op.lstmCell(a, prev.c, B, N) }; // (h_t, c_t): up and right
 }
 function lstmBlockBackward(w: Weights, k: Block, dUp: HC, dNext: HC, B: number, N: number) {
-  const { da, dcPrev } = op.lstmCellBackward(k.time, op.add(dUp.h, dNext.h), dNext.c, B, N); // h_t went up and right
+  const { da, dcPrev } = op.lstmCellBackward(k.time as op.Cell, op.add(dUp.h, dNext.h), dNext.c, B, N); // h_t went up and right
   const dPrev = { h: op.linearBackward(w.h2h, da, k.prev.h, B), c: dcPrev };
   return { dBelow: { h: op.linearBackward(w.i2h, da, k.x, B), c: dUp.c /* 0: no c goes up */ }, dPrev };
+}
+
+function gruBlock(w: Weights, below: HC, prev: HC, B: number, N: number): Block {
+  return { x: below.h, prev, time: op.gruCell(op.linear(w.i2h, below.h, B), prev.h, w.h2h, B, N) }; // h_t: up and right
+}
+function gruBlockBackward(w: Weights, k: Block, dUp: HC, dNext: HC, B: number, N: number) {
+  const { dax, dhPrev } = op.gruCellBackward(k.time as op.GruCell, w.h2h, op.add(dUp.h, dNext.h), B, N);
+  return { dBelow: { h: op.linearBackward(w.i2h, dax, k.x, B), c: dUp.c }, dPrev: { h: dhPrev, c: dNext.c /* empty */ } };
+}
+
+function rnnBlock(w: Weights, below: HC, prev: HC, B: number): Block {
+  return { x: below.h, prev, time: op.rnnCell(op.add(op.linear(w.i2h, below.h, B), op.linear(w.h2h, prev.h, B))) };
+}
+function rnnBlockBackward(w: Weights, k: Block, dUp: HC, dNext: HC, B: number) {
+  const da = op.rnnCellBackward(k.time, op.add(dUp.h, dNext.h));
+  const dPrev = { h: op.linearBackward(w.h2h, da, k.prev.h, B), c: dNext.c /* empty */ };
+  return { dBelow: { h: op.linearBackward(w.i2h, da, k.x, B), c: dUp.c }, dPrev };
 }
 
 function gridBlock(w: Weights, below: HC, prev: HC, B: number, N: number): Block {
@@ -81,7 +102,7 @@ function gridBlockBackward(w: Weights, k: Block, dUp: HC, dNext: HC, B: number, 
   const dh = op.add(dNext.h, op.linearBackward(w['depth.t2h'], depth.da, k.time.h, B)); // h_t went right and up
   const dhdDepth = op.linearBackward(w['depth.d2h'], depth.da, k.x, B);
   // 1. time LSTM
-  const time = op.lstmCellBackward(k.time, dh, dNext.c, B, N);
+  const time = op.lstmCellBackward(k.time as op.Cell, dh, dNext.c, B, N);
   const dhd = op.add(dhdDepth, op.linearBackward(w['time.d2h'], time.da, k.x, B)); // h_d went into both LSTMs
   const dPrev = { h: op.linearBackward(w['time.t2h'], time.da, k.prev.h, B), c: time.dcPrev };
   return { dBelow: { h: dhd, c: depth.dcPrev }, dPrev };
@@ -100,12 +121,18 @@ export function forward(config: ModelConfig, params: Params, batch: Batch, state
     const j = Array.from(batch[k]).findIndex((v) => !Number.isInteger(v) || v < 0 || v >= V);
     if (j >= 0) throw new Error(`${k}[${j}] = ${batch[k][j]} is not an id in [0, ${V})`);
   }
-  const s = checkState('state', state, L, B * N); // s.h[l], s.c[l]: (h_t, c_t) of layer l
+  const cellSize = cfg.model === 'gru' || cfg.model === 'rnn' ? 0 : B * N; // gru and rnn carry h only
+  const s = checkState('state', state, L, B * N, cellSize); // s.h[l], s.c[l]: (h_t, c_t) of layer l
   if (masks && (masks.length !== T || masks.some((m) => m.length !== L || m.some((a) => a.length !== B * N)))) {
     throw new Error(`masks must be T = ${T} arrays of L = ${L} masks of B·N = ${B * N} values`);
   }
   const { E, dE, decoder, layers, grads } = weights(cfg, params);
-  const [block, blockBackward] = cfg.model === 'lstm' ? [lstmBlock, lstmBlockBackward] : [gridBlock, gridBlockBackward];
+  type Step = [(w: Weights, below: HC, prev: HC, B: number, N: number) => Block,
+    (w: Weights, k: Block, dUp: HC, dNext: HC, B: number, N: number) => { dBelow: HC; dPrev: HC }];
+  const [block, blockBackward] = ({
+    lstm: [lstmBlock, lstmBlockBackward], gru: [gruBlock, gruBlockBackward], rnn: [rnnBlock, rnnBlockBackward],
+    grid_lstm: [gridBlock, gridBlockBackward],
+  } satisfies Record<string, Step>)[cfg.model];
   const ids = (a: ArrayLike<number>, t: number) => Array.from({ length: B }, (_, b) => a[b * T + t]); // [B] at step t
   const steps: { blocks: Block[]; top: F; logp: F }[] = [];
   let nll = 0;
@@ -129,8 +156,8 @@ export function forward(config: ModelConfig, params: Params, batch: Batch, state
 
   // Backward, the mirror image: every parameter's gradient and ∂/∂(initial state).
   const backward = (dFinalState?: StateInput): Gradients => {
-    const zeros = () => Array.from({ length: L }, () => new Float64Array(B * N));
-    const ds = dFinalState ? checkState('dFinalState', dFinalState, L, B * N) : { h: zeros(), c: zeros() };
+    const zeros = (n: number) => Array.from({ length: L }, () => new Float64Array(n));
+    const ds = dFinalState ? checkState('dFinalState', dFinalState, L, B * N, cellSize) : { h: zeros(B * N), c: zeros(cellSize) };
     for (const g of grads.values()) g.fill(0);
     for (let t = T - 1; t >= 0; t--) {
       const { blocks, top, logp } = steps[t];
@@ -176,10 +203,11 @@ function weights(cfg: ReturnType<typeof normalizeConfig>, params: Params) {
   for (const name of given.keys()) if (!p.has(name)) throw new Error(`params ${name} is not a parameter of this ${cfg.model}`);
   const N = cfg.rnnSize;
   const [w, b] = [(at: string) => `${at}.weight`, (at: string) => `${at}.bias`];
-  const lin = (at: string, nOut = 4 * N): op.Linear =>
+  const G = { lstm: 4, gru: 3, rnn: 1, grid_lstm: 4 }[cfg.model]; // blocks of N: i f o g; z r n; a
+  const lin = (at: string, nOut = G * N): op.Linear =>
     ({ W: p.get(w(at))!, b: p.get(b(at))!, dW: grads.get(w(at))!, db: grads.get(b(at))!, nIn: N, nOut });
   const layers = Array.from({ length: cfg.numLayers }, (_, l): Weights => {
-    if (cfg.model === 'lstm') return { i2h: lin(`layers.${l}.i2h`), h2h: lin(`layers.${l}.h2h`) };
+    if (cfg.model !== 'grid_lstm') return { i2h: lin(`layers.${l}.i2h`), h2h: lin(`layers.${l}.h2h`) };
     const [time, depth] = [`layers.${l}.time`, cfg.tieWeights ? 'depth' : `layers.${l}.depth`]; // §3.5 tied: shared arrays
     const [t2h, d2h] = [lin(`${time}.t2h`), lin(`${time}.d2h`)];
     return { 'time.t2h': t2h, 'time.d2h': d2h, 'depth.t2h': lin(`${depth}.t2h`), 'depth.d2h': lin(`${depth}.d2h`) };
@@ -188,14 +216,14 @@ function weights(cfg: ReturnType<typeof normalizeConfig>, params: Params) {
   return { E, dE, decoder: lin('decoder', cfg.vocabSize), layers, grads };
 }
 
-/** A float64 copy of a state, after checking that it has L layers of h and c of n = B·N values. */
-function checkState(name: string, s: StateInput, L: number, n: number): State {
+/** A float64 copy of a state, after checking that it has L layers of h of n = B·N values and c of nc (n, or 0: no cell). */
+function checkState(name: string, s: StateInput, L: number, n: number, nc: number): State {
   if (!Array.isArray(s?.h) || !Array.isArray(s?.c) || s.h.length !== L || s.c.length !== L) {
     throw new Error(`${name} must have h and c arrays of L = ${L} layers`);
   }
-  const copy = (k: 'h' | 'c') => s[k].map((a, l) => {
-    if (a?.length !== n) throw new Error(`${name}.${k}[${l}] must have B·N = ${n} values, got ${a?.length}`);
+  const copy = (k: 'h' | 'c', size: number) => s[k].map((a, l) => {
+    if (a?.length !== size) throw new Error(`${name}.${k}[${l}] must have ${size === 0 ? '0 (no cell)' : `B·N = ${size}`} values, got ${a?.length}`);
     return Float64Array.from(a);
   });
-  return { h: copy('h'), c: copy('c') };
+  return { h: copy('h', n), c: copy('c', nc) };
 }

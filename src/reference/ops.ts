@@ -91,6 +91,62 @@ export function lstmCellBackward(cell: Cell, dh: F, dc: F, B: number, N: number)
   return { da, dcPrev };
 }
 
+/** A GRU cell's output h [B, N] (and c, empty: it has none), and what its backward needs. */
+export interface GruCell { h: F; c: F; z: F; r: F; n: F; hPrev: F; rh: F }
+
+/** The GRU cell as char-rnn's GRU.lua computes it: ax = i2h(x) [B, 3N] in blocks z r n, hPrev [B, N], U = h2h [3N, N]:
+ *   z = σ(ax_z + hPrev·Uzᵀ + cz)   r = σ(ax_r + hPrev·Urᵀ + cr)   n = tanh(ax_n + (r⊙hPrev)·Unᵀ + cn)
+ *   h = z⊙n + (1 − z)⊙hPrev      (r acts before Un, and z weighs the candidate: both unlike PyTorch's nn.GRU) */
+export function gruCell(ax: F, hPrev: F, U: Linear, B: number, N: number): GruCell {
+  const [z, r, n, h, rh] = Array.from({ length: 5 }, () => new Float64Array(B * N));
+  const uh = linear(U, hPrev, B); // [B, 3N]: its z and r blocks
+  for (let j = 0; j < B * N; j++) {
+    const [b, u] = [Math.floor(j / N), j % N];
+    z[j] = sigmoid(ax[b * 3 * N + u] + uh[b * 3 * N + u]);
+    r[j] = sigmoid(ax[b * 3 * N + N + u] + uh[b * 3 * N + N + u]);
+    rh[j] = r[j] * hPrev[j];
+  }
+  const urh = linear(U, rh, B); // [B, 3N]: its n block
+  for (let j = 0; j < B * N; j++) {
+    const [b, u] = [Math.floor(j / N), j % N];
+    n[j] = Math.tanh(ax[b * 3 * N + 2 * N + u] + urh[b * 3 * N + 2 * N + u]);
+    h[j] = z[j] * n[j] + (1 - z[j]) * hPrev[j];
+  }
+  return { h, c: new Float64Array(0), z, r, n, hPrev, rh };
+}
+
+/** Its backward: dh [B, N] = ∂/∂h → dax [B, 3N] (= ∂/∂ of the z r n pre-activations), dhPrev [B, N]; adds U's gradients. */
+export function gruCellBackward(cell: GruCell, U: Linear, dh: F, B: number, N: number): { dax: F; dhPrev: F } {
+  const { z, r, n, hPrev, rh } = cell;
+  const dax = new Float64Array(B * 3 * N);
+  const dhPrev = new Float64Array(B * N);
+  const dZR = new Float64Array(B * 3 * N); // [da_z da_r 0]: the part of dax that reached U through hPrev
+  const dN = new Float64Array(B * 3 * N); // [0 0 da_n]: the part that reached U through r⊙hPrev
+  for (let j = 0; j < B * N; j++) {
+    const [b, u] = [Math.floor(j / N), j % N];
+    dax[b * 3 * N + u] = dZR[b * 3 * N + u] = dh[j] * (n[j] - hPrev[j]) * z[j] * (1 - z[j]); // dz through σ
+    dax[b * 3 * N + 2 * N + u] = dN[b * 3 * N + 2 * N + u] = dh[j] * z[j] * (1 - n[j] * n[j]); // dn through tanh
+    dhPrev[j] = dh[j] * (1 - z[j]); // h = … + (1 − z)⊙hPrev
+  }
+  const drh = linearBackward(U, dN, rh, B); // ∂/∂(r⊙hPrev)
+  for (let j = 0; j < B * N; j++) {
+    const [b, u] = [Math.floor(j / N), j % N];
+    dax[b * 3 * N + N + u] = dZR[b * 3 * N + N + u] = drh[j] * hPrev[j] * r[j] * (1 - r[j]); // dr through σ
+    dhPrev[j] += drh[j] * r[j];
+  }
+  return { dax, dhPrev: add(dhPrev, linearBackward(U, dZR, hPrev, B)) }; // hPrev fed z and r too
+}
+
+/** The vanilla RNN cell (char-rnn's RNN.lua): h = tanh(a), a [B, N]; no c. */
+export function rnnCell(a: F): { h: F; c: F } {
+  return { h: a.map(Math.tanh), c: new Float64Array(0) };
+}
+
+/** Its backward: da = dh⊙(1 − h²). */
+export function rnnCellBackward(cell: { h: F }, dh: F): F {
+  return dh.map((d, j) => d * (1 - cell.h[j] * cell.h[j]));
+}
+
 /** Log-softmax of logits [B, V] → logp [B, V], and Σ_b −logp[b, y_b] (y: B ids in [0, V)). */
 export function logSoftmaxNll(logits: F, y: number[], B: number, V: number): { logp: F; nll: number } {
   const logp = new Float64Array(B * V);
