@@ -169,7 +169,7 @@ describe('unknown options get a suggestion', () => {
   it('a choice value close to one gets it suggested; the message keeps its shape', () => {
     const train = COMMANDS.train.opts();
     expect(usageError('train', ['--optim', 'Adam'], train)).toBe('--optim must be one of rmsprop, adam, sgd, got "Adam"; did you mean adam?');
-    expect(usageError('train', ['--model', 'gridlstm'], train)).toBe('--model must be one of grid_lstm, lstm, got "gridlstm"; did you mean grid_lstm?');
+    expect(usageError('train', ['--model', 'gridlstm'], train)).toBe('--model must be one of grid_lstm, lstm, gru, rnn, got "gridlstm"; did you mean grid_lstm?');
     expect(usageError('train', ['--optim', 'lbfgs'], train)).toBe('--optim must be one of rmsprop, adam, sgd, got "lbfgs"');
     expect(usageError('train', ['--optim'], train)).toBe('--optim needs a value (rmsprop|adam|sgd)');
   });

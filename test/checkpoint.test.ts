@@ -44,7 +44,10 @@ const CONFIGS: { title: string; config: ModelConfig }[] = [
   { title: 'lstm', config: { model: 'lstm', vocabSize: V, rnnSize: N, numLayers: L, dropout: 0.25 } },
   { title: 'grid_lstm, tied', config: { model: 'grid_lstm', vocabSize: V, rnnSize: N, numLayers: L, tieWeights: true } },
   { title: 'grid_lstm, untied', config: { model: 'grid_lstm', vocabSize: V, rnnSize: N, numLayers: L, tieWeights: false, dropout: 0.5 } },
+  { title: 'gru', config: { model: 'gru', vocabSize: V, rnnSize: N, numLayers: L, dropout: 0.25 } },
+  { title: 'rnn', config: { model: 'rnn', vocabSize: V, rnnSize: N, numLayers: L } },
 ];
+const GRU = CONFIGS[3]!.config;
 
 let dir: string;
 beforeAll(() => {
@@ -234,17 +237,20 @@ describe('checkpoint round trip', () => {
     expect(load({ ...withoutBest, batches: 6 })!.batches).toBe(6);
   });
 
-  it('the carried hidden state round trips bit for bit', () => {
-    const model = makeModel(CONFIGS[1]!.config);
-    const B = 2;
-    const carry = model.zeroState(B);
-    const rng = new Rng(9);
-    for (const a of [...carry.h, ...carry.c]) for (let j = 0; j < a.length; j++) a[j] = rng.uniformRange(-1, 1);
-    const ck = parseCheckpoint(checkpointBytes(model, vocab(), { carry }), LABEL);
-    expect(ck.carry!.batchSize).toBe(B);
-    const flat = (parts: Float32Array[]) => bits(Float32Array.from(parts.flatMap((p) => Array.from(p))));
-    expect(bits(ck.carry!.h)).toEqual(flat(carry.h as Float32Array[]));
-    expect(bits(ck.carry!.c)).toEqual(flat(carry.c as Float32Array[]));
+  it('the carried hidden state round trips bit for bit (gru: h only, c empty)', () => {
+    for (const config of [CONFIGS[1]!.config, GRU]) {
+      const model = makeModel(config);
+      const B = 2;
+      const carry = model.zeroState(B);
+      const rng = new Rng(9);
+      for (const a of [...carry.h, ...carry.c]) for (let j = 0; j < a.length; j++) a[j] = rng.uniformRange(-1, 1);
+      const ck = parseCheckpoint(checkpointBytes(model, vocab(), { carry }), LABEL);
+      expect(ck.carry!.batchSize).toBe(B);
+      const flat = (parts: Float32Array[]) => bits(Float32Array.from(parts.flatMap((p) => Array.from(p))));
+      expect(bits(ck.carry!.h)).toEqual(flat(carry.h as Float32Array[]));
+      expect(bits(ck.carry!.c)).toEqual(flat(carry.c as Float32Array[]));
+      expect(ck.carry!.c).toHaveLength(config.model === 'gru' ? 0 : L * B * N);
+    }
   });
 });
 
@@ -366,7 +372,7 @@ describe('checkpoint validation', () => {
 
   it('config fields of the wrong type or range', () => {
     const cases: [string, unknown, RegExp][] = [
-      ['model', 'gru', /config\.model must be "grid_lstm" or "lstm", got "gru"/],
+      ['model', 'lstm2', /config\.model must be one of "grid_lstm", "lstm", "gru", "rnn", got "lstm2"/],
       ['model', null, /config\.model must be/],
       ['rnn_size', 0, /config\.rnn_size must be a positive integer, got 0/],
       ['rnn_size', -3, /config\.rnn_size must be a positive integer/],
@@ -546,6 +552,13 @@ describe('checkpoint validation', () => {
     expectRejected(withCarry({ ...good, batch_size: 3 }), /carry\.h must be base64 of 18 F32 values/);
     expectRejected(withCarry({ ...good, batch_size: 0 }), /carry\.batch_size must be a positive integer/);
     expectRejected(withCarry({ ...good, c: '!!!!' }), /carry\.c must be base64/);
+    // A gru carries no c: "" only; and saving a state with a c for it is refused.
+    const gru = makeModel(GRU);
+    const gruCarry = JSON.parse(parseSafetensors(checkpointBytes(gru, vocab(), { carry: gru.zeroState(2) })).metadata.carry!) as Record<string, unknown>;
+    expect(gruCarry.c).toBe('');
+    const gruWith = (carry: unknown) => ({ ...parts(gru), metadata: { ...parts(gru).metadata, carry: JSON.stringify(carry) } });
+    expectRejected(gruWith({ ...gruCarry, c: good.c }), /^ck\.safetensors: .*carry\.c must be no values \(a gru has no cell\): "", got "/);
+    expect(() => checkpointBytes(gru, vocab(), { carry: model.zeroState(2) })).toThrow(/carry must hold h \(and c of length 0: a gru has no cell\)/);
   });
 
   it('options that cannot build the model are a CheckpointError too', () => {

@@ -184,6 +184,40 @@ describe('grid-lstm CLI', () => {
     expect(loadCheckpoint(join(dir, m![1])).training?.iteration).toBeGreaterThan(0);
   });
 
+  // The two models that carry h only (a checkpoint's carry has no c): every command, and a
+  // resume that continues bit for bit.
+  for (const model of ['gru', 'rnn'] as const) {
+    it(`--model ${model}: train, inspect, sample, eval, resume (bit for bit) and --init-from`, () => {
+      const tiny = ['--model', model, '--rnn-size', '8', '--num-layers', '2', '--batch-size', '4', '--seq-length', '8', '--dropout', '0.1', '--eval-val-every', '2'];
+      const whole = run(['train', '--data', dataFile, ...tiny, '--max-steps', '4', '--checkpoint-dir', `${model}-whole`]);
+      expect(whole.code, whole.stderr).toBe(0);
+      expect(whole.stderr).toMatch(new RegExp(`^${model} 2×8, [\\d,]+ parameters`, 'm'));
+      const ck4 = newest(join(dir, `${model}-whole`));
+      expect(ck4).toMatch(new RegExp(`lm_${model}_epoch`));
+      const info = loadCheckpoint(ck4);
+      expect(info.model.config.model).toBe(model);
+      expect(info.carry?.c).toHaveLength(0);
+      expect(run(['inspect', ck4]).stdout).toMatch(new RegExp(`^model:\\s+${model}$`, 'm'));
+      const text = run(['sample', ck4, '--length', '30', '--seed', '3', '--quiet']);
+      expect(text.code).toBe(0);
+      expect([...text.stdout.trimEnd()].length).toBeGreaterThan(0);
+      const ev = run(['eval', ck4, '--data', dataFile, '--json']);
+      expect(ev.code).toBe(0);
+      expect(JSON.parse(ev.stdout).loss).toBeGreaterThan(0);
+      // 2 steps, then resumed to 4: the same bytes as 4 steps in one go.
+      expect(run(['train', '--data', dataFile, ...tiny, '--max-steps', '2', '--checkpoint-dir', `${model}-half`]).code).toBe(0);
+      const resumed = run(['train', '--resume', newest(join(dir, `${model}-half`)), '--max-steps', '4', '--checkpoint-dir', `${model}-resumed`]);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const a = tensorBytes(ck4);
+      const b = tensorBytes(newest(join(dir, `${model}-resumed`)));
+      expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
+      for (const [k, bytes] of a) expect(Buffer.compare(Buffer.from(bytes), Buffer.from(b.get(k)!)), k).toBe(0);
+      const init = run(['train', '--data', dataFile, '--init-from', ck4, '--batch-size', '4', '--seq-length', '8', '--max-steps', '2', '--eval-val-every', '2', '--checkpoint-dir', `${model}-init`]);
+      expect(init.code, init.stderr).toBe(0);
+      expect(loadCheckpoint(newest(join(dir, `${model}-init`))).model.config.model).toBe(model);
+    });
+  }
+
   describe('bad input: one line, exit code 2, no stack trace', () => {
     const cases: [string, string[], RegExp][] = [
       ['unknown option', ['train', '--rnn-sise', '3'], /unknown option --rnn-sise/],
@@ -191,7 +225,7 @@ describe('grid-lstm CLI', () => {
       ['non-numeric value', ['train', '--rnn-size', 'big'], /--rnn-size must be a whole number, got "big"/],
       ['size 0', ['train', '--data', dataFile, '--rnn-size', '0'], /--rnn-size must be a whole number > 0/],
       ['dropout 1', ['train', '--data', dataFile, '--dropout', '1'], /--dropout must be in \[0, 1\)/],
-      ['unknown model', ['train', '--model', 'gru'], /--model must be one of grid_lstm, lstm/],
+      ['unknown model', ['train', '--model', 'foo'], /--model must be one of grid_lstm, lstm, gru, rnn, got "foo"/],
       ['fractions > 1', ['train', '--data', dataFile, '--train-frac', '0.9', '--val-frac', '0.2'], /--train-frac .* --val-frac .*(more than|at most) 1/],
       ['missing data file', ['train', '--data', join(dir, 'nope.txt')], /no such file/],
       ['data too small', ['train', '--data', dataFile, '--batch-size', '1000', '--seq-length', '100'], /--batch-size|--seq-length/],

@@ -2,7 +2,8 @@
  * Initialisation as char-rnn's: every parameter uniform(−0.08, 0.08), drawn from Rng(seed) in
  * layout order, then the forget-gate block of the bias of each LSTM's first linear map set to 1
  * (lstm: layers.l.i2h; grid_lstm: the time LSTM's t2h in every layer and the depth LSTM's t2h,
- * once when tied, per layer when untied). Which block is the forget gate is taken from the
+ * once when tied, per layer when untied; gru and rnn: none, char-rnn's rule is for LSTMs only).
+ * Which block is the forget gate is taken from the
  * reference cell (src/reference/ops.ts), not from the model's code: with the pre-activations set
  * to that bias, the cell carries c_prev scaled by σ(1).
  */
@@ -15,6 +16,7 @@ import { arbConfig, runs } from './helpers/arbitraries.js';
 /** The first-map biases of each LSTM, written out here from the naming scheme (src/nn/params.ts). */
 function firstMapBiases(c: Required<ModelConfig>): string[] {
   const L = Array.from({ length: c.numLayers }, (_, l) => l);
+  if (c.model === 'gru' || c.model === 'rnn') return []; // no forget gate
   if (c.model === 'lstm') return L.map((l) => `layers.${l}.i2h.bias`);
   const time = L.map((l) => `layers.${l}.time.t2h.bias`);
   return c.tieWeights ? [...time, 'depth.t2h.bias'] : [...time, ...L.map((l) => `layers.${l}.depth.t2h.bias`)];
@@ -69,22 +71,27 @@ describe('initialisation', () => {
   });
 
   it('no other bias holds a 1, and no tensor is constant; draws depend on the seed and repeat with it', () => {
-    const config: ModelConfig = { model: 'grid_lstm', vocabSize: 6, rnnSize: 4, numLayers: 3, tieWeights: false };
-    const a = new Model(config, { seed: 5, dtype: 'float64' });
-    const b = new Model(config, { seed: 5, dtype: 'float64' });
-    const other = new Model(config, { seed: 6, dtype: 'float64' });
-    expect(Array.from(b.params)).toEqual(Array.from(a.params));
-    const forget = new Set(firstMapBiases(a.config));
-    let differ = 0;
-    for (const name of a.parameterNames()) {
-      const v = Array.from(a.param(name));
-      const w = Array.from(other.param(name));
-      const ones = v.filter((x) => x === 1).length;
-      expect(ones).toBe(forget.has(name) ? 4 : 0);
-      expect(new Set(v.filter((x) => x !== 1)).size).toBeGreaterThan(v.length / 2); // not constant
-      differ += v.filter((x, j) => x !== w[j]).length;
+    for (const config of [
+      { model: 'grid_lstm', vocabSize: 6, rnnSize: 4, numLayers: 3, tieWeights: false },
+      { model: 'gru', vocabSize: 6, rnnSize: 4, numLayers: 2 },
+      { model: 'rnn', vocabSize: 6, rnnSize: 4, numLayers: 2 },
+    ] as ModelConfig[]) {
+      const a = new Model(config, { seed: 5, dtype: 'float64' });
+      const b = new Model(config, { seed: 5, dtype: 'float64' });
+      const other = new Model(config, { seed: 6, dtype: 'float64' });
+      expect(Array.from(b.params)).toEqual(Array.from(a.params));
+      const forget = new Set(firstMapBiases(a.config));
+      let differ = 0;
+      for (const name of a.parameterNames()) {
+        const v = Array.from(a.param(name));
+        const w = Array.from(other.param(name));
+        const ones = v.filter((x) => x === 1).length;
+        expect(ones).toBe(forget.has(name) ? 4 : 0);
+        expect(new Set(v.filter((x) => x !== 1)).size).toBeGreaterThan(v.length / 2); // not constant
+        differ += v.filter((x, j) => x !== w[j]).length;
+      }
+      // Every drawn value differs between seeds 5 and 6 (the 1s are the same).
+      expect(differ).toBe(a.params.length - 4 * forget.size);
     }
-    // Every drawn value differs between seeds 5 and 6 (the 1s are the same).
-    expect(differ).toBe(a.params.length - 4 * forget.size);
   });
 });

@@ -11,7 +11,7 @@ describe('normalizeConfig', () => {
     const cases: [unknown, string][] = [
       [null, 'model config must be an object'],
       ['grid_lstm', 'model config must be an object'],
-      [{ ...good, model: 'gru' }, `model must be 'grid_lstm' or 'lstm', got "gru"`],
+      [{ ...good, model: 'GRU' }, `model must be one of 'grid_lstm', 'lstm', 'gru', 'rnn', got "GRU"`],
       [{ ...good, vocabSize: '5' }, 'vocabSize must be a positive integer, got "5"'],
       [{ ...good, rnnSize: 0 }, 'rnnSize must be a positive integer, got 0'],
       [{ ...good, numLayers: 1.5 }, 'numLayers must be a positive integer, got 1.5'],
@@ -34,5 +34,16 @@ describe('paramCount', () => {
     expect(paramCount(normalizeConfig({ model: 'grid_lstm', vocabSize: 5, rnnSize: 3, numLayers: 2, tieWeights: false }))).toBe(15 + 4 * 96 + 20);
     const c = normalizeConfig({ model: 'grid_lstm', vocabSize: 7, rnnSize: 2, numLayers: 3 });
     expect(paramCount(c)).toBe(paramLayout(c).reduce((s, t) => s + t.size, 0));
+    // gru: i2h, h2h [3N, N] + [3N] (27 + 9 each); rnn: [N, N] + [N] (9 + 3 each).
+    expect(paramCount(normalizeConfig({ model: 'gru', vocabSize: 5, rnnSize: 3, numLayers: 2 }))).toBe(15 + 2 * 72 + 20);
+    expect(paramCount(normalizeConfig({ model: 'rnn', vocabSize: 5, rnnSize: 3, numLayers: 2 }))).toBe(15 + 2 * 24 + 20);
+  });
+  it("gru and rnn: char-rnn's names, i2h and h2h of 3N (blocks z r n) and N rows", () => {
+    const shapes = (model: 'gru' | 'rnn') =>
+      paramLayout(normalizeConfig({ model, vocabSize: 5, rnnSize: 3, numLayers: 2 })).map((t) => `${t.name} [${t.shape}]`);
+    const layers = (G: number) =>
+      [0, 1].flatMap((l) => [`layers.${l}.i2h.weight [${G},3]`, `layers.${l}.i2h.bias [${G}]`, `layers.${l}.h2h.weight [${G},3]`, `layers.${l}.h2h.bias [${G}]`]);
+    expect(shapes('gru')).toEqual(['embedding.weight [5,3]', ...layers(9), 'decoder.weight [5,3]', 'decoder.bias [5]']);
+    expect(shapes('rnn')).toEqual(['embedding.weight [5,3]', ...layers(3), 'decoder.weight [5,3]', 'decoder.bias [5]']);
   });
 });

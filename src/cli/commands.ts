@@ -23,7 +23,7 @@ export interface Command {
 export const COMMANDS: Record<string, Command> = {
   train: {
     run: cmdTrain,
-    summary: 'train a grid_lstm or lstm model on a text file (default: the built-in corpus)',
+    summary: 'train a grid_lstm, lstm, gru or rnn model on a text file (default: the built-in corpus)',
     usage: 'grid-lstm train [options]',
     about: 'Train a character-level language model (char-rnn options and defaults).',
     opts: () => TRAIN_OPTS,

@@ -1,6 +1,6 @@
 /** grid-lstm train: char-rnn's train.lua. */
 import type { Corpus } from '../train/data.js';
-import { paramCount } from '../nn/params.js';
+import { MODEL_KINDS, paramCount } from '../nn/params.js';
 import {
   DEFAULT_TRAIN_OPTIONS,
   type RunOutcome,
@@ -21,7 +21,13 @@ export const D = DEFAULT_TRAIN_OPTIONS;
 export const TRAIN_OPTS: OptSpec[] = [
   { key: 'data', kind: 'string', arg: 'FILE', help: 'UTF-8 text to train on (default: the built-in State of the Union corpus)' },
   { key: 'encoding', kind: 'choice', choices: ['utf8', 'latin1'], default: 'utf8', help: 'how to read --data: utf8, or latin1 (each byte one character)' },
-  { key: 'model', kind: 'choice', choices: ['grid_lstm', 'lstm'], default: D.model, help: 'grid_lstm (2D Grid LSTM) or lstm (stacked LSTM)' },
+  {
+    key: 'model',
+    kind: 'choice',
+    choices: [...MODEL_KINDS],
+    default: D.model,
+    help: 'grid_lstm (2D Grid LSTM), or a stack of lstm, gru or rnn cells (docs/models.md)',
+  },
   { key: 'rnnSize', kind: 'int', arg: 'N', default: D.rnnSize, help: 'hidden units per LSTM' },
   { key: 'numLayers', kind: 'int', arg: 'L', default: D.numLayers, help: 'number of layers' },
   { key: 'tieWeights', kind: 'bool', default: D.tieWeights, help: 'grid_lstm: share the depth LSTM weights across layers' },

@@ -36,6 +36,7 @@
  * in a browser the coordinator must itself run in a worker (a page's main thread may not wait).
  * Nothing here uses a Node API: the spawner passed in is the platform's edge (node.ts).
  */
+import { cellOf } from '../nn/cells.js';
 import type { Model, State } from '../nn/model.js';
 import type { Rng } from '../nn/rng.js';
 import { WasmKernels } from '../nn/wasm.js';
@@ -73,10 +74,12 @@ export function effectiveThreads(requested: number, B: number): number {
  * measured here leaves little to gain beyond; see docs/performance.md) and at most B; one for a
  * step too small to share (measured on 2 cores, grid_lstm 2×16, B 4, T 8: 0.11 ms a step on
  * one thread, 0.18 on two; 2×32, B 8, T 16: 0.80 and 0.68), i.e. below 2¹⁸ of B·T·L·N² (×2 for
- * grid_lstm, twice the products).
+ * grid_lstm, twice the products; for gru and rnn scaled by their products too, ¾ and ¼ of the
+ * lstm's: not measured).
  */
 export function defaultThreadCount(cores: number, o: { model: string; rnnSize: number; numLayers: number; batchSize: number; seqLength: number }): number {
-  const work = o.batchSize * o.seqLength * o.numLayers * o.rnnSize * o.rnnSize * (o.model === 'grid_lstm' ? 2 : 1);
+  const scale = o.model === 'grid_lstm' ? 2 : o.model === 'gru' ? 0.75 : o.model === 'rnn' ? 0.25 : 1;
+  const work = o.batchSize * o.seqLength * o.numLayers * o.rnnSize * o.rnnSize * scale;
   if (work < 2 ** 18) return 1;
   return effectiveThreads(Math.min(8, cores), o.batchSize);
 }
@@ -142,8 +145,9 @@ export class DataParallel {
     const results = new SharedArrayBuffer(8 * W);
     this.results = new Float64Array(results);
     this.texts = new SharedArrayBuffer(TEXT_BYTES * W);
-    const io = new SharedArrayBuffer(ioBytes(B, T, L, N));
-    this.io = ioViews(io, B, T, L, N);
+    const Nc = cellOf(model.config.model).hasCell ? N : 0; // gru and rnn carry h only
+    const io = new SharedArrayBuffer(ioBytes(B, T, L, N, Nc));
+    this.io = ioViews(io, B, T, L, N, Nc);
     const chunk = Math.ceil(P / W / 16) * 16;
     for (let w = 0; w < W; w++) this.ranges.push([Math.min(P, w * chunk), Math.min(P, (w + 1) * chunk)]);
     // Everything the workers use is allocated here, before they start (see the note above).
@@ -288,7 +292,7 @@ export class DataParallel {
       const N = this.model.config.rnnSize;
       for (let l = 0; l < r.finalState.h.length; l++) {
         this.io.h[l].set(r.finalState.h[l].subarray(0, count * N));
-        this.io.c[l].set(r.finalState.c[l].subarray(0, count * N));
+        this.io.c[l].set(r.finalState.c[l].subarray(0, count * N)); // (gru, rnn: empty)
       }
     }
     this.waitAll(job, t0);

@@ -69,28 +69,32 @@ export interface WorkerInit {
   control: SharedArrayBuffer;
   results: SharedArrayBuffer;
   texts: SharedArrayBuffer;
-  /** The batch (x, y: Int32 [B, T]) and the carried state (Float32, per layer h then c, [B, N] each). */
+  /** The batch (x, y: Int32 [B, T]) and the carried state (Float32, per layer h [B, N] then c [B, N], or none for gru and rnn). */
   io: SharedArrayBuffer;
   B: number;
   T: number;
 }
 
-/** Views of the exchange area for a batch of B streams × T steps of a model with L layers of N. */
-export function ioViews(io: SharedArrayBuffer, B: number, T: number, L: number, N: number) {
+/**
+ * Views of the exchange area for a batch of B streams × T steps of a model with L layers of N
+ * units and cells of Nc (N for the LSTMs; 0 for gru and rnn, whose c views are empty).
+ */
+export function ioViews(io: SharedArrayBuffer, B: number, T: number, L: number, N: number, Nc: number) {
   const x = new Int32Array(io, 0, B * T);
   const y = new Int32Array(io, 4 * B * T, B * T);
-  const at = 8 * B * T;
+  let at = 8 * B * T;
   const h: Float32Array[] = [];
   const c: Float32Array[] = [];
   for (let l = 0; l < L; l++) {
-    h.push(new Float32Array(io, at + 4 * (2 * l) * B * N, B * N));
-    c.push(new Float32Array(io, at + 4 * (2 * l + 1) * B * N, B * N));
+    h.push(new Float32Array(io, at, B * N));
+    c.push(new Float32Array(io, at + 4 * B * N, B * Nc));
+    at += 4 * B * (N + Nc);
   }
   return { x, y, h, c };
 }
 
-export function ioBytes(B: number, T: number, L: number, N: number): number {
-  return 8 * B * T + 8 * L * B * N;
+export function ioBytes(B: number, T: number, L: number, N: number, Nc: number): number {
+  return 8 * B * T + 4 * L * B * (N + Nc);
 }
 
 /** Writes `message` (UTF-8, cut to the area) into thread `index`'s error text. */

@@ -5,6 +5,7 @@
  * whose parameters are views of the coordinator's (nothing is copied), and reports through
  * the control words. It never allocates outside its arena (see WasmKernels' `attach`).
  */
+import { cellOf } from '../nn/cells.js';
 import { Model, type State } from '../nn/model.js';
 import { Rng } from '../nn/rng.js';
 import { WasmKernels } from '../nn/wasm.js';
@@ -23,8 +24,8 @@ export function runWorker(init: WorkerInit): void {
     const grads = init.gradsAt.map(view);
     const model = new Model(init.config, { kernels, buffers: { params: view(init.paramsAt), grads: grads[init.index] } });
     const results = new Float64Array(init.results);
-    const io = ioViews(init.io, init.B, init.T, init.config.numLayers, init.config.rnnSize);
     const N = init.config.rnnSize;
+    const io = ioViews(init.io, init.B, init.T, init.config.numLayers, N, cellOf(init.config.model).hasCell ? N : 0);
     Atomics.store(ctrl, slot + C.READY, 1);
     let seen = 0; // job numbers start at 1 (the first may be posted before this thread runs)
     for (;;) {
@@ -50,7 +51,7 @@ export function runWorker(init: WorkerInit): void {
         const count = ctrl[slot + C.COUNT];
         const total = ctrl[slot + C.TOTAL];
         const T = ctrl[slot + C.T];
-        const rows = (a: Float32Array) => a.subarray(first * N, (first + count) * N);
+        const rows = (a: Float32Array) => a.subarray(first * N, (first + count) * N); // (c of gru, rnn: empty)
         const state: State = { h: io.h.map(rows), c: io.c.map(rows) };
         const batch = {
           x: io.x.subarray(first * T, (first + count) * T),

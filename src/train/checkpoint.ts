@@ -28,7 +28,8 @@ import { type DType, type Float, type Kernels } from '../nn/kernels.js';
 import { type Vocab, vocabFromChars } from './data.js';
 import { Model, type State } from '../nn/model.js';
 import { type OptimName, type Optimizer, OPTIMIZERS } from './optim.js';
-import { type FullModelConfig, type ModelKind, type TensorSpec, paramLayout } from '../nn/params.js';
+import { cellOf } from '../nn/cells.js';
+import { type FullModelConfig, MODEL_KINDS, type ModelKind, type TensorSpec, paramLayout } from '../nn/params.js';
 import {
   MAX_HEADER_LENGTH,
   type SafetensorsContents,
@@ -114,7 +115,10 @@ export interface CheckpointExtra {
   carry?: State;
 }
 
-/** A carried hidden state read from a checkpoint: h and c flat, shape [L, B, N] (layer l at l·B·N). */
+/**
+ * A carried hidden state read from a checkpoint: h and c flat, shape [L, B, N] (layer l at
+ * l·B·N); c is empty for gru and rnn, which carry h only.
+ */
 export interface CarriedState {
   batchSize: number;
   h: Float32Array;
@@ -282,8 +286,9 @@ function readConfig(metadata: Record<string, string>, fail: Fail): { config: Ful
   if (!isPlainObject(raw)) fail(`the "config" metadata must be a JSON object, got ${show(raw)}`);
   const obj = raw as Record<string, unknown>;
 
-  const model = field(obj, 'model', 'config', '"grid_lstm" or "lstm"', fail);
-  if (model !== 'grid_lstm' && model !== 'lstm') fail(`config.model must be "grid_lstm" or "lstm", got ${show(model)}`);
+  const kinds = MODEL_KINDS.map((m) => `"${m}"`).join(', ');
+  const model = field(obj, 'model', 'config', `one of ${kinds}`, fail);
+  if (!MODEL_KINDS.includes(model as ModelKind)) fail(`config.model must be one of ${kinds}, got ${show(model)}`);
   const chars = checkVocabChars(field(obj, 'vocab', 'config', 'an array of one-character strings', fail), 'config.vocab', fail);
   const positive = (key: string): number => {
     const v = field(obj, key, 'config', 'a positive integer', fail);
@@ -454,7 +459,7 @@ function f32Base64(parts: readonly Float[], what: string, fail: Fail): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
-/** The `carry` metadata text for a state of `numLayers` layers of [B, N]. */
+/** The `carry` metadata text for a state of `numLayers` layers of [B, N] (c: of length 0 for gru and rnn). */
 function carryJson(carry: State, config: FullModelConfig, fail: Fail): string {
   const L = config.numLayers;
   const N = config.rnnSize;
@@ -462,8 +467,10 @@ function carryJson(carry: State, config: FullModelConfig, fail: Fail): string {
     fail(`carry must have h and c arrays of ${L} layers (a State from model.zeroState or forwardBackward)`);
   }
   const size = carry.h[0]?.length ?? 0;
-  if (size === 0 || size % N !== 0 || [...carry.h, ...carry.c].some((a) => a?.length !== size)) {
-    fail(`carry must hold h and c of length B·N (N = ${N}) for every layer, all the same length`);
+  const cell = cellOf(config.model).hasCell;
+  if (size === 0 || size % N !== 0 || carry.h.some((a) => a?.length !== size) || carry.c.some((a) => a?.length !== (cell ? size : 0))) {
+    const c = cell ? 'h and c' : `h (and c of length 0: a ${config.model} has no cell)`;
+    fail(`carry must hold ${c} of length B·N (N = ${N}) for every layer, all the same length`);
   }
   return JSON.stringify({ batch_size: size / N, h: f32Base64(carry.h, 'carry.h', fail), c: f32Base64(carry.c, 'carry.c', fail) });
 }
@@ -475,12 +482,14 @@ function readCarry(text: string, config: FullModelConfig, fail: Fail): CarriedSt
   const obj = raw as Record<string, unknown>;
   const B = field(obj, 'batch_size', 'carry', 'a positive integer', fail);
   if (typeof B !== 'number' || !Number.isSafeInteger(B) || B <= 0) fail(`carry.batch_size must be a positive integer, got ${show(B)}`);
-  const count = config.numLayers * (B as number) * config.rnnSize;
   const decode = (key: 'h' | 'c'): Float32Array => {
+    // (gru and rnn carry no c: "", no values)
+    const count = key === 'c' && !cellOf(config.model).hasCell ? 0 : config.numLayers * (B as number) * config.rnnSize;
     const s = field(obj, key, 'carry', 'a base64 string', fail);
     const byteCount = 4 * count;
     if (typeof s !== 'string' || !BASE64.test(s) || s.length !== 4 * Math.ceil(byteCount / 3)) {
-      fail(`carry.${key} must be base64 of ${count} F32 values (num_layers·batch_size·rnn_size), got ${show(s)}`);
+      const what = count === 0 ? `no values (a ${config.model} has no cell): ""` : `base64 of ${count} F32 values (num_layers·batch_size·rnn_size)`;
+      fail(`carry.${key} must be ${what}, got ${show(s)}`);
     }
     const bytes = Buffer.from(s as string, 'base64');
     if (bytes.length !== byteCount) fail(`carry.${key} decodes to ${bytes.length} bytes, expected ${byteCount}`);

@@ -16,7 +16,8 @@ import { CharLoader, type Corpus, type Split, type Vocab, corpusFromText, traini
 import type { Float, Kernels } from '../nn/kernels.js';
 import { Model, type State } from '../nn/model.js';
 import { type OptimName, Optimizer, clipGradients, norm } from './optim.js';
-import type { ModelKind } from '../nn/params.js';
+import { cellOf } from '../nn/cells.js';
+import { MODEL_KINDS, type ModelKind } from '../nn/params.js';
 import { describeSystemError, writeFileAtomic } from './safetensors.js';
 import { DataParallel, WorkerError, effectiveThreads } from '../parallel/pool.js';
 import { spawnNodeWorker } from '../parallel/node.js';
@@ -1045,9 +1046,10 @@ function sameVocab(a: Vocab, b: Vocab): boolean {
 /** Parameter count of a model, computed without building its layout (which is O(layers)). */
 function parameterCount(o: Pick<TrainOptions, 'model' | 'rnnSize' | 'numLayers' | 'tieWeights'>, V: number): number {
   const N = o.rnnSize;
-  const lstm = 2 * (4 * N * N + 4 * N); // one LSTM's two linear maps
-  const perLayer = o.model === 'lstm' ? lstm : o.model === 'grid_lstm' && !o.tieWeights ? 2 * lstm : lstm;
-  const shared = o.model === 'grid_lstm' && o.tieWeights ? lstm : 0;
+  const G = cellOf(o.model).blocks.length; // 4 (LSTMs), 3 (gru), 1 (rnn)
+  const cell = 2 * (G * N * N + G * N); // one cell's two linear maps
+  const perLayer = o.model === 'grid_lstm' && !o.tieWeights ? 2 * cell : cell;
+  const shared = o.model === 'grid_lstm' && o.tieWeights ? cell : 0;
   return 2 * V * N + V + o.numLayers * perLayer + shared;
 }
 
@@ -1201,7 +1203,7 @@ export function validateTrainOptions(o: TrainOptions): void {
     const v = o[k];
     if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw new Error(`${optionFlag(k)} must be ${what}, got ${v}`);
   };
-  if (o.model !== 'grid_lstm' && o.model !== 'lstm') throw new Error(`--model must be grid_lstm or lstm, got ${o.model}`);
+  if (!MODEL_KINDS.includes(o.model)) throw new Error(`--model must be one of ${MODEL_KINDS.join(', ')}, got ${o.model}`);
   for (const k of ['rnnSize', 'numLayers', 'seqLength', 'batchSize', 'printEvery', 'evalValEvery'] as const) posInt(k);
   if (o.maxSteps !== null) posInt('maxSteps');
   num('dropout', (v) => v >= 0 && v < 1, 'in [0, 1)');
