@@ -187,7 +187,7 @@ describe('grid-lstm CLI', () => {
   // The two models that carry h only (a checkpoint's carry has no c): every command, and a
   // resume that continues bit for bit.
   for (const model of ['gru', 'rnn'] as const) {
-    it(`--model ${model}: train, inspect, sample, eval, resume (bit for bit) and --init-from`, () => {
+    it(`--model ${model}: train, inspect, sample, eval, viz, resume (bit for bit) and --init-from`, () => {
       const tiny = ['--model', model, '--rnn-size', '8', '--num-layers', '2', '--batch-size', '4', '--seq-length', '8', '--dropout', '0.1', '--eval-val-every', '2'];
       const whole = run(['train', '--data', dataFile, ...tiny, '--max-steps', '4', '--checkpoint-dir', `${model}-whole`]);
       expect(whole.code, whole.stderr).toBe(0);
@@ -204,6 +204,13 @@ describe('grid-lstm CLI', () => {
       const ev = run(['eval', ck4, '--data', dataFile, '--json']);
       expect(ev.code).toBe(0);
       expect(JSON.parse(ev.stdout).loss).toBeGreaterThan(0);
+      // viz: the cell's own kinds (gru: h z r n; rnn: h); an LSTM's kind is one line naming them.
+      const viz = JSON.parse(run(['viz', ck4, '--data', dataFile, '--length', '100', '--json']).stdout);
+      expect(viz.kinds).toEqual(model === 'gru' ? ['h', 'z', 'r', 'n'] : ['h']);
+      expect(viz.saturation.map((p: { gate: string }) => p.gate)).toEqual(model === 'gru' ? ['z', 'r', 'z', 'r'] : []);
+      const noCell = run(['viz', ck4, '--data', dataFile, '--kinds', 'h,c']);
+      expect(noCell.code).toBe(2);
+      expect(noCell.stderr).toBe(`grid-lstm: error: --kinds c: ${model === 'gru' ? 'a gru' : 'an rnn'} has no c; the kinds of its cells are ${model === 'gru' ? 'h,z,r,n' : 'h'}\n`);
       // 2 steps, then resumed to 4: the same bytes as 4 steps in one go.
       expect(run(['train', '--data', dataFile, ...tiny, '--max-steps', '2', '--checkpoint-dir', `${model}-half`]).code).toBe(0);
       const resumed = run(['train', '--resume', newest(join(dir, `${model}-half`)), '--max-steps', '4', '--checkpoint-dir', `${model}-resumed`]);

@@ -7,7 +7,8 @@
  *     trace() runs the same chunks through the same forwardChunks loop inside model.inference().
  *     So the mean over all positions equals evaluateIds' loss up to evaluateIds' own rounding
  *     (it adds (NLL/T)·T per chunk, a few ulps): checked to 1e-12 relative.
- *  2. Ranges: the gates lie in [0, 1], g, tanh(c) and h in [−1, 1], tanh(c) = tanh(c).
+ *  2. Ranges: the gates lie in [0, 1], g, n, tanh(c) and h in [−1, 1], tanh(c) = tanh(c); each
+ *     model's trace has its cells' kinds only (the GRU's h follows from its z, n and h before).
  *  3. An independent path: model.step() fed the characters one by one (outside inference(),
  *     batch 1) gives the same time-LSTM state and log-probabilities at every position.
  *  4. A range, and the chunks of traceChunks, are the whole trace's numbers exactly; the state
@@ -30,6 +31,7 @@ import {
   trace,
   traceChunks,
   TRACE_KINDS,
+  traceKinds,
   type TraceSpan,
   TsKernels,
 } from '../src/index.js';
@@ -41,7 +43,7 @@ import { digitUnitModel } from './helpers/digit-model.js';
 const wasm = loadWasmKernelsSync();
 
 const arbSmallConfig = fc.record({
-  model: fc.constantFrom('grid_lstm' as const, 'lstm' as const),
+  model: fc.constantFrom('grid_lstm' as const, 'lstm' as const, 'gru' as const, 'rnn' as const),
   numLayers: fc.integer({ min: 1, max: 3 }),
   rnnSize: fc.integer({ min: 1, max: 9 }),
   vocabSize: fc.integer({ min: 2, max: 12 }),
@@ -90,7 +92,7 @@ describe('trace: the per-position losses are those evaluation sums', () => {
 });
 
 describe('trace: values', () => {
-  it('gates in [0, 1], g, tanh(c) and h in [−1, 1], tanh(c) = tanh(c); shapes [n, N], [n, V]', () => {
+  it('gates in [0, 1], g, n, tanh(c) and h in [−1, 1], tanh(c) = tanh(c), the GRU\'s h from z, n and the h before; shapes [n, N], [n, V]', () => {
     fc.assert(
       fc.property(arbSmallConfig, fc.integer({ min: 1, max: 250 }), fc.integer(), fc.constantFrom<'f64' | 'wasm'>('f64', 'wasm'), (config, n, seed, k) => {
         const m = model(config, seed, k, 3); // large weights: saturated gates
@@ -98,17 +100,32 @@ describe('trace: values', () => {
         const N = config.rnnSize;
         expect(t.logp.length).toBe(n * config.vocabSize);
         expect(t.layers.length).toBe(config.numLayers);
+        const has = traceKinds(config.model);
         for (const layer of t.layers) {
-          expect(layer.depth === null).toBe(config.model === 'lstm');
-          for (const lstm of [layer.time, layer.depth]) {
-            if (lstm === null) continue;
-            for (const kind of TRACE_KINDS) expect(lstm[kind].length).toBe(n * N);
-            for (const kind of ['i', 'f', 'o'] as const) for (const v of lstm[kind]) expect(v >= 0 && v <= 1).toBe(true);
-            for (const kind of ['g', 'tc', 'h'] as const) for (const v of lstm[kind]) expect(v >= -1 && v <= 1).toBe(true);
-            for (let j = 0; j < n * N; j++) {
-              const want = Math.tanh(lstm.c[j]);
-              expect(Math.abs(lstm.tc[j] - want)).toBeLessThanOrEqual(k === 'f64' ? 1e-15 : 1e-6 * Math.abs(want) + 1e-7);
-              expect(lstm.h[j]).toBeCloseTo(lstm.o[j] * lstm.tc[j], k === 'f64' ? 14 : 6);
+          expect(layer.depth === null).toBe(config.model !== 'grid_lstm');
+          for (const cell of [layer.time, layer.depth]) {
+            if (cell === null) continue;
+            for (const kind of TRACE_KINDS) expect(cell[kind]?.length).toBe(has.includes(kind) ? n * N : undefined);
+            const unit = (kinds: string, lo: number) => {
+              for (const kind of kinds) for (const v of cell[kind as 'h']!) expect(v >= lo && v <= 1).toBe(true);
+            };
+            if (config.model === 'rnn') unit('h', -1);
+            else if (config.model === 'gru') {
+              unit('zr', 0);
+              unit('nh', -1);
+              // h = z⊙n + (1 − z)⊙h_prev, from the zero state at position 0
+              for (let j = 0; j < n * N; j++) {
+                const prev = j < N ? 0 : cell.h![j - N];
+                expect(cell.h![j]).toBeCloseTo(cell.z![j] * cell.n![j] + (1 - cell.z![j]) * prev, k === 'f64' ? 14 : 6);
+              }
+            } else {
+              unit('ifo', 0);
+              unit('g', -1);
+              for (let j = 0; j < n * N; j++) {
+                const want = Math.tanh(cell.c![j]);
+                expect(Math.abs(cell.tc![j] - want)).toBeLessThanOrEqual(k === 'f64' ? 1e-15 : 1e-6 * Math.abs(want) + 1e-7);
+                expect(cell.h![j]).toBeCloseTo(cell.o![j] * cell.tc![j], k === 'f64' ? 14 : 6);
+              }
             }
           }
         }
@@ -142,8 +159,8 @@ describe('trace: values', () => {
           const logp = m.step([ids[p]], state);
           expect(maxRelDiff(logp, t.logp.subarray(p * V, (p + 1) * V), floor)).toBeLessThan(tol);
           for (let l = 0; l < config.numLayers; l++) {
-            expect(maxRelDiff(state.h[l], t.layers[l].time.h.subarray(p * N, (p + 1) * N), floor)).toBeLessThan(tol);
-            expect(maxRelDiff(state.c[l], t.layers[l].time.c.subarray(p * N, (p + 1) * N), floor)).toBeLessThan(tol);
+            expect(maxRelDiff(state.h[l], t.layers[l].time.h!.subarray(p * N, (p + 1) * N), floor)).toBeLessThan(tol);
+            if (state.c[l].length > 0) expect(maxRelDiff(state.c[l], t.layers[l].time.c!.subarray(p * N, (p + 1) * N), floor)).toBeLessThan(tol);
           }
         }
       }),
@@ -161,16 +178,16 @@ describe('trace: values', () => {
     for (let l = 0; l < 2; l++) {
       const d = t.layers[l].depth!;
       for (let k = 0; k < 40 * N; k++) {
-        const below = l === 0 ? 0 : t.layers[l - 1].depth!.c[k];
-        expect(d.c[k]).toBeCloseTo(d.f[k] * below + d.i[k] * d.g[k], 12);
-        expect(d.h[k]).toBeCloseTo(d.o[k] * Math.tanh(d.c[k]), 12);
+        const below = l === 0 ? 0 : t.layers[l - 1].depth!.c![k];
+        expect(d.c![k]).toBeCloseTo(d.f![k] * below + d.i![k] * d.g![k], 12);
+        expect(d.h![k]).toBeCloseTo(d.o![k] * Math.tanh(d.c![k]), 12);
       }
     }
     const W = m.param('decoder.weight');
     const b = m.param('decoder.bias');
     for (let p = 0; p < 40; p++) {
       // logits = decoder(h_d of the top layer) → log-softmax
-      const hd = Array.from(t.layers[1].depth!.h.subarray(p * N, (p + 1) * N));
+      const hd = Array.from(t.layers[1].depth!.h!.subarray(p * N, (p + 1) * N));
       const logits = Array.from({ length: V }, (_, v) => b[v] + hd.reduce((s, x, j) => s + x * W[v * N + j], 0));
       const max = Math.max(...logits);
       const lse = max + Math.log(logits.reduce((s, x) => s + Math.exp(x - max), 0));
@@ -207,11 +224,11 @@ describe('trace: ranges and streaming', () => {
           for (let l = 0; l < config.numLayers; l++) {
             for (const lstm of ['time', 'depth'] as const) {
               if (whole.layers[l][lstm] === null) continue;
-              for (const kind of TRACE_KINDS) same(part.layers[l][lstm]![kind], whole.layers[l][lstm]![kind].subarray(start * N, end * N));
+              for (const kind of traceKinds(config.model)) same(part.layers[l][lstm]![kind]!, whole.layers[l][lstm]![kind]!.subarray(start * N, end * N));
             }
-            // The state after end − 1 is the time LSTM's h and c there.
-            same(part.state.h[l], whole.layers[l].time.h.subarray((end - 1) * N, end * N));
-            same(part.state.c[l], whole.layers[l].time.c.subarray((end - 1) * N, end * N));
+            // The state after end − 1 is the time cell's h and c there (gru, rnn: no c).
+            same(part.state.h[l], whole.layers[l].time.h!.subarray((end - 1) * N, end * N));
+            same(part.state.c[l], whole.layers[l].time.c?.subarray((end - 1) * N, end * N) ?? []);
           }
           // Streaming: the chunks tile [start, end) in order and hold the same numbers.
           let next = start;
@@ -223,14 +240,14 @@ describe('trace: ranges and streaming', () => {
               expect(c.start).toBe(next);
               expect(c.length).toBeGreaterThan(0);
               expect(c.length).toBeLessThanOrEqual(100);
-              h0.set(c.layers[0].time.h, (c.start - start) * N);
+              h0.set(c.layers[0].time.h!, (c.start - start) * N);
               same(c.loss, whole.loss.subarray(c.start, c.start + c.length));
               next += c.length;
             },
             { start, end },
           );
           expect(next).toBe(end);
-          same(h0, whole.layers[0].time.h.subarray(start * N, end * N));
+          same(h0, whole.layers[0].time.h!.subarray(start * N, end * N));
         },
       ),
       { numRuns: runs(25) },
@@ -245,7 +262,7 @@ describe('trace: ranges and streaming', () => {
     const first = trace(m, ids.slice(0, 150));
     const second = trace(m, ids.slice(150), { initialState: first.state });
     // The second part runs in chunks from position 150, so its products group differently.
-    expect(maxRelDiff(second.layers[1].depth!.h, whole.layers[1].depth!.h.subarray(150 * 5), 1e-12)).toBeLessThan(1e-12);
+    expect(maxRelDiff(second.layers[1].depth!.h!, whole.layers[1].depth!.h!.subarray(150 * 5), 1e-12)).toBeLessThan(1e-12);
     expect(maxRelDiff(second.logp, whole.logp.subarray(150 * 7), 1e-12)).toBeLessThan(1e-12);
   });
 
@@ -315,23 +332,23 @@ describe('viz report data', () => {
         vocab.chars.forEach((ch, v) => vocab.index.set(ch, v));
         const ids = randomIds(new Rng(seed), total, config.vocabSize);
         const start = seed % total >= 0 ? Math.abs(seed) % total : 0;
-        const data = buildReportData(m, vocab, ids, { start, length: 120, bits, kinds: ['i', 'f', 'o', 'g', 'c', 'tc', 'h'] });
+        const data = buildReportData(m, vocab, ids, { start, length: 120, bits, kinds: [...traceKinds(config.model)] });
         const end = Math.min(total, start + 120);
         const n = end - start;
         const t = trace(m, ids, { start, end });
         const N = config.rnnSize;
         expect(data.text.length).toBe(n);
-        expect(data.blocks.length).toBe(config.numLayers * (config.model === 'grid_lstm' ? 2 : 1) * 7);
+        expect(data.blocks.length).toBe(config.numLayers * (config.model === 'grid_lstm' ? 2 : 1) * traceKinds(config.model).length);
         for (const b of data.blocks) {
           const values = decodeReportBlock(b, n);
-          const traced = t.layers[b.layer][b.lstm]![b.kind];
+          const traced = t.layers[b.layer][b.lstm]![b.kind]!;
           for (let j = 0; j < N; j++) {
             const half = (b.hi[j] - b.lo[j]) / b.levels / 2;
             for (let p = 0; p < n; p++) expect(Math.abs(values[j * n + p] - traced[p * N + j])).toBeLessThanOrEqual(half * (1 + 1e-6) + 1e-7);
           }
         }
         for (const s of data.saturation) {
-          const g = t.layers[s.layer][s.lstm]![s.gate];
+          const g = t.layers[s.layer][s.lstm]![s.gate]!;
           for (let j = 0; j < N; j++) {
             let left = 0;
             let right = 0;

@@ -1,6 +1,7 @@
 /** grid-lstm viz: an HTML report of what a model's units do over a text. */
-import { TRACE_KINDS, type TraceKind } from '../infer/trace.js';
-import { DEFAULT_REPORT_BITS, DEFAULT_REPORT_KINDS, buildReportData } from '../viz/report-data.js';
+import { TRACE_KINDS, type TraceKind, traceKinds } from '../infer/trace.js';
+import { aModel } from '../nn/params.js';
+import { DEFAULT_REPORT_BITS, buildReportData } from '../viz/report-data.js';
 import { writeOutputFile } from '../viz/output-file.js';
 import { renderReport } from '../viz/report.js';
 import { COMMON, type OptSpec, UsageError, makeKernels, parseArgs, program } from './args.js';
@@ -18,8 +19,9 @@ export const VIZ_OPTS: OptSpec[] = [
     key: 'kinds',
     kind: 'string',
     arg: 'LIST',
-    default: DEFAULT_REPORT_KINDS.join(','),
-    help: 'the values stored for the page, from i,f,o,g,c,tc,h (tanh(c) is computed from c unless tc is listed); fewer make a smaller file',
+    help:
+      "the values stored for the page, from its cells' kinds (lstm, grid_lstm: i,f,o,g,c,tc,h; gru: h,z,r,n; rnn: h); " +
+      'default: all but tc (tanh(c) is computed from c unless tc is listed); fewer make a smaller file',
   },
   { key: 'bits', kind: 'int', arg: 'B', default: DEFAULT_REPORT_BITS, help: 'bits per stored value, 1 to 8 (6: 64 levels, as many as the page has colours); fewer make a smaller file' },
   NEWEST_OPT,
@@ -36,10 +38,10 @@ export function cmdViz(argv: string[]): number {
   if (length < 1) throw new UsageError(`--length must be a whole number > 0, got ${length}`);
   const bits = opts.bits as number;
   if (bits < 1 || bits > 8) throw new UsageError(`--bits must be a whole number from 1 to 8, got ${bits}`);
-  const kinds = (opts.kinds as string).split(',').map((k) => k.trim()).filter((k) => k !== '');
-  const unknown = kinds.filter((k) => !TRACE_KINDS.includes(k as TraceKind));
-  if (unknown.length > 0 || kinds.length === 0) {
-    throw new UsageError(`--kinds must list some of ${TRACE_KINDS.join(',')}, got ${JSON.stringify(opts.kinds)}`);
+  const given = opts.kinds as string | undefined;
+  const kinds = given === undefined ? undefined : given.split(',').map((k) => k.trim()).filter((k) => k !== '');
+  if (kinds !== undefined && (kinds.length === 0 || kinds.some((k) => !TRACE_KINDS.includes(k as TraceKind)))) {
+    throw new UsageError(`--kinds must list some of ${TRACE_KINDS.join(',')}, got ${JSON.stringify(given)}`);
   }
   const out = (opts.out as string | undefined) ?? (opts.json ? '-' : 'report.html');
   if (out !== '-') checkOut(out);
@@ -48,7 +50,12 @@ export function cmdViz(argv: string[]): number {
   const { ids } = readData(opts.data as string, opts.encoding as 'utf8' | 'latin1', ck.vocab);
   if (start >= ids.length) throw new UsageError(`--start ${start} is past the end of --data ${opts.data} (${ids.length} characters)`);
   if (ck.note) process.stderr.write(`${ck.note}\n`);
-  const data = buildReportData(ck.model, ck.vocab, ids, { start, length, bits, kinds: kinds as TraceKind[], label: file.split(/[\\/]/).pop() });
+  const model = ck.model.config.model;
+  const absent = kinds?.filter((k) => !traceKinds(model).includes(k as TraceKind)) ?? [];
+  if (absent.length > 0) {
+    throw new UsageError(`--kinds ${absent.join(',')}: ${aModel(model)} has no ${absent.join(', ')}; the kinds of its cells are ${traceKinds(model).join(',')}`);
+  }
+  const data = buildReportData(ck.model, ck.vocab, ids, { start, length, bits, kinds: kinds as TraceKind[] | undefined, label: file.split(/[\\/]/).pop() });
   const text = opts.json ? JSON.stringify(data) + '\n' : renderReport(data);
   if (out === '-') {
     process.stdout.write(text);

@@ -1,5 +1,5 @@
 /**
- * Tracing: what every LSTM of a model computes at every position of a text, for looking inside
+ * Tracing: what every cell of a model computes at every position of a text, for looking inside
  * a trained model (the `viz` command, src/viz/).
  *
  * Positions: the text is read as one stream (batch 1), position p being the step that reads
@@ -25,41 +25,60 @@ import { type Vocab, encode } from '../train/data.js';
 import { forwardChunks } from './generate.js';
 import type { Float } from '../nn/kernels.js';
 import type { Activations, Model, State } from '../nn/model.js';
-import type { FullModelConfig } from '../nn/params.js';
+import type { FullModelConfig, ModelKind } from '../nn/params.js';
 
 /**
- * What is traced of an LSTM: its gates i (input), f (forget), o (output), g (cell candidate, the
- * tanh one), its cell c, tanh(c), and its hidden output h = o⊙tanh(c).
+ * What is traced of a cell. An LSTM: its gates i (input), f (forget), o (output), g (cell
+ * candidate, the tanh one), its cell c, tanh(c), and its hidden output h = o⊙tanh(c). A GRU: its
+ * update and reset gates z, r, its candidate n and h = z⊙n + (1 − z)⊙h_prev. An RNN: h.
  */
-export type TraceKind = 'i' | 'f' | 'o' | 'g' | 'c' | 'tc' | 'h';
+export type TraceKind = 'i' | 'f' | 'o' | 'g' | 'c' | 'tc' | 'h' | 'z' | 'r' | 'n';
 
 /** Every kind, in this order. */
-export const TRACE_KINDS: readonly TraceKind[] = ['i', 'f', 'o', 'g', 'c', 'tc', 'h'];
+export const TRACE_KINDS: readonly TraceKind[] = ['i', 'f', 'o', 'g', 'c', 'tc', 'h', 'z', 'r', 'n'];
+
+const KINDS_OF: Record<ModelKind, readonly TraceKind[]> = {
+  grid_lstm: ['i', 'f', 'o', 'g', 'c', 'tc', 'h'],
+  lstm: ['i', 'f', 'o', 'g', 'c', 'tc', 'h'],
+  gru: ['h', 'z', 'r', 'n'],
+  rnn: ['h'],
+};
+
+/** The kinds a model's cells have, in TRACE_KINDS order: the LSTMs' i f o g c tc h, the GRU's h z r n, the RNN's h. */
+export function traceKinds(model: ModelKind): readonly TraceKind[] {
+  return KINDS_OF[model];
+}
 
 /**
  * The two LSTMs of a grid_lstm layer: `time` along the text (its c and h are carried to the next
- * position) and `depth` across the layers. A stacked lstm has one LSTM per layer, along time:
- * `time`.
+ * position) and `depth` across the layers. A stacked lstm, gru or rnn has one cell per layer,
+ * along time: `time`.
  */
 export type LstmName = 'time' | 'depth';
 
-/** One LSTM at n positions: every array is [n, N], position-major (unit j at position p: p·N + j). */
-export type LstmTrace = Record<TraceKind, Float>;
+/**
+ * One cell at n positions: each of its model's kinds ({@link traceKinds}; the others are absent)
+ * is [n, N], position-major (unit j at position p: p·N + j).
+ */
+export type CellTrace = Partial<Record<TraceKind, Float>>;
+
+/** The trace of a cell (the name from when every cell was an LSTM). */
+export type LstmTrace = CellTrace;
 
 /** One layer at n positions. */
 export interface LayerTrace {
   /**
-   * lstm: the layer's LSTM. grid_lstm: the layer's time LSTM, `a = time.t2h(h_t) + time.d2h(h_d)`,
-   * whose (c, h) is carried along the text.
+   * lstm, gru, rnn: the layer's cell. grid_lstm: the layer's time LSTM,
+   * `a = time.t2h(h_t) + time.d2h(h_d)`, whose (c, h) is carried along the text.
    */
-  time: LstmTrace;
+  time: CellTrace;
   /**
    * grid_lstm: the layer's depth LSTM (prioritised: it reads the time LSTM's new h),
    * `a = depth.t2h(h_t') + depth.d2h(h_d)`. Its input (c_d, h_d) comes from layer l−1 (for the
    * first layer c_d = 0 and h_d = embedding[x]); its output c_d, h_d goes to layer l+1, and the
-   * top layer's h_d to the decoder. null for lstm.
+   * top layer's h_d to the decoder. null for the stacked models.
    */
-  depth: LstmTrace | null;
+  depth: CellTrace | null;
 }
 
 /** A run of n consecutive positions of a trace. */
@@ -162,7 +181,7 @@ function range(n: number, options: TraceOptions): { start: number; end: number }
 function allocSpan(model: Model, start: number, n: number): TraceSpan {
   const { rnnSize: N, numLayers: L, vocabSize: V } = model.config;
   const make = (len: number): Float => (model.kernels.dtype === 'float64' ? new Float64Array(len) : new Float32Array(len));
-  const lstm = (): LstmTrace => ({ i: make(n * N), f: make(n * N), o: make(n * N), g: make(n * N), c: make(n * N), tc: make(n * N), h: make(n * N) });
+  const cell = (): CellTrace => Object.fromEntries(traceKinds(model.config.model).map((k) => [k, make(n * N)]));
   const grid = model.config.model === 'grid_lstm';
   return {
     start,
@@ -171,7 +190,7 @@ function allocSpan(model: Model, start: number, n: number): TraceSpan {
     targets: new Int32Array(n),
     logp: make(n * V),
     loss: new Float64Array(n),
-    layers: Array.from({ length: L }, () => ({ time: lstm(), depth: grid ? lstm() : null })),
+    layers: Array.from({ length: L }, () => ({ time: cell(), depth: grid ? cell() : null })),
   };
 }
 
@@ -232,28 +251,33 @@ function copyRows(model: Model, acts: Activations, ids: ArrayLike<number>, span:
     span.logp.set(lp, o * V);
     span.loss[o] = hasTargets ? -lp[ids[p + 1]] : NaN;
   }
-  const split = (gates: Float, out: LstmTrace) => {
+  // Blocks of N of the rows of a [·, width] matrix (from column `at`) into the kinds of `out`.
+  const split = (gates: Float, width: number, at: number, out: CellTrace, kinds: readonly TraceKind[]) => {
     for (let k = 0; k < count; k++) {
-      const g = (row + k) * 4 * N;
+      const g = (row + k) * width + at;
       const d = (offset + k) * N;
-      out.i.set(gates.subarray(g, g + N), d);
-      out.f.set(gates.subarray(g + N, g + 2 * N), d);
-      out.o.set(gates.subarray(g + 2 * N, g + 3 * N), d);
-      out.g.set(gates.subarray(g + 3 * N, g + 4 * N), d);
+      kinds.forEach((kind, b) => out[kind]!.set(gates.subarray(g + b * N, g + (b + 1) * N), d));
     }
   };
   const rows = (src: Float, firstRow: number, dst: Float) => dst.set(src.subarray(firstRow * N, (firstRow + count) * N), offset * N);
+  const M = acts.T * acts.B; // the rows of the pass
   for (let l = 0; l < L; l++) {
     const { time, depth } = span.layers[l];
-    split(acts.gates[l], time);
-    rows(acts.c[l], row + 1, time.c); // histories: row 0 is the state before the pass
-    rows(acts.h[l], row + 1, time.h);
-    rows(acts.tc[l], row, time.tc);
+    rows(acts.h[l], row + 1, time.h!); // histories: row 0 is the state before the pass
+    if (model.config.model === 'gru') {
+      // Its gates [T·B, 2N] (z, r), then the candidate n [T·B, N] (Activations).
+      split(acts.gates[l], 2 * N, 0, time, ['z', 'r']);
+      split(acts.gates[l].subarray(M * 2 * N), N, 0, time, ['n']);
+    } else if (model.config.model !== 'rnn') {
+      split(acts.gates[l], 4 * N, 0, time, ['i', 'f', 'o', 'g']);
+      rows(acts.c[l], row + 1, time.c!);
+      rows(acts.tc[l], row, time.tc!);
+    }
     if (depth !== null) {
-      split(acts.depthGates[l], depth);
-      rows(acts.cd[l], row, depth.c);
-      rows(acts.tcd[l], row, depth.tc);
-      rows(acts.hd[l], row, depth.h);
+      split(acts.depthGates[l], 4 * N, 0, depth, ['i', 'f', 'o', 'g']);
+      rows(acts.cd[l], row, depth.c!);
+      rows(acts.tcd[l], row, depth.tc!);
+      rows(acts.hd[l], row, depth.h!);
     }
   }
 }
@@ -264,9 +288,11 @@ function stateAt(model: Model, acts: Activations, t: number): State {
   return { h: acts.h.map((h) => h.slice(t * N, (t + 1) * N)), c: acts.c.map((c) => c.slice(t * N, (t + 1) * N)) };
 }
 
-/** The values of one kind of one LSTM of one layer of a span, [n, N]. */
+/** The values of one kind of one cell of one layer of a span, [n, N]. */
 export function traceValues(span: TraceSpan, layer: number, lstm: LstmName, kind: TraceKind): Float {
   const t = span.layers[layer]?.[lstm];
-  if (!t) throw new Error(`the trace has no ${lstm} LSTM in layer ${layer}`);
-  return t[kind];
+  if (!t) throw new Error(`the trace has no ${lstm} ${lstm === 'depth' ? 'LSTM' : 'cell'} in layer ${layer}`);
+  const v = t[kind];
+  if (!v) throw new Error(`the trace has no ${kind} here: its cells have ${Object.keys(t).join(', ')}`);
+  return v;
 }

@@ -44,6 +44,7 @@ import {
   type FullModelConfig,
   type ModelConfig,
   type TensorSpec,
+  aModel,
   checkPositiveInt,
   normalizeConfig,
   paramLayout,
@@ -389,7 +390,7 @@ export class Model {
     for (let l = 0; l < L; l++) {
       if (state.h[l]?.length !== n || state.c[l]?.length !== nc) {
         const sizes = `B·N = ${B}·${this.config.rnnSize} = ${n}`;
-        const want = this.cell.hasCell ? `h and c of length ${sizes}` : `h of length ${sizes} and c of length 0 (a ${this.config.model} has no cell)`;
+        const want = this.cell.hasCell ? `h and c of length ${sizes}` : `h of length ${sizes} and c of length 0 (${aModel(this.config.model)} has no cell)`;
         throw new Error(`${what} layer ${l} must have ${want}, got ${state.h[l]?.length} and ${state.c[l]?.length}`);
       }
     }

@@ -19,6 +19,11 @@ export type ModelKind = 'grid_lstm' | 'lstm' | 'gru' | 'rnn';
 /** Every model kind, the default first. */
 export const MODEL_KINDS: readonly ModelKind[] = ['grid_lstm', 'lstm', 'gru', 'rnn'];
 
+/** The model's name with its article, as said aloud: "a grid_lstm", "an lstm", "a gru", "an rnn". */
+export function aModel(kind: ModelKind): string {
+  return `${kind === 'lstm' || kind === 'rnn' ? 'an' : 'a'} ${kind}`;
+}
+
 export interface ModelConfig {
   /**
    * 'grid_lstm' (2D Grid LSTM, the default), 'lstm' (stacked LSTM), 'gru' (stacked GRU) or 'rnn'

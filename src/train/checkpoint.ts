@@ -29,7 +29,7 @@ import { type Vocab, vocabFromChars } from './data.js';
 import { Model, type State } from '../nn/model.js';
 import { type OptimName, type Optimizer, OPTIMIZERS } from './optim.js';
 import { cellOf } from '../nn/cells.js';
-import { type FullModelConfig, MODEL_KINDS, type ModelKind, type TensorSpec, paramLayout } from '../nn/params.js';
+import { type FullModelConfig, MODEL_KINDS, type ModelKind, type TensorSpec, aModel, paramLayout } from '../nn/params.js';
 import {
   MAX_HEADER_LENGTH,
   type SafetensorsContents,
@@ -469,7 +469,7 @@ function carryJson(carry: State, config: FullModelConfig, fail: Fail): string {
   const size = carry.h[0]?.length ?? 0;
   const cell = cellOf(config.model).hasCell;
   if (size === 0 || size % N !== 0 || carry.h.some((a) => a?.length !== size) || carry.c.some((a) => a?.length !== (cell ? size : 0))) {
-    const c = cell ? 'h and c' : `h (and c of length 0: a ${config.model} has no cell)`;
+    const c = cell ? 'h and c' : `h (and c of length 0: ${aModel(config.model)} has no cell)`;
     fail(`carry must hold ${c} of length B·N (N = ${N}) for every layer, all the same length`);
   }
   return JSON.stringify({ batch_size: size / N, h: f32Base64(carry.h, 'carry.h', fail), c: f32Base64(carry.c, 'carry.c', fail) });
@@ -488,7 +488,7 @@ function readCarry(text: string, config: FullModelConfig, fail: Fail): CarriedSt
     const s = field(obj, key, 'carry', 'a base64 string', fail);
     const byteCount = 4 * count;
     if (typeof s !== 'string' || !BASE64.test(s) || s.length !== 4 * Math.ceil(byteCount / 3)) {
-      const what = count === 0 ? `no values (a ${config.model} has no cell): ""` : `base64 of ${count} F32 values (num_layers·batch_size·rnn_size)`;
+      const what = count === 0 ? `no values (${aModel(config.model)} has no cell): ""` : `base64 of ${count} F32 values (num_layers·batch_size·rnn_size)`;
       fail(`carry.${key} must be ${what}, got ${show(s)}`);
     }
     const bytes = Buffer.from(s as string, 'base64');

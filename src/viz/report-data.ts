@@ -9,9 +9,9 @@
  * Storage of the activations: one block per (layer, LSTM, kind), a uint8 array [N, n],
  * unit-major (unit j's n values are bytes j·n … j·n + n − 1, so one unit's series is contiguous);
  * byte q in 0 … levels (levels = 2^bits − 1, 63 by default) stands for the value
- * lo[j] + q·(hi[j] − lo[j])/levels, the nearest one: the gates i, f, o over [0, 1], g, h and
- * tanh(c) over [−1, 1] (the ranges they cannot leave), c over the unit's own minimum and maximum
- * in the window. Filter "delta" stores each unit's first byte and then the differences of
+ * lo[j] + q·(hi[j] − lo[j])/levels, the nearest one: the gates i, f, o (the GRU's z, r) over
+ * [0, 1], g, h, tanh(c) (the GRU's n) over [−1, 1] (the ranges they cannot leave), c over the
+ * unit's own minimum and maximum in the window. Filter "delta" stores each unit's first byte and then the differences of
  * consecutive bytes modulo 256, "none" the bytes themselves (by default each block gets the one
  * that compresses its first units better: delta suits slowly changing units); the bytes are then
  * compressed (zlib, RFC 1950) and base64-encoded.
@@ -19,14 +19,23 @@
 import { deflateSync, inflateSync } from 'node:zlib';
 import type { Vocab } from '../train/data.js';
 import type { Model } from '../nn/model.js';
-import type { ModelKind } from '../nn/params.js';
-import { type LstmName, type TraceKind, type TraceSpan, TRACE_KINDS, traceChunks } from '../infer/trace.js';
+import { type ModelKind, aModel } from '../nn/params.js';
+import { type LstmName, type TraceKind, type TraceSpan, TRACE_KINDS, traceChunks, traceKinds } from '../infer/trace.js';
 import { TEXT_FEATURES, type TextFeatureInfo, textFeatures } from './report-features.js';
 
 export const REPORT_FORMAT = 'grid-lstm/viz-1';
 
-/** The kinds stored by default: all but tanh(c), which the page computes from c. */
+/** The kinds stored by default for the LSTMs: all but tanh(c), which the page computes from c. */
 export const DEFAULT_REPORT_KINDS: readonly TraceKind[] = ['i', 'f', 'o', 'g', 'c', 'h'];
+
+/** The kinds stored by default for a model: all its cells have but tanh(c) (gru: h z r n; rnn: h). */
+export function defaultReportKinds(model: ModelKind): TraceKind[] {
+  return traceKinds(model).filter((k) => k !== 'tc');
+}
+
+/** The gates whose saturation a report plots: the LSTMs' i, f, o; the GRU's z, r; the RNN has none. */
+export type SaturationGate = 'i' | 'f' | 'o' | 'z' | 'r';
+const GATES: readonly TraceKind[] = ['i', 'f', 'o', 'z', 'r'];
 
 /**
  * Bits per stored value by default: 64 levels, as many as the page has colours (each bit less
@@ -49,7 +58,7 @@ export interface ReportOptions {
   start?: number;
   /** The number of characters in the window (default 2000, cut at the end of the text). */
   length?: number;
-  /** The kinds whose values are stored (default DEFAULT_REPORT_KINDS). */
+  /** The kinds whose values are stored (default defaultReportKinds(model)); the model's cells must have them. */
   kinds?: readonly TraceKind[];
   /** Shown in the report's title, e.g. the checkpoint's file name. */
   label?: string;
@@ -88,11 +97,11 @@ export interface RankedUnit {
   r: number;
 }
 
-/** Gate saturation of one gate of one LSTM: per unit, the fractions of the window's positions. */
+/** Gate saturation of one gate of one cell: per unit, the fractions of the window's positions. */
 export interface SaturationPlot {
   layer: number;
   lstm: LstmName;
-  gate: 'i' | 'f' | 'o';
+  gate: SaturationGate;
   /** [N] fraction of positions where the gate is below SATURATION_THRESHOLD. */
   left: number[];
   /** [N] fraction of positions where the gate is above 1 − SATURATION_THRESHOLD. */
@@ -120,7 +129,7 @@ export interface ReportData {
   meanLoss: number | null;
   /** [n] the TOP_K most likely next characters: [id, p, id, p, …], most likely first. */
   top: number[][];
-  /** The LSTMs of a layer: ["time"] (lstm) or ["time", "depth"] (grid_lstm). */
+  /** The cells of a layer: ["time"] (lstm, gru, rnn) or ["time", "depth"] (grid_lstm). */
   lstms: LstmName[];
   /** The kinds stored in `blocks`. */
   kinds: TraceKind[];
@@ -143,13 +152,15 @@ interface BlockStats {
   sx: Float64Array; // [N]
   sxx: Float64Array; // [N]
   sxf: Float64Array; // [F, N]
-  left: Uint32Array | null; // [N] gates i, f, o: positions below the threshold
+  left: Uint32Array | null; // [N] gates i, f, o, z, r: positions below the threshold
   right: Uint32Array | null;
   q: Uint8Array | null; // [N, n] the quantized values of a stored kind with a fixed range
   raw: Float32Array | null; // [N, n] a stored c, quantized at the end over each unit's range
 }
 
-const FIXED_RANGE: Partial<Record<TraceKind, [number, number]>> = { i: [0, 1], f: [0, 1], o: [0, 1], g: [-1, 1], h: [-1, 1], tc: [-1, 1] };
+const FIXED_RANGE: Partial<Record<TraceKind, [number, number]>> = {
+  i: [0, 1], f: [0, 1], o: [0, 1], g: [-1, 1], h: [-1, 1], tc: [-1, 1], z: [0, 1], r: [0, 1], n: [-1, 1],
+};
 
 /**
  * Runs the model over `ids` up to the end of the window (as `grid-lstm eval` does; the state
@@ -166,9 +177,14 @@ export function buildReportData(model: Model, vocab: Vocab, ids: ArrayLike<numbe
   if (!Number.isInteger(length) || length < 1) throw new Error(`--length must be a whole number > 0, got ${length}`);
   const end = Math.min(total, start + length);
   const n = end - start;
-  const kinds = [...new Set(options.kinds ?? DEFAULT_REPORT_KINDS)];
+  const has = traceKinds(cfg.model); // the kinds this model's cells have
+  const kinds = [...new Set(options.kinds ?? defaultReportKinds(cfg.model))];
   for (const k of kinds) if (!TRACE_KINDS.includes(k)) throw new Error(`unknown kind ${JSON.stringify(k)}; the kinds are ${TRACE_KINDS.join(', ')}`);
-  if (kinds.length === 0) throw new Error(`--kinds must name at least one of ${TRACE_KINDS.join(', ')}`);
+  if (kinds.length === 0) throw new Error(`--kinds must name at least one of ${has.join(', ')}`);
+  const absent = kinds.filter((k) => !has.includes(k));
+  if (absent.length > 0) {
+    throw new Error(`${aModel(cfg.model)} has no ${absent.join(', ')}: the kinds of its cells are ${has.join(', ')}`);
+  }
   kinds.sort((a, b) => TRACE_KINDS.indexOf(a) - TRACE_KINDS.indexOf(b));
   const filter = options.filter ?? 'auto';
   const bits = options.bits ?? DEFAULT_REPORT_BITS;
@@ -181,9 +197,9 @@ export function buildReportData(model: Model, vocab: Vocab, ids: ArrayLike<numbe
   const stats: BlockStats[] = [];
   for (let l = 0; l < L; l++) {
     for (const lstm of lstms) {
-      for (const kind of TRACE_KINDS) {
+      for (const kind of has) {
         const stored = kinds.includes(kind);
-        const gate = kind === 'i' || kind === 'f' || kind === 'o';
+        const gate = GATES.includes(kind);
         stats.push({
           layer: l,
           lstm,
@@ -215,7 +231,7 @@ export function buildReportData(model: Model, vocab: Vocab, ids: ArrayLike<numbe
         active.length = 0;
         for (let f = 0; f < F; f++) if (features[f][p] !== 0) active.push(f, features[f][p]);
         for (const s of stats) {
-          const row = span.layers[s.layer][s.lstm]![s.kind].subarray(k * N, (k + 1) * N);
+          const row = span.layers[s.layer][s.lstm]![s.kind]!.subarray(k * N, (k + 1) * N);
           accumulate(s, row, p, n, active, levels);
         }
       }
@@ -247,7 +263,7 @@ export function buildReportData(model: Model, vocab: Vocab, ids: ArrayLike<numbe
   for (const s of stats) {
     if (s.left === null || s.right === null) continue;
     const frac = (c: Uint32Array) => Array.from(c, (x) => round(x / n, 4));
-    saturation.push({ layer: s.layer, lstm: s.lstm, gate: s.kind as 'i' | 'f' | 'o', left: frac(s.left), right: frac(s.right) });
+    saturation.push({ layer: s.layer, lstm: s.lstm, gate: s.kind as SaturationGate, left: frac(s.left), right: frac(s.right) });
   }
 
   const blocks: ReportBlock[] = [];

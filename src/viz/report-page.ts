@@ -15,11 +15,11 @@
  * selection in `data-selection` ("layer/lstm/kind/unit").
  */
 export function vizPage(): void {
-  type Kind = 'i' | 'f' | 'o' | 'g' | 'c' | 'tc' | 'h';
+  type Kind = 'i' | 'f' | 'o' | 'g' | 'c' | 'tc' | 'h' | 'z' | 'r' | 'n';
   type Lstm = 'time' | 'depth';
   interface BlockMeta { layer: number; lstm: Lstm; kind: Kind; lo: number[]; hi: number[]; levels: number; filter: 'delta' | 'none'; ref: string }
   interface Ranked { layer: number; lstm: Lstm; kind: Kind; unit: number; feature: string; r: number }
-  interface Sat { layer: number; lstm: Lstm; gate: 'i' | 'f' | 'o'; left: number[]; right: number[] }
+  interface Sat { layer: number; lstm: Lstm; gate: 'i' | 'f' | 'o' | 'z' | 'r'; left: number[]; right: number[] }
   interface Feature { name: string; label: string; definition: string }
   interface Data {
     model: { kind: string; numLayers: number; rnnSize: number; vocabSize: number; label: string };
@@ -47,8 +47,11 @@ export function vizPage(): void {
   const L = data.model.numLayers;
   const chars = Array.from(data.text);
   const n = chars.length;
-  const KIND_LABEL: Record<Kind, string> = { i: 'input gate i', f: 'forget gate f', o: 'output gate o', g: 'candidate g', c: 'cell c', tc: 'tanh(c)', h: 'hidden h' };
-  const ORDER: Kind[] = ['i', 'f', 'o', 'g', 'c', 'tc', 'h'];
+  const KIND_LABEL: Record<Kind, string> = {
+    i: 'input gate i', f: 'forget gate f', o: 'output gate o', g: 'candidate g', c: 'cell c', tc: 'tanh(c)', h: 'hidden h',
+    z: 'update gate z', r: 'reset gate r', n: 'candidate n',
+  };
+  const ORDER: Kind[] = ['i', 'f', 'o', 'g', 'z', 'r', 'n', 'c', 'tc', 'h'];
   const kinds = ORDER.filter((k) => data.kinds.includes(k) || (k === 'tc' && data.kinds.includes('c')));
   const blocks = new Map(data.blocks.map((b) => [`${b.layer}/${b.lstm}/${b.kind}`, b]));
   const featureByName = new Map(data.features.map((f, i) => [f.name, i]));
@@ -153,7 +156,7 @@ export function vizPage(): void {
     const stops = [0, 0.25, 0.5, 0.75, 1].map((u) => css(rgb(signed ? 2 * u - 1 : u, signed)));
     byId('legend-bar').style.background = `linear-gradient(to right, ${stops.join(',')})`;
   }
-  const signedKind = (k: Kind) => !(k === 'i' || k === 'f' || k === 'o');
+  const signedKind = (k: Kind) => !(k === 'i' || k === 'f' || k === 'o' || k === 'z' || k === 'r');
 
   // ---------------------------------------------------------------------------------------------
   // The text

@@ -8,6 +8,7 @@
  * type="application/octet-stream">` of its own (`ref` names it), which the page decodes the first
  * time it shows that block — as soon as it is parsed, so the page shows while the rest loads.
  */
+import { aModel } from '../nn/params.js';
 import { type ReportData, REPORT_FORMAT } from './report-data.js';
 import { vizPage } from './report-page.js';
 import { REPORT_CSS } from './report-style.js';
@@ -63,14 +64,18 @@ export function renderReport(data: ReportData): string {
       '<div class="hint" id="heatmap-caption"></div></section>',
     );
   }
+  const saturation =
+    data.saturation.length > 0
+      ? `For every unit, the fraction of positions where the gate is left-saturated (below 0.1) and right-saturated (above 0.9), as in Karpathy, Johnson &amp; Fei-Fei, “Visualizing and Understanding Recurrent Networks”. One dot per unit; click a dot to show that gate of that unit.${grid ? ' Each layer has a time LSTM (carried along the text) and a depth LSTM (its c<sub>d</sub>, h<sub>d</sub> go to the layer above).' : ''}`
+      : `This view does not apply: ${aModel(m.kind)} has no gates (h = tanh(i2h(x) + h2h(h))).`;
   parts.push(
     '<section id="saturation" class="wide"><h2>Gate saturation</h2>',
-    `<p class="hint">For every unit, the fraction of positions where the gate is left-saturated (below 0.1) and right-saturated (above 0.9), as in Karpathy, Johnson &amp; Fei-Fei, “Visualizing and Understanding Recurrent Networks”. One dot per unit; click a dot to show that gate of that unit.${grid ? ' Each layer has a time LSTM (carried along the text) and a depth LSTM (its c<sub>d</sub>, h<sub>d</sub> go to the layer above).' : ''}</p>`,
+    `<p class="hint">${saturation}</p>`,
     '<div class="grid" id="sat-grid"></div></section>',
     '<section id="features" class="wide"><h2>The features</h2><p class="hint">Each is a number per position, from the character read there and those before it (followed from the beginning of the text). A unit is ranked by Pearson’s r of its values with a feature over the characters shown; of a unit’s kinds only the best is listed, and units that vary by less than 0.001 are left out.</p><dl>',
     ...data.features.map((f) => `<dt>${esc(f.label)} <code>${esc(f.name)}</code></dt><dd>${esc(f.definition)}</dd>`),
     '</dl>',
-    `<p class="hint">Stored values (${esc(stored)}): one byte each, the gates over [0, 1], g, h and tanh(c) over [−1, 1], c over each unit’s own range in this window${data.kinds.includes('c') && !data.kinds.includes('tc') ? '; tanh(c) is computed from the stored c' : ''}. The ranking, the saturation and the predictions were computed from the full-precision values.</p></section>`,
+    `<p class="hint">Stored values (${esc(stored)}): one byte each, the gates over [0, 1], the candidates, h and tanh(c) over [−1, 1], c over each unit’s own range in this window${data.kinds.includes('c') && !data.kinds.includes('tc') ? '; tanh(c) is computed from the stored c' : ''}. The ranking, the saturation and the predictions were computed from the full-precision values.</p></section>`,
     '</main>',
     `<script type="application/json" id="viz-data">${JSON.stringify(meta).replace(/</g, '\\u003c')}</script>`,
   );

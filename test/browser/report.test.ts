@@ -22,6 +22,7 @@ import { buildVocab, encode, loadDefaultCorpus } from '../../src/index.js';
 import { buildReportData, decodeReportBlock, type ReportData } from '../../src/viz/report-data.js';
 import { renderReport } from '../../src/viz/report.js';
 import { BROWSER_HINT, type BrowserSession, browserRequired, findChromium, NO_BROWSER, openBrowser, waitForReport } from '../helpers/browser.js';
+import { randomModel } from '../helpers/arbitraries.js';
 import { digitUnitModel } from '../helpers/digit-model.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
@@ -267,5 +268,27 @@ describe.skipIf(!haveBrowser)('the viz report in Chromium', () => {
     const v = Number(await js<string>(`document.getElementById('info-value').textContent`));
     expect(Math.abs(Math.abs(v) - Math.tanh(1))).toBeLessThan(0.01);
     expect(b.errors).toEqual([]);
+  });
+
+  it("gru and rnn reports: their own kinds, the GRU's z and r saturation, the RNN told it has no gates", async () => {
+    const vocab = buildVocab(text);
+    for (const kind of ['gru', 'rnn'] as const) {
+      const model = randomModel({ model: kind, vocabSize: vocab.chars.length, rnnSize: 6, numLayers: 2 }, 3, 0.5, 'float32');
+      const data = buildReportData(model, vocab, encode(text, vocab));
+      const file = join(OUT, `viz-random-${kind}.html`);
+      writeFileSync(file, renderReport(data));
+      await b.open(file);
+      await waitForReport(b.page);
+      expect(await js<string[]>(`[...document.querySelectorAll('#sel-kind option')].map((o) => o.value)`)).toEqual(kind === 'gru' ? ['z', 'r', 'n', 'h'] : ['h']);
+      expect(await js<number>(`document.querySelectorAll('#sat-grid svg').length`)).toBe(kind === 'gru' ? 4 : 0);
+      if (kind === 'rnn') expect(await js<string>(`document.querySelector('#saturation p').textContent`)).toMatch(/does not apply: an rnn has no gates/);
+      else {
+        const unit = (await selection()).split('/')[3];
+        await b.page.selectOption('#sel-kind', 'r');
+        await b.page.selectOption('#sel-layer', '1');
+        await rendered(`1/time/r/${unit}`);
+      }
+      expect(b.errors).toEqual([]);
+    }
   });
 });
