@@ -39,6 +39,8 @@ const p50s = async (fn, opts) => (await measure(fn, opts)).p50 / 1e9;
 const CONFIGS = [
   ['S-grid', 'grid_lstm', 128, 2],
   ['S-lstm', 'lstm', 128, 2],
+  ['S-gru', 'gru', 128, 2],
+  ['S-rnn', 'rnn', 128, 2],
   ['M-grid', 'grid_lstm', 512, 3],
   ['M-lstm', 'lstm', 512, 3],
 ];
@@ -197,13 +199,16 @@ for (const [label, H] of quick ? [['S', 128]] : [['S', 128], ['M', 512]]) {
 
 // --- Training: forward + backward + clip + RMSprop update on real batches of the corpus.
 // Matrix-product flops per character of a training step as the issue counts them: forward
-// 2·(in·out) per linear map (per layer 2 maps of 4N×N for lstm, 4 for grid_lstm, plus the
-// decoder N×V), backward twice that. The model runs fewer: the first layer's maps of the
-// embedding (1 for lstm, 2 for grid_lstm) are tables of V rows, computed once per step with
-// their two backward products (3 products of V rows instead of B·T).
-const flopsPerChar = (kind, H, L) => 3 * (L * (kind === 'lstm' ? 2 : 4) * 2 * H * 4 * H + 2 * H * V);
+// 2·(in·out) per linear map (per layer 2 maps of G·N×N for lstm (G = 4), gru (3) and rnn (1), 4
+// maps of 4N×N for grid_lstm, plus the decoder N×V), backward twice that. The model runs fewer:
+// the first layer's maps of the embedding (1 for the stacked models, 2 for grid_lstm) are tables
+// of V rows, computed once per step with their two backward products (3 products of V rows
+// instead of B·T).
+const BLOCKS = { grid_lstm: 4, lstm: 4, gru: 3, rnn: 1 };
+const maps = (kind) => (kind === 'grid_lstm' ? 4 : 2);
+const flopsPerChar = (kind, H, L) => 3 * (L * maps(kind) * 2 * H * BLOCKS[kind] * H + 2 * H * V);
 const flopsRunPerChar = (kind, H, L) =>
-  flopsPerChar(kind, H, L) - (kind === 'lstm' ? 1 : 2) * 3 * 2 * H * 4 * H * (1 - V / (B * T));
+  flopsPerChar(kind, H, L) - (maps(kind) / 2) * 3 * 2 * H * BLOCKS[kind] * H * (1 - V / (B * T));
 log('\ntraining (B=50, T=50): characters per second; the matrix-product flops per second they imply, counting the products run (% of the peak around it)');
 const loader = new CharLoader(ids, B, T, { trainFrac: 0.95, valFrac: 0.05 });
 for (const [name, kind, H, L] of CONFIGS) {
