@@ -6,13 +6,14 @@
  * positions at once. To add a cell: write its element-wise kernels (src/nn/kernels.ts), one
  * object below, its step in src/reference/ to test it against, and a ModelKind in params.ts.
  *
- * A layer's pre-activations are a = i2h(x) + h2h(·), in blocks of N units each:
+ * A layer's pre-activations are a = i2h(x) + h2h(·), in blocks of N units each; the updates are
+ * those of char-rnn's LSTM.lua, GRU.lua and RNN.lua:
  *
- *   cell  blocks   parts               state   the update (char-rnn's LSTM.lua, GRU.lua, RNN.lua)
- *   lstm  i f o g  [i f o g] ← h       h, c    i,f,o = σ, g = tanh;  c' = f⊙c + i⊙g;  h' = o⊙tanh(c')
- *   gru   z r n    [z r] ← h, [n] ← r⊙h   h    z,r = σ;  n = tanh(x·Wnᵀ + bn + (r⊙h)·Unᵀ + cn);
- *                                              h' = z⊙n + (1 − z)⊙h
- *   rnn   a        [a] ← h             h       h' = tanh(a)
+ *   cell  blocks   parts                   state   update
+ *   lstm  i f o g  [i f o g] ← h           h, c    i,f,o = σ(a), g = tanh(a);  c' = f⊙c + i⊙g;  h' = o⊙tanh(c')
+ *   gru   z r n    [z r] ← h, [n] ← r⊙h    h       z,r = σ(a);  n = tanh(x·Wnᵀ + bn + (r⊙h)·Unᵀ + cn);
+ *                                                  h' = z⊙n + (1 − z)⊙h
+ *   rnn   a        [a] ← h                 h       h' = tanh(a)
  *
  * Parts: the blocks whose recurrent product reads the same input. The LSTM's and the RNN's all
  * read h_{t−1}; the GRU's candidate n reads r⊙h_{t−1}, which exists only once its reset gate r

@@ -118,6 +118,8 @@ interface GridLayer {
   timeD2h: Linear;
   depthT2h: Linear; // the same object for every layer when tied
   depthD2h: Linear;
+  /** The time LSTM's maps as the driver takes them, per part of the LSTM cell (one): [time.d2h], [time.t2h]. */
+  time: StackedLayer;
 }
 
 /** Activations kept for the backward pass, and scratch space, for one (B, T). */
@@ -298,11 +300,14 @@ export class Model {
         const part = (prefix: string) => partsOf(lin(prefix, N, G * N), this.cell, N);
         this.stacked.push({ i2h: part(`layers.${l}.i2h`), h2h: part(`layers.${l}.h2h`) });
       } else {
+        const timeT2h = lin(`layers.${l}.time.t2h`, N, 4 * N);
+        const timeD2h = lin(`layers.${l}.time.d2h`, N, 4 * N);
         this.grid.push({
-          timeT2h: lin(`layers.${l}.time.t2h`, N, 4 * N),
-          timeD2h: lin(`layers.${l}.time.d2h`, N, 4 * N),
+          timeT2h,
+          timeD2h,
           depthT2h: tiedT2h ?? lin(`layers.${l}.depth.t2h`, N, 4 * N),
           depthD2h: tiedD2h ?? lin(`layers.${l}.depth.d2h`, N, 4 * N),
+          time: { i2h: [timeD2h], h2h: [timeT2h] },
         });
       }
     }
@@ -481,7 +486,7 @@ export class Model {
     const k = this.kernels;
     const { rnnSize: N, vocabSize: V } = this.config;
     const grid = this.config.model === 'grid_lstm';
-    const first = grid ? [this.grid[0].timeD2h] : this.stacked[0].i2h; // one Linear per part of the cell
+    const first = grid ? this.grid[0].time.i2h : this.stacked[0].i2h; // one Linear per part of the cell
     if (this.tableBuffers === null) {
       const grad = k.alloc(V * Math.max(...first.map((lin) => lin.outSize)));
       this.tableBuffers = {
@@ -845,12 +850,12 @@ export class Model {
   /** input = h_d entering layer l [T·B, N] → returns h_d leaving it [T·B, N]. */
   private gridLayerForward(ws: Workspace, l: number, input: Float): Float {
     const k = this.kernels;
-    const { timeT2h, timeD2h, depthT2h, depthD2h } = this.grid[l];
+    const { depthT2h, depthD2h, time } = this.grid[l];
     const N = this.config.rnnSize;
     const M = ws.T * ws.B;
     // Time LSTM: a = time.d2h(h_d) for all steps at once, + time.t2h(h_{t−1}) step by step.
-    this.inputForward(ws, l, input, [timeD2h]);
-    this.forwardThroughTime(ws, l, [timeT2h]);
+    this.inputForward(ws, l, input, time.i2h);
+    this.forwardThroughTime(ws, l, time.h2h);
     // Depth LSTM (3.2 priority: it reads the new time hidden state h_t), all positions at once;
     // both of its inputs are known now, so its two linear maps are one product of [h_t h_d].
     const tables = l === 0 ? this.tables : null;
@@ -870,7 +875,7 @@ export class Model {
    */
   private gridLayerBackward(ws: Workspace, l: number, dOut: Float, dInput: Float, dFinal: State | undefined, dInit: State): void {
     const k = this.kernels;
-    const { timeT2h, timeD2h, depthT2h, depthD2h } = this.grid[l];
+    const { depthT2h, depthD2h, time } = this.grid[l];
     const N = this.config.rnnSize;
     const { B, T } = ws;
     const M = T * B;
@@ -888,11 +893,11 @@ export class Model {
     else linearBackward(k, dInput, dG, ws.inp[l], depthD2h, M);
     // Time LSTM backward through time.
     this.seedFinalGradient(dh, dc, l, T, B, dFinal);
-    this.backwardThroughTime(ws, l, [timeT2h], dc);
+    this.backwardThroughTime(ws, l, time.h2h, dc);
     dInit.h[l] = dh.slice(0, bn);
     dInit.c[l] = dc.slice();
-    this.recurrentWeightGradients(ws, l, [timeT2h]);
-    this.inputBackward(ws, l, dInput, [timeD2h]);
+    this.recurrentWeightGradients(ws, l, time.h2h);
+    this.inputBackward(ws, l, dInput, time.i2h);
   }
 
   // -------------------------------------------------------------------------------------------
