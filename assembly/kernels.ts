@@ -1373,12 +1373,12 @@ export function logSoftmaxNll(logits: usize, targets: usize, M: i32, V: i32): f6
       store<f32>(p, <f32>((<f64>load<f32>(p) - <f64>maxv) - ls));
     }
     const t = load<i32>(targets + (<usize>m << 2));
-    nll -= <f64>load<f32>(row + (<usize>t << 2));
+    if (t >= 0) nll -= <f64>load<f32>(row + (<usize>t << 2)); // (a negative target: not scored)
   }
   return nll;
 }
 
-/** dLogits[M,V] = scale·(exp(logp) − onehot(target)); dLogits may alias logp. */
+/** dLogits[M,V] = scale·(exp(logp) − onehot(target)), 0 where target < 0 (not scored); dLogits may alias logp. */
 export function logSoftmaxNllBackward(dLogits: usize, logp: usize, targets: usize, M: i32, V: i32, scale: f64): void {
   const V4 = V & ~3;
   const r = V - V4;
@@ -1387,6 +1387,11 @@ export function logSoftmaxNllBackward(dLogits: usize, logp: usize, targets: usiz
   for (let m = 0; m < M; m++) {
     const src = logp + <usize>m * rowBytes;
     const dst = dLogits + <usize>m * rowBytes;
+    const target = load<i32>(targets + (<usize>m << 2));
+    if (target < 0) {
+      memory.fill(dst, 0, rowBytes);
+      continue;
+    }
     let v = 0;
     for (; v < V4; v += 4) {
       const o = <usize>v << 2;
@@ -1396,7 +1401,7 @@ export function logSoftmaxNllBackward(dLogits: usize, logp: usize, targets: usiz
       const o = <usize>V4 << 2;
       storeTail(dst + o, f32x4.mul(sv, exp4(loadTail(src + o, r))), r);
     }
-    const t = dst + (<usize>load<i32>(targets + (<usize>m << 2)) << 2);
+    const t = dst + (<usize>target << 2);
     store<f32>(t, <f32>(<f64>load<f32>(t) - scale));
   }
 }

@@ -126,6 +126,34 @@ describe('1 vs 2 vs 3 threads', () => {
     );
   }, 60_000);
 
+  it('with targets not scored (−1), as the addition task masks them: the parts add up to the whole loss', () => {
+    fc.assert(
+      fc.property(arbCase, (c) => {
+        const config: ModelConfig = { model: c.model, vocabSize: c.vocabSize, rnnSize: c.rnnSize, numLayers: c.numLayers, tieWeights: c.tieWeights, dropout: c.dropout };
+        const { B, T } = c;
+        const rng = new Rng(c.seed);
+        const x = Int32Array.from({ length: B * T }, () => rng.int(c.vocabSize));
+        // Each stream scores a different number of targets (stream b: its last b + 1 at most).
+        const y = Int32Array.from({ length: B * T }, (_, j) => (j % T >= T - 1 - Math.floor(j / T) ? rng.int(c.vocabSize) : -1));
+        const one = twin(config, c.seed);
+        const r1 = one.forwardBackward({ x, y, batchSize: B, seqLength: T }, one.zeroState(B));
+        const v1 = one.inference(() => one.forward({ x, y, batchSize: B, seqLength: T }, one.zeroState(B))).loss;
+        const m = twin(config, c.seed);
+        const dp = new DataParallel(m, B, T, 2, spawnNodeWorker);
+        try {
+          const r = dp.forwardBackward(x, y, m.zeroState(B), m.rng);
+          expect(Math.abs(r.loss - r1.loss)).toBeLessThan(1e-5 * Math.max(1, r1.loss));
+          expect(relDiff(one.grads, m.grads)).toBeLessThan(1e-4);
+          dp.resetState();
+          expect(Math.abs(dp.evaluateBatch(x, y) - v1)).toBeLessThan(1e-5 * Math.max(1, v1));
+        } finally {
+          dp.close();
+        }
+      }),
+      { numRuns: 6 },
+    );
+  }, 60_000);
+
   it('a given thread count is bit-identical from run to run (with dropout)', () => {
     const config: ModelConfig = { model: 'grid_lstm', vocabSize: 9, rnnSize: 10, numLayers: 2, dropout: 0.3 };
     const B = 5;

@@ -662,16 +662,17 @@ for (const { variant, rel, available } of VARIANTS) {
       );
     });
 
-    it('logSoftmaxNll and its backward, targets inside or outside wasm memory', () => {
+    it('logSoftmaxNll and its backward, targets inside or outside wasm memory, some not scored (−1)', () => {
       fc.assert(
         fc.property(
           arbDim, fc.oneof(arbDim, fc.constantFrom(2, 65, 100)), fc.constantFrom(1, 10, 100), fc.constantFrom(1, 1 / 7, 0.02),
-          fc.boolean(), fc.boolean(), arbSeed,
-          (M, V, scale, s, targetsInWasm, inPlace, seed) =>
+          fc.boolean(), fc.boolean(), fc.boolean(), arbSeed,
+          (M, V, scale, s, targetsInWasm, inPlace, masked, seed) =>
             scoped(k, () => {
               const rng = new Rng(seed);
               const logits = randomArray(rng, M * V, scale);
               const t = Int32Array.from({ length: M }, () => rng.int(V));
+              if (masked) for (let m = 0; m < M; m++) if (rng.uniform() < 0.4) t[m] = -1;
               let targets: Int32Array = t;
               if (targetsInWasm) {
                 targets = k.allocInt32(M);
@@ -684,7 +685,7 @@ for (const { variant, rel, available } of VARIANTS) {
               const floor = lseFloors(logits, lr, M, V);
               expectClose('logp', lw, lr, (j) => rel * (Math.abs(lw[j]) + Math.abs(lr[j])) + floor[j]);
               let nllFloor = 0;
-              for (let m = 0; m < M; m++) nllFloor += floor[m * V + t[m]];
+              for (let m = 0; m < M; m++) if (t[m] >= 0) nllFloor += floor[m * V + t[m]];
               expectClose('nll', [nllW], [nllR], () => rel * (Math.abs(nllW) + Math.abs(nllR)) + nllFloor);
               // Backward from the same log-probabilities on both sides.
               const logp = lr.slice();
@@ -696,6 +697,12 @@ for (const { variant, rel, available } of VARIANTS) {
               expectClose('dLogits', dw, dr, (j) =>
                 rel * (Math.abs(dw[j]) + Math.abs(dr[j])) + rel * Math.abs(s) * Math.exp(logp[j]) + SUBNORMAL_FLOOR * (1 + Math.abs(s)),
               );
+              // A row not scored: no loss, and a gradient of exactly 0 on both sides.
+              for (let m = 0; m < M; m++) {
+                if (t[m] >= 0) continue;
+                for (let v = 0; v < V; v++) expect(dw[m * V + v] === 0 && dr[m * V + v] === 0).toBe(true);
+              }
+              if (masked && t.every((v) => v < 0)) expect(nllW === 0 && nllR === 0).toBe(true);
             }),
         ),
         { numRuns: runs(80) },

@@ -2,7 +2,8 @@
  * Gradient checking: the analytic gradients of a model (its backward pass) against central
  * finite differences of its forward pass, in float64.
  *
- * The scalar checked is f = Σ_t mean_b NLL + ⟨r, final state⟩ for a random r, so that the
+ * The scalar checked is f = Σ_t mean_b NLL + ⟨r, final state⟩ for a random r (with `masked`, the
+ * NLL summed over the scored targets only, / B), so that the
  * gradient flowing in through the final state (BackwardOptions.dFinalState) is checked too, from
  * a random initial state, whose gradient is checked as well.
  *
@@ -30,6 +31,8 @@ export interface GradcheckOptions {
   epsilon?: number;
   /** Denominator floor of the relative error. Default 1e-5 (so an element whose true gradient is ~0 must match to 1e-11 absolute). */
   floor?: number;
+  /** Leave about a third of the targets unscored (−1, the masked loss of the addition task). Default false. */
+  masked?: boolean;
 }
 
 export interface GradcheckResult {
@@ -82,6 +85,8 @@ export function gradcheck(modelOrConfig: Model | ModelConfig, options: Gradcheck
   const rng = new Rng(seed);
   const x = Array.from({ length: B * T }, () => rng.int(V));
   const y = Array.from({ length: B * T }, () => rng.int(V));
+  if (options.masked) for (let j = 0; j < y.length; j++) if (rng.uniform() < 1 / 3) y[j] = -1;
+  const scored = y.filter((v) => v >= 0).length;
   const batch: Batch = { x, y, batchSize: B, seqLength: T };
   const randomState = (scale: number): State => {
     const s = model.zeroState(B);
@@ -94,7 +99,7 @@ export function gradcheck(modelOrConfig: Model | ModelConfig, options: Gradcheck
 
   const f = (): number => {
     const { loss, finalState } = model.forward(batch, state0, { training: true, rng: new Rng(dropSeed) });
-    let v = loss * T;
+    let v = (loss * scored) / B; // the objective: Σ over the scored targets of NLL, / B (loss·T when all are)
     for (let l = 0; l < L; l++) v += dot(r.h[l], finalState.h[l]) + dot(r.c[l], finalState.c[l]);
     return v;
   };

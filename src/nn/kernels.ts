@@ -127,13 +127,15 @@ export interface Kernels {
   /**
    * Log-softmax over each row of logits[M,V] in place (they become log-probabilities), and the
    * summed negative log-likelihood of targets[M] (ids in [0,V)). Returns Σ_rows −logp[target].
+   * A negative target means "not scored" (PyTorch's ignore_index): its row becomes
+   * log-probabilities too but adds nothing to the sum.
    */
   logSoftmaxNll(logits: Float, targets: Int32Array, M: number, V: number): number;
 
   /**
    * Backward of logSoftmaxNll for a loss scale s (ℓ = s·Σ NLL):
-   * dLogits[M,V] = s·(softmax − onehot(target)), computed from the log-probabilities.
-   * dLogits may alias logp.
+   * dLogits[M,V] = s·(softmax − onehot(target)), computed from the log-probabilities; a row
+   * whose target is negative (not scored) gets 0. dLogits may alias logp.
    */
   logSoftmaxNllBackward(dLogits: Float, logp: Float, targets: Int32Array, M: number, V: number, scale: number): void;
 
@@ -395,7 +397,7 @@ export class TsKernels implements Kernels {
         const shared = nan ? NaN : -Math.log(k);
         const rest = nan ? NaN : -Infinity;
         for (let v = 0; v < V; v++) logits[o + v] = logits[o + v] === max ? shared : rest;
-        nll -= logits[target];
+        if (targets[m] >= 0) nll -= logits[target];
         continue;
       }
       let sum = 0;
@@ -404,7 +406,7 @@ export class TsKernels implements Kernels {
       // max, which would make every log-probability of a row of equal logits 0.
       const logSum = Math.log(sum);
       for (let v = 0; v < V; v++) logits[o + v] = logits[o + v] - max - logSum;
-      nll -= logits[target];
+      if (targets[m] >= 0) nll -= logits[target];
     }
     return nll;
   }
@@ -412,6 +414,10 @@ export class TsKernels implements Kernels {
   logSoftmaxNllBackward(dLogits: Float, logp: Float, targets: Int32Array, M: number, V: number, scale: number): void {
     for (let m = 0; m < M; m++) {
       const o = m * V;
+      if (targets[m] < 0) {
+        dLogits.fill(0, o, o + V); // not scored
+        continue;
+      }
       for (let v = 0; v < V; v++) dLogits[o + v] = scale * Math.exp(logp[o + v]);
       dLogits[o + targets[m]] -= scale;
     }

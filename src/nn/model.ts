@@ -64,7 +64,11 @@ export interface State {
 /** A batch of token ids, each of shape [B, T] row-major (element (b, t) at b·T + t). */
 export interface Batch {
   x: ArrayLike<number>;
-  /** Targets: the next character of each position. */
+  /**
+   * Targets: the next character of each position; a negative target (−1) is not scored: it adds
+   * nothing to the loss and gets no gradient (PyTorch's ignore_index; the addition task scores
+   * only the answer's characters, src/train/addition.ts).
+   */
   y: ArrayLike<number>;
   batchSize: number;
   seqLength: number;
@@ -79,9 +83,11 @@ export interface ForwardOptions {
    * This batch is streams first … first+B−1 of a batch of `total` streams, split across threads
    * (src/parallel/): the dropout masks are those rows of the whole batch's masks (and `rng`
    * ends where the whole batch's draws leave it), and the loss, objective and gradients are
-   * this part's share of the whole batch's (the parts' add up to the whole).
+   * this part's share of the whole batch's (the parts' add up to the whole). `scored`: the
+   * scored targets (≥ 0) of the whole batch, which the mean loss is over; needed when any
+   * target is masked, default total·T.
    */
-  part?: { first: number; total: number };
+  part?: { first: number; total: number; scored?: number };
 }
 
 export interface BackwardOptions extends ForwardOptions {
@@ -92,7 +98,7 @@ export interface BackwardOptions extends ForwardOptions {
 }
 
 export interface ForwardResult {
-  /** Mean negative log-likelihood per character (nats). */
+  /** Mean negative log-likelihood per scored character (nats); 0 when no target is scored. */
   loss: number;
   /** State after the last step, to carry to the next batch (fresh buffers). */
   finalState: State;
@@ -100,8 +106,10 @@ export interface ForwardResult {
 
 export interface ForwardBackwardResult extends ForwardResult {
   /**
-   * The scalar whose gradient is left in `grads`: the sum over the T steps of the batch-mean
-   * NLL (char-rnn's objective; equals loss·T), plus ⟨dFinalState, finalState⟩ when given.
+   * The scalar whose gradient is left in `grads`: the NLL summed over the scored positions and
+   * divided by B, plus ⟨dFinalState, finalState⟩ when given. With every target scored this is
+   * char-rnn's objective, the sum over the T steps of the batch-mean NLL (= loss·T); in general
+   * it is loss·scored/B.
    */
   objective: number;
   /** ∂objective/∂(initial state). */
@@ -127,7 +135,8 @@ interface Workspace {
   B: number;
   T: number;
   ids: Int32Array; // [T·B] inputs, time-major
-  targets: Int32Array; // [T·B]
+  targets: Int32Array; // [T·B] (negative: not scored)
+  scored: number; // how many targets are scored (≥ 0)
   emb: Float; // [T·B, N]
   inp: Float[]; // per layer: its input from below, [T·B, N] (after dropout)
   dropBuf: Float[]; // per layer ≥ 1 and for the top: dropout outputs, [T·B, N]
@@ -408,7 +417,7 @@ export class Model {
   forward(batch: Batch, state: State, options: ForwardOptions = {}): ForwardResult {
     const ws = this.prepare(batch, state);
     const nll = this.forwardPass(ws, state, options.training ?? false, options.rng ?? this.rng, options.part);
-    return { loss: nll / ((options.part?.total ?? ws.B) * ws.T), finalState: this.readFinalState(ws) };
+    return { loss: meanLoss(nll, ws, options.part), finalState: this.readFinalState(ws) };
   }
 
   /**
@@ -449,7 +458,7 @@ export class Model {
       }
     }
     const dInitialState = this.backwardPass(ws, training, options.dFinalState, meanOver);
-    return { loss: nll / (meanOver * ws.T), objective, finalState, dInitialState };
+    return { loss: meanLoss(nll, ws, options.part), objective, finalState, dInitialState };
   }
 
   /**
@@ -590,6 +599,7 @@ export class Model {
     }
     this.checkState(state, B, 'state');
     const ws = this.workspace(B, T);
+    ws.scored = batch.y === null ? 0 : B * T;
     for (let b = 0; b < B; b++) {
       for (let t = 0; t < T; t++) {
         const xi = batch.x[b * T + t];
@@ -599,10 +609,11 @@ export class Model {
         ws.ids[t * B + b] = xi;
         if (batch.y !== null) {
           const yi = batch.y[b * T + t];
-          if (!Number.isInteger(yi) || yi < 0 || yi >= V) {
-            throw new Error(`target id y[${b * T + t}] = ${yi} is out of range: ids must be integers in [0, ${V})`);
+          if (!Number.isInteger(yi) || yi < -1 || yi >= V) {
+            throw new Error(`target id y[${b * T + t}] = ${yi} is out of range: ids must be integers in [0, ${V}), or −1 (not scored)`);
           }
           ws.targets[t * B + b] = yi;
+          if (yi < 0) ws.scored--;
         } else ws.targets[t * B + b] = 0;
       }
     }
@@ -671,6 +682,7 @@ export class Model {
       T,
       ids: new Int32Array(M),
       targets: new Int32Array(M),
+      scored: 0,
       emb: k.alloc(M * N),
       inp: new Array<Float>(L),
       dropBuf: drop ? per(M * N, L + 1) : [],
@@ -782,7 +794,7 @@ export class Model {
     return k.logSoftmaxNll(ws.logits, ws.targets, M, V);
   }
 
-  /** ∂/∂params (into grads) and ∂/∂(initial state) of Σ_t mean_b NLL (+ ⟨dFinal, final⟩). */
+  /** ∂/∂params (into grads) and ∂/∂(initial state) of Σ_t mean_b NLL (Σ over the scored targets / B; + ⟨dFinal, final⟩). */
   private backwardPass(ws: Workspace, training: boolean, dFinal: State | undefined, meanOver: number): State {
     const k = this.kernels;
     const { rnnSize: N, numLayers: L, vocabSize: V } = this.config;
@@ -993,6 +1005,22 @@ export class Model {
 }
 
 
+
+/**
+ * The mean NLL per scored character of a pass whose scored NLL sums to `nll`: over this batch's
+ * scored targets, or for a part of a batch (src/parallel/) over the whole batch's, so that the
+ * parts' losses add up to the whole one's. 0 when nothing is scored.
+ */
+function meanLoss(nll: number, ws: Workspace, part: ForwardOptions['part']): number {
+  let scored = ws.scored;
+  if (part !== undefined) {
+    if (part.scored === undefined && ws.scored < ws.B * ws.T) {
+      throw new Error('a part of a batch with targets not scored (−1) needs part.scored, the scored targets of the whole batch');
+    }
+    scored = part.scored ?? part.total * ws.T;
+  }
+  return scored === 0 ? 0 : nll / scored;
+}
 
 /** Builds a model: `createModel({ model: 'grid_lstm', vocabSize: 65, rnnSize: 128, numLayers: 2 })`. */
 export function createModel(config: ModelConfig, options: CreateModelOptions = {}): Model {

@@ -506,9 +506,13 @@ export class WasmKernels implements Kernels {
       at = this.scratchOffset;
     }
     const one = what === 'targets' ? 'target' : 'id';
+    // (A negative target means "not scored": the loss kernels skip it.)
+    const low = what === 'targets' ? -2147483648 : 0;
     for (let m = 0; m < M; m++) {
       const id = t[m];
-      if (!(id >= 0 && id < V)) throw new RangeError(`${this.name}: ${one} ${m} is ${id}, outside [0, ${V})`);
+      if (!(id >= low && id < V)) {
+        throw new RangeError(`${this.name}: ${one} ${m} is ${id}, ${low < 0 ? `not below ${V}` : `outside [0, ${V})`}`);
+      }
       if (copy !== null) copy[m] = id;
     }
     return at;

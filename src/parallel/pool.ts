@@ -16,7 +16,7 @@
  *
  * Exactness: the streams are independent until the gradient sum, so for a given thread count a
  * step is deterministic (fixed split, fixed summation order), and it equals the one-thread step
- * up to float rounding: each part scales its loss by the whole batch's size (Model's `part`),
+ * up to float rounding: each part scales its loss by the whole batch's size and scored targets (Model's `part`),
  * draws exactly the whole batch's dropout numbers for its rows (the generator is a counter), and
  * the per-part products and the sum round differently than one product over all rows. One
  * thread never comes here (the Trainer calls the model directly, as before).
@@ -119,6 +119,8 @@ export class DataParallel {
   private readonly answerMs: number;
   private readonly startMs: number;
   private job = 0;
+  /** The scored targets (≥ 0) of the batch loaded last. */
+  private scored = 0;
   /** When the workers were started (Date.now()). */
   private readonly started = Date.now();
   private closed = false;
@@ -240,6 +242,9 @@ export class DataParallel {
   private loadBatch(x: ArrayLike<number>, y: ArrayLike<number>): void {
     this.io.x.set(x);
     this.io.y.set(y);
+    let scored = 0;
+    for (let j = 0; j < y.length; j++) if (y[j] >= 0) scored++;
+    this.scored = scored;
   }
 
   /** Thread 0's part: its streams of the batch and of the state (views of io). */
@@ -251,7 +256,7 @@ export class DataParallel {
     return {
       batch: { x: this.io.x.subarray(0, count * T), y: this.io.y.subarray(0, count * T), batchSize: count, seqLength: T },
       state: { h: this.io.h.map(rows), c: this.io.c.map(rows) },
-      part: { first: 0, total: this.B },
+      part: { first: 0, total: this.B, scored: this.scored },
     };
   }
 
@@ -272,6 +277,7 @@ export class DataParallel {
       ctrl[s + C.COUNT] = count;
       ctrl[s + C.TOTAL] = this.B;
       ctrl[s + C.T] = this.T;
+      ctrl[s + C.SCORED] = this.scored;
       ctrl[s + C.RNG] = rngState | 0;
       ctrl[s + C.LO] = this.ranges[w][0];
       ctrl[s + C.HI] = this.ranges[w][1];

@@ -31,6 +31,8 @@ export const C = {
   QUIT: 11,
   /** Set by the worker once it runs (its model built): a worker that never starts is told apart. */
   READY: 12,
+  /** The scored targets (≥ 0) of the whole batch, which the mean loss is over (Model's part.scored). */
+  SCORED: 13,
 } as const;
 
 export const JOB = {

@@ -61,7 +61,7 @@ export function runWorker(init: WorkerInit): void {
         };
         const rng = new Rng(0);
         rng.state = ctrl[slot + C.RNG] >>> 0;
-        const part = { first, total };
+        const part = { first, total, scored: ctrl[slot + C.SCORED] };
         const r =
           kind === JOB.TRAIN
             ? model.forwardBackward(batch, state, { rng, part })
