@@ -277,11 +277,14 @@ export class TrainingDisplay {
   }
 
   /** The result of a validation: a line of its own, in place of the validation's progress line. */
-  validated(e: { iteration: number; valLoss: number; seconds: number }): void {
+  validated(e: { iteration: number; valLoss: number; seconds: number; accuracy?: { chars: number; numbers: number; sums: number } }): void {
     if (this.live?.kind === 'validation') this.clear();
     // At most 79 characters up to iteration 999 999 and 9999 s: no wrap in 80 columns.
     const secs = e.seconds < 100 ? e.seconds.toFixed(1) : Math.round(e.seconds);
     this.note(`validation at iteration ${e.iteration}: val_loss = ${e.valLoss.toFixed(4)} nats/char (${(e.valLoss / Math.LN2).toFixed(2)} bits), ${secs}s`);
+    // The addition task: its accuracy on a line of its own.
+    const a = e.accuracy;
+    if (a) this.note(`  answers right: ${(100 * a.chars).toFixed(1)}% of characters, ${(100 * a.numbers).toFixed(1)}% of sums (of ${a.sums})`);
     // Until the checkpoint is written (finishValidation): the time of the pass alone.
     this.eta.validationSeconds = e.seconds;
   }

@@ -20,6 +20,14 @@ import { defaultThreads } from '../parallel/node.js';
 export const D = DEFAULT_TRAIN_OPTIONS;
 export const TRAIN_OPTS: OptSpec[] = [
   { key: 'data', kind: 'string', arg: 'FILE', help: 'UTF-8 text to train on (default: the built-in State of the Union corpus)' },
+  {
+    key: 'task',
+    kind: 'choice',
+    choices: ['char', 'addition'],
+    default: D.task,
+    help: 'char: the next character of a text; addition: sums a+b= of --digit-length-digit numbers generated from --seed, the answer reversed (no --data)',
+  },
+  { key: 'digitLength', kind: 'int', arg: 'D', default: D.digitLength, help: '--task addition: digits of each number; --seq-length must be at least 3D+3' },
   { key: 'encoding', kind: 'choice', choices: ['utf8', 'latin1'], default: 'utf8', help: 'how to read --data: utf8, or latin1 (each byte one character)' },
   {
     key: 'model',
@@ -100,13 +108,15 @@ export async function cmdTrain(argv: string[]): Promise<number> {
     const ckPath = checkpointFile(opts.resume as string);
     const ck = loadCk(ckPath, kernels);
     const saved = (ck.training?.options ?? {}) as Record<string, unknown>;
+    const addition = ck.task.kind === 'addition';
+    if (addition && opts.data !== undefined) throw new UsageError('--task addition generates its sums from the seed; drop --data');
     const dir = given.has('checkpointDir') ? (opts.checkpointDir as string) : typeof saved.checkpointDir === 'string' ? saved.checkpointDir : (opts.checkpointDir as string);
     asUsage(() => prepareCheckpointDir(dir));
     const dataPath = (opts.data as string | undefined) ?? (typeof saved.data === 'string' ? saved.data : undefined);
     encoding = given.has('encoding') || (saved.encoding !== 'utf8' && saved.encoding !== 'latin1') ? (opts.encoding as 'utf8' | 'latin1') : saved.encoding;
-    let corpus: Corpus & { report: string };
+    let corpus: (Corpus & { report: string }) | null = null;
     try {
-      corpus = readData(dataPath, encoding, ck.vocab);
+      if (!addition) corpus = readData(dataPath, encoding, ck.vocab);
     } catch (e) {
       const hint = opts.data === undefined && dataPath !== undefined ? ` (the run's --data, recorded in ${ckPath}; pass --data to say where it is now)` : '';
       throw new UsageError(`${(e as Error).message}${hint}`);
@@ -116,7 +126,7 @@ export async function cmdTrain(argv: string[]): Promise<number> {
     // The reference kernels run on one thread (a run trained on more goes on with one).
     if (!given.has('threads') && kernels.name === 'ts') changes.threads = 1;
     trainer = asUsage(() => Trainer.resume(corpus, ck, changes as Partial<TrainOptions>));
-    notes.push(corpus.report, `resuming ${ckPath} at iteration ${trainer.iteration} (epoch ${trainer.epoch.toFixed(2)})`);
+    notes.push(corpus?.report ?? additionReport(trainer), `resuming ${ckPath} at iteration ${trainer.iteration} (epoch ${trainer.epoch.toFixed(2)})`);
     const lr = trainer.learningRateChange;
     // Two lines, each within 79 columns with ordinary rates and iterations.
     if (lr) {
@@ -130,15 +140,30 @@ export async function cmdTrain(argv: string[]): Promise<number> {
   } else {
     // Everything that can be checked without the data is checked before reading it.
     const options = toTrain(opts);
+    const initFrom = opts.initFrom !== undefined ? loadCk(opts.initFrom as string) : undefined;
+    // --init-from keeps the checkpoint's task unless --task says otherwise (an error then).
+    const ckTask = initFrom?.task;
+    if (ckTask && !given.has('task')) {
+      options.task = ckTask.kind;
+      if (ckTask.kind === 'addition') {
+        if (!given.has('digitLength')) options.digitLength = ckTask.digitLength;
+        if (!given.has('seqLength')) options.seqLength = ckTask.seqLength;
+      }
+    }
     if (!given.has('threads')) options.threads = kernels.name === 'ts' ? 1 : defaultThreads(options);
     asUsage(() => validateTrainOptions(options));
+    if (options.task === 'addition' && opts.data !== undefined) throw new UsageError('--task addition generates its sums from --seed; drop --data');
     asUsage(() => prepareCheckpointDir(options.checkpointDir));
-    const initFrom = opts.initFrom !== undefined ? loadCk(opts.initFrom as string) : undefined;
     encoding = opts.encoding as 'utf8' | 'latin1';
-    const dataPath = opts.data as string | undefined;
-    const corpus = readData(dataPath, encoding, initFrom?.vocab);
-    trainer = asUsage(() => Trainer.fromCorpus(corpus, options, { kernels, initFrom }));
-    notes.push(corpus.report);
+    if (options.task === 'addition') {
+      trainer = asUsage(() => Trainer.addition(options, { kernels, initFrom }));
+      notes.push(additionReport(trainer));
+    } else {
+      const dataPath = opts.data as string | undefined;
+      const corpus = readData(dataPath, encoding, initFrom?.vocab);
+      trainer = asUsage(() => Trainer.fromCorpus(corpus, options, { kernels, initFrom }));
+      notes.push(corpus.report);
+    }
     if (initFrom?.note) notes.push(initFrom.note);
   }
   // Room for a checkpoint, before anything is printed (an error here stays a single line).
@@ -153,7 +178,10 @@ export async function cmdTrain(argv: string[]): Promise<number> {
     `${o.model} ${o.numLayers}×${o.rnnSize}${o.model === 'grid_lstm' ? (o.tieWeights ? ' tied' : ' untied') : ''}, ` +
       `${paramCount(m.config).toLocaleString('en-US')} parameters, vocabulary ${m.config.vocabSize}`,
   );
-  const batches = `${trainer.loader.splitSizes.train}/${trainer.loader.splitSizes.val}/${trainer.loader.splitSizes.test} train/val/test batches of ${o.batchSize}×${o.seqLength}`;
+  const batches =
+    o.task === 'addition'
+      ? `${trainer.loader.splitSizes.train} batches an epoch, ${trainer.loader.splitSizes.val} val batches of ${o.batchSize}×${o.seqLength}`
+      : `${trainer.loader.splitSizes.train}/${trainer.loader.splitSizes.val}/${trainer.loader.splitSizes.test} train/val/test batches of ${o.batchSize}×${o.seqLength}`;
   const kernelsLine = `kernels ${m.kernels.name}, ${trainer.threads} thread${trainer.threads === 1 ? '' : 's'}`;
   // The kernels beside the batches when both fit in 79 columns, else on a line of their own.
   if (batches.length + 2 + kernelsLine.length <= 79) err(`${batches}, ${kernelsLine}`);
@@ -217,7 +245,23 @@ export async function cmdTrain(argv: string[]): Promise<number> {
     if (early.alreadyMet) err(`to train on, resume with --patience ${n + 1} or more, or --patience 0 (never stop early)`);
     return 0;
   }
-  err(`done: val_loss = ${outcome.valLoss.toFixed(4)} nats/char`);
+  const acc = trainer.lastAccuracy;
+  err(`done: val_loss = ${outcome.valLoss.toFixed(4)} nats/char${acc ? `, ${percent(acc.numbers)} of the sums right` : ''}`);
   err(`checkpoint: ${outcome.checkpoint}`);
   return 0;
+}
+
+/** The line that says what an addition run trains on (instead of the corpus report). */
+function additionReport(trainer: Trainer): string {
+  const a = trainer.addition!;
+  const pad = a.seqLength - (3 * a.digitLength + 3);
+  return (
+    `addition of ${a.digitLength}-digit numbers, generated from --seed ${trainer.options.seed}: ` +
+    `"a+b=" and the reversed answer${pad > 0 ? `, ${pad} spaces in front` : ''}`
+  );
+}
+
+/** 0.4567 → "45.7%" */
+export function percent(x: number): string {
+  return `${(100 * x).toFixed(1)}%`;
 }

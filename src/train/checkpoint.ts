@@ -11,7 +11,9 @@
  * - `__metadata__`:
  *   - `format`: "grid-lstm/1"
  *   - `config`: JSON text `{"model": "grid_lstm"|"lstm", "vocab": [one-code-point strings in id
- *     order], "rnn_size": N, "num_layers": L, "tie_weights": bool, "dropout": number}`
+ *     order], "rnn_size": N, "num_layers": L, "tie_weights": bool, "dropout": number}`, and for
+ *     the addition task (src/train/addition.ts) `"task": {"kind": "addition", "digit_length": D,
+ *     "seq_length": T}` (absent: the character task, `{"kind": "char"}`)
  *   - `training` (optional): JSON text of a {@link TrainingState}
  *   - `carry` (optional, an extension of this implementation): JSON text
  *     `{"batch_size": B, "h": base64, "c": base64}`, the hidden state carried between training
@@ -83,8 +85,10 @@ export interface TrainingState {
   /**
    * [iteration, loss] pairs; optional `lr`: [iteration, rate] for each learning rate set, [0, the
    * run's --learning-rate] first, then one per --learning-rate given on resume (decays not listed).
+   * Optional `accuracy` (the addition task): [iteration, fraction of the answers' characters
+   * right, fraction of whole answers right] of every validation.
    */
-  history: { train: [number, number][]; val: [number, number][]; lr?: [number, number][] };
+  history: { train: [number, number][]; val: [number, number][]; lr?: [number, number][]; accuracy?: [number, number, number][] };
   /** Best validation loss so far; null (or absent) for none. A non-finite value is saved as null. */
   bestValLoss?: number | null;
   /**
@@ -105,8 +109,13 @@ export interface CheckpointRecord {
 /** A checkpoint file name a run may write and, under --keep, delete: `lm_….safetensors`, no directory. */
 export const CHECKPOINT_NAME = /^lm_[^/\\\0]*\.safetensors$/;
 
+/** What a model was trained to do: char-rnn's next character of a text, or the addition task's sums. */
+export type TaskSpec = { kind: 'char' } | { kind: 'addition'; digitLength: number; seqLength: number };
+
 /** What {@link checkpointBytes} and {@link saveCheckpoint} may store besides the model. */
 export interface CheckpointExtra {
+  /** Saved in the `config` metadata entry when it is the addition task (default: char). */
+  task?: TaskSpec;
   /** Saved as the `training` metadata entry. */
   training?: TrainingState;
   /** Its state buffers are saved as `optimizer.<key>` tensors (converted to F32). */
@@ -141,6 +150,8 @@ export interface CheckpointContents {
   training: TrainingState | null;
   /** Optimiser state buffers, keyed without the "optimizer." prefix (empty when there are none). */
   optimizerState: Map<string, Float32Array>;
+  /** The task the model was trained for (config.task; `{ kind: 'char' }` when absent). */
+  task: TaskSpec;
   /** The `carry` metadata (the hidden state carried between training batches), or null. */
   carry: CarriedState | null;
 }
@@ -316,7 +327,7 @@ function readConfig(metadata: Record<string, string>, fail: Fail): { config: Ful
 }
 
 /** The `config` metadata text for a model and its vocabulary. */
-function configJson(config: FullModelConfig, chars: readonly string[]): string {
+function configJson(config: FullModelConfig, chars: readonly string[], task: TaskSpec = { kind: 'char' }): string {
   return JSON.stringify({
     model: config.model,
     vocab: chars,
@@ -324,7 +335,30 @@ function configJson(config: FullModelConfig, chars: readonly string[]): string {
     num_layers: config.numLayers,
     tie_weights: config.tieWeights,
     dropout: config.dropout,
+    ...(task.kind === 'addition' ? { task: { kind: 'addition', digit_length: task.digitLength, seq_length: task.seqLength } } : {}),
   });
+}
+
+/** config.task: the addition task's digits and sequence length, or the char task when absent. */
+function readTask(metadata: Record<string, string>, chars: readonly string[], fail: Fail): TaskSpec {
+  const obj = JSON.parse(metadata.config!) as Record<string, unknown>; // (readConfig has checked it)
+  if (!Object.hasOwn(obj, 'task')) return { kind: 'char' };
+  const task = obj.task;
+  if (!isPlainObject(task)) return fail(`config.task must be an object {"kind": "char"} or {"kind": "addition", ...}, got ${show(task)}`);
+  const t = task as Record<string, unknown>;
+  if (t.kind === 'char') return { kind: 'char' };
+  if (t.kind !== 'addition') return fail(`config.task.kind must be "char" or "addition", got ${show(t.kind)}`);
+  const D = field(t, 'digit_length', 'config.task', 'a whole number ≥ 1', fail);
+  const T = field(t, 'seq_length', 'config.task', 'a whole number', fail);
+  if (typeof D !== 'number' || !Number.isInteger(D) || D < 1 || D > 1000) fail(`config.task.digit_length must be a whole number from 1 to 1000, got ${show(D)}`);
+  if (typeof T !== 'number' || !Number.isInteger(T) || T < 3 * (D as number) + 3) {
+    fail(`config.task.seq_length must be a whole number ≥ 3·digit_length + 3, got ${show(T)}`);
+  }
+  const expected = [' ', '+', ...'0123456789', '='];
+  if (chars.length !== expected.length || chars.some((c, i) => c !== expected[i])) {
+    fail(`config.vocab must be the addition task's ${JSON.stringify(expected.join(''))}, got ${show(chars.join(''))}`);
+  }
+  return { kind: 'addition', digitLength: D as number, seqLength: T as number };
 }
 
 /** "grid_lstm, vocab of 5, rnn_size 3, num_layers 2, tie_weights true" */
@@ -355,6 +389,17 @@ function readHistory(obj: Record<string, unknown>, key: string, fail: Fail): [nu
       return fail(`${path}[${i}] must be an [iteration, ${what}] pair of numbers, got ${show(pair)}`);
     }
     return [pair[0], pair[1]];
+  });
+}
+
+/** training.history.accuracy: [iteration, characters right, numbers right] triples, fractions in [0, 1]. */
+function readAccuracy(v: unknown, fail: Fail): [number, number, number][] {
+  const what = 'an array of [iteration, characters right, numbers right] triples';
+  if (!Array.isArray(v)) fail(`training.history.accuracy must be ${what}, got ${show(v)}`);
+  return (v as unknown[]).map((r, i): [number, number, number] => {
+    const ok = Array.isArray(r) && r.length === 3 && r.every((x) => typeof x === 'number') && r[1] >= 0 && r[1] <= 1 && r[2] >= 0 && r[2] <= 1;
+    if (!ok) return fail(`training.history.accuracy[${i}] must be an [iteration, fraction, fraction] triple, got ${show(r)}`);
+    return [r[0], r[1], r[2]];
   });
 }
 
@@ -426,6 +471,7 @@ function checkTraining(raw: unknown, fail: Fail): TrainingState {
     history,
   };
   if (Object.hasOwn(hist, 'lr')) history.lr = readHistory(hist, 'lr', fail);
+  if (Object.hasOwn(hist, 'accuracy')) history.accuracy = readAccuracy(hist.accuracy, fail);
   if (Object.hasOwn(obj, 'checkpoints')) state.checkpoints = readCheckpointRecords(obj.checkpoints, fail);
   if (Object.hasOwn(obj, 'batches')) state.batches = nonNegativeInt(obj, 'batches', t, fail);
   if (Object.hasOwn(obj, 'bestValLoss')) {
@@ -561,7 +607,7 @@ function buildCheckpoint(model: Model, vocab: Vocab, extra: CheckpointExtra, fai
     tensors.push({ name, shape: [total], data });
   }
 
-  const metadata: Record<string, string> = { format: CHECKPOINT_FORMAT, config: configJson(config, chars) };
+  const metadata: Record<string, string> = { format: CHECKPOINT_FORMAT, config: configJson(config, chars, extra.task) };
   if (extra.training !== undefined) metadata.training = trainingJson(extra.training, fail);
   if (extra.carry !== undefined) metadata.carry = carryJson(extra.carry, config, fail);
 
@@ -623,6 +669,8 @@ export interface CheckpointInfo {
   valLoss: number | null;
   /** The file's size in bytes. */
   size: number;
+  /** The task the model was trained for. */
+  task: TaskSpec;
 }
 
 /**
@@ -645,8 +693,8 @@ export function readCheckpointInfo(path: string): CheckpointInfo {
     refuseNonSafetensors(firstBytes(path), fileSize(path), path);
     throw new CheckpointError(err.message, { cause: err });
   }
-  const { config, chars, training } = interpretHeader(header.metadata, header.tensors, fail);
-  return { config, chars, training, valLoss: training ? ownValLoss(training) : null, size: header.size };
+  const { config, chars, training, task } = interpretHeader(header.metadata, header.tensors, fail);
+  return { config, chars, training, valLoss: training ? ownValLoss(training) : null, size: header.size, task };
 }
 
 /**
@@ -752,7 +800,7 @@ function interpretHeader(
   metadata: Record<string, string>,
   tensors: Map<string, TensorHeader>,
   fail: Fail,
-): { config: FullModelConfig; chars: string[]; training: TrainingState | null; layout: TensorSpec[]; carry: CarriedState | null } {
+): { config: FullModelConfig; chars: string[]; training: TrainingState | null; layout: TensorSpec[]; carry: CarriedState | null; task: TaskSpec } {
   if (!Object.hasOwn(metadata, 'format')) {
     fail(`not a grid-lstm checkpoint: the safetensors metadata has no "format" entry (expected ${JSON.stringify(CHECKPOINT_FORMAT)})`);
   }
@@ -760,6 +808,7 @@ function interpretHeader(
     fail(`unsupported checkpoint format ${show(metadata.format)}: expected ${JSON.stringify(CHECKPOINT_FORMAT)}; use a checkpoint written by this version of grid-lstm`);
   }
   const { config, chars } = readConfig(metadata, fail);
+  const task = readTask(metadata, chars, fail);
   const training = Object.hasOwn(metadata, 'training')
     ? checkTraining(parseJsonEntry(metadata.training!, 'training', fail), fail)
     : null;
@@ -769,14 +818,14 @@ function interpretHeader(
   const total = layout[layout.length - 1]!.offset + layout[layout.length - 1]!.size;
   checkOptimizerShapes(tensors, total, fail);
   const carry = Object.hasOwn(metadata, 'carry') ? readCarry(metadata.carry!, config, fail) : null;
-  return { config, chars, training, layout, carry };
+  return { config, chars, training, layout, carry, task };
 }
 
 /** Validates the contents of a safetensors file as a checkpoint and builds the model. */
 function interpret(contents: SafetensorsContents, label: string, options: LoadCheckpointOptions): CheckpointContents {
   const fail = failWith(label);
   const { tensors, metadata } = contents;
-  const { config, chars, training, layout, carry } = interpretHeader(metadata, tensors, fail);
+  const { config, chars, training, layout, carry, task } = interpretHeader(metadata, tensors, fail);
   const vocab = vocabFromChars(chars); // cannot throw: checkVocabChars applied the same rules
   for (const spec of layout) checkParameterValues(spec, tensors.get(spec.name)!, fail);
   const optimizerState = readOptimizerState(tensors, fail);
@@ -788,7 +837,7 @@ function interpret(contents: SafetensorsContents, label: string, options: LoadCh
     return fail(`cannot build the model (${messageOf(err)}); check the kernels/dtype options`);
   }
   for (const spec of layout) model.setParam(spec.name, tensors.get(spec.name)!.data);
-  return { model, vocab, training, optimizerState, carry };
+  return { model, vocab, training, optimizerState, carry, task };
 }
 
 /**

@@ -11,8 +11,17 @@
 import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { type CheckpointContents, type CheckpointRecord, type TrainingState, CHECKPOINT_NAME, checkpointBytes, saveCheckpoint } from './checkpoint.js';
+import {
+  type CheckpointContents,
+  type CheckpointRecord,
+  type TaskSpec,
+  type TrainingState,
+  CHECKPOINT_NAME,
+  checkpointBytes,
+  saveCheckpoint,
+} from './checkpoint.js';
 import { CharLoader, type Corpus, type Split, type Vocab, corpusFromText, trainingTooShortMessage } from './data.js';
+import { type AdditionSpec, AdditionLoader, answerAccuracy, checkAdditionSpec } from './addition.js';
 import type { Float, Kernels } from '../nn/kernels.js';
 import { Model, type State } from '../nn/model.js';
 import { type OptimName, Optimizer, clipGradients, norm } from './optim.js';
@@ -73,6 +82,14 @@ export interface TrainOptions {
    * one-thread ones up to float rounding, and are bit-identical from run to run for a given count.
    */
   threads: number;
+  /**
+   * 'char' (char-rnn's): predict the next character of a text. 'addition' (the seed's
+   * -task addition, src/train/addition.ts): sums of two `digitLength`-digit numbers generated
+   * from the seed, the loss over the answer's characters only, accuracy at every validation.
+   */
+  task: 'char' | 'addition';
+  /** The addition task: digits of each operand (the seed's -digit_length). */
+  digitLength: number;
 }
 
 /** TrainOptions.keep. */
@@ -107,6 +124,8 @@ export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
   patience: 0,
   log: 'csv',
   threads: 1,
+  task: 'char',
+  digitLength: 4,
 };
 
 export interface StepResult {
@@ -122,9 +141,18 @@ export interface StepResult {
   learningRate: number;
 }
 
+/** The addition task's validation accuracy: of the answers' characters, and of whole answers (fractions). */
+export interface Accuracy {
+  chars: number;
+  numbers: number;
+  /** The sums validated. */
+  sums: number;
+}
+
 export interface RunHooks {
   onStep?: (s: StepResult) => void;
-  onEval?: (e: { iteration: number; epoch: number; valLoss: number; seconds: number }) => void;
+  /** `accuracy`: the addition task's (absent for text). */
+  onEval?: (e: { iteration: number; epoch: number; valLoss: number; seconds: number; accuracy?: Accuracy }) => void;
   onCheckpoint?: (path: string) => void;
   /**
    * Something went wrong that does not stop training: the loss log cannot be written (said once),
@@ -208,14 +236,20 @@ export class Trainer {
   readonly options: TrainOptions;
   readonly model: Model;
   readonly vocab: Vocab;
-  readonly loader: CharLoader;
+  readonly loader: CharLoader | AdditionLoader;
   readonly optimizer: Optimizer;
   /** Optimiser steps done, counted from the start of the original run. */
   iteration = 0;
   /** The hidden state carried from batch to batch. */
   carry: State;
-  /** [iteration, loss] of every step and validation; `lr`: [iteration, rate] of every learning rate set (see TrainingState). */
-  history: { train: [number, number][]; val: [number, number][]; lr: [number, number][] };
+  /**
+   * [iteration, loss] of every step and validation; `lr`: [iteration, rate] of every learning rate
+   * set; `accuracy` (the addition task): [iteration, characters right, numbers right] of every
+   * validation (see TrainingState).
+   */
+  history: { train: [number, number][]; val: [number, number][]; lr: [number, number][]; accuracy?: [number, number, number][] };
+  /** The accuracy of the last validation (the addition task), else null. */
+  lastAccuracy: Accuracy | null = null;
   bestValLoss: number | null = null;
   lastCheckpoint: string | null = null;
   /** The checkpoint files of this run in options.checkpointDir that --keep may delete, oldest first. */
@@ -233,15 +267,21 @@ export class Trainer {
   private readonly x: Int32Array;
   private readonly y: Int32Array;
 
-  private constructor(options: TrainOptions, model: Model, vocab: Vocab, ids: Uint16Array | Uint32Array) {
+  private constructor(options: TrainOptions, model: Model, vocab: Vocab, ids: Uint16Array | Uint32Array | null) {
     this.options = options;
     this.model = model;
     this.vocab = vocab;
-    const short = trainingTooShortMessage(ids.length, options.batchSize, options.seqLength, options);
-    if (short !== null) throw new Error(`${dataLabel(options)}: ${short}`);
-    this.loader = new CharLoader(ids, options.batchSize, options.seqLength, options);
-    this.loader.requireSplit('train');
-    this.loader.requireSplit('val');
+    if (ids === null) {
+      // The addition task: sums generated from the seed (src/train/addition.ts).
+      this.loader = new AdditionLoader(additionSpec(options), options.batchSize, options.seed);
+      if (!sameVocab(vocab, this.loader.vocab)) throw new Error("the addition task's vocabulary is digits, +, = and space; this model's differs");
+    } else {
+      const short = trainingTooShortMessage(ids.length, options.batchSize, options.seqLength, options);
+      if (short !== null) throw new Error(`${dataLabel(options)}: ${short}`);
+      this.loader = new CharLoader(ids, options.batchSize, options.seqLength, options);
+      this.loader.requireSplit('train');
+      this.loader.requireSplit('val');
+    }
     this.optimizer = new Optimizer(
       options.optim,
       model.params.length,
@@ -250,6 +290,7 @@ export class Trainer {
     );
     this.carry = model.zeroState(options.batchSize);
     this.history = { train: [], val: [], lr: [[0, options.learningRate]] };
+    if (options.task === 'addition') this.history.accuracy = [];
     this.x = new Int32Array(options.batchSize * options.seqLength);
     this.y = new Int32Array(options.batchSize * options.seqLength);
     if (this.threads > 1 && !(model.kernels instanceof WasmKernels)) {
@@ -290,6 +331,8 @@ export class Trainer {
    */
   static fromCorpus(corpus: Corpus, options: TrainOptions, env: { kernels?: Kernels; initFrom?: CheckpointContents } = {}): Trainer {
     validateTrainOptions(options);
+    if (options.task !== 'char') throw new Error('--task addition generates its own sums: start it with Trainer.addition(options), without a text');
+    checkInitFromTask(env.initFrom, options);
     let vocab: Vocab;
     let model: Model;
     if (env.initFrom) {
@@ -324,6 +367,44 @@ export class Trainer {
   }
 
   /**
+   * A new run of the addition task (options.task 'addition', options.digitLength): no text, the
+   * sums are generated from options.seed. With `initFrom`, the weights of a checkpoint of the
+   * same task (and its model shape).
+   */
+  static addition(options: TrainOptions, env: { kernels?: Kernels; initFrom?: CheckpointContents } = {}): Trainer {
+    validateTrainOptions(options);
+    if (options.task !== 'addition') throw new Error(`Trainer.addition needs options.task 'addition', got ${JSON.stringify(options.task)}`);
+    checkInitFromTask(env.initFrom, options);
+    const vocab = new AdditionLoader(additionSpec(options), options.batchSize, options.seed).vocab;
+    const V = vocab.chars.length;
+    let model: Model;
+    if (env.initFrom) {
+      const c = env.initFrom.model.config;
+      options = { ...options, model: c.model, rnnSize: c.rnnSize, numLayers: c.numLayers, tieWeights: c.tieWeights };
+      checkTrainingFits(options, V, 0, env.kernels);
+      model = buildModel(() => new Model({ ...c, dropout: options.dropout }, { kernels: env.kernels, seed: options.seed }), options, V);
+      model.params.set(env.initFrom.model.params);
+    } else {
+      checkTrainingFits(options, V, 0, env.kernels);
+      model = buildModel(
+        () =>
+          new Model(
+            { model: options.model, vocabSize: V, rnnSize: options.rnnSize, numLayers: options.numLayers, tieWeights: options.tieWeights, dropout: options.dropout },
+            { kernels: env.kernels, seed: options.seed },
+          ),
+        options,
+        V,
+      );
+    }
+    return new Trainer(options, model, vocab, null);
+  }
+
+  /** The addition task's spec of this run (options.task 'addition'). */
+  get addition(): AdditionSpec | null {
+    return this.options.task === 'addition' ? additionSpec(this.options) : null;
+  }
+
+  /**
    * Continues the run saved in `ck` on the same `text` (a string, or a corpus encoded with
    * `ck.vocab`): same iteration, learning rate, optimiser state, RNG state, data position and
    * carried state; training continues on `ck.model` (load the checkpoint with the kernels to
@@ -332,10 +413,11 @@ export class Trainer {
    * `learningRate` other than the current (decayed) rate replaces it from the next step on,
    * later decays apply to it, the optimiser state is kept, and `history.lr` records it.
    */
-  static resume(text: string | Corpus, ck: CheckpointContents, changes: Partial<TrainOptions> = {}): Trainer {
+  static resume(text: string | Corpus | null, ck: CheckpointContents, changes: Partial<TrainOptions> = {}): Trainer {
     const t = ck.training;
     if (!t) throw new Error('this checkpoint has no training state (it holds weights only); use --init-from to start a new run from it');
-    const saved = t.options as unknown as TrainOptions;
+    // (Runs saved before an option existed had its default.)
+    const saved = { ...DEFAULT_TRAIN_OPTIONS, ...(t.options as unknown as TrainOptions) };
     // Where the data now is may change too (the batch count check below catches other data).
     const changeable: (keyof TrainOptions)[] = [
       ...(['maxEpochs', 'maxSteps', 'printEvery', 'evalValEvery', 'checkpointDir', 'savefile', 'data', 'encoding'] as const),
@@ -353,7 +435,7 @@ export class Trainer {
     }
     const inconsistent = (what: string) =>
       new Error(`the checkpoint is inconsistent: ${what}; it cannot be resumed exactly, but --init-from can start a new run from its weights`);
-    const savedOptions: TrainOptions = { ...DEFAULT_TRAIN_OPTIONS, ...saved };
+    const savedOptions: TrainOptions = saved;
     try {
       validateTrainOptions(savedOptions);
     } catch (e) {
@@ -382,23 +464,31 @@ export class Trainer {
     for (const key of changeable) if (changes[key] !== undefined) (options as unknown as Record<string, unknown>)[key] = changes[key];
     if (newRate !== undefined) options.learningRate = newRate;
     validateTrainOptions(options);
-    let corpus: Corpus;
-    if (typeof text === 'string') corpus = corpusFromText(text, ck.vocab);
-    else {
-      corpus = text;
-      if (!sameVocab(corpus.vocab, ck.vocab)) throw new Error("the corpus must be encoded with the checkpoint's vocabulary to resume");
-    }
-    const n = corpus.ids.length;
-    const nbatches = n >= 1 ? Math.floor((n - 1) / (options.batchSize * options.seqLength)) : 0;
-    if (t.batches !== undefined && t.batches !== nbatches) {
-      throw new Error(`the data gives ${nbatches} batches but the run had ${t.batches}; resume with the same --data as the original run`);
+    const ckTask = ck.task?.kind ?? 'char';
+    if (ckTask !== options.task) throw inconsistent(`its training options say --task ${options.task} but its config says ${ckTask}`);
+    let ids: Uint16Array | Uint32Array | null = null;
+    if (options.task === 'char') {
+      if (text === null) throw new Error('resuming a run on a text needs the text');
+      let corpus: Corpus;
+      if (typeof text === 'string') corpus = corpusFromText(text, ck.vocab);
+      else {
+        corpus = text;
+        if (!sameVocab(corpus.vocab, ck.vocab)) throw new Error("the corpus must be encoded with the checkpoint's vocabulary to resume");
+      }
+      const n = corpus.ids.length;
+      const nbatches = n >= 1 ? Math.floor((n - 1) / (options.batchSize * options.seqLength)) : 0;
+      if (t.batches !== undefined && t.batches !== nbatches) {
+        throw new Error(`the data gives ${nbatches} batches but the run had ${t.batches}; resume with the same --data as the original run`);
+      }
+      ids = corpus.ids;
     }
     const model = ck.model;
-    const trainer = new Trainer(options, model, ck.vocab, corpus.ids);
+    const trainer = new Trainer(options, model, ck.vocab, ids);
     for (const split of ['train', 'val', 'test'] as const) {
       const k = t.batchIx[split];
       const size = trainer.loader.splitSizes[split];
-      if (k >= Math.max(size, 1)) {
+      const loader = trainer.loader;
+      if (loader instanceof AdditionLoader ? !loader.hasPosition(split, k) : k >= Math.max(size, 1)) {
         throw new Error(
           `the checkpoint's data position (${split} batch ${k}) is outside the ${size}-batch ${split} split of this data; ` +
             'resume with the same --data as the original run',
@@ -418,6 +508,7 @@ export class Trainer {
     // Checkpoints written before this feature have no history.lr: their rate was never changed.
     const lr = t.history.lr && t.history.lr.length > 0 ? t.history.lr : [[0, savedOptions.learningRate] as [number, number]];
     trainer.history = { train: [...t.history.train], val: [...t.history.val], lr: [...lr] };
+    if (options.task === 'addition') trainer.history.accuracy = [...(t.history.accuracy ?? [])];
     trainer.bestValLoss = t.bestValLoss ?? null;
     // The files --keep may delete: only those in the directory the run goes on saving to.
     if (t.checkpoints && resolve(options.checkpointDir) === resolve(savedOptions.checkpointDir)) {
@@ -467,11 +558,13 @@ export class Trainer {
     const position = this.loader.batchIx.train;
     this.loader.nextBatch('train', this.x, this.y);
     const pool = this.pool();
+    // The sums of the addition task are independent: each batch starts from a zero state.
+    const from = this.options.task === 'addition' ? this.model.zeroState(B) : this.carry;
     let r: { loss: number; finalState: State };
     try {
       r = pool
-        ? pool.forwardBackward(this.x, this.y, this.carry, this.model.rng)
-        : this.model.forwardBackward({ x: this.x, y: this.y, batchSize: B, seqLength: T }, this.carry);
+        ? pool.forwardBackward(this.x, this.y, from, this.model.rng)
+        : this.model.forwardBackward({ x: this.x, y: this.y, batchSize: B, seqLength: T }, from);
     } catch (e) {
       if (e instanceof WorkerError) this.close();
       this.loader.batchIx.train = position;
@@ -489,7 +582,7 @@ export class Trainer {
       this.loader.batchIx.train = position;
       throw new TrainingDivergedError(this.divergedMessage(iteration, problem, 'the weights were not updated'), iteration, r.loss);
     }
-    this.carry = r.finalState;
+    if (this.options.task === 'char') this.carry = r.finalState;
     clipGradients(grads, gradClip, this.model.kernels);
     this.optimizer.step(this.model.params, grads, this.model.kernels);
     this.iteration = iteration;
@@ -538,7 +631,11 @@ export class Trainer {
     );
   }
 
-  /** Mean NLL per character over a whole split, from a zero state carried through its batches. */
+  /**
+   * Mean NLL per character over a whole split, from a zero state carried through its batches
+   * (the addition task: over the answers' characters, each sum from a zero state; its accuracy
+   * is then in {@link lastAccuracy}).
+   */
   evaluate(split: Split = 'val'): number {
     const it = this.evaluateSteps(split, () => false);
     for (;;) {
@@ -559,8 +656,12 @@ export class Trainer {
     let state = this.model.zeroState(B);
     let total = 0;
     const n = this.loader.splitSizes[split];
+    // The addition task validates on one thread: its accuracy needs every prediction, and its
+    // validation set is small (2 000 sums).
+    const addition = this.options.task === 'addition';
+    const counts = { chars: 0, correctChars: 0, numbers: 0, correctNumbers: 0 };
     // With threads, each carries the state of its streams from batch to batch in the pool.
-    const pool = this.pool();
+    const pool = addition ? null : this.pool();
     pool?.resetState();
     progress?.(0, n);
     for (let k = 0; k < n; k++) {
@@ -582,10 +683,20 @@ export class Trainer {
       }
       const r = this.model.inference(() => this.model.forward({ x, y, batchSize: B, seqLength: T }, state));
       total += r.loss;
-      state = r.finalState;
+      if (addition) {
+        const c = answerAccuracy(this.model.activations()!.logp, y, B, T, this.model.config.vocabSize);
+        for (const key of Object.keys(counts) as (keyof typeof counts)[]) counts[key] += c[key];
+      } else state = r.finalState;
       progress?.(k + 1, n);
     }
+    if (addition) this.lastAccuracy = { chars: counts.correctChars / counts.chars, numbers: counts.correctNumbers / counts.numbers, sums: counts.numbers };
     return total / n;
+  }
+
+  /** The task as checkpoints record it. */
+  taskSpec(): TaskSpec {
+    const a = this.addition;
+    return a === null ? { kind: 'char' } : { kind: 'addition', ...a };
   }
 
   /** The training state that --resume needs. */
@@ -628,6 +739,7 @@ export class Trainer {
         training: this.trainingState(),
         optimizer: this.optimizer,
         carry: this.carry,
+        task: this.taskSpec(),
       });
     } catch (e) {
       this.checkpoints = before;
@@ -697,21 +809,26 @@ export class Trainer {
    * `history.lr` and the decay schedule, as the run applied them.
    */
   logLines(): string[] {
-    const lines = [LOG_HEADER];
+    const addition = this.options.task === 'addition';
+    const lines = [addition ? LOG_HEADER_ADDITION : LOG_HEADER];
     const { train, val, lr } = this.history;
+    const accuracy = new Map((this.history.accuracy ?? []).map(([it, c, n]) => [it, [c, n]]));
     const bpe = this.batchesPerEpoch;
     const o = this.options;
     let rate = lr.length > 0 ? lr[0][1] : o.learningRate;
     let nextLr = 1;
     let v = 0;
     const valRows = (upTo: number) => {
-      for (; v < val.length && val[v][0] <= upTo; v++) lines.push(logRow(val[v][0], val[v][0] / bpe, null, val[v][1], null));
+      for (; v < val.length && val[v][0] <= upTo; v++) {
+        const acc = addition ? (accuracy.get(val[v][0]) ?? [null, null]) : undefined;
+        lines.push(logRow(val[v][0], val[v][0] / bpe, null, val[v][1], null, acc));
+      }
     };
     for (const [it, loss] of train) {
       valRows(it - 1);
       // A rate set at iteration k applies from step k + 1 on.
       for (; nextLr < lr.length && lr[nextLr][0] < it; nextLr++) rate = lr[nextLr][1];
-      lines.push(logRow(it, it / bpe, loss, null, rate));
+      lines.push(logRow(it, it / bpe, loss, null, rate, addition ? [null, null] : undefined));
       if (it % bpe === 0 && o.learningRateDecay < 1 && it / bpe >= o.learningRateDecayAfter) rate *= o.learningRateDecay;
     }
     valRows(Infinity);
@@ -741,7 +858,10 @@ export class Trainer {
    * @throws CheckpointDirError
    */
   checkCheckpointDir(): void {
-    prepareCheckpointDir(this.options.checkpointDir, checkpointBytes(this.model, this.vocab, { training: this.trainingState(), optimizer: this.optimizer, carry: this.carry }));
+    prepareCheckpointDir(
+      this.options.checkpointDir,
+      checkpointBytes(this.model, this.vocab, { training: this.trainingState(), optimizer: this.optimizer, carry: this.carry, task: this.taskSpec() }),
+    );
     this.checkedDir = this.options.checkpointDir;
   }
 
@@ -826,9 +946,12 @@ export class Trainer {
         );
       }
       this.history.val.push([this.iteration, valLoss]);
-      log?.append(logRow(this.iteration, this.epoch, null, valLoss, null));
+      const acc = this.options.task === 'addition' ? this.lastAccuracy : null;
+      if (acc) this.history.accuracy!.push([this.iteration, acc.chars, acc.numbers]);
+      log?.append(logRow(this.iteration, this.epoch, null, valLoss, null, acc ? [acc.chars, acc.numbers] : undefined));
       if (this.bestValLoss === null || valLoss < this.bestValLoss) this.bestValLoss = valLoss;
-      hooks.onEval?.({ iteration: this.iteration, epoch: this.epoch, valLoss, seconds: (performance.now() - t0) / 1000 });
+      const seconds = (performance.now() - t0) / 1000;
+      hooks.onEval?.({ iteration: this.iteration, epoch: this.epoch, valLoss, seconds, ...(acc ? { accuracy: acc } : {}) });
       const path = save(valLoss);
       return typeof path === 'string' ? valLoss : path;
     }.bind(this);
@@ -884,7 +1007,7 @@ export class Trainer {
         if (e instanceof TrainingDivergedError) return diverged(e.iteration, e.loss, e.message);
         throw e;
       }
-      log?.append(logRow(s.iteration, s.epoch, s.loss, null, rate));
+      log?.append(logRow(s.iteration, s.epoch, s.loss, null, rate, this.options.task === 'addition' ? [null, null] : undefined));
       hooks.onStep?.(s);
       const firstLoss = this.history.train[0][1];
       if (s.loss > 3 * firstLoss) {
@@ -941,9 +1064,19 @@ function keepCount(keep: string): number | null {
 /** The loss log's header: the columns of {@link Trainer.logLines}. */
 export const LOG_HEADER = 'iteration,epoch,train_loss,val_loss,learning_rate';
 
+/** The addition task's: two more columns, the validation's accuracy (fractions) of the answers' characters and numbers. */
+export const LOG_HEADER_ADDITION = `${LOG_HEADER},val_char_accuracy,val_number_accuracy`;
+
 /** One line of the loss log; numbers as JavaScript writes them (they read back exactly), null as an empty field. */
-function logRow(iteration: number, epoch: number, train: number | null, val: number | null, rate: number | null): string {
-  return [iteration, epoch, train, val, rate].map((v) => (v === null ? '' : String(v))).join(',');
+function logRow(
+  iteration: number,
+  epoch: number,
+  train: number | null,
+  val: number | null,
+  rate: number | null,
+  accuracy?: (number | null)[],
+): string {
+  return [iteration, epoch, train, val, rate, ...(accuracy ?? [])].map((v) => (v === null ? '' : String(v))).join(',');
 }
 
 /**
@@ -1183,6 +1316,23 @@ export function makeDirectories(dir: string): void {
   }
 }
 
+/** The addition spec of options (task 'addition'), checked: a one-line error for a bad --digit-length or a short --seq-length. */
+function additionSpec(o: TrainOptions): AdditionSpec {
+  const spec = { digitLength: o.digitLength, seqLength: o.seqLength };
+  checkAdditionSpec(spec);
+  return spec;
+}
+
+/** An --init-from checkpoint must be of the run's task (and, for addition, its --digit-length). */
+function checkInitFromTask(ck: CheckpointContents | undefined, o: TrainOptions): void {
+  if (!ck) return;
+  const task = ck.task ?? { kind: 'char' };
+  const same = task.kind === o.task && (task.kind === 'char' || task.digitLength === o.digitLength);
+  if (same) return;
+  const what = task.kind === 'char' ? '--task char' : `--task addition --digit-length ${task.digitLength}`;
+  throw new Error(`the --init-from checkpoint was trained with ${what}; train it with the same (or start a new run without --init-from)`);
+}
+
 /** How errors name the training text: `--data FILE`, or the built-in corpus. */
 function dataLabel(o: TrainOptions): string {
   return o.data === null ? 'the built-in corpus' : `--data ${o.data}`;
@@ -1204,6 +1354,8 @@ export function validateTrainOptions(o: TrainOptions): void {
     if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw new Error(`${optionFlag(k)} must be ${what}, got ${v}`);
   };
   if (!MODEL_KINDS.includes(o.model)) throw new Error(`--model must be one of ${MODEL_KINDS.join(', ')}, got ${o.model}`);
+  if (o.task !== 'char' && o.task !== 'addition') throw new Error(`--task must be char or addition, got ${JSON.stringify(o.task)}`);
+  if (o.task === 'addition') additionSpec(o);
   for (const k of ['rnnSize', 'numLayers', 'seqLength', 'batchSize', 'printEvery', 'evalValEvery'] as const) posInt(k);
   if (o.maxSteps !== null) posInt('maxSteps');
   num('dropout', (v) => v >= 0 && v < 1, 'in [0, 1)');
