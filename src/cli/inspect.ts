@@ -14,9 +14,11 @@ export const INSPECT_OPTS: OptSpec[] = [
       'print one JSON object instead, with these keys: file (the checkpoint read), format, ' +
       'config {model, vocab (the characters in id order), vocab_size, rnn_size, num_layers, tie_weights, dropout}, ' +
       'parameters (the count), val_loss (the validation loss of the weights in this file, or null), ' +
+      'task {kind: char, or addition with digit_length and seq_length}, ' +
       'training (null for a weights-only file, else the saved training state: iteration, epoch, learningRate, ' +
       'optimizer {name, stepCount, decayRate, beta1, beta2, epsilon}, options (the run\'s options), ' +
-      'history {train, val: lists of [iteration, loss]}, bestValLoss, and the other fields saved for --resume)',
+      'history {train, val: lists of [iteration, loss]; addition: accuracy, a list of [iteration, characters right, sums right]}, ' +
+      'bestValLoss, and the other fields saved for --resume)',
   },
   NEWEST_OPT,
 ];
@@ -43,6 +45,7 @@ export function cmdInspect(argv: string[]): number {
       },
       parameters: paramCount(c),
       val_loss: t ? ownValLoss(t) : null,
+      task: ck.task.kind === 'addition' ? { kind: 'addition', digit_length: ck.task.digitLength, seq_length: ck.task.seqLength } : { kind: 'char' },
       training: t,
     };
     process.stdout.write(JSON.stringify(out) + '\n');
@@ -56,6 +59,9 @@ export function cmdInspect(argv: string[]): number {
     `vocabulary:    ${c.vocabSize} characters`,
     `parameters:    ${paramCount(c).toLocaleString('en-US')}`,
   ];
+  if (ck.task.kind === 'addition') {
+    out.splice(0, 0, `task:          addition of ${ck.task.digitLength}-digit numbers, seq_length ${ck.task.seqLength}, answer reversed`);
+  }
   if (t) {
     const last = <T>(a: T[]) => (a.length ? a[a.length - 1] : undefined);
     const lt = last(t.history.train);
@@ -67,6 +73,7 @@ export function cmdInspect(argv: string[]): number {
       `optimiser:     ${t.optimizer.name}`,
       `train loss:    ${lt ? `${lt[1].toFixed(4)} (iteration ${lt[0]})` : '-'}`,
       `val loss:      ${lv ? `${lv[1].toFixed(4)} nats/char, ${(lv[1] / Math.LN2).toFixed(4)} bits/char (iteration ${lv[0]})` : '-'}`,
+      ...accuracyLines(t.history.accuracy),
       ...labelled('val history:   ', valHistoryWords(t.history.val)),
       ...labelled('options:       ', optionWords(t.options)),
     );
@@ -121,4 +128,18 @@ export function optionWords(options: Record<string, unknown>): string[] {
     else words.push(`${flag} ${shellWord(typeof value === 'string' ? value : typeof value === 'number' ? String(value) : JSON.stringify(value))}`);
   }
   return words;
+}
+
+/** The addition task's last validation accuracy, and its history as "iteration:sums right %". */
+function accuracyLines(acc: [number, number, number][] | undefined): string[] {
+  if (acc === undefined) return [];
+  const last = acc.at(-1);
+  if (last === undefined) return ['accuracy:      -'];
+  const pc = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const shown = acc.slice(-VAL_HISTORY_SHOWN).map(([i, , n]) => `${i}:${pc(n)}`);
+  const earlier = acc.length - shown.length;
+  return [
+    `accuracy:      ${pc(last[2])} of sums, ${pc(last[1])} of answer characters (iteration ${last[0]})`,
+    ...labelled('sums right:    ', earlier > 0 ? [`… ${earlier} earlier`, ...shown] : shown),
+  ];
 }

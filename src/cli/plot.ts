@@ -1,5 +1,16 @@
 /** grid-lstm plot: loss curves of runs, as SVG, PNG or in the terminal. */
-import { FONT_FAMILY, type LossRun, type PlotCurves, type PlotTheme, type PlotXAxis, PlotInputError, lossRunFromCheckpoint, plotLossCurves, plotLossCurvesAscii } from '../viz/plot.js';
+import {
+  FONT_FAMILY,
+  type LossRun,
+  type PlotCurves,
+  type PlotTheme,
+  type PlotXAxis,
+  PlotInputError,
+  accuracyRunFromCheckpoint,
+  lossRunFromCheckpoint,
+  plotLossCurves,
+  plotLossCurvesAscii,
+} from '../viz/plot.js';
 import { checkOutputPath, writeOutputFile } from '../viz/output-file.js';
 import { type OptSpec, UsageError, parseArgs, program } from './args.js';
 import { loadCk } from './files.js';
@@ -12,6 +23,13 @@ export const PLOT_OPTS: OptSpec[] = [
   { key: 'smooth', kind: 'number', arg: 'F', default: 0.01, help: 'moving average of the training loss over this fraction of the steps (0: raw)' },
   { key: 'theme', kind: 'choice', choices: ['auto', 'light', 'dark'], default: 'auto', help: 'auto: SVG for light and dark pages (transparent, prefers-color-scheme), PNG light; light/dark: that palette on an opaque background' },
   { key: 'ascii', kind: 'bool', default: false, help: 'print the ASCII plot too when --out is given' },
+  {
+    key: 'accuracy',
+    kind: 'choice',
+    choices: ['none', 'sums', 'chars'],
+    default: 'none',
+    help: '--task addition runs: draw the validation accuracy instead of the losses, of whole sums or of the answers\' characters (%)',
+  },
 ];
 
 /**
@@ -19,9 +37,10 @@ export const PLOT_OPTS: OptSpec[] = [
  * best: each checkpoint holds the run's history up to its own iteration, so the newest holds the
  * whole run; the choice is not printed, the legend names the run).
  */
-export function plotRun(arg: string, x: PlotXAxis): LossRun {
+export function plotRun(arg: string, x: PlotXAxis, accuracy: 'none' | 'sums' | 'chars' = 'none'): LossRun {
   const ck = loadCk(arg, undefined, 'newest');
   try {
+    if (accuracy !== 'none') return accuracyRunFromCheckpoint(ck, accuracy === 'sums' ? 'numbers' : 'chars', { x });
     return lossRunFromCheckpoint(ck, { x });
   } catch (e) {
     if (e instanceof PlotInputError) throw new UsageError(`${ck.file}: ${e.message}`);
@@ -68,14 +87,22 @@ export async function cmdPlot(argv: string[]): Promise<number> {
   if (out === '-' && opts.ascii) throw new UsageError('--out - and --ascii both write to stdout; use one of them');
   if (out !== undefined && out !== '-') checkOut(out);
   const x = opts.x as PlotXAxis;
-  const runs = pos.map((p) => plotRun(p, x));
+  const accuracy = opts.accuracy as 'none' | 'sums' | 'chars';
+  if (accuracy !== 'none' && (opts.curves as string) === 'train') throw new UsageError('--accuracy draws the validation accuracy; drop --curves train');
+  const runs = pos.map((p) => plotRun(p, x, accuracy));
   // Runs with the same label (same model, size and --savefile) are told apart by their argument.
   const counts = new Map<string, number>();
   for (const r of runs) counts.set(r.label, (counts.get(r.label) ?? 0) + 1);
   runs.forEach((r, i) => {
     if (counts.get(r.label)! > 1) r.label = `${r.label} — ${pos[i]}`;
   });
-  const common = { x, bits: opts.bits as boolean, curves: opts.curves as PlotCurves, smoothing: smooth };
+  const common = {
+    x,
+    bits: opts.bits as boolean,
+    curves: accuracy === 'none' ? (opts.curves as PlotCurves) : ('val' as const),
+    smoothing: smooth,
+    ...(accuracy === 'none' ? {} : { yTitle: accuracy === 'sums' ? 'validation sums right (%)' : "validation answer characters right (%)", bits: false }),
+  };
   if (format !== null) {
     const themeOpt = opts.theme as PlotTheme;
     const theme = format === 'png' && themeOpt === 'auto' ? 'light' : themeOpt;

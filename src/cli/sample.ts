@@ -2,11 +2,17 @@
 import { checkPrimetext, sample } from '../infer/generate.js';
 import { COMMON, type OptSpec, UsageError, makeKernels, parseArgs, program } from './args.js';
 import { NEWEST_OPT, loadCk } from './files.js';
+import { ADDITION_PAD, addDigits, parseSum } from '../train/addition.js';
 
 export const SAMPLE_OPTS: OptSpec[] = [
-  { key: 'length', kind: 'int', default: 2000, help: 'number of characters to generate' },
+  { key: 'length', kind: 'int', default: 2000, help: 'number of characters to generate (--task addition checkpoints: the rest of the answer)' },
   { key: 'temperature', kind: 'number', default: 1, help: 'sampling temperature (> 0); lower is more conservative' },
-  { key: 'primetext', kind: 'string', arg: 'TEXT', help: 'text to warm the state up with (printed first)' },
+  {
+    key: 'primetext',
+    kind: 'string',
+    arg: 'TEXT',
+    help: 'text to warm the state up with (printed first); --task addition checkpoints: a sum to complete, e.g. "1234+5678="',
+  },
   { key: 'argmax', kind: 'bool', default: false, help: 'take the most likely character each time (deterministic)' },
   { key: 'seed', kind: 'int', default: 123, help: 'random seed' },
   { key: 'quiet', kind: 'bool', default: false, help: 'print only the text, no diagnostics' },
@@ -24,7 +30,7 @@ export const SAMPLE_OPTS: OptSpec[] = [
 ];
 
 export function cmdSample(argv: string[]): number {
-  const { opts, pos } = parseArgs('sample', argv, SAMPLE_OPTS, ['CK']);
+  const { opts, pos, given } = parseArgs('sample', argv, SAMPLE_OPTS, ['CK']);
   if (pos.length < 1) throw new UsageError(`sample needs a checkpoint: ${program.name} sample CK (a .safetensors file or a directory of them)`);
   if ((opts.length as number) < 0) throw new UsageError(`--length must be a whole number ≥ 0, got ${opts.length}`);
   if ((opts.threads as number) < 1) throw new UsageError(`--threads must be a whole number ≥ 1, got ${opts.threads}`);
@@ -34,6 +40,22 @@ export function cmdSample(argv: string[]): number {
   }
   const ck = loadCk(pos[0], makeKernels(opts.kernels), opts.newest ? 'newest' : 'best');
   const prime = (opts.primetext as string | undefined) ?? '';
+  // The addition task: the sum is laid out as in training (spaces in front), and by default the
+  // rest of its answer is written; the answer is then read back to front on stderr.
+  let padding = '';
+  let sum: { a: string; b: string; answer: string } | null = null;
+  if (ck.task.kind === 'addition') {
+    const D = ck.task.digitLength;
+    sum = parseSum(prime, D);
+    if (sum === null) {
+      throw new UsageError(
+        `this checkpoint adds ${D}-digit numbers: give --primetext "a+b=" with two ${D}-digit numbers (e.g. "${'1'.repeat(D)}+${'2'.repeat(D)}="), ` +
+          'optionally followed by the first digits of the reversed answer',
+      );
+    }
+    padding = ADDITION_PAD.repeat(Math.max(0, ck.task.seqLength - (3 * D + 3)));
+    if (!given.has('length')) opts.length = D + 1 - sum.answer.length;
+  }
   try {
     checkPrimetext(prime, ck.vocab); // before anything is printed
   } catch (e) {
@@ -48,16 +70,18 @@ export function cmdSample(argv: string[]): number {
     if (process.stdout.errored) throw stopped;
   };
   let buf = '';
+  let written = '';
   try {
     write(prime);
     sample(ck.model, ck.vocab, {
       length: opts.length as number,
       temperature: opts.temperature as number,
-      primetext: prime,
+      primetext: padding + prime,
       argmax: opts.argmax as boolean,
       seed: opts.seed as number,
       onChar: (c) => {
         buf += c;
+        written += c;
         if (buf.length >= 64 || c === '\n') {
           write(buf);
           buf = '';
@@ -68,6 +92,14 @@ export function cmdSample(argv: string[]): number {
     if (prime !== '' || (opts.length as number) > 0) write(buf + '\n');
   } catch (e) {
     if (e !== stopped) throw e;
+  }
+  if (sum !== null && !opts.quiet) {
+    // The answer as a reader writes it, and whether it is the sum.
+    const digits = (sum.answer + written).slice(0, sum.a.length + 1);
+    const right = addDigits(sum.a, sum.b);
+    const read = [...digits].reverse().join('');
+    const verdict = digits.length < sum.a.length + 1 || /[^0-9]/.test(digits) ? 'not a whole answer' : read === right ? 'right' : `wrong: ${right}`;
+    process.stderr.write(`the answer read back to front: ${read} (${sum.a} + ${sum.b} = ${right.replace(/^0+(?=[0-9])/, '')}; ${verdict})\n`);
   }
   return 0;
 }

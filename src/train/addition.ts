@@ -31,6 +31,7 @@
  * after 2³¹ digit draws: 268 million sums at D = 4). The same sum can still occur in both by
  * chance (there are 10^(2D) of them).
  */
+import type { Model } from '../nn/model.js';
 import { Rng } from '../nn/rng.js';
 import type { Float } from '../nn/kernels.js';
 import { type Split, type Vocab, vocabFromChars } from './data.js';
@@ -253,4 +254,52 @@ export function parseSum(text: string, digitLength: number): { a: string; b: str
   const m = /^ *([0-9]+)\+([0-9]+)=([0-9]*)$/.exec(text);
   if (!m || m[1].length !== digitLength || m[2].length !== digitLength || m[3].length > digitLength + 1) return null;
   return { a: m[1], b: m[2], answer: m[3] };
+}
+
+/** What {@link evaluateSums} measures. */
+export interface SumsResult extends AnswerCounts {
+  /** Mean NLL per answer character (nats). */
+  loss: number;
+}
+
+/**
+ * The loss and accuracy of a model of the addition task over `count` sums, sequence i being
+ * `sequence(i)` (T characters: {@link additionSequence}), in batches of up to `batchSize`, each
+ * sum from a zero state, the weights held constant (Model.inference).
+ */
+export function evaluateSums(
+  model: Model,
+  spec: AdditionSpec,
+  count: number,
+  sequence: (i: number) => string,
+  batchSize = 50,
+): SumsResult {
+  const vocab = additionVocab();
+  if (model.config.vocabSize !== vocab.chars.length) throw new Error("the model's vocabulary is not the addition task's");
+  const T = spec.seqLength;
+  const V = vocab.chars.length;
+  const r: SumsResult = { loss: 0, chars: 0, correctChars: 0, numbers: 0, correctNumbers: 0 };
+  let nll = 0;
+  model.inference(() => {
+    for (let first = 0; first < count; first += batchSize) {
+      const B = Math.min(batchSize, count - first);
+      const x = new Int32Array(B * T);
+      const y = new Int32Array(B * T);
+      for (let b = 0; b < B; b++) encodeSequence(sequence(first + b), spec, vocab, x, y, b);
+      const f = model.forward({ x, y, batchSize: B, seqLength: T }, model.zeroState(B));
+      const c = answerAccuracy(model.activations()!.logp, y, B, T, V);
+      nll += f.loss * c.chars;
+      r.chars += c.chars;
+      r.correctChars += c.correctChars;
+      r.numbers += c.numbers;
+      r.correctNumbers += c.correctNumbers;
+    }
+  });
+  r.loss = r.chars > 0 ? nll / r.chars : 0;
+  return r;
+}
+
+/** The counter start of the sums `eval` generates for a seed: 2³⁰ draws past the training stream's start, 2³⁰ before the validation's. */
+export function evalStream(seed: number): number {
+  return (additionStreams(seed).train + 2 ** 30) >>> 0;
 }

@@ -52,6 +52,11 @@ export interface LossPlotOptions {
   smoothing?: number;
   /** A title above the plot. Default none. */
   title?: string;
+  /**
+   * The y axis's title, for values other than losses (e.g. the addition task's accuracy,
+   * {@link accuracyRunFromCheckpoint}). Default: the loss's, in nats or bits per character.
+   */
+  yTitle?: string;
 }
 
 export interface LossSvgOptions extends LossPlotOptions {
@@ -153,6 +158,23 @@ export function lossRunFromCheckpoint(ck: CheckpointLike, options: { x?: PlotXAx
   } else if (x !== 'iteration') throw new PlotInputError(`unknown x axis ${JSON.stringify(x)}; use iteration, epoch or chars`);
   const map = (h: readonly (readonly [number, number])[]) => h.map(([i, loss]): [number, number] => [i * scale, loss]);
   return { label: options.label ?? runLabel(ck), train: map(t.history.train), val: map(t.history.val) };
+}
+
+/**
+ * The addition task's validation accuracy of a checkpoint as a run to plot (`val`: [x, percent
+ * right], no training curve; plot it with curves 'val' and a yTitle): of whole sums
+ * (`numbers`) or of the answers' characters (`chars`), x as in {@link lossRunFromCheckpoint}.
+ *
+ * @throws PlotInputError when the checkpoint records no accuracy (not an addition run)
+ */
+export function accuracyRunFromCheckpoint(ck: CheckpointLike, what: 'numbers' | 'chars', options: { x?: PlotXAxis; label?: string } = {}): LossRun {
+  const acc = ck.training?.history.accuracy;
+  if (!acc || acc.length === 0) {
+    throw new PlotInputError('records no accuracy (only runs of --task addition do, from their first validation on); plot its losses without --accuracy');
+  }
+  // The x scale of the losses': a run whose validation losses are these iterations.
+  const run = lossRunFromCheckpoint({ ...ck, training: { ...ck.training!, history: { train: [], val: acc.map(([i]) => [i, 0]) } } }, options);
+  return { label: run.label, train: [], val: acc.map(([, chars, numbers], j) => [run.val[j][0], 100 * (what === 'numbers' ? numbers : chars)]) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -507,7 +529,7 @@ export function plotLossCurves(runs: readonly LossRun[], options: LossSvgOptions
   out.push(
     `<g class="fg" fill="${pal.fg}" font-size="${LABEL}">` +
       `<text data-axis="x" x="${num((left + right) / 2)}" y="${num(H - 10)}" text-anchor="middle">${xTitle(x)}</text>` +
-      `<text data-axis="y" x="${num(18 + LABEL / 2)}" y="${num(yMid)}" text-anchor="middle" transform="rotate(-90 ${num(18 + LABEL / 2)} ${num(yMid)})">${yTitle(curves, !!options.bits)}</text>` +
+      `<text data-axis="y" x="${num(18 + LABEL / 2)}" y="${num(yMid)}" text-anchor="middle" transform="rotate(-90 ${num(18 + LABEL / 2)} ${num(yMid)})">${xmlText(options.yTitle ?? yTitle(curves, !!options.bits))}</text>` +
       `</g>`,
   );
 
@@ -637,7 +659,7 @@ export function plotLossCurvesAscii(runs: readonly LossRun[], options: LossAscii
 
   const lines: string[] = [];
   if (options.title) lines.push(fit(options.title, width));
-  lines.push(fit(yTitle(options.curves ?? 'both', !!options.bits), width));
+  lines.push(fit(options.yTitle ?? yTitle(options.curves ?? 'both', !!options.bits), width));
   const labelAt = new Map<number, string>();
   ya.ticks.forEach((t, i) => {
     const r = row(t);
