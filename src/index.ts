@@ -71,6 +71,8 @@ export {
   type KeepPolicy,
   keptCheckpoints,
   LOG_HEADER,
+  LOG_HEADER_ADDITION,
+  type Accuracy,
   TrainingDivergedError,
   CheckpointDirError,
 } from './train/train.js';
@@ -83,13 +85,38 @@ export {
   type CheckpointContents,
   type TrainingState,
   type CheckpointRecord,
+  type TaskSpec,
 } from './train/checkpoint.js';
+export {
+  ADDITION_CHARS,
+  ADDITION_PAD,
+  ADDITION_EPOCH_BATCHES,
+  ADDITION_VAL_SUMS,
+  AdditionLoader,
+  addDigits,
+  additionMinLength,
+  additionSequence,
+  additionStreams,
+  additionVocab,
+  answerAccuracy,
+  checkAdditionSpec,
+  delimiterPosition,
+  encodeSequence,
+  evalStream,
+  evaluateSums,
+  parseSum,
+  streamOperands,
+  type AdditionSpec,
+  type AnswerCounts,
+  type SumsResult,
+} from './train/addition.js';
 export { writeSafetensors, parseSafetensors, readSafetensorsFile, SafetensorsError } from './train/safetensors.js';
 export { WasmKernels, loadWasmKernels, loadWasmKernelsSync, wasmAvailable } from './nn/wasm.js';
 export {
   plotLossCurves,
   plotLossCurvesAscii,
   lossRunFromCheckpoint,
+  accuracyRunFromCheckpoint,
   batchesPerEpoch,
   runLabel,
   smoothLosses,

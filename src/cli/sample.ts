@@ -98,8 +98,8 @@ export function cmdSample(argv: string[]): number {
     const digits = (sum.answer + written).slice(0, sum.a.length + 1);
     const right = addDigits(sum.a, sum.b);
     const read = [...digits].reverse().join('');
-    const verdict = digits.length < sum.a.length + 1 || /[^0-9]/.test(digits) ? 'not a whole answer' : read === right ? 'right' : `wrong: ${right}`;
-    process.stderr.write(`the answer read back to front: ${read} (${sum.a} + ${sum.b} = ${right.replace(/^0+(?=[0-9])/, '')}; ${verdict})\n`);
+    const verdict = digits.length < sum.a.length + 1 || /[^0-9]/.test(digits) ? 'not a whole answer' : read === right ? 'right' : 'wrong';
+    process.stderr.write(`the answer read back to front: ${read} (${sum.a} + ${sum.b} = ${right.replace(/^0+(?=[0-9])/, '')}: ${verdict})\n`);
   }
   return 0;
 }

@@ -16,6 +16,7 @@
  */
 import type { TrainingState } from '../train/checkpoint.js';
 import { splitCounts } from '../train/data.js';
+import { ADDITION_EPOCH_BATCHES } from '../train/addition.js';
 
 /** What the x axis counts: optimiser steps, epochs (passes over the train split), or training characters (steps × B × T). */
 export type PlotXAxis = 'iteration' | 'epoch' | 'chars';
@@ -107,6 +108,7 @@ export function runLabel(ck: CheckpointLike): string {
 export function batchesPerEpoch(training: CheckpointLike['training']): number {
   if (!training) throw new PlotInputError('it holds no training state');
   const o = training.options ?? {};
+  if ((o as { task?: unknown }).task === 'addition') return ADDITION_EPOCH_BATCHES; // (an endless stream: a nominal epoch)
   const { trainFrac, valFrac } = o as { trainFrac?: unknown; valFrac?: unknown };
   if (
     typeof training.batches === 'number' &&
@@ -700,7 +702,7 @@ export function plotLossCurvesAscii(runs: readonly LossRun[], options: LossAscii
     curves === 'train'
       ? 'marks: training loss' + (smoothed(runs, options) ? ' (moving average)' : '')
       : curves === 'val'
-        ? `marks: validation loss${droppedTrain ? ' (training curves only with a single run)' : ''}`
+        ? `marks: ${options.yTitle ?? 'validation loss'}${droppedTrain ? ' (training curves only with a single run)' : ''}`
         : `${ASCII_MARKS[0]} validation loss, . training loss${smoothed(runs, options) ? ' (moving average)' : ''}`;
   lines.push(fit(key, width));
   return lines.join('\n') + '\n';
