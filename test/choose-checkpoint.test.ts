@@ -117,7 +117,7 @@ describe('a directory as CK', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^using .* \(lowest validation loss/);
     const j = JSON.parse(r.stdout);
-    expect(Object.keys(j)).toEqual(['file', 'format', 'config', 'parameters', 'val_loss', 'training']);
+    expect(Object.keys(j)).toEqual(['file', 'format', 'config', 'parameters', 'val_loss', 'task', 'training']);
     expect(j.file).toBe(best);
     expect(j.format).toBe('grid-lstm/1');
     expect(Object.keys(j.config)).toEqual(['model', 'vocab', 'vocab_size', 'rnn_size', 'num_layers', 'tie_weights', 'dropout']);

@@ -240,7 +240,7 @@ describe('grid-lstm CLI', () => {
       ['not a checkpoint', ['sample', dataFile], /safetensors|header/],
       ['temperature 0', ['sample', 'x', '--temperature', '0'], /--temperature must be a number > 0/],
       ['negative length', ['sample', 'x', '--length', '-1'], /--length must be a whole number ≥ 0/],
-      ['eval without --data', ['eval', 'x'], /eval needs --data/],
+      ['eval without --data (a text checkpoint)', ['eval', join(dir, 'foreign.safetensors')], /eval needs --data/],
     ];
     for (const [name, args, re] of cases) {
       it(name, () => {
