@@ -6,7 +6,8 @@
  *     mean of −log p over the answers' characters only, the decoder bias's gradient is
  *     Σ_scored (softmax − onehot) / B;
  *  4. answerAccuracy by hand; bad --digit-length / --seq-length as one-line errors;
- *  5. a Trainer of the task: accuracy in the history, the task in the checkpoint, an exact resume.
+ *  5. a Trainer of the task: accuracy in the history, the task in the checkpoint, an exact resume,
+ *     and 2 threads agreeing with 1.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Model } from '../src/nn/model.js';
+import { loadWasmKernelsSync } from '../src/nn/wasm.js';
 import {
   ADDITION_CHARS,
   AdditionLoader,
@@ -217,5 +219,17 @@ describe('5. Trainer', () => {
     expect(() => Trainer.fromText(' 12+34=046'.repeat(50), { ...DEFAULT_TRAIN_OPTIONS }, { initFrom: half })).toThrow(
       /--init-from checkpoint was trained with --task addition --digit-length 2/,
     );
+  });
+
+  it('on 2 threads, the steps and validation agree with 1 thread up to float rounding', () => {
+    const losses = (threads: number) => {
+      const t = Trainer.addition({ ...options, threads, checkpointDir: join(dir, `threads${threads}`) }, { kernels: loadWasmKernelsSync() });
+      const out = t.run();
+      expect(out.status).toBe('done');
+      return [...t.history.train.map(([, l]) => l), ...t.history.val.map(([, l]) => l)];
+    };
+    const [one, two] = [losses(1), losses(2)];
+    expect(two).toHaveLength(one.length);
+    for (let j = 0; j < one.length; j++) expect(Math.abs(two[j] - one[j])).toBeLessThan(1e-5 * one[j]);
   });
 });

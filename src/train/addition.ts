@@ -28,8 +28,8 @@
  * starting at draw 2D·i, so any batch can be made directly (a resume needs only the batch
  * index). The training stream starts at a state drawn from the seed and is endless; the
  * validation sums are the same counter 2³¹ draws further on (a training run reaches them only
- * after 2³¹ digit draws: 268 million sums at D = 4). The same sum can still occur in both by
- * chance (there are 10^(2D) of them).
+ * after 2³¹ digit draws: 268 million sums at D = 4), and `eval`'s 2³⁰ draws on. The same sum
+ * can still occur in two streams by chance (there are 10^(2D) of them).
  */
 import type { Model } from '../nn/model.js';
 import { Rng } from '../nn/rng.js';
