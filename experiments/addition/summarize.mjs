@@ -33,3 +33,43 @@ writeFileSync('experiments/addition/results.csv', csv.join('\n') + '\n');
 console.log('| run | parameters | 5 000 | 10 000 | 15 000 | 20 000 | best % sums | final val loss | wall s |');
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const r of rows) console.log(r);
+
+// Which digits of the answer each final model gets right: the accuracy at each of the D + 1
+// answer positions (least significant digit first, as written), over 2 000 sums of the stream
+// `eval` uses (neither training nor validation sums).
+import { additionSequence, additionVocab, encodeSequence, evalStream, streamOperands } from '../../dist/index.js';
+console.log('\n| run | ' + 'digit 1 (units) | digit 2 | digit 3 | digit 4 | digit 5 (carry) |'.trim());
+console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+for (const name of readdirSync(root).sort()) {
+  const dir = join(root, name);
+  const file = readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort().at(-1);
+  const ck = loadCheckpoint(join(dir, file));
+  const spec = { digitLength: ck.task.digitLength, seqLength: ck.task.seqLength };
+  const { digitLength: D, seqLength: T } = spec;
+  const vocab = additionVocab();
+  const V = vocab.chars.length;
+  const base = evalStream(ck.training.options.seed);
+  const B = 50;
+  const right = new Array(D + 1).fill(0);
+  let n = 0;
+  ck.model.inference(() => {
+    for (let first = 0; first < 2000; first += B) {
+      const x = new Int32Array(B * T);
+      const y = new Int32Array(B * T);
+      for (let b = 0; b < B; b++) encodeSequence(additionSequence(...streamOperands(base, first + b, D), T), spec, vocab, x, y, b);
+      ck.model.forward({ x, y, batchSize: B, seqLength: T }, ck.model.zeroState(B));
+      const logp = ck.model.activations().logp;
+      for (let b = 0; b < B; b++) {
+        for (let k = 0; k <= D; k++) {
+          const t = T - D - 2 + k;
+          const row = (t * B + b) * V;
+          let best = 0;
+          for (let v = 1; v < V; v++) if (logp[row + v] > logp[row + best]) best = v;
+          if (best === y[b * T + t]) right[k]++;
+        }
+      }
+      n += B;
+    }
+  });
+  console.log(`| ${name} | ${right.map((r) => (100 * r / n).toFixed(1)).join(' | ')} |`);
+}
