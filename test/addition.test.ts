@@ -116,7 +116,7 @@ describe('3. the masked loss by hand (B = 2, T = 7, D = 1)', () => {
   encodeSequence(additionSequence('3', '9', 7), spec, vocab, x, y, 0);
   encodeSequence(additionSequence('5', '4', 7), spec, vocab, x, y, 1); // 09 → "90"
 
-  for (const kind of ['lstm', 'grid_lstm'] as const) {
+  for (const kind of ['lstm', 'grid_lstm', 'gru', 'rnn'] as const) {
     it(`${kind}: loss = mean −log p over the 4 answer characters; decoder.bias gradient = Σ_scored (p − onehot) / B`, () => {
       const model = new Model({ model: kind, vocabSize: V, rnnSize: 3, numLayers: 2 }, { dtype: 'float64', seed: 5 });
       // Every target scored (−1 replaced by 0) gives the log-probabilities of every position.
