@@ -19,6 +19,7 @@ import { CharLoader, Model, Optimizer, TsKernels, buildVocab, clipGradients, enc
 import { loadWasmKernelsSync } from '../dist/nn/wasm.js';
 import { DataParallel } from '../dist/parallel/pool.js';
 import { spawnNodeWorker } from '../dist/parallel/node.js';
+import { findTorchPython } from '../python/find-python.mjs';
 
 const quick = process.argv.includes('--quick');
 const threadsOnly = process.argv.includes('--threads');
@@ -103,9 +104,8 @@ async function threadScaling() {
 function pytorchSideBySide(row, counts) {
   const script = fileURLToPath(new URL('./pytorch_lstm.py', import.meta.url));
   const torch = {};
-  // The python with torch: $PYTHON, else python3 on the PATH, else the system's (Debian's
-  // python3-torch installs for /usr/bin/python3, which a pyenv or venv python3 on the PATH hides).
-  const python = [process.env.PYTHON, 'python3', '/usr/bin/python3'].find((py) => py && spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+  // The python with torch ($PYTHON, python3, /usr/bin/python3: python/find-python.mjs).
+  const python = findTorchPython();
   if (!python) {
     log("  PyTorch skipped: no python3 with torch (install Debian's python3-torch, or set PYTHON)");
     return;
