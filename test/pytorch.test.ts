@@ -18,8 +18,8 @@
  * /usr/bin/python3); otherwise the file prints "skipped: PyTorch not installed" and skips, unless
  * REQUIRE_PYTORCH=1 (set by .ci/run, which installs Debian's python3-torch), where it fails.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,8 +27,9 @@ import { findTorchPython } from '../python/find-python.mjs';
 import { Model, type State } from '../src/nn/model.js';
 import { Rng } from '../src/nn/rng.js';
 import type { ModelConfig } from '../src/nn/params.js';
-import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
-import { vocabFromChars } from '../src/train/data.js';
+import { type CheckpointContents, loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
+import { loadDefaultCorpus, vocabFromChars } from '../src/train/data.js';
+import { runCli } from './helpers/cli.js';
 import { Optimizer, clipGradients } from '../src/train/optim.js';
 
 export const PYTHON_DIR = resolve(import.meta.dirname, '..', 'python');
@@ -46,11 +47,11 @@ const run = python !== null || required;
 /** Environment of the Python processes: one BLAS thread each (torch's own threads do the work). */
 export const PY_ENV = { ...process.env, OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1', PYTHONDONTWRITEBYTECODE: '1' };
 
-/** Runs python ARGS (from python/), resolving with its output; rejects with its stderr when it fails. */
-export function runPython(args: string[], env: NodeJS.ProcessEnv = PY_ENV): Promise<{ stdout: string; stderr: string }> {
+/** Runs python ARGS (in `cwd`, default python/), resolving with its output; rejects with its stderr when it fails. */
+export function runPython(args: string[], cwd = PYTHON_DIR): Promise<{ stdout: string; stderr: string }> {
   if (python === null) throw new Error('REQUIRE_PYTORCH=1 but no Python with torch was found');
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(python, args, { cwd: PYTHON_DIR, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(python, args, { cwd, env: PY_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
     let [stdout, stderr] = ['', ''];
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
@@ -207,5 +208,115 @@ describe.skipIf(!run)('PyTorch parity (python/tests/parity.py), both directions'
         expect(maxDiff(t.after[name], o.after[name]), `${name} after one RMSprop step`).toBeLessThanOrEqual(1e-5);
       }
     });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Training in PyTorch, under torchrun, and back
+
+/** The last "checkpoint: PATH" line of a training run's stderr. */
+function finalCheckpoint(stderr: string): string {
+  const m = /^checkpoint: (.+)$/m.exec(stderr.split('\n').filter((l) => l.startsWith('checkpoint: ')).at(-1) ?? '');
+  if (!m) throw new Error(`no checkpoint line in:\n${stderr}`);
+  return m[1];
+}
+
+/** Two runs' states agree up to float rounding: losses, weights, optimiser and carried state, generator and data position. */
+function expectSameRun(a: CheckpointContents, b: CheckpointContents, what: string): void {
+  const [ta, tb] = [a.training!, b.training!];
+  expect(ta.iteration, what).toBe(tb.iteration);
+  expect(ta.rngState, `${what}: the dropout generator`).toBe(tb.rngState);
+  expect(ta.batchIx, what).toEqual(tb.batchIx);
+  expect(ta.learningRate, what).toBe(tb.learningRate);
+  for (const key of ['train', 'val'] as const) {
+    expect(ta.history[key].map(([it]) => it), `${what}: ${key} iterations`).toEqual(tb.history[key].map(([it]) => it));
+    const d = maxDiff(ta.history[key].map(([, l]) => l), tb.history[key].map(([, l]) => l));
+    expect(d, `${what}: ${key} losses`).toBeLessThanOrEqual(1e-5);
+  }
+  expect(maxDiff([...a.model.params], [...b.model.params]), `${what}: weights`).toBeLessThanOrEqual(1e-5);
+  expect(maxDiff([...a.optimizerState.get('m')!], [...b.optimizerState.get('m')!]), `${what}: optimizer.m`).toBeLessThanOrEqual(1e-6);
+  expect(maxDiff([...a.carry!.h, ...a.carry!.c], [...b.carry!.h, ...b.carry!.c]), `${what}: carried state`).toBeLessThanOrEqual(1e-5);
+}
+
+describe.skipIf(!run)('training in PyTorch (python/train.py), with torchrun, and back to the CLI', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'grid-lstm-torch-train-'));
+  const TRAIN = join(PYTHON_DIR, 'train.py');
+  // A grid with dropout, 5 streams (split 2 + 3 over two processes), 6 steps, validated at 3 and 6.
+  const OPTS = ['--data', 'input.txt', '--model', 'grid_lstm', '--rnn-size', '12', '--num-layers', '2', '--batch-size', '5',
+    '--seq-length', '16', '--max-steps', '6', '--eval-val-every', '3', '--dropout', '0.2', '--seed', '7', '--train-frac', '0.9',
+    '--val-frac', '0.1', '--print-every', '1'];
+  const ck: Record<'cli' | 'one' | 'two', string> = { cli: '', one: '', two: '' };
+  beforeAll(async () => {
+    const text = loadDefaultCorpus().slice(0, 30_000);
+    writeFileSync(join(dir, 'input.txt'), text);
+    writeFileSync(join(dir, 'eval.txt'), text.slice(0, 2_000));
+    const torchrun = ['torchrun.py', '--nproc_per_node', '2', '--monitor_interval', '0.2', '--rdzv_backend', 'c10d', '--rdzv_endpoint', 'localhost:0'];
+    const [cli, one, two] = await Promise.all([
+      runCli(['train', ...OPTS, '--threads', '1', '--checkpoint-dir', 'cli'], { cwd: dir }),
+      runPython([TRAIN, ...OPTS, '--checkpoint-dir', 'one'], dir),
+      runPython([join(PYTHON_DIR, torchrun[0]), ...torchrun.slice(1), TRAIN, ...OPTS, '--checkpoint-dir', 'two'], dir),
+    ]);
+    expect(cli.code, cli.stderr).toBe(0);
+    ck.cli = join(dir, finalCheckpoint(cli.stderr));
+    ck.one = join(dir, finalCheckpoint(one.stderr));
+    ck.two = join(dir, finalCheckpoint(two.stderr));
+    expect(two.stderr).toMatch(/2 processes on cpu/);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('one process trains as the CLI does: the same losses, weights, optimiser state and carried state', () => {
+    expectSameRun(loadCheckpoint(ck.one), loadCheckpoint(ck.cli), 'PyTorch vs the CLI');
+  });
+
+  it('two processes under torchrun (gloo) equal one process with the whole batch; the CLI evaluates both alike', async () => {
+    expectSameRun(loadCheckpoint(ck.two), loadCheckpoint(ck.one), 'torchrun ×2 vs one process');
+    const evals = await Promise.all([ck.two, ck.one].map((f) => runCli(['eval', f, '--data', 'eval.txt', '--json'], { cwd: dir })));
+    const [two, one] = evals.map((r) => JSON.parse(r.stdout) as { loss: number; predictions: number });
+    expect(two.predictions).toBe(1_999);
+    expect(Math.abs(two.loss - one.loss)).toBeLessThanOrEqual(1e-5);
+    // PyTorch's evaluate() of the same checkpoint and text: the CLI's eval.
+    const code = 'import sys; from grid_lstm_torch import *; m, v, _ = load_checkpoint(sys.argv[1]); ' +
+      'print(evaluate(m, encode(read_text(sys.argv[2]), v)))';
+    const torchLoss = Number((await runPython(['-c', code, ck.two, join(dir, 'eval.txt')])).stdout);
+    expect(Math.abs(torchLoss - two.loss), `PyTorch ${torchLoss}, the CLI ${two.loss}`).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('the CLI samples, inspects, plots and visualises a checkpoint written by PyTorch', async () => {
+    const [sample, inspect, plot, viz] = await Promise.all([
+      runCli(['sample', ck.two, '--length', '40', '--seed', '1', '--quiet'], { cwd: dir }),
+      runCli(['inspect', ck.two, '--json'], { cwd: dir }),
+      runCli(['plot', ck.two, '--out', 'curves.svg'], { cwd: dir }),
+      runCli(['viz', ck.two, '--data', 'eval.txt', '--length', '300', '--out', 'report.html'], { cwd: dir }),
+    ]);
+    for (const r of [sample, inspect, plot, viz]) expect(r.code, r.stderr).toBe(0);
+    expect([...sample.stdout.replace(/\n$/, '')]).toHaveLength(40);
+    const info = JSON.parse(inspect.stdout) as { format: string; training: { iteration: number } };
+    expect(info.format).toBe('grid-lstm/1');
+    expect(info.training.iteration).toBe(6);
+    expect(readFileSync(join(dir, 'curves.svg'), 'utf8')).toMatch(/^<svg/);
+    expect(existsSync(join(dir, 'report.html'))).toBe(true);
+  });
+
+  it('the CLI continues a PyTorch run (--resume) as it continues its own, and starts a new one from it (--init-from)', async () => {
+    const more = ['--max-steps', '9'];
+    const [fromTorch, fromCli, init] = await Promise.all([
+      runCli(['train', '--resume', ck.two, ...more, '--checkpoint-dir', 'resumed-torch'], { cwd: dir }),
+      runCli(['train', '--resume', ck.cli, ...more, '--checkpoint-dir', 'resumed-cli'], { cwd: dir }),
+      runCli(['train', '--init-from', ck.two, '--data', 'input.txt', '--batch-size', '2', '--seq-length', '8', '--max-steps', '2',
+        '--checkpoint-dir', 'init'], { cwd: dir }),
+    ]);
+    for (const r of [fromTorch, fromCli, init]) expect(r.code, r.stderr).toBe(0);
+    expectSameRun(loadCheckpoint(join(dir, finalCheckpoint(fromTorch.stderr))), loadCheckpoint(join(dir, finalCheckpoint(fromCli.stderr))),
+      'the CLI resuming PyTorch\'s run vs its own');
+  });
+
+  it('PyTorch continues a run of the CLI (--resume) as the CLI does', async () => {
+    const [torch, cli] = await Promise.all([
+      runPython([TRAIN, '--resume', ck.cli, '--max-steps', '9', '--checkpoint-dir', 'torch-resumed-cli'], dir),
+      runCli(['train', '--resume', ck.cli, '--max-steps', '9', '--checkpoint-dir', 'cli-resumed-cli'], { cwd: dir }),
+    ]);
+    expect(cli.code, cli.stderr).toBe(0);
+    expectSameRun(loadCheckpoint(join(dir, finalCheckpoint(torch.stderr))), loadCheckpoint(join(dir, finalCheckpoint(cli.stderr))),
+      'PyTorch resuming the CLI\'s run vs the CLI');
   });
 });
