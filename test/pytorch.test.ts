@@ -14,56 +14,26 @@
  * moves the weight by 1e-5. A state saved in a checkpoint is what a resumed run steps from.) PyTorch's weights drawn from seed S are
  * bit-identical to `new Model(config, { seed: S })`'s.
  *
- * Runs when a Python with torch is found (python/find-python.mjs: $PYTHON, python3,
- * /usr/bin/python3); otherwise the file prints "skipped: PyTorch not installed" and skips, unless
- * REQUIRE_PYTORCH=1 (set by .ci/run, which installs Debian's python3-torch), where it fails.
+ * Training (python/train.py): a run of 6 steps with dropout equals the CLI's run of the same
+ * options (losses, weights, optimiser and carried state, generator, data position), on one
+ * process and on two under torchrun (gloo), whose checkpoint the CLI evaluates, samples,
+ * inspects, plots, visualises and resumes as its own; PyTorch resumes a run of the CLI alike.
+ *
+ * Runs when a Python with torch is found (test/helpers/torch.ts); otherwise the file prints
+ * "skipped: PyTorch not installed" and skips, unless REQUIRE_PYTORCH=1 (as .ci/run sets).
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findTorchPython } from '../python/find-python.mjs';
 import { Model, type State } from '../src/nn/model.js';
 import { Rng } from '../src/nn/rng.js';
 import type { ModelConfig } from '../src/nn/params.js';
 import { type CheckpointContents, loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
 import { loadDefaultCorpus, vocabFromChars } from '../src/train/data.js';
 import { runCli } from './helpers/cli.js';
+import { PYTHON_DIR, runPython, torchTests, torchrunOptions } from './helpers/torch.js';
 import { Optimizer, clipGradients } from '../src/train/optim.js';
-
-export const PYTHON_DIR = resolve(import.meta.dirname, '..', 'python');
-const python = findTorchPython();
-const required = process.env.REQUIRE_PYTORCH === '1';
-if (python === null) {
-  process.stderr.write(
-    required
-      ? '\n  REQUIRE_PYTORCH=1 but no Python with torch was found: install python3-torch (apt-get install python3-torch) or set PYTHON\n\n'
-      : '\n  skipped: PyTorch not installed (install python3-torch, or set PYTHON to a python with torch, to run test/pytorch.test.ts)\n\n',
-  );
-}
-const run = python !== null || required;
-
-/** Environment of the Python processes: one BLAS thread each (torch's own threads do the work). */
-export const PY_ENV = { ...process.env, OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1', PYTHONDONTWRITEBYTECODE: '1' };
-
-/** Runs python ARGS (in `cwd`, default python/), resolving with its output; rejects with its stderr when it fails. */
-export function runPython(args: string[], cwd = PYTHON_DIR): Promise<{ stdout: string; stderr: string }> {
-  if (python === null) throw new Error('REQUIRE_PYTORCH=1 but no Python with torch was found');
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(python, args, { cwd, env: PY_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-    let [stdout, stderr] = ['', ''];
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolvePromise({ stdout, stderr });
-      else reject(new Error(`python ${args.join(' ')} exited with ${code}:\n${stderr}`));
-    });
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // Parity, both directions
@@ -162,7 +132,7 @@ function ours(c: Case): TorchResult & { params: Record<string, number[]> } {
 const maxAbs = (a: number[]) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 const maxDiff = (a: number[], b: number[]) => a.reduce((m, v, j) => Math.max(m, Math.abs(v - b[j])), 0);
 
-describe.skipIf(!run)('PyTorch parity (python/tests/parity.py), both directions', () => {
+describe.skipIf(!torchTests)('PyTorch parity (python/tests/parity.py), both directions', () => {
   const seed = Number(process.env.PARITY_SEED ?? Math.floor(Math.random() * 2 ** 31));
   const dir = mkdtempSync(join(tmpdir(), 'grid-lstm-parity-'));
   const cases = makeCases(seed, dir);
@@ -238,7 +208,7 @@ function expectSameRun(a: CheckpointContents, b: CheckpointContents, what: strin
   expect(maxDiff([...a.carry!.h, ...a.carry!.c], [...b.carry!.h, ...b.carry!.c]), `${what}: carried state`).toBeLessThanOrEqual(1e-5);
 }
 
-describe.skipIf(!run)('training in PyTorch (python/train.py), with torchrun, and back to the CLI', () => {
+describe.skipIf(!torchTests)('training in PyTorch (python/train.py), with torchrun, and back to the CLI', () => {
   const dir = mkdtempSync(join(tmpdir(), 'grid-lstm-torch-train-'));
   const TRAIN = join(PYTHON_DIR, 'train.py');
   // A grid with dropout, 5 streams (split 2 + 3 over two processes), 6 steps, validated at 3 and 6.
@@ -250,7 +220,7 @@ describe.skipIf(!run)('training in PyTorch (python/train.py), with torchrun, and
     const text = loadDefaultCorpus().slice(0, 30_000);
     writeFileSync(join(dir, 'input.txt'), text);
     writeFileSync(join(dir, 'eval.txt'), text.slice(0, 2_000));
-    const torchrun = ['torchrun.py', '--nproc_per_node', '2', '--monitor_interval', '0.2', '--rdzv_backend', 'c10d', '--rdzv_endpoint', 'localhost:0'];
+    const torchrun = ['torchrun.py', ...(await torchrunOptions())];
     const [cli, one, two] = await Promise.all([
       runCli(['train', ...OPTS, '--threads', '1', '--checkpoint-dir', 'cli'], { cwd: dir }),
       runPython([TRAIN, ...OPTS, '--checkpoint-dir', 'one'], dir),
@@ -320,3 +290,4 @@ describe.skipIf(!run)('training in PyTorch (python/train.py), with torchrun, and
       'PyTorch resuming the CLI\'s run vs the CLI');
   });
 });
+

@@ -81,3 +81,19 @@ def write_safetensors(path, tensors, metadata=None):
     with open(tmp, 'wb') as f:
         f.write(data)
     os.replace(tmp, path)
+
+
+def read_metadata(path):
+    """The `__metadata__` of the file at `path`, reading its header only."""
+    with open(path, 'rb') as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise SafetensorsError(f'{path}: too short for a safetensors header')
+        (n,) = struct.unpack('<Q', head)
+        if n > MAX_HEADER_LENGTH:
+            raise SafetensorsError(f'{path}: the header length {n} is implausible')
+        try:
+            header = json.loads(f.read(n).decode('utf-8'))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise SafetensorsError(f'{path}: the header is not valid JSON ({e})') from None
+    return header.get('__metadata__') or {} if isinstance(header, dict) else {}

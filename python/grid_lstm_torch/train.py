@@ -22,6 +22,7 @@ one-process run of the same batch up to float rounding.
 """
 import argparse
 import contextlib
+import json
 import math
 import os
 import sys
@@ -36,6 +37,7 @@ from .checkpoint import load_checkpoint, read_training, save_checkpoint
 from .data import Batches, build_vocab, encode, read_text
 from .models import CharModel
 from .optim import RMSprop, clip_gradients
+from .safetensors import read_metadata
 
 # The CLI's train options (camelCase as in a checkpoint's training.options) and char-rnn's defaults.
 DEFAULTS = dict(model='grid_lstm', rnnSize=128, numLayers=2, tieWeights=True, dropout=0.0, optim='rmsprop',
@@ -142,10 +144,32 @@ class Dist:
         return range(self.rank * B // self.world, (self.rank + 1) * B // self.world)
 
 
+def newest_checkpoint(path):
+    """`path`, or for a directory its newest .safetensors file (the one written last; among files of
+    the same time, the one furthest into training), as the CLI's --resume reads a directory."""
+    if not os.path.isdir(path):
+        return path
+    files = [os.path.join(path, f) for f in os.listdir(path) if f.endswith('.safetensors')]
+    if not files:
+        raise UsageError(f'{path} holds no .safetensors checkpoint; name a checkpoint file or a run directory')
+
+    def key(f):
+        try:
+            iteration = json.loads(read_metadata(f)['training'])['iteration']
+        except (ValueError, OSError, KeyError, TypeError):
+            iteration = -1
+        return os.stat(f).st_mtime, iteration
+
+    return max(files, key=key)
+
+
 class Run:
     def __init__(self, args):
         self.d = Dist(args.device)
         self.main = self.d.rank == 0
+        if args.resume:
+            args.resume = newest_checkpoint(args.resume)
+            self.log(f'resuming {args.resume}')
         self.history = {'train': [], 'val': [], 'lr': []}
         self.best = None
         self.records = []

@@ -55,6 +55,32 @@ export function fencedBlocks(md: string): DocBlock[] {
   return blocks;
 }
 
+/** The commands of a shell block: continuation lines (ending in `\`) joined, blank lines dropped. */
+export function commandsOf(code: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (const line of code.split('\n')) {
+    if (/\\\s*$/.test(line)) {
+      cur += line.replace(/\\\s*$/, '').trimEnd() + ' ';
+      continue;
+    }
+    cur += cur === '' ? line : line.trim();
+    if (cur.trim() !== '') out.push(cur.trim());
+    cur = '';
+  }
+  if (cur.trim() !== '') out.push(cur.trim());
+  return out;
+}
+
+/** The 0-based line range [start, end) of the `## heading` section of a Markdown text (to the next `## `). */
+export function sectionOf(md: string, heading: string): { start: number; end: number } {
+  const lines = md.split('\n');
+  const start = lines.indexOf(`## ${heading}`);
+  if (start < 0) throw new Error(`no "## ${heading}" section`);
+  const next = lines.findIndex((l, i) => i > start && l.startsWith('## '));
+  return { start, end: next < 0 ? lines.length : next };
+}
+
 /** The blocks that run (ts, js), each with the text block that shows its output. */
 export function runnableBlocks(md: string): RunnableBlock[] {
   const lines = md.split('\n');
