@@ -78,7 +78,7 @@ KEYS = {flag(k): k for k in DEFAULTS if k not in ('keep', 'patience', 'log', 'th
 def parse_args(argv):
     """The CLI's train flags (their defaults: DEFAULTS, applied later so that a resume can tell
     which were given), and this script's own: --device, --amp."""
-    p = OneLineParser(prog='train.py', description="Trains a grid-lstm model in PyTorch as the CLI's train does "
+    p = OneLineParser(prog=os.path.basename(sys.argv[0]) or 'train.py', description="Trains a grid-lstm model in PyTorch as the CLI's train does "
                       '(the same flags), on one process or many under torchrun.')
     D = DEFAULTS
     types = {bool: None, int: int, float: float, str: str, type(None): str}
