@@ -207,6 +207,9 @@ class Run:
         check_options(o)
         text = read_text(o['data'], o['encoding'])
         if args.initFrom:
+            if os.path.isdir(args.initFrom):
+                raise UsageError(f'--init-from takes a checkpoint file, and {args.initFrom} is a directory; '
+                                 'name one of its files (grid-lstm sample DIR says which has the lowest validation loss)')
             model, vocab, config = load_checkpoint(args.initFrom)
             for key, ck in (('model', 'model'), ('rnnSize', 'rnn_size'), ('numLayers', 'num_layers'), ('tieWeights', 'tie_weights')):
                 o[key] = config[ck]  # the shape is the checkpoint's (as the CLI's --init-from)
@@ -409,8 +412,9 @@ class Run:
                                    f'({first:.4f}); try a lower --learning-rate (now {o["learningRate"]})')
             if self.iteration % o['evalValEvery'] == 0 or self.iteration == total:
                 val_loss, path = self.validate_and_save()
-        if val_loss is None:  # already at the end
-            val_loss, path = self.validate_and_save()
+        if val_loss is None:  # resumed at its end: its validation, unless it had one at this iteration
+            done = [v for it, v in self.history['val'] if it == self.iteration]
+            val_loss, path = (done[-1], 'none written (the run was already at its end)') if done else self.validate_and_save()
         self.log(f'done: val_loss = {val_loss:.4f} nats/char')
         self.log(f'checkpoint: {path}')
 
