@@ -33,7 +33,8 @@
  * the walkthrough's do (each file's blocks as one program importing 'grid-lstm'; a following
  * `text` block is the expected output). And: every line of a code block in the README fits in 80
  * columns; every relative link of the README and of the docs pages points to a file that
- * exists, and to a heading of it when it names one (experiments/depth/README.md's too).
+ * exists, and to a heading of it when it names one (experiments/depth/README.md's and
+ * python/README.md's too).
  *
  * Needs the build (dist/), as `npm test` makes it in its pretest step. About 150 s on 2 cores;
  * the demo, beside the other commands, takes 75–100 s of it.
@@ -243,6 +244,7 @@ describe('the README and the docs pages link to what exists', () => {
       .filter((f) => f.endsWith('.md'))
       .map((f) => join(docsDir, f)),
     join(ROOT, 'experiments/depth/README.md'),
+    join(ROOT, 'python/README.md'),
   ];
   for (const page of pages) {
     it(relative(ROOT, page), () => {
