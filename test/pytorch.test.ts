@@ -3,7 +3,7 @@
  * data-parallel training under torchrun.
  *
  * Parity (python/tests/parity.py computes the PyTorch numbers): for random configs of every model
- * (lstm, grid_lstm tied and untied; with and without dropout), a checkpoint written here and
+ * (lstm, grid_lstm tied and untied, gru, rnn; with and without dropout), a checkpoint written here and
  * loaded in PyTorch, and one written by PyTorch (its weights drawn from a seed) and loaded here,
  * give the same −log p of every character of a stream (batch 1, zero state: what `eval` averages)
  * to 1e-5, the same gradient of one batch (from a random state, the dropout masks drawn from the
@@ -71,7 +71,7 @@ interface TorchResult {
 function makeCases(seed: number, dir: string): Case[] {
   const r = new Rng(seed);
   const int = (lo: number, hi: number) => lo + r.int(hi - lo + 1);
-  const kinds: [ModelConfig['model'], boolean][] = [['lstm', true], ['grid_lstm', true], ['grid_lstm', false]];
+  const kinds: [ModelConfig['model'], boolean][] = [['lstm', true], ['grid_lstm', true], ['grid_lstm', false], ['gru', true], ['rnn', true]];
   const cases: Case[] = [];
   for (const madeByTorch of [false, true]) {
     for (const [model, tieWeights] of kinds) {
@@ -81,7 +81,8 @@ function makeCases(seed: number, dir: string): Case[] {
         const config = { model, vocabSize: V, rnnSize: N, numLayers: L, tieWeights, dropout: dropped ? 0.05 + 0.5 * r.uniform() : 0 };
         const P = new Model(config).params.length;
         const ids = (n: number) => Array.from({ length: n }, () => r.int(V));
-        const vals = () => Array.from({ length: L }, () => Array.from({ length: B * N }, () => r.uniformRange(-1, 1)));
+        // (gru and rnn carry h only: their c is empty)
+        const vals = (n = B * N) => Array.from({ length: L }, () => Array.from({ length: n }, () => r.uniformRange(-1, 1)));
         cases.push({
           config,
           vocab: Array.from({ length: V }, (_, i) => String.fromCodePoint(i === 1 ? 0x1f600 : 0x61 + i)), // one astral character
@@ -91,7 +92,7 @@ function makeCases(seed: number, dir: string): Case[] {
           x: ids(B * T),
           y: ids(B * T),
           stream: ids(int(2, 40)),
-          state: { h: vals(), c: vals() },
+          state: { h: vals(), c: vals(model === 'gru' || model === 'rnn' ? 0 : B * N) },
           rngState: r.nextU32(),
           lr: 1e-3 + 1e-2 * r.uniform(),
           decayRate: 0.9 + 0.09 * r.uniform(),
@@ -249,6 +250,18 @@ describe.skipIf(!torchTests)('training in PyTorch (python/train.py), with torchr
       'print(evaluate(m, encode(read_text(sys.argv[2]), v)))';
     const torchLoss = Number((await runPython(['-c', code, ck.two, join(dir, 'eval.txt')])).stdout);
     expect(Math.abs(torchLoss - two.loss), `PyTorch ${torchLoss}, the CLI ${two.loss}`).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('a gru (a state without c) on two processes trains as the CLI does', async () => {
+    const gru = OPTS.map((o) => (o === 'grid_lstm' ? 'gru' : o));
+    const [cli, two] = await Promise.all([
+      runCli(['train', ...gru, '--threads', '1', '--checkpoint-dir', 'gru-cli'], { cwd: dir }),
+      runPython([join(PYTHON_DIR, 'torchrun.py'), ...(await torchrunOptions()), TRAIN, ...gru, '--checkpoint-dir', 'gru-two'], dir),
+    ]);
+    expect(cli.code, cli.stderr).toBe(0);
+    const [a, b] = [loadCheckpoint(join(dir, finalCheckpoint(two.stderr))), loadCheckpoint(join(dir, finalCheckpoint(cli.stderr)))];
+    expect(a.model.config.model).toBe('gru');
+    expectSameRun(a, b, 'a gru under torchrun ×2 vs the CLI');
   });
 
   it('the CLI samples, inspects, plots and visualises a checkpoint written by PyTorch', async () => {

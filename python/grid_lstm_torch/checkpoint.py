@@ -5,7 +5,8 @@ the optimiser state `optimizer.m` (RMSprop's mean square, laid out like all para
 concatenated in layout order), and the metadata `format` ("grid-lstm/1"), `config` (JSON: model,
 vocab, rnn_size, num_layers, tie_weights, dropout) and, written by training, `training` (JSON:
 iteration, learning rate, optimiser, RNG state, data position, options, loss history) and
-`carry` (JSON: the hidden state carried between batches, base64 of F32 [L, B, N]).
+`carry` (JSON: the hidden state carried between batches, base64 of F32 [L, B, N]; c is "" for
+gru and rnn, which carry h only).
 """
 import base64
 import json
@@ -76,9 +77,13 @@ def read_training(path):
     carry = None
     if 'carry' in meta:
         cj = json.loads(meta['carry'])
-        shape = (config['num_layers'], cj['batch_size'], config['rnn_size'])
-        dec = lambda s: torch.frombuffer(bytearray(base64.b64decode(s)), dtype=torch.float32).reshape(shape)
-        carry = (dec(cj['h']), dec(cj['c']))
+        L, B, N = config['num_layers'], cj['batch_size'], config['rnn_size']
+
+        def dec(text, n):  # base64 of F32 [L, B, n]; n = 0: "" (gru and rnn carry no c)
+            raw = bytearray(base64.b64decode(text))
+            return torch.frombuffer(raw, dtype=torch.float32).reshape(L, B, n) if raw else torch.zeros(L, B, 0)
+
+        carry = (dec(cj['h'], N), dec(cj['c'], N if config['model'] in ('grid_lstm', 'lstm') else 0))
     return {'training': training, 'optimizer': optimizer, 'carry': carry}
 
 
@@ -97,7 +102,7 @@ def save_checkpoint(path, model, vocab, config=None, training=None, optimizer=No
     own = config_of(model, vocab)
     if config is not None:
         for key in ('model', 'rnn_size', 'num_layers', 'tie_weights'):
-            if key in config and config[key] != own[key] and not (key == 'tie_weights' and own['model'] == 'lstm'):
+            if key in config and config[key] != own[key] and not (key == 'tie_weights' and own['model'] != 'grid_lstm'):
                 raise CheckpointError(f'config {key} is {config[key]!r} but the model has {own[key]!r}')
         own['dropout'] = float(config.get('dropout', own['dropout']))
     if len(vocab) != model.config['vocab_size']:

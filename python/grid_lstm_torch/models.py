@@ -8,8 +8,15 @@ gate blocks i, f, o, g:
     i = σ(a_i)   f = σ(a_f)   o = σ(a_o)   g = tanh(a_g)
     c' = f⊙c + i⊙g             h' = o⊙tanh(c')
 
-Stacked LSTM (`lstm`): layer 0 reads embedding[x], layer l > 0 the h of layer l−1;
-    a = i2h(input) + h2h(h_prev).
+Stacked LSTM, GRU and RNN (`lstm`, `gru`, `rnn`, char-rnn's): layer 0 reads embedding[x], layer
+l > 0 the h of layer l−1; i2h and h2h are [G·N, N] with G = 4 (i f o g), 3 (z r n), 1:
+    lstm:  a = i2h(x) + h2h(h);  the LSTM update above
+    gru:   z = σ(i2h_z(x) + h2h_z(h))   r = σ(i2h_r(x) + h2h_r(h))
+           n = tanh(i2h_n(x) + h2h_n(r⊙h))   h' = z⊙n + (1 − z)⊙h
+           (char-rnn's GRU.lua: r acts on h before its map, and z weighs the candidate; PyTorch's
+           nn.GRU does neither, so it is not used here)
+    rnn:   h' = tanh(i2h(x) + h2h(h))
+The GRU and the RNN carry h only: their c is empty ([L, B, 0]).
 2D Grid LSTM (`grid_lstm`, Kalchbrenner, Danihelka & Graves, arXiv 1507.01526): into layer 0
 h_d = embedding[x], c_d = 0 (§4.3); in each layer
     time LSTM:   a = time.t2h(h_t) + time.d2h(h_d)      → (h_t, c_t), carried to step t+1
@@ -30,7 +37,8 @@ from torch import nn
 
 from . import rng as rng_mod
 
-MODELS = ('grid_lstm', 'lstm')
+MODELS = ('grid_lstm', 'lstm', 'gru', 'rnn')
+BLOCKS = {'grid_lstm': 4, 'lstm': 4, 'gru': 3, 'rnn': 1}  # G: the blocks of N of each map's output
 INIT_RANGE = 0.08  # char-rnn: every parameter uniform(−0.08, 0.08)
 
 
@@ -41,20 +49,32 @@ def lstm_cell(a, c):
     return torch.sigmoid(o) * torch.tanh(c), c
 
 
-class LSTMLayer(nn.Module):
-    """One layer of the stacked LSTM: i2h [4N, N] on the input, h2h [4N, N] on h_{t−1}."""
+class StackedLayer(nn.Module):
+    """One layer of the stacked lstm, gru or rnn: i2h [G·N, N] on the input, h2h [G·N, N] on h_{t−1}."""
 
-    def __init__(self, N):
+    def __init__(self, kind, N):
         super().__init__()
-        self.i2h = nn.Linear(N, 4 * N)
-        self.h2h = nn.Linear(N, 4 * N)
+        self.kind = kind
+        self.i2h = nn.Linear(N, BLOCKS[kind] * N)
+        self.h2h = nn.Linear(N, BLOCKS[kind] * N)
 
     def forward(self, x, h, c):
-        # x [T, B, N] (time-major inside), h, c [B, N] → outputs [T, B, N], (h, c) after step T−1
-        ax = self.i2h(x)  # [T, B, 4N]: the input's part for all T steps at once
+        # x [T, B, N] (time-major inside), h, c [B, N] (c [B, 0] for gru, rnn) → outputs [T, B, N],
+        # (h, c) after step T−1
+        ax = self.i2h(x)  # [T, B, G·N]: the input's part for all T steps at once
+        N = h.shape[-1]
         out = []
         for t in range(x.shape[0]):
-            h, c = lstm_cell((ax[t] + self.h2h(h)).float(), c)
+            if self.kind == 'lstm':
+                h, c = lstm_cell((ax[t] + self.h2h(h)).float(), c)
+            elif self.kind == 'gru':
+                U, b = self.h2h.weight, self.h2h.bias
+                zr = torch.sigmoid((ax[t, :, :2 * N] + nn.functional.linear(h, U[:2 * N], b[:2 * N])).float())
+                z, r = zr[:, :N], zr[:, N:]
+                n = torch.tanh((ax[t, :, 2 * N:] + nn.functional.linear(r * h, U[2 * N:], b[2 * N:])).float())
+                h = z * n + (1 - z) * h
+            else:
+                h = torch.tanh((ax[t] + self.h2h(h)).float())
             out.append(h)
         return torch.stack(out), h, c
 
@@ -92,7 +112,7 @@ class GridLayer(nn.Module):
 
 
 class CharModel(nn.Module):
-    """A character-level language model: `grid_lstm` or `lstm`, with the project's parameter names."""
+    """A character-level language model (`grid_lstm`, `lstm`, `gru` or `rnn`) with the project's parameter names."""
 
     def __init__(self, model='grid_lstm', vocab_size=2, rnn_size=128, num_layers=2, tie_weights=True, dropout=0.0):
         super().__init__()
@@ -104,8 +124,8 @@ class CharModel(nn.Module):
                            tie_weights=bool(tie_weights), dropout=float(dropout))
         V, N, L = vocab_size, rnn_size, num_layers
         self.embedding = nn.Embedding(V, N)
-        if model == 'lstm':
-            self.layers = nn.ModuleList(LSTMLayer(N) for _ in range(L))
+        if model != 'grid_lstm':
+            self.layers = nn.ModuleList(StackedLayer(model, N) for _ in range(L))
         else:
             self.layers = nn.ModuleList(GridLayer(N, tie_weights) for _ in range(L))
             if tie_weights:
@@ -121,7 +141,7 @@ class CharModel(nn.Module):
         names = ['embedding.weight']
         lin = lambda p: [f'{p}.weight', f'{p}.bias']
         for l in range(c['num_layers']):
-            if c['model'] == 'lstm':
+            if c['model'] != 'grid_lstm':
                 names += lin(f'layers.{l}.i2h') + lin(f'layers.{l}.h2h')
             else:
                 names += lin(f'layers.{l}.time.t2h') + lin(f'layers.{l}.time.d2h')
@@ -137,12 +157,20 @@ class CharModel(nn.Module):
         return sum(p.numel() for _, p in self.layout())
 
     def forget_bias_names(self):
-        """The biases whose forget-gate block char-rnn sets to 1: each LSTM's first linear map."""
+        """The biases whose forget-gate block char-rnn sets to 1: each LSTM's first linear map (none
+        for gru and rnn)."""
         c = self.config
+        if c['model'] in ('gru', 'rnn'):
+            return []
         if c['model'] == 'lstm':
             return [f'layers.{l}.i2h.bias' for l in range(c['num_layers'])]
         names = [f'layers.{l}.time.t2h.bias' for l in range(c['num_layers'])]
         return names + (['depth.t2h.bias'] if c['tie_weights'] else [f'layers.{l}.depth.t2h.bias' for l in range(c['num_layers'])])
+
+    @property
+    def has_cell(self):
+        """Whether the state has a c (the LSTMs) or h only (gru, rnn)."""
+        return self.config['model'] in ('grid_lstm', 'lstm')
 
     @torch.no_grad()
     def init_parameters(self, rng):
@@ -161,8 +189,9 @@ class CharModel(nn.Module):
 
     def zero_state(self, batch_size, device=None):
         c = self.config
-        z = torch.zeros(c['num_layers'], batch_size, c['rnn_size'], device=device or self.decoder.weight.device)
-        return z, z.clone()
+        L, N = c['num_layers'], c['rnn_size']
+        device = device or self.decoder.weight.device
+        return torch.zeros(L, batch_size, N, device=device), torch.zeros(L, batch_size, N if self.has_cell else 0, device=device)
 
     def draw_masks(self, rng, T, B, first=0, total=None):
         """Dropout masks [L, T, B, N] as the TypeScript model draws them from `rng` (t outer, then
@@ -202,7 +231,7 @@ class CharModel(nn.Module):
         for l, layer in enumerate(self.layers):
             if l > 0 and masks is not None:
                 below = below * masks[l - 1]  # dropout on the input from below (h only, never c)
-            if c['model'] == 'lstm':
+            if c['model'] != 'grid_lstm':
                 below, h, cl = layer(below, h0[l], c0[l])
             else:
                 depth = self.depth if c['tie_weights'] else layer.depth

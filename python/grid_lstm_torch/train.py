@@ -35,7 +35,7 @@ import torch.distributed as dist
 from . import rng as rng_mod
 from .checkpoint import load_checkpoint, read_training, save_checkpoint
 from .data import Batches, build_vocab, encode, read_text
-from .models import CharModel
+from .models import MODELS, CharModel
 from .optim import RMSprop, clip_gradients
 from .safetensors import read_metadata
 
@@ -84,7 +84,7 @@ def parse_args(argv):
     types = {bool: None, int: int, float: float, str: str, type(None): str}
     helps = {
         'data': "UTF-8 text to train on (required, but for --resume, which finds the run's)",
-        'encoding': 'how to read --data: utf8 or latin1', 'model': 'grid_lstm or lstm', 'rnnSize': 'hidden units per LSTM',
+        'encoding': 'how to read --data: utf8 or latin1', 'model': 'grid_lstm, lstm, gru or rnn', 'rnnSize': 'hidden units per LSTM',
         'tieWeights': 'grid_lstm: share the depth LSTM weights across layers', 'decayRate': "RMSprop's α",
         'batchSize': 'sequences per batch, over all processes', 'maxSteps': 'stop after this many iterations in all',
         'gradClip': 'clamp each gradient element to [-C, C]; 0 disables',
@@ -104,7 +104,7 @@ def parse_args(argv):
                    help='bfloat16 autocast on CUDA GPUs that support it: matmuls in bf16; cell state, softmax and weights in fp32')
     args = p.parse_args(argv)
     args.given = {key: getattr(args, key) for key in KEYS.values() if getattr(args, key) is not None}
-    for choice, allowed in (('model', ('grid_lstm', 'lstm')), ('encoding', ('utf8', 'latin1'))):
+    for choice, allowed in (('model', MODELS), ('encoding', ('utf8', 'latin1'))):
         if choice in args.given and args.given[choice] not in allowed:
             p.error(f'{flag(choice)} must be one of {", ".join(allowed)}, got {args.given[choice]}')
     return args
@@ -353,10 +353,10 @@ class Run:
 
     def full_carry(self):
         """The carried state of all B streams, [L, B, N] (each process fills its rows; summed)."""
-        L, N, B = self.o['numLayers'], self.o['rnnSize'], self.o['batchSize']
+        L, B = self.o['numLayers'], self.o['batchSize']
         out = []
-        for part in self.carry:
-            full = torch.zeros(L, B, N, device=self.d.device)
+        for part in self.carry:  # h, then c ([L, B, 0] for gru and rnn)
+            full = torch.zeros(L, B, part.shape[-1], device=self.d.device)
             full[:, self.rows.start:self.rows.stop] = part
             out.append(self.d.sum(full).cpu())
         return tuple(out)

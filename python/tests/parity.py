@@ -37,7 +37,8 @@ def run_case(case):
     losses = nll_per_char(model, case['stream'])
     x = torch.tensor(case['x']).view(B, T)
     y = torch.tensor(case['y']).view(B, T)
-    state = tuple(torch.tensor(case['state'][k], dtype=torch.float32).view(L, B, N) for k in ('h', 'c'))
+    # (h [L, B, N]; c as h for the LSTMs, empty for gru and rnn)
+    state = tuple(torch.tensor(case['state'][k], dtype=torch.float32).view(L, B, n) for k, n in (('h', N), ('c', N if model.has_cell else 0)))
     model.train()
     rng = Rng(state=case['rngState'])
     masks = model.draw_masks(rng, T, B) if model.config['dropout'] > 0 else None
