@@ -1,4 +1,4 @@
-"""The project's two models as torch.nn.Modules, written from their equations (docs/models.md).
+"""The project's four models as torch.nn.Modules, written from their equations (docs/models.md).
 
 Shapes: B batch, T time steps, N hidden units (rnn_size), L layers, V vocabulary. x and y are
 [B, T] ids, batch first as the TypeScript side's batches; a state is (h, c), each [L, B, N].
