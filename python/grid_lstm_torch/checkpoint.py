@@ -3,10 +3,10 @@
 A checkpoint is a safetensors file: the model's parameters (F32, under their names), optionally
 the optimiser state `optimizer.m` (RMSprop's mean square, laid out like all parameters
 concatenated in layout order), and the metadata `format` ("grid-lstm/1"), `config` (JSON: model,
-vocab, rnn_size, num_layers, tie_weights, dropout) and, written by training, `training` (JSON:
-iteration, learning rate, optimiser, RNG state, data position, options, loss history) and
-`carry` (JSON: the hidden state carried between batches, base64 of F32 [L, B, N]; c is "" for
-gru and rnn, which carry h only).
+vocab, rnn_size, num_layers, tie_weights, dropout, and `task` for the CLI's addition task) and,
+written by training, `training` (JSON: iteration, learning rate, optimiser, RNG state, data
+position, options, loss history) and `carry` (JSON: the hidden state carried between batches,
+base64 of F32 [L, B, N]; c is "" for gru and rnn, which carry h only).
 """
 import base64
 import json
@@ -105,6 +105,8 @@ def save_checkpoint(path, model, vocab, config=None, training=None, optimizer=No
             if key in config and config[key] != own[key] and not (key == 'tie_weights' and own['model'] != 'grid_lstm'):
                 raise CheckpointError(f'config {key} is {config[key]!r} but the model has {own[key]!r}')
         own['dropout'] = float(config.get('dropout', own['dropout']))
+        if 'task' in config:  # the addition task's spec (src/train/addition.ts), kept as given
+            own['task'] = config['task']
     if len(vocab) != model.config['vocab_size']:
         raise CheckpointError(f'the vocabulary has {len(vocab)} characters but the model {model.config["vocab_size"]}')
     tensors = {name: p for name, p in model.layout()}

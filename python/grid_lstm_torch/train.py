@@ -44,7 +44,7 @@ DEFAULTS = dict(model='grid_lstm', rnnSize=128, numLayers=2, tieWeights=True, dr
                 learningRate=2e-3, learningRateDecay=0.97, learningRateDecayAfter=10.0, decayRate=0.95, seqLength=50,
                 batchSize=50, maxEpochs=50.0, maxSteps=None, gradClip=5.0, trainFrac=0.95, valFrac=0.05, seed=123,
                 printEvery=1, evalValEvery=1000, checkpointDir='cv', savefile=None, data=None, encoding='utf8',
-                keep='all', patience=0, log='none', threads=1)
+                keep='all', patience=0, log='none', threads=1, task='char', digitLength=4)
 # What may change on --resume (as the CLI allows); the rest comes from the checkpoint.
 CHANGEABLE = ('maxEpochs', 'maxSteps', 'printEvery', 'evalValEvery', 'checkpointDir', 'savefile', 'data', 'encoding')
 
@@ -72,7 +72,9 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 # Flag → option key, for the options the CLI's train has.
-KEYS = {flag(k): k for k in DEFAULTS if k not in ('keep', 'patience', 'log', 'threads', 'optim')}
+KEYS = {flag(k): k for k in DEFAULTS if k not in ('keep', 'patience', 'log', 'threads', 'optim', 'task', 'digitLength')}
+ADDITION = 'the addition task (--task addition), which only the CLI trains (train.py trains on text)'
+
 
 
 def parse_args(argv):
@@ -211,6 +213,8 @@ class Run:
                 raise UsageError(f'--init-from takes a checkpoint file, and {args.initFrom} is a directory; '
                                  'name one of its files (grid-lstm sample DIR says which has the lowest validation loss)')
             model, vocab, config = load_checkpoint(args.initFrom)
+            if (config.get('task') or {}).get('kind', 'char') != 'char':
+                raise UsageError(f'{args.initFrom} was trained on {ADDITION}')
             for key, ck in (('model', 'model'), ('rnnSize', 'rnn_size'), ('numLayers', 'num_layers'), ('tieWeights', 'tie_weights')):
                 o[key] = config[ck]  # the shape is the checkpoint's (as the CLI's --init-from)
             weights = model.state_dict()
@@ -236,6 +240,8 @@ class Run:
         t = resume['training']
         if t is None:
             raise UsageError(f'{args.resume} has no training state (weights only); use --init-from to start a new run from it')
+        if t['options'].get('task', 'char') != 'char':
+            raise UsageError(f'{args.resume} is a run of {ADDITION}')
         if t['optimizer']['name'] != 'rmsprop':
             raise UsageError(f'{args.resume} was trained with {t["optimizer"]["name"]}; this script has RMSprop only')
         saved = {**DEFAULTS, **t['options']}
