@@ -293,6 +293,29 @@ describe.skipIf(!torchTests)('training in PyTorch (python/train.py), with torchr
       'the CLI resuming PyTorch\'s run vs its own');
   });
 
+  it('bad input to train.py: one line naming the problem, exit code 2', async () => {
+    const weightsOnly = join(dir, 'weights-only.safetensors');
+    saveCheckpoint(weightsOnly, loadCheckpoint(ck.cli).model, loadCheckpoint(ck.cli).vocab);
+    const cases: [string[], RegExp][] = [
+      [['--data', 'input.txt', '--model', 'cnn'], /--model must be one of grid_lstm, lstm, gru, rnn, got cnn/],
+      [['--data', 'nope.txt'], /--data nope\.txt: no such file/],
+      [['--rnn-size', '8'], /--data FILE is needed/],
+      [['--resume', weightsOnly], /has no training state \(weights only\); use --init-from/],
+      [['--resume', ck.cli, '--rnn-size', '64'], /--rnn-size cannot change when resuming \(the run used 12\)/],
+      [['--data', 'input.txt', '--amp'], /--amp needs a CUDA GPU/],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => runPython([TRAIN, ...args, '--checkpoint-dir', 'bad'], dir).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: Error) => ({ code: Number(/exited with (\d+)/.exec(e.message)?.[1]), stderr: e.message.split('\n').slice(1).join('\n') }),
+    )));
+    runs.forEach((r, i) => {
+      expect(r.code, `${cases[i][0].join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      expect(r.stderr).toMatch(/^train\.py: error: /);
+      expect(r.stderr).toMatch(cases[i][1]);
+    });
+  });
+
   it('PyTorch continues a run of the CLI (--resume) as the CLI does', async () => {
     const [torch, cli] = await Promise.all([
       runPython([TRAIN, '--resume', ck.cli, '--max-steps', '9', '--checkpoint-dir', 'torch-resumed-cli'], dir),

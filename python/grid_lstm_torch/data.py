@@ -10,8 +10,13 @@ FRAC_EPS = 1e-9
 def read_text(path, encoding='utf8'):
     """The file's text: `utf8` must be valid UTF-8 (a leading byte order mark is dropped);
     `latin1` makes each byte one character."""
-    with open(path, 'rb') as f:
-        raw = f.read()
+    try:
+        with open(path, 'rb') as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise ValueError(f'--data {path}: no such file; pass an existing text file') from None
+    except IsADirectoryError:
+        raise ValueError(f'--data {path} is a directory; pass a text file') from None
     if encoding == 'latin1':
         return raw.decode('latin-1')
     try:

@@ -171,7 +171,6 @@ class Run:
         self.main = self.d.rank == 0
         if args.resume:
             args.resume = newest_checkpoint(args.resume)
-            self.log(f'resuming {args.resume}')
         self.history = {'train': [], 'val': [], 'lr': []}
         self.best = None
         self.records = []
@@ -179,6 +178,7 @@ class Run:
         resume = read_training(args.resume) if args.resume else None
         if args.resume:
             self.setup_resume(args, resume)
+            self.log(f'resuming {args.resume} at iteration {self.iteration}')
         else:
             self.setup_new(args)
         o = self.o
