@@ -239,6 +239,18 @@ describe.skipIf(!torchTests)('training in PyTorch (python/train.py), with torchr
     expectSameRun(loadCheckpoint(ck.one), loadCheckpoint(ck.cli), 'PyTorch vs the CLI');
   });
 
+  it('and writes the same loss log: rows, iterations, epochs and rates as the CLI writes them, losses to 1e-5', () => {
+    const rows = (run: string) => readFileSync(join(dir, run, 'grid_lstm.log.csv'), 'utf8').trimEnd().split('\n').map((l) => l.split(','));
+    const [torch, cli] = [rows('one'), rows('cli')];
+    expect(torch[0].join(',')).toBe('iteration,epoch,train_loss,val_loss,learning_rate');
+    expect(torch).toHaveLength(1 + 6 + 2); // the header, 6 steps, 2 validations
+    expect(torch.map((r) => [r[0], r[1], r[4], r[2] === '', r[3] === ''])).toEqual(cli.map((r) => [r[0], r[1], r[4], r[2] === '', r[3] === '']));
+    for (const [i, r] of torch.slice(1).entries()) {
+      const [a, b] = [Number(r[2] || r[3]), Number(cli[i + 1][2] || cli[i + 1][3])];
+      expect(Math.abs(a - b), `row ${i + 1}`).toBeLessThanOrEqual(1e-5);
+    }
+  });
+
   it('two processes under torchrun (gloo) equal one process with the whole batch; the CLI evaluates both alike', async () => {
     expectSameRun(loadCheckpoint(ck.two), loadCheckpoint(ck.one), 'torchrun ×2 vs one process');
     const evals = await Promise.all([ck.two, ck.one].map((f) => runCli(['eval', f, '--data', 'eval.txt', '--json'], { cwd: dir })));
@@ -324,6 +336,10 @@ describe.skipIf(!torchTests)('training in PyTorch (python/train.py), with torchr
     expect(cli.code, cli.stderr).toBe(0);
     expectSameRun(loadCheckpoint(join(dir, finalCheckpoint(torch.stderr))), loadCheckpoint(join(dir, finalCheckpoint(cli.stderr))),
       'PyTorch resuming the CLI\'s run vs the CLI');
+    // The loss log, rewritten from the run's history and continued: the CLI's rows.
+    const column = (run: string, k: number) => readFileSync(join(dir, run, 'grid_lstm.log.csv'), 'utf8').trimEnd().split('\n').map((l) => l.split(',')[k]);
+    for (const k of [0, 1, 4]) expect(column('torch-resumed-cli', k)).toEqual(column('cli-resumed-cli', k));
+    expect(column('torch-resumed-cli', 0)).toHaveLength(1 + 9 + 3);
   });
 });
 

@@ -44,9 +44,9 @@ DEFAULTS = dict(model='grid_lstm', rnnSize=128, numLayers=2, tieWeights=True, dr
                 learningRate=2e-3, learningRateDecay=0.97, learningRateDecayAfter=10.0, decayRate=0.95, seqLength=50,
                 batchSize=50, maxEpochs=50.0, maxSteps=None, gradClip=5.0, trainFrac=0.95, valFrac=0.05, seed=123,
                 printEvery=1, evalValEvery=1000, checkpointDir='cv', savefile=None, data=None, encoding='utf8',
-                keep='all', patience=0, log='none', threads=1, task='char', digitLength=4)
+                keep='all', patience=0, log='csv', threads=1, task='char', digitLength=4)
 # What may change on --resume (as the CLI allows); the rest comes from the checkpoint.
-CHANGEABLE = ('maxEpochs', 'maxSteps', 'printEvery', 'evalValEvery', 'checkpointDir', 'savefile', 'data', 'encoding')
+CHANGEABLE = ('maxEpochs', 'maxSteps', 'printEvery', 'evalValEvery', 'checkpointDir', 'savefile', 'data', 'encoding', 'log')
 
 
 class UsageError(Exception):
@@ -61,7 +61,7 @@ def flag(key):
 METAVARS = dict(data='FILE', encoding='ENC', model='KIND', rnnSize='N', numLayers='L', dropout='P', learningRate='LR',
                 learningRateDecayAfter='E', decayRate='A', seqLength='T', batchSize='B', maxEpochs='E', maxSteps='S',
                 gradClip='C', trainFrac='F', valFrac='F', seed='S', printEvery='K', evalValEvery='K',
-                checkpointDir='DIR', savefile='NAME')
+                checkpointDir='DIR', savefile='NAME', log='KIND')
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -72,7 +72,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 # Flag → option key, for the options the CLI's train has.
-KEYS = {flag(k): k for k in DEFAULTS if k not in ('keep', 'patience', 'log', 'threads', 'optim', 'task', 'digitLength')}
+KEYS = {flag(k): k for k in DEFAULTS if k not in ('keep', 'patience', 'threads', 'optim', 'task', 'digitLength')}
 ADDITION = 'the addition task (--task addition), which only the CLI trains (train.py trains on text)'
 
 
@@ -90,6 +90,7 @@ def parse_args(argv):
         'tieWeights': 'grid_lstm: share the depth LSTM weights across layers', 'decayRate': "RMSprop's α",
         'batchSize': 'sequences per batch, over all processes', 'maxSteps': 'stop after this many iterations in all',
         'gradClip': 'clamp each gradient element to [-C, C]; 0 disables',
+        'log': 'csv: write the loss history to DIR/<savefile>.log.csv as the run goes (as the CLI); none',
     }
     for f, key in KEYS.items():
         kind = int if key == 'maxSteps' else float if key in ('maxEpochs', 'learningRateDecayAfter') else type(D[key])
@@ -106,7 +107,7 @@ def parse_args(argv):
                    help='bfloat16 autocast on CUDA GPUs that support it: matmuls in bf16; cell state, softmax and weights in fp32')
     args = p.parse_args(argv)
     args.given = {key: getattr(args, key) for key in KEYS.values() if getattr(args, key) is not None}
-    for choice, allowed in (('model', MODELS), ('encoding', ('utf8', 'latin1'))):
+    for choice, allowed in (('model', MODELS), ('encoding', ('utf8', 'latin1')), ('log', ('csv', 'none'))):
         if choice in args.given and args.given[choice] not in allowed:
             p.error(f'{flag(choice)} must be one of {", ".join(allowed)}, got {args.given[choice]}')
     return args
@@ -144,6 +145,37 @@ class Dist:
     def rows(self, B):
         """The streams of a batch of B that this process trains: a contiguous share, as even as can be."""
         return range(self.rank * B // self.world, (self.rank + 1) * B // self.world)
+
+
+LOG_HEADER = 'iteration,epoch,train_loss,val_loss,learning_rate'
+
+
+def js_number(x):
+    """A number as JavaScript's String(x) writes it (the CLI's loss log): the shortest digits that
+    read back exactly, without a fraction for whole numbers, an exponent below 1e-6 or from 1e21."""
+    if x is None:
+        return ''
+    x = float(x)
+    if x == 0:
+        return '0'
+    if not math.isfinite(x):
+        return 'NaN' if x != x else ('Infinity' if x > 0 else '-Infinity')
+    sign = '-' if x < 0 else ''
+    digits, exp = Decimal(repr(abs(x))).normalize().as_tuple()[1:]
+    d = ''.join(map(str, digits))
+    k, n = len(d), len(d) + exp  # the value is 0.d × 10^n
+    if k <= n <= 21:
+        return sign + d + '0' * (n - k)
+    if 0 < n <= 21:
+        return sign + d[:n] + '.' + d[n:]
+    if -6 < n <= 0:
+        return sign + '0.' + '0' * -n + d
+    e = n - 1
+    return sign + d[0] + ('.' + d[1:] if k > 1 else '') + 'e' + ('+' if e > 0 else '-') + str(abs(e))
+
+
+def log_row(iteration, epoch, train, val, rate):
+    return ','.join(js_number(v) for v in (iteration, epoch, train, val, rate))
 
 
 def newest_checkpoint(path):
@@ -390,6 +422,59 @@ class Run:
                             optimizer={'m': self.opt.flat_state(self.model.layout()).cpu()}, carry=carry)
         return path
 
+    def log_path(self):
+        o = self.o
+        return os.path.join(o['checkpointDir'], f'{o["savefile"] or o["model"]}.log.csv') if o['log'] == 'csv' else None
+
+    def log_lines(self):
+        """The loss log for the run's history, as the CLI's logLines: a row per step (with the rate of
+        its update, replayed from history.lr and the decay schedule) and per validation, in order."""
+        o, bpe = self.o, self.ntrain
+        lines = [LOG_HEADER]
+        train, val, lr = self.history['train'], self.history['val'], self.history['lr']
+        rate = lr[0][1] if lr else o['learningRate']
+        next_lr, v = 1, 0
+        for it, loss in train:
+            while v < len(val) and val[v][0] <= it - 1:
+                lines.append(log_row(val[v][0], val[v][0] / bpe, None, val[v][1], None))
+                v += 1
+            while next_lr < len(lr) and lr[next_lr][0] < it:  # a rate set at iteration k applies from step k + 1
+                rate = lr[next_lr][1]
+                next_lr += 1
+            lines.append(log_row(it, it / bpe, loss, None, rate))
+            if it % bpe == 0 and o['learningRateDecay'] < 1 and it / bpe >= o['learningRateDecayAfter']:
+                rate *= o['learningRateDecay']
+        lines += [log_row(it, it / bpe, None, loss, None) for it, loss in val[v:]]
+        return lines
+
+    def start_log(self):
+        """Writes the loss log anew from the history; a log there of another run (its lines and this
+        run's differ) is moved aside to <stem>.<N>.log.csv first, as the CLI does."""
+        path = self.log_path()
+        if path is None or not self.main:
+            return
+        os.makedirs(self.o['checkpointDir'], exist_ok=True)
+        text = ''.join(line + '\n' for line in self.log_lines())
+        if os.path.exists(path):
+            with open(path, encoding='utf-8', errors='replace') as f:
+                old = f.read(len(text) + 1)
+            m = min(len(old), len(text))
+            if old[:m] != text[:m] or (len(self.log_lines()) == 1 and old.count('\n') > 1):
+                stem = path[:-len('.log.csv')]
+                n = 1
+                while os.path.exists(f'{stem}.{n}.log.csv'):
+                    n += 1
+                os.replace(path, f'{stem}.{n}.log.csv')
+                self.log(f'warning: moved the loss log of another run to {stem}.{n}.log.csv; use --savefile to keep runs\' logs apart')
+        with open(path, 'w', encoding='utf-8') as f:
+            f.write(text)
+
+    def append_log(self, line):
+        path = self.log_path()
+        if path is not None and self.main:
+            with open(path, 'a', encoding='utf-8') as f:
+                f.write(line + '\n')
+
     def log(self, text):
         if self.main:
             print(text, file=sys.stderr, flush=True)
@@ -406,9 +491,12 @@ class Run:
                  f'{self.d.world} process{"es" if self.d.world > 1 else ""} on {self.d.device.type}'
                  f'{", bf16 autocast" if self.amp else ""}, torch {torch.__version__}')
         val_loss, path = None, None
+        self.start_log()
         while self.iteration < total:
             t0 = time.perf_counter()
+            rate = self.opt.lr  # this step's (a decay after it changes the rate)
             loss = self.step()
+            self.append_log(log_row(self.iteration, self.iteration / self.ntrain, loss, None, rate))
             if self.iteration % o['printEvery'] == 0:
                 self.log(f'{self.iteration}/{total} (epoch {self.iteration / self.ntrain:.3f}), train_loss = {loss:.8f}, '
                          f'time/batch = {time.perf_counter() - t0:.4f}s')
@@ -429,6 +517,7 @@ class Run:
         if not math.isfinite(val_loss):
             raise RuntimeError(f'training stopped at iteration {self.iteration}: the validation loss is {val_loss}')
         self.history['val'].append([self.iteration, val_loss])
+        self.append_log(log_row(self.iteration, self.iteration / self.ntrain, None, val_loss, None))
         if self.best is None or val_loss < self.best:
             self.best = val_loss
         path = self.save(val_loss)
