@@ -83,12 +83,27 @@ describe('grid-lstm with --task addition', () => {
       [['train', ...TINY, '--seq-length', '8'], /--seq-length 8 is too short for --task addition --digit-length 2: .* use --seq-length 9 or more/],
       [['train', ...TINY, '--data', 'sums.txt'], /--task addition generates its sums from --seed; drop --data/],
       [['train', '--task', 'sums'], /--task/],
+      [['train', '--task', 'char', '--digit-length', '0'], /^grid-lstm: error: --digit-length is for --task addition, not --task char; drop --digit-length$/m],
     ];
     for (const [args, re] of cases) expectOneLineUsageError(run(args), re);
     // A checkpoint of the task: its resume cannot change the task, sample needs a sum.
     expect(run(['train', ...RUN, '--max-steps', '1', '--checkpoint-dir', 'one']).code).toBe(0);
     const ck = join('one', checkpoints('one')[0]);
     expectOneLineUsageError(run(['train', '--resume', ck, '--task', 'char']), /--task cannot change when resuming \(the run used "addition"\)/);
+    // --init-from it: what contradicts its task or shape is named before anything else is checked.
+    const from = 'the --init-from checkpoint is of --task addition --digit-length 2';
+    const initCases: [string[], RegExp][] = [
+      [['--task', 'char'], new RegExp(`${from}; drop --task char, or start a new run without --init-from$`, 'm')],
+      [['--digit-length', '3'], new RegExp(`${from}; drop --digit-length 3, or`)],
+      [['--data', 'sums.txt'], /the --init-from checkpoint is of --task addition, whose sums are generated from --seed; drop --data$/m],
+      [['--model', 'lstm'], /the --init-from checkpoint is a grid_lstm of 2 layers × 8, tied; drop --model lstm \(a run from its weights keeps its shape\)/],
+      [['--no-tie-weights'], /; drop --no-tie-weights \(a run/],
+    ];
+    for (const [args, re] of initCases) expectOneLineUsageError(run(['train', '--init-from', ck, ...args]), re);
+    // --task addition said again: the checkpoint's --digit-length and --seq-length, as without it.
+    const again = run(['train', '--init-from', ck, '--task', 'addition', '--max-steps', '1', '--eval-val-every', '1', '--threads', '1', '--checkpoint-dir', 'again']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(loadCheckpoint(join(dir, 'again', checkpoints('again')[0])).task).toEqual({ kind: 'addition', digitLength: 2, seqLength: 9 });
     expectOneLineUsageError(run(['sample', ck, '--primetext', 'hello']), /this checkpoint adds 2-digit numbers: give --primetext "a\+b=" .* \(e\.g\. "11\+22="\)/);
     writeFileSync(join(dir, 'bad.txt'), '12+34=64\n');
     expectOneLineUsageError(run(['eval', ck, '--data', 'bad.txt']), /--data bad\.txt line 1: "12\+34=64" is not a sum of this checkpoint's task/);

@@ -217,7 +217,7 @@ describe('5. Trainer', () => {
     // The task cannot change on resume, and a text run cannot start from an addition checkpoint.
     expect(() => Trainer.resume(null, half, { digitLength: 3 })).toThrow(/^--digit-length cannot change when resuming/);
     expect(() => Trainer.fromText(' 12+34=046'.repeat(50), { ...DEFAULT_TRAIN_OPTIONS }, { initFrom: half })).toThrow(
-      /--init-from checkpoint was trained with --task addition --digit-length 2/,
+      /^the --init-from checkpoint is of --task addition --digit-length 2; train it on the same task/,
     );
   });
 

@@ -7,6 +7,7 @@ import {
   type TrainOptions,
   CheckpointDirError,
   Trainer,
+  initFromOptions,
   prepareCheckpointDir,
   validateTrainOptions,
 } from '../train/train.js';
@@ -109,6 +110,7 @@ export async function cmdTrain(argv: string[]): Promise<number> {
     const ck = loadCk(ckPath, kernels);
     const saved = (ck.training?.options ?? {}) as Record<string, unknown>;
     const addition = ck.task.kind === 'addition';
+    checkDigitLength(ck.task.kind, given, 'resume');
     if (addition && opts.data !== undefined) throw new UsageError('--task addition generates its sums from the seed; drop --data');
     const dir = given.has('checkpointDir') ? (opts.checkpointDir as string) : typeof saved.checkpointDir === 'string' ? saved.checkpointDir : (opts.checkpointDir as string);
     asUsage(() => prepareCheckpointDir(dir));
@@ -139,20 +141,16 @@ export async function cmdTrain(argv: string[]): Promise<number> {
     if (th) notes.push(`threads: ${th.from} → ${th.to}; the continuation equals the run's up to float rounding,`, 'no longer bit for bit');
   } else {
     // Everything that can be checked without the data is checked before reading it.
-    const options = toTrain(opts);
     const initFrom = opts.initFrom !== undefined ? loadCk(opts.initFrom as string) : undefined;
-    // --init-from keeps the checkpoint's task unless --task says otherwise (an error then).
-    const ckTask = initFrom?.task;
-    if (ckTask && !given.has('task')) {
-      options.task = ckTask.kind;
-      if (ckTask.kind === 'addition') {
-        if (!given.has('digitLength')) options.digitLength = ckTask.digitLength;
-        if (!given.has('seqLength')) options.seqLength = ckTask.seqLength;
-      }
+    // --init-from: the checkpoint's task and shape, first (an option given that differs: an error).
+    const options = initFrom ? asUsage(() => initFromOptions(initFrom, toTrain(opts), given)) : toTrain(opts);
+    checkDigitLength(options.task, given, initFrom ? 'init-from' : 'default');
+    if (options.task === 'addition' && opts.data !== undefined) {
+      const why = initFrom && !given.has('task') ? 'the --init-from checkpoint is of --task addition, whose sums are generated' : '--task addition generates its sums';
+      throw new UsageError(`${why} from --seed; drop --data`);
     }
     if (!given.has('threads')) options.threads = kernels.name === 'ts' ? 1 : defaultThreads(options);
     asUsage(() => validateTrainOptions(options));
-    if (options.task === 'addition' && opts.data !== undefined) throw new UsageError('--task addition generates its sums from --seed; drop --data');
     asUsage(() => prepareCheckpointDir(options.checkpointDir));
     encoding = opts.encoding as 'utf8' | 'latin1';
     if (options.task === 'addition') {
@@ -249,6 +247,18 @@ export async function cmdTrain(argv: string[]): Promise<number> {
   err(`done: val_loss = ${outcome.valLoss.toFixed(4)} nats/char${acc ? `, ${percent(acc.numbers)} of the sums right` : ''}`);
   err(`checkpoint: ${outcome.checkpoint}`);
   return 0;
+}
+
+/**
+ * --digit-length given for a run of --task char (`from`: where that task comes from when not
+ * from --task: 'default', 'init-from', 'resume'): a usage error.
+ */
+function checkDigitLength(task: TrainOptions['task'], given: ReadonlySet<string>, from: 'default' | 'init-from' | 'resume'): void {
+  if (task !== 'char' || !given.has('digitLength')) return;
+  if (given.has('task')) throw new UsageError('--digit-length is for --task addition, not --task char; drop --digit-length');
+  if (from === 'default') throw new UsageError('--digit-length is for --task addition (the default task is char); add --task addition, or drop --digit-length');
+  const whose = from === 'init-from' ? 'the --init-from checkpoint' : 'the resumed run';
+  throw new UsageError(`--digit-length is for --task addition, and ${whose} is of --task char; drop --digit-length`);
 }
 
 /** The line that says what an addition run trains on (instead of the corpus report). */

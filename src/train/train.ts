@@ -1323,6 +1323,38 @@ function additionSpec(o: TrainOptions): AdditionSpec {
   return spec;
 }
 
+/**
+ * The options of a new run from the weights of `ck` (char-rnn's -init_from), from `options` of
+ * which `given` names those the user set: the checkpoint's task (for addition its --digit-length,
+ * and its --seq-length unless given) and its model shape (--model, --rnn-size, --num-layers, and a
+ * grid_lstm's --tie-weights) replace those not given. One given that differs from the checkpoint
+ * is a one-line error, checked before anything else: a run from these weights has their task and
+ * shape.
+ */
+export function initFromOptions(ck: CheckpointContents, options: TrainOptions, given: ReadonlySet<string>): TrainOptions {
+  const task = ck.task ?? { kind: 'char' };
+  const what = task.kind === 'char' ? '--task char' : `--task addition --digit-length ${task.digitLength}`;
+  const clash = (flag: string) => new Error(`the --init-from checkpoint is of ${what}; drop ${flag}, or start a new run without --init-from`);
+  if (given.has('task') && options.task !== task.kind) throw clash(`--task ${options.task}`);
+  const o = { ...options, task: task.kind };
+  if (task.kind === 'addition') {
+    if (given.has('digitLength') && options.digitLength !== task.digitLength) throw clash(`--digit-length ${options.digitLength}`);
+    o.digitLength = task.digitLength;
+    if (!given.has('seqLength')) o.seqLength = task.seqLength;
+  }
+  const c = ck.model.config;
+  const shape = `a ${c.model} of ${c.numLayers} layer${c.numLayers === 1 ? '' : 's'} × ${c.rnnSize}${c.model === 'grid_lstm' ? (c.tieWeights ? ', tied' : ', untied') : ''}`;
+  const fixed: [keyof TrainOptions, string | number | boolean][] = [['model', c.model], ['rnnSize', c.rnnSize], ['numLayers', c.numLayers]];
+  if (c.model === 'grid_lstm') fixed.push(['tieWeights', c.tieWeights]);
+  for (const [key, value] of fixed) {
+    if (given.has(key) && options[key] !== value) {
+      const flag = typeof value === 'boolean' ? (options[key] ? optionFlag(key) : `--no-${optionFlag(key).slice(2)}`) : `${optionFlag(key)} ${options[key]}`;
+      throw new Error(`the --init-from checkpoint is ${shape}; drop ${flag} (a run from its weights keeps its shape), or start a new run without --init-from`);
+    }
+  }
+  return { ...o, model: c.model, rnnSize: c.rnnSize, numLayers: c.numLayers, tieWeights: c.tieWeights };
+}
+
 /** An --init-from checkpoint must be of the run's task (and, for addition, its --digit-length). */
 function checkInitFromTask(ck: CheckpointContents | undefined, o: TrainOptions): void {
   if (!ck) return;
@@ -1330,7 +1362,7 @@ function checkInitFromTask(ck: CheckpointContents | undefined, o: TrainOptions):
   const same = task.kind === o.task && (task.kind === 'char' || task.digitLength === o.digitLength);
   if (same) return;
   const what = task.kind === 'char' ? '--task char' : `--task addition --digit-length ${task.digitLength}`;
-  throw new Error(`the --init-from checkpoint was trained with ${what}; train it with the same (or start a new run without --init-from)`);
+  throw new Error(`the --init-from checkpoint is of ${what}; train it on the same task, or start a new run without --init-from`);
 }
 
 /** How errors name the training text: `--data FILE`, or the built-in corpus. */
