@@ -75,6 +75,11 @@ describe('grid-lstm with --task addition', () => {
     expect(b.training!.iteration).toBe(8);
     expect([...b.model.params]).toEqual([...a.model.params]);
     expect(b.training!.history.accuracy).toEqual(a.training!.history.accuracy);
+    // Resumed already at its end: nothing to do, and the done line still has the last accuracy.
+    const end = run(['train', '--resume', join('half', checkpoints('half').at(-1)!), '--max-steps', '8']);
+    expect(end.code, end.stderr).toBe(0);
+    const sums = (100 * a.training!.history.accuracy!.at(-1)![2]).toFixed(1);
+    expect(end.stderr).toContain(`done: val_loss = ${a.training!.history.val.at(-1)![1].toFixed(4)} nats/char, ${sums}% of the sums right\n`);
   }, 120_000);
 
   it('bad input is a one-line error', () => {

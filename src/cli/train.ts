@@ -243,8 +243,10 @@ export async function cmdTrain(argv: string[]): Promise<number> {
     if (early.alreadyMet) err(`to train on, resume with --patience ${n + 1} or more, or --patience 0 (never stop early)`);
     return 0;
   }
-  const acc = trainer.lastAccuracy;
-  err(`done: val_loss = ${outcome.valLoss.toFixed(4)} nats/char${acc ? `, ${percent(acc.numbers)} of the sums right` : ''}`);
+  // The accuracy of the validation reported: this process's, or (a resumed run already at its
+  // end validates nothing) the last one of the history.
+  const sumsRight = trainer.lastAccuracy?.numbers ?? trainer.history.accuracy?.at(-1)?.[2];
+  err(`done: val_loss = ${outcome.valLoss.toFixed(4)} nats/char${sumsRight !== undefined ? `, ${percent(sumsRight)} of the sums right` : ''}`);
   err(`checkpoint: ${outcome.checkpoint}`);
   return 0;
 }
