@@ -112,5 +112,10 @@ describe('grid-lstm with --task addition', () => {
     expectOneLineUsageError(run(['sample', ck, '--primetext', 'hello']), /this checkpoint adds 2-digit numbers: give --primetext "a\+b=" .* \(e\.g\. "11\+22="\)/);
     writeFileSync(join(dir, 'bad.txt'), '12+34=64\n');
     expectOneLineUsageError(run(['eval', ck, '--data', 'bad.txt']), /--data bad\.txt line 1: "12\+34=64" is not a sum of this checkpoint's task/);
+    // A wrong answer in the file (here not reversed) is named with the right one.
+    writeFileSync(join(dir, 'wrong.txt'), '12+34=640\n50+50=100\n');
+    const wrong = /--data wrong\.txt line 2: "50\+50=100" has the answer 100, but 50 \+ 50 = 100, written 001 \(its 3 digits reversed\); correct it$/m;
+    expectOneLineUsageError(run(['eval', ck, '--data', 'wrong.txt']), wrong);
+    expectOneLineUsageError(run(['eval', ck, '--data', 'sums.txt', '--sums', '5']), /--sums is for generated sums, and --data sums\.txt gives the sums/);
   }, 120_000);
 });

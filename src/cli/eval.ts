@@ -1,7 +1,7 @@
 /** grid-lstm eval: the loss of a text under a checkpoint. */
 import { readFileSync } from 'node:fs';
 import { evaluateIds } from '../infer/generate.js';
-import { type AdditionSpec, additionSequence, evalStream, evaluateSums, parseSum, streamOperands } from '../train/addition.js';
+import { type AdditionSpec, addDigits, additionSequence, evalStream, evaluateSums, parseSum, streamOperands } from '../train/addition.js';
 import { COMMON, type OptSpec, UsageError, makeKernels, parseArgs, program } from './args.js';
 import { NEWEST_OPT, loadCk, readData } from './files.js';
 
@@ -32,7 +32,7 @@ export const EVAL_OPTS: OptSpec[] = [
 ];
 
 export function cmdEval(argv: string[]): number {
-  const { opts, pos } = parseArgs('eval', argv, EVAL_OPTS, ['CK']);
+  const { opts, pos, given } = parseArgs('eval', argv, EVAL_OPTS, ['CK']);
   if (pos.length < 1) throw new UsageError(`eval needs a checkpoint: ${program.name} eval CK --data FILE`);
   if ((opts.threads as number) < 1) throw new UsageError(`--threads must be a whole number ≥ 1, got ${opts.threads}`);
   if ((opts.sums as number) < 1) throw new UsageError(`--sums must be a whole number ≥ 1, got ${opts.sums}`);
@@ -40,7 +40,7 @@ export function cmdEval(argv: string[]): number {
   // The file a directory stood for, before the data is read: an error about the data (a
   // character outside this checkpoint's vocabulary) then says of which checkpoint.
   if (ck.note) process.stderr.write(`${ck.note}\n`);
-  if (ck.task.kind === 'addition') return evalAddition(ck, ck.task, opts);
+  if (ck.task.kind === 'addition') return evalAddition(ck, ck.task, opts, given);
   if (opts.seed !== undefined) throw new UsageError('--seed is for checkpoints of --task addition (the sums it generates); a text needs none');
   if (opts.data === undefined) throw new UsageError('eval needs --data FILE: the text to measure the loss on');
   const { ids, skipped, skippedChars } = readData(opts.data as string, opts.encoding as 'utf8' | 'latin1', ck.vocab, opts.unknown as 'error' | 'skip');
@@ -69,13 +69,16 @@ export function skippedLine(skipped: number, chars: string[]): string {
  * accuracy, on --sums sums generated from --seed, or on the sums of --data (one a+b=answer a
  * line, the answer reversed with D + 1 digits, as the task lays them out).
  */
-function evalAddition(ck: ReturnType<typeof loadCk>, spec: AdditionSpec, opts: Record<string, unknown>): number {
+function evalAddition(ck: ReturnType<typeof loadCk>, spec: AdditionSpec, opts: Record<string, unknown>, given: ReadonlySet<string>): number {
   const D = spec.digitLength;
   let count: number;
   let sequence: (i: number) => string;
   let what: string;
   if (opts.data !== undefined) {
     const file = opts.data as string;
+    for (const k of ['sums', 'seed'] as const) {
+      if (given.has(k)) throw new UsageError(`--${k} is for generated sums, and --data ${file} gives the sums to evaluate; drop --${k} (or --data)`);
+    }
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
@@ -91,6 +94,14 @@ function evalAddition(ck: ReturnType<typeof loadCk>, spec: AdditionSpec, opts: R
         throw new UsageError(
           `--data ${file} line ${i + 1}: ${JSON.stringify(line)} is not a sum of this checkpoint's task: ` +
             `two ${D}-digit numbers, "+", "=" and the ${D + 1}-digit answer reversed (e.g. ${exampleSum(D)})`,
+        );
+      }
+      // The file's answer must be the sum's: the accuracy is counted against it.
+      const right = [...addDigits(p.a, p.b)].reverse().join('');
+      if (p.answer !== right) {
+        throw new UsageError(
+          `--data ${file} line ${i + 1}: ${JSON.stringify(line)} has the answer ${p.answer}, but ${p.a} + ${p.b} = ` +
+            `${addDigits(p.a, p.b).replace(/^0+(?=[0-9])/, '')}, written ${right} (its ${D + 1} digits reversed); correct it`,
         );
       }
       sums.push(`${p.a}+${p.b}=${p.answer}`);
