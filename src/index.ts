@@ -106,6 +106,7 @@ export {
   evaluateSums,
   parseSum,
   streamOperands,
+  sumPrefix,
   type AdditionSpec,
   type AnswerCounts,
   type SumsResult,

@@ -29,6 +29,7 @@ import {
   encodeSequence,
   parseSum,
   streamOperands,
+  sumPrefix,
 } from '../src/train/addition.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { DEFAULT_TRAIN_OPTIONS, Trainer } from '../src/train/train.js';
@@ -64,6 +65,13 @@ describe('1. layout', () => {
     expect(parseSum('12+34=', 2)).toEqual({ a: '12', b: '34', answer: '' });
     expect(parseSum('12+34=640', 2)).toEqual({ a: '12', b: '34', answer: '640' });
     for (const bad of ['12+3=', '12+34', '12+34=6401', 'ab+cd=', '12-34=']) expect(parseSum(bad, 2)).toBeNull();
+  });
+
+  it("sumPrefix lays a primed sum out as training does, spaces typed in front of it or not", () => {
+    for (const typed of ['12+34=', '    12+34=']) expect(sumPrefix(parseSum(typed, 2)!, 12)).toBe('   12+34=');
+    // With its whole answer: the training sequence, its "=" at T − (D + 2).
+    expect(sumPrefix(parseSum('  12+34=640', 2)!, 12)).toBe(additionSequence('12', '34', 12));
+    expect(sumPrefix(parseSum('12+34=6', 2)!, 9).indexOf('=')).toBe(delimiterPosition({ digitLength: 2, seqLength: 9 }));
   });
 });
 

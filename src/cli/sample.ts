@@ -2,7 +2,7 @@
 import { checkPrimetext, sample } from '../infer/generate.js';
 import { COMMON, type OptSpec, UsageError, makeKernels, parseArgs, program } from './args.js';
 import { NEWEST_OPT, loadCk } from './files.js';
-import { ADDITION_PAD, addDigits, parseSum } from '../train/addition.js';
+import { addDigits, parseSum, sumPrefix } from '../train/addition.js';
 
 export const SAMPLE_OPTS: OptSpec[] = [
   { key: 'length', kind: 'int', default: 2000, help: 'number of characters to generate (--task addition checkpoints: the rest of the answer)' },
@@ -40,9 +40,10 @@ export function cmdSample(argv: string[]): number {
   }
   const ck = loadCk(pos[0], makeKernels(opts.kernels), opts.newest ? 'newest' : 'best');
   const prime = (opts.primetext as string | undefined) ?? '';
-  // The addition task: the sum is laid out as in training (spaces in front), and by default the
-  // rest of its answer is written; the answer is then read back to front on stderr.
-  let padding = '';
+  // The addition task: the model reads the sum laid out as in training (spaces in front, those
+  // typed before it left out), and by default writes the rest of its answer, read back to front
+  // on stderr.
+  let modelPrime = prime;
   let sum: { a: string; b: string; answer: string } | null = null;
   if (ck.task.kind === 'addition') {
     const D = ck.task.digitLength;
@@ -53,7 +54,7 @@ export function cmdSample(argv: string[]): number {
           'optionally followed by the first digits of the reversed answer',
       );
     }
-    padding = ADDITION_PAD.repeat(Math.max(0, ck.task.seqLength - (3 * D + 3)));
+    modelPrime = sumPrefix(sum, ck.task.seqLength);
     if (!given.has('length')) opts.length = D + 1 - sum.answer.length;
   }
   try {
@@ -76,7 +77,7 @@ export function cmdSample(argv: string[]): number {
     sample(ck.model, ck.vocab, {
       length: opts.length as number,
       temperature: opts.temperature as number,
-      primetext: padding + prime,
+      primetext: modelPrime,
       argmax: opts.argmax as boolean,
       seed: opts.seed as number,
       onChar: (c) => {

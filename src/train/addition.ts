@@ -256,6 +256,15 @@ export function parseSum(text: string, digitLength: number): { a: string; b: str
   return { a: m[1], b: m[2], answer: m[3] };
 }
 
+/**
+ * What the model reads for a sum parsed by {@link parseSum} (spaces typed in front of it left
+ * out): the sum laid out as in training, T − (3D + 3) spaces in front, as far as it goes, so its
+ * "=" sits at T − (D + 2); with the whole answer, the sequence {@link additionSequence} makes.
+ */
+export function sumPrefix(sum: { a: string; b: string; answer: string }, seqLength: number): string {
+  return ADDITION_PAD.repeat(seqLength - additionMinLength(sum.a.length)) + `${sum.a}+${sum.b}=${sum.answer}`;
+}
+
 /** What {@link evaluateSums} measures. */
 export interface SumsResult extends AnswerCounts {
   /** Mean NLL per answer character (nats). */
