@@ -24,7 +24,7 @@ import {
   wrap,
 } from '../src/cli/args.js';
 import { COMMANDS, commandHelp, mainHelp, packageVersion } from '../src/cli/commands.js';
-import { optionWords, valHistoryWords } from '../src/cli/inspect.js';
+import { applicableOptions, optionWords, valHistoryWords } from '../src/cli/inspect.js';
 import { CharLoader } from '../src/train/data.js';
 import { DEFAULT_TRAIN_OPTIONS, Trainer, optionFlag } from '../src/train/train.js';
 import { CLI } from './helpers/cli.js';
@@ -485,6 +485,13 @@ describe('inspect: the options as flags, the latest validations', () => {
     expect(optionWords({ tieWeights: false, learningRate: 0.002 })).toEqual(['--no-tie-weights', '--learning-rate 0.002']);
   });
 
+  it('only the options that apply: --tie-weights for a grid_lstm, --digit-length for --task addition', () => {
+    const o = { model: 'gru', task: 'char', rnnSize: 8, tieWeights: true, digitLength: 4 };
+    expect(optionWords(applicableOptions(o))).toEqual(['--model gru', '--task char', '--rnn-size 8']);
+    const grid = { ...o, model: 'grid_lstm', task: 'addition', digitLength: 2 };
+    expect(optionWords(applicableOptions(grid))).toEqual(['--model grid_lstm', '--task addition', '--rnn-size 8', '--tie-weights', '--digit-length 2']);
+  });
+
   it('at most the last 10 validations, after "… N earlier"', () => {
     const val: [number, number][] = Array.from({ length: 25 }, (_, i) => [(i + 1) * 100, 3 - i / 10]);
     const words = valHistoryWords(val);
@@ -510,6 +517,8 @@ describe('inspect: the options as flags, the latest validations', () => {
     expect(options).toContain('--rnn-size 4 --num-layers 1');
     expect(options).toContain('--max-steps 12');
     expect(options).toContain('--keep last-1');
+    expect(options).toContain('--tie-weights'); // a grid_lstm of --task char: no --digit-length
+    expect(options).not.toContain('--digit-length');
     expect(r.stdout).not.toMatch(/[{}"]|rnnSize/);
     const history = r.stdout.slice(r.stdout.indexOf('val history:'), r.stdout.indexOf('options:')).replace(/\s+/g, ' ').trim();
     expect(history).toMatch(/^val history: … 2 earlier 3:\d\.\d{4} .* 12:\d\.\d{4}$/);

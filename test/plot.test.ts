@@ -154,6 +154,10 @@ describe('plotLossCurves: the SVG', () => {
     expect(f.root.getAttribute('height')).toBe('440');
     expect(f.root.getAttribute('viewBox')).toBe('0 0 720 440');
     expect(all(f.root, 'title')).toHaveLength(1);
+    expect(all(f.root, 'title')[0].textContent).toMatch(/^Loss curves: /);
+    // Other values (the addition task's accuracy): named after the y axis.
+    const acc = readFigure(plotLossCurves(RUNS, { yTitle: 'validation sums right (%)', curves: 'val' }));
+    expect(all(acc.root, 'title')[0].textContent).toMatch(/^Validation sums right \(%\): /);
     const style = all(f.root, 'style');
     expect(style).toHaveLength(1);
     expect(style[0].textContent).toContain('@media (prefers-color-scheme: dark)');

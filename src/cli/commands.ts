@@ -23,23 +23,23 @@ export interface Command {
 export const COMMANDS: Record<string, Command> = {
   train: {
     run: cmdTrain,
-    summary: 'train a grid_lstm, lstm, gru or rnn model on a text file (default: the built-in corpus)',
+    summary: 'train a grid_lstm, lstm, gru or rnn model on a text (default: the built-in corpus), or on sums (--task addition)',
     usage: 'grid-lstm train [options]',
-    about: 'Train a character-level language model (char-rnn options and defaults).',
+    about: 'Train a character-level language model on a text (char-rnn options and defaults), or on sums of two D-digit numbers generated from --seed (--task addition).',
     opts: () => TRAIN_OPTS,
   },
   sample: {
     run: cmdSample,
-    summary: 'generate text from a checkpoint',
+    summary: 'generate text from a checkpoint, or complete a sum',
     usage: 'grid-lstm sample CK [options]',
     about: 'Generate text from a checkpoint (a file, or a directory: its checkpoint with the lowest validation loss, or with --newest its newest).',
     opts: () => SAMPLE_OPTS,
   },
   eval: {
     run: cmdEval,
-    summary: 'measure the loss of a text under a checkpoint',
+    summary: 'measure the loss of a text (or of sums) under a checkpoint',
     usage: 'grid-lstm eval CK --data FILE [options]',
-    about: 'Mean negative log-likelihood of FILE, read as one stream, in nats and bits per character.',
+    about: 'Mean negative log-likelihood of FILE, read as one stream, in nats and bits per character. A checkpoint of --task addition: the loss over the answers and the accuracy, on sums generated from --seed, or on those of FILE.',
     opts: () => EVAL_OPTS,
   },
   inspect: {
@@ -51,7 +51,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   plot: {
     run: cmdPlot,
-    summary: 'draw the loss curves of runs (SVG, PNG or in the terminal)',
+    summary: 'draw the loss or accuracy curves of runs (SVG, PNG or the terminal)',
     usage: 'grid-lstm plot CK... [options]',
     about:
       'Training and validation loss curves of one or more runs, from the loss history in their checkpoints (a directory: its newest checkpoint). Without --out, a plot in the terminal.',

@@ -75,7 +75,7 @@ export function cmdInspect(argv: string[]): number {
       `val loss:      ${lv ? `${lv[1].toFixed(4)} nats/char, ${(lv[1] / Math.LN2).toFixed(4)} bits/char (iteration ${lv[0]})` : '-'}`,
       ...accuracyLines(t.history.accuracy),
       ...labelled('val history:   ', valHistoryWords(t.history.val)),
-      ...labelled('options:       ', optionWords(t.options)),
+      ...labelled('options:       ', optionWords(applicableOptions(t.options))),
     );
   } else out.push('training:      none (weights only)');
   process.stdout.write(out.join('\n') + '\n');
@@ -112,6 +112,17 @@ export function valHistoryWords(val: [number, number][]): string[] {
   const shown = val.slice(-VAL_HISTORY_SHOWN).map(([i, v]) => `${i}:${v.toFixed(4)}`);
   const earlier = val.length - shown.length;
   return earlier > 0 ? [`… ${earlier} earlier`, ...shown] : shown;
+}
+
+/**
+ * The options of a run that apply to it, as inspect lists them: --tie-weights for a grid_lstm
+ * only, --digit-length for --task addition only (checkpoints record every option).
+ */
+export function applicableOptions(options: Record<string, unknown>): Record<string, unknown> {
+  const o = { ...options };
+  if (o.model !== 'grid_lstm') delete o.tieWeights;
+  if (o.task !== 'addition') delete o.digitLength;
+  return o;
 }
 
 /**

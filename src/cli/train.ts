@@ -37,7 +37,7 @@ export const TRAIN_OPTS: OptSpec[] = [
     default: D.model,
     help: 'grid_lstm (2D Grid LSTM), or a stack of lstm, gru or rnn cells (docs/models.md)',
   },
-  { key: 'rnnSize', kind: 'int', arg: 'N', default: D.rnnSize, help: 'hidden units per LSTM' },
+  { key: 'rnnSize', kind: 'int', arg: 'N', default: D.rnnSize, help: "hidden units per layer (the size of h, and of an LSTM's c)" },
   { key: 'numLayers', kind: 'int', arg: 'L', default: D.numLayers, help: 'number of layers' },
   { key: 'tieWeights', kind: 'bool', default: D.tieWeights, help: 'grid_lstm: share the depth LSTM weights across layers' },
   { key: 'dropout', kind: 'number', arg: 'P', default: D.dropout, help: 'dropout on non-recurrent connections, in [0, 1)' },

@@ -32,7 +32,7 @@ export interface ModelConfig {
   model: ModelKind;
   /** V: number of distinct characters. */
   vocabSize: number;
-  /** N: hidden units per LSTM (char-rnn's rnn_size). */
+  /** N: hidden units per layer, the size of each cell's h and of an LSTM's c (char-rnn's rnn_size). */
   rnnSize: number;
   /** L: number of layers (char-rnn's num_layers). */
   numLayers: number;

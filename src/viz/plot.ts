@@ -502,7 +502,9 @@ export function plotLossCurves(runs: readonly LossRun[], options: LossSvgOptions
   const py = (v: number) => bottom - ((v - ya.lo) / (ya.hi - ya.lo)) * (bottom - top);
 
   const out: string[] = [];
-  const title = options.title ? xmlText(options.title) : 'Loss curves';
+  // The figure's name for screen readers (<title>): the given title, else what the y axis shows.
+  const yName = options.yTitle ? options.yTitle[0].toUpperCase() + options.yTitle.slice(1) : 'Loss curves';
+  const title = xmlText(options.title ? options.title : yName);
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="${FONT_FAMILY}" role="img">`,
     `<title>${title}: ${data.map((r) => xmlText(r.label)).join(', ')}</title>`,
