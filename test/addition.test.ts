@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Model } from '../src/nn/model.js';
+import { type ForwardOptions, Model } from '../src/nn/model.js';
 import { loadWasmKernelsSync } from '../src/nn/wasm.js';
 import {
   ADDITION_CHARS,
@@ -158,6 +158,19 @@ describe('3. the masked loss by hand (B = 2, T = 7, D = 1)', () => {
     const r = model.forwardBackward({ x, y: y.map(() => -1), batchSize: B, seqLength: T }, model.zeroState(B));
     expect(r.loss).toBe(0);
     expect(model.grads.every((v) => v === 0)).toBe(true);
+  });
+
+  it("a part of a batch (src/parallel/) must say the whole batch's scored targets, even when it has none masked itself", () => {
+    const model = new Model({ model: 'lstm', vocabSize: V, rnnSize: 3, numLayers: 1 }, { dtype: 'float64' });
+    // Row 0 of a batch of 2 whose other row (not seen here) has targets −1: this part scores all 7.
+    const row = { x: x.subarray(0, T), y: x.subarray(1, T + 1), batchSize: 1, seqLength: T };
+    const withParts = (part: unknown) => () => model.forward(row, model.zeroState(1), { part } as ForwardOptions);
+    expect(withParts({ first: 0, total: 2 })).toThrow(/^part\.scored must be the scored targets \(≥ 0\) of the whole batch: .* from this part's 7 to total·T = 14, got undefined$/);
+    expect(withParts({ first: 0, total: 2, scored: 6 })).toThrow(/from this part's 7 to total·T = 14, got 6$/);
+    expect(withParts({ first: 1, total: 1, scored: 7 })).toThrow(/^part must be streams first … first \+ 1 − 1 of total/);
+    // Given, the mean is over the whole batch's scored targets (7 + 4 here): this part's share.
+    const whole = model.forward(row, model.zeroState(1)).loss;
+    expect(Math.abs(model.forward(row, model.zeroState(1), { part: { first: 0, total: 2, scored: 11 } }).loss - (whole * 7) / 11)).toBeLessThan(1e-15);
   });
 });
 

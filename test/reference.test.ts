@@ -20,6 +20,8 @@
  *  1. Model (float64, TsKernels) = reference: loss, objective, final state, every parameter
  *     gradient and dInitialState to 1e-9, with dropout masks drawn from the same Rng, for
  *     V ≤ B·T (the Model tabulates its first layer) and V > B·T; and the evaluation forward.
+ *  1b. The same with targets not scored (−1, the addition task's masked loss), and the
+ *     reference's masked loss against its definition.
  *  2. The same over two chunks with the state carried forward and, backward, chunk 2's
  *     dInitialState given to chunk 1 as dFinalState, compared chunk by chunk.
  *  3. The reference alone against fourth-order central differences (as src/nn/gradcheck.ts).
@@ -140,6 +142,42 @@ describe('reference', () => {
     });
   }
 
+  it('1b. targets not scored (−1): Model (float64) = reference to 1e-9; the reference as defined (a partition of the targets adds up)', () => {
+    const arbMasked = fc.tuple(arbConfig, arbShape).chain(([config, { batchSize: B, seqLength: T }]) =>
+      fc.record({
+        config: fc.constant(config),
+        batch: arbBatch(config.vocabSize, B, T),
+        state: arbModelState(config, B),
+        scoredAt: fc.array(fc.boolean(), { minLength: B * T, maxLength: B * T }),
+        seed: arbSeed,
+        scale: arbScale,
+      }),
+    );
+    fc.assert(
+      fc.property(arbMasked, ({ config, batch, state, scoredAt, seed, scale }) => {
+        const { batchSize: B, seqLength: T } = batch;
+        const ctx = { config, B, T, seed, scale, scoredAt };
+        const only = (keep: boolean) => ({ ...batch, y: Array.from(batch.y, (v, j) => (scoredAt[j] === keep ? v : -1)) });
+        const masked = only(true);
+        const model = randomModel(config, seed, scale);
+        const fb = model.forwardBackward(masked, state, { rng: new Rng(seed) });
+        const masks = ref.dropoutMasks(config, B, T, new Rng(seed));
+        const r = ref.forwardBackward(config, paramsOf(model), masked, state, { masks });
+        expectSame('masked', (name) => model.grad(name), fb, r, ctx);
+        // The reference against the definition: objective = Σ scored NLL / B, loss = Σ scored NLL /
+        // (scored count), so the objectives of the scored targets and of the rest add up to that
+        // of all of them, and loss·scored = objective·B.
+        const scored = scoredAt.filter(Boolean).length;
+        const [all, rest] = [ref.forward(config, paramsOf(model), batch, state, masks), ref.forward(config, paramsOf(model), only(false), state, masks)];
+        within('objectives of a partition', relDiff(r.objective + rest.objective, all.objective), 1e-12, ctx);
+        within('loss·scored = objective·B', relDiff(r.loss * scored, r.objective * B), 1e-12, ctx);
+        within('every target scored: loss·B·T = objective·B', relDiff(all.loss * T, all.objective), 1e-12, ctx);
+        if (scored === 0) expect([r.loss, r.objective, fb.loss]).toEqual([0, 0, 0]);
+      }),
+      { numRuns: runs(100) },
+    );
+  });
+
   it('2. two chunks with the state carried (and dInitialState → dFinalState): Model = reference chunk by chunk', () => {
     const arbChunked = fc
       .tuple(arbConfig, fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }))
@@ -209,7 +247,9 @@ describe('reference', () => {
             const [B, T, L] = [2, 3, config.numLayers];
             const rng = new Rng(seed);
             const params = paramsOf(randomModel(config, seed, scale));
-            const { x, y } = fc.sample(arbBatch(config.vocabSize, B, T), { seed, numRuns: 1 })[0];
+            const { x, y: all } = fc.sample(arbBatch(config.vocabSize, B, T), { seed, numRuns: 1 })[0];
+            // An odd seed leaves every third target not scored (−1): its gradient is checked too.
+            const y = seed % 2 === 1 ? Array.from(all, (v, j) => (j % 3 === seed % 3 ? -1 : v)) : all;
             const batch = { x, y, batchSize: B, seqLength: T };
             const [s0, r] = fc.sample(arbModelState(config, B), { seed: seed + 1, numRuns: 2 });
             const masks = ref.dropoutMasks(config, B, T, rng);
@@ -255,7 +295,8 @@ describe('reference', () => {
       });
     const cases: [ReturnType<typeof run>, RegExp][] = [
       [run({ batch: { x: [0, 1, 2] } }), /^x must hold B·T = 6 ids, got 3$/],
-      [run({ batch: { y: [0, 1, 2, 3, 4, 0] } }), /^y\[4\] = 4 is not an id in \[0, 4\)$/],
+      [run({ batch: { y: [0, 1, 2, 3, 4, 0] } }), /^y\[4\] = 4 is not an id in \[0, 4\), or −1 \(not scored\)$/],
+      [run({ batch: { y: [0, 1, -2, 3, 0, 1] } }), /^y\[2\] = -2 is not an id in \[0, 4\), or −1 \(not scored\)$/],
       [run({ batch: { x: [0, 1, 2, 3, 0, 1.5] } }), /^x\[5\] = 1.5 is not an id/],
       [run({ batch: { x: [0, 1, -1, 3, 0, 1] } }), /^x\[2\] = -1 is not an id/],
       [run({ batch: { batchSize: 0 } }), /^batchSize must be a positive integer/],

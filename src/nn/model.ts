@@ -84,10 +84,10 @@ export interface ForwardOptions {
    * (src/parallel/): the dropout masks are those rows of the whole batch's masks (and `rng`
    * ends where the whole batch's draws leave it), and the loss, objective and gradients are
    * this part's share of the whole batch's (the parts' add up to the whole). `scored`: the
-   * scored targets (≥ 0) of the whole batch, which the mean loss is over; needed when any
-   * target is masked, default total·T.
+   * scored targets (≥ 0) of the whole batch, which the mean loss is over (total·T when no
+   * target is −1); always needed, since a part cannot see the other parts' targets.
    */
-  part?: { first: number; total: number; scored?: number };
+  part?: { first: number; total: number; scored: number };
 }
 
 export interface BackwardOptions extends ForwardOptions {
@@ -415,7 +415,7 @@ export class Model {
 
   /** Forward only: the mean NLL per character of a batch, and the final state. */
   forward(batch: Batch, state: State, options: ForwardOptions = {}): ForwardResult {
-    const ws = this.prepare(batch, state);
+    const ws = this.prepare(batch, state, options.part);
     const nll = this.forwardPass(ws, state, options.training ?? false, options.rng ?? this.rng, options.part);
     return { loss: meanLoss(nll, ws, options.part), finalState: this.readFinalState(ws) };
   }
@@ -428,7 +428,7 @@ export class Model {
     if (this.inInference) {
       throw new Error('forwardBackward cannot run inside model.inference(), where the parameters are held constant; train outside it');
     }
-    const ws = this.prepare(batch, state);
+    const ws = this.prepare(batch, state, options.part);
     if (options.dFinalState) this.checkState(options.dFinalState, ws.B, 'dFinalState');
     const training = options.training ?? true;
     if (!options.accumulate) this.grads.fill(0);
@@ -583,10 +583,11 @@ export class Model {
     };
   }
 
-  /** Validates a batch and copies its ids, time-major, into the workspace for its shape. */
+  /** Validates a batch (and the part of a whole batch it is) and copies its ids, time-major, into the workspace for its shape. */
   private prepare(
     batch: { x: ArrayLike<number>; y: ArrayLike<number> | null; batchSize: number; seqLength: number },
     state: State,
+    part?: ForwardOptions['part'],
   ): Workspace {
     const B = checkPositiveInt('batchSize', batch.batchSize);
     const T = checkPositiveInt('seqLength', batch.seqLength);
@@ -617,6 +618,7 @@ export class Model {
         } else ws.targets[t * B + b] = 0;
       }
     }
+    if (part !== undefined) checkPart(part, B, T, ws.scored);
     return ws;
   }
 
@@ -1012,14 +1014,26 @@ export class Model {
  * parts' losses add up to the whole one's. 0 when nothing is scored.
  */
 function meanLoss(nll: number, ws: Workspace, part: ForwardOptions['part']): number {
-  let scored = ws.scored;
-  if (part !== undefined) {
-    if (part.scored === undefined && ws.scored < ws.B * ws.T) {
-      throw new Error('a part of a batch with targets not scored (−1) needs part.scored, the scored targets of the whole batch');
-    }
-    scored = part.scored ?? part.total * ws.T;
-  }
+  const scored = part === undefined ? ws.scored : part.scored;
   return scored === 0 ? 0 : nll / scored;
+}
+
+/**
+ * A part of a batch (ForwardOptions.part) of B streams of T steps, `scored` of its targets
+ * scored: streams first … first + B − 1 of `total`, and `scored` a whole number of targets of the
+ * whole batch, at least this part's and at most total·T. A one-line error otherwise.
+ */
+function checkPart(part: NonNullable<ForwardOptions['part']>, B: number, T: number, scored: number): void {
+  const { first, total } = part;
+  if (!(Number.isInteger(first) && first >= 0 && Number.isInteger(total) && first + B <= total)) {
+    throw new Error(`part must be streams first … first + ${B} − 1 of total, whole numbers with 0 ≤ first and first + ${B} ≤ total, got first ${first}, total ${total}`);
+  }
+  const n = part.scored;
+  if (!(Number.isInteger(n) && n >= scored && n <= total * T)) {
+    throw new Error(
+      `part.scored must be the scored targets (≥ 0) of the whole batch: a whole number from this part's ${scored} to total·T = ${total * T}, got ${n}`,
+    );
+  }
 }
 
 /** Builds a model: `createModel({ model: 'grid_lstm', vocabSize: 65, rnnSize: 128, numLayers: 2 })`. */

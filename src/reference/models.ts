@@ -8,8 +8,11 @@
  * (numLayers). x, y: [B, T] row-major ids, y[b,t] the character after x[b,t]. A state: h and c
  * [B, N] per layer (gru and rnn: c empty, they carry h only). Parameters: the names and shapes
  * of src/nn/params.ts.
- * Objective: Σ_t mean_b −log p(y[b,t]) (char-rnn's), plus ⟨dFinalState, final state⟩ when that
- * is given; loss = NLL per character = (Σ_t mean_b NLL) / T.
+ * A target y[b,t] = −1 is not scored (the addition task's, src/train/addition.ts): it adds
+ * nothing to the loss and gets no gradient. Objective: (Σ over the scored (b, t) of
+ * −log p(y[b,t])) / B, plus ⟨dFinalState, final state⟩ when that is given; with every target
+ * scored, char-rnn's Σ_t mean_b NLL. loss = the mean NLL over the scored targets (0 when none
+ * is), NLL per character.
  * Dropout (inverted), when masks are given: masks[t][s] [B, N] multiplies the input of layer s+1
  * (s < L−1) and the top hidden state before the decoder (s = L−1); never a recurrent connection.
  *
@@ -118,8 +121,9 @@ export function forward(config: ModelConfig, params: Params, batch: Batch, state
   const [B, T] = [checkPositiveInt('batchSize', batch.batchSize), checkPositiveInt('seqLength', batch.seqLength)];
   for (const k of ['x', 'y'] as const) {
     if (batch[k]?.length !== B * T) throw new Error(`${k} must hold B·T = ${B * T} ids, got ${batch[k]?.length}`);
-    const j = Array.from(batch[k]).findIndex((v) => !Number.isInteger(v) || v < 0 || v >= V);
-    if (j >= 0) throw new Error(`${k}[${j}] = ${batch[k][j]} is not an id in [0, ${V})`);
+    const min = k === 'y' ? -1 : 0; // a target −1: not scored
+    const j = Array.from(batch[k]).findIndex((v) => !Number.isInteger(v) || v < min || v >= V);
+    if (j >= 0) throw new Error(`${k}[${j}] = ${batch[k][j]} is not an id in [0, ${V})${k === 'y' ? ', or −1 (not scored)' : ''}`);
   }
   const cellSize = cfg.model === 'gru' || cfg.model === 'rnn' ? 0 : B * N; // gru and rnn carry h only
   const s = checkState('state', state, L, B * N, cellSize); // s.h[l], s.c[l]: (h_t, c_t) of layer l
@@ -135,7 +139,8 @@ export function forward(config: ModelConfig, params: Params, batch: Batch, state
   } satisfies Record<string, Step>)[cfg.model];
   const ids = (a: ArrayLike<number>, t: number) => Array.from({ length: B }, (_, b) => a[b * T + t]); // [B] at step t
   const steps: { blocks: Block[]; top: F; logp: F }[] = [];
-  let nll = 0;
+  let nll = 0; // Σ over the scored targets
+  let scored = 0;
   for (let t = 0; t < T; t++) {
     // Into layer 0: h = embedding[x_t] [B, N] and c = 0 (the grid's h_d and c_d, §4.3).
     let up: HC = { h: new Float64Array(B * N), c: new Float64Array(B * N) };
@@ -149,8 +154,9 @@ export function forward(config: ModelConfig, params: Params, batch: Batch, state
       blocks.push(k);
     }
     const top = masks ? op.mul(up.h, masks[t][L - 1]) : up.h; // dropout before the decoder
-    const { logp, nll: n } = op.logSoftmaxNll(op.linear(decoder, top, B), ids(batch.y, t), B, V); // [B, V]
+    const { logp, nll: n, scored: m } = op.logSoftmaxNll(op.linear(decoder, top, B), ids(batch.y, t), B, V); // [B, V]
     nll += n;
+    scored += m;
     steps.push({ blocks, top, logp });
   }
 
@@ -173,7 +179,7 @@ export function forward(config: ModelConfig, params: Params, batch: Batch, state
     }
     return { grads: new Map([...grads].map(([name, g]) => [name, g.slice()])), dInitialState: ds };
   };
-  return { loss: nll / (B * T), objective: nll / B, finalState: s, backward };
+  return { loss: scored === 0 ? 0 : nll / scored, objective: nll / B, finalState: s, backward };
 }
 
 /** Forward then backward: what Model.forwardBackward gives, with the gradients keyed by parameter name. */

@@ -147,23 +147,35 @@ export function rnnCellBackward(cell: { h: F }, dh: F): F {
   return dh.map((d, j) => d * (1 - cell.h[j] * cell.h[j]));
 }
 
-/** Log-softmax of logits [B, V] → logp [B, V], and Σ_b −logp[b, y_b] (y: B ids in [0, V)). */
-export function logSoftmaxNll(logits: F, y: number[], B: number, V: number): { logp: F; nll: number } {
+/**
+ * Log-softmax of logits [B, V] → logp [B, V], Σ_b −logp[b, y_b] over the scored rows and their
+ * count (y: B ids in [0, V), or −1: a row not scored, which adds nothing).
+ */
+export function logSoftmaxNll(logits: F, y: number[], B: number, V: number): { logp: F; nll: number; scored: number } {
   const logp = new Float64Array(B * V);
   let nll = 0;
+  let scored = 0;
   for (let r = 0; r < B; r++) {
     const row = logits.subarray(r * V, (r + 1) * V);
     const max = Math.max(...row);
     const logSum = Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0));
     for (let v = 0; v < V; v++) logp[r * V + v] = row[v] - max - logSum;
+    if (y[r] === -1) continue; // not scored
     nll -= logp[r * V + y[r]];
+    scored++;
   }
-  return { logp, nll };
+  return { logp, nll, scored };
 }
 
-/** Its backward for the loss scale·Σ NLL: dlogits [B, V] = scale·(softmax − onehot(y)). */
+/**
+ * Its backward for the loss scale·Σ NLL (over the scored rows): dlogits [B, V] =
+ * scale·(softmax − onehot(y)) in a scored row, 0 in a row not scored (y −1).
+ */
 export function logSoftmaxNllBackward(logp: F, y: number[], B: number, V: number, scale: number): F {
   const dlogits = logp.map((lp) => scale * Math.exp(lp));
-  for (let r = 0; r < B; r++) dlogits[r * V + y[r]] -= scale;
+  for (let r = 0; r < B; r++) {
+    if (y[r] === -1) dlogits.fill(0, r * V, (r + 1) * V);
+    else dlogits[r * V + y[r]] -= scale;
+  }
   return dlogits;
 }
