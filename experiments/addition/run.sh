@@ -3,7 +3,8 @@
 # about the same number of parameters on sums of two 4-digit numbers, two seeds each, one
 # thread, one run after another. Run from the repository's root after `npm ci`:
 #   sh experiments/addition/run.sh
-# Checkpoints and loss logs go to experiments/addition/runs/<name>/ (the logs are kept in git).
+# Checkpoints and loss logs go to experiments/addition/runs/<name>/, which git ignores
+# (.gitignore): summarize.mjs writes what they show to results.csv, which is kept.
 set -e
 common="--task addition --digit-length 4 --seq-length 15 --batch-size 50 --max-steps 20000 \
   --eval-val-every 1000 --print-every 1000 --keep last-1 --threads 1"
