@@ -353,15 +353,7 @@ export class Trainer {
         );
       }
       checkTrainingFits(options, V, corpus.ids.length, env.kernels);
-      model = buildModel(
-        () =>
-          new Model(
-            { model: options.model, vocabSize: V, rnnSize: options.rnnSize, numLayers: options.numLayers, tieWeights: options.tieWeights, dropout: options.dropout },
-            { kernels: env.kernels, seed: options.seed },
-          ),
-        options,
-        V,
-      );
+      model = freshModel(options, V, env.kernels);
     }
     return new Trainer(options, model, vocab, corpus.ids);
   }
@@ -386,15 +378,7 @@ export class Trainer {
       model.params.set(env.initFrom.model.params);
     } else {
       checkTrainingFits(options, V, 0, env.kernels);
-      model = buildModel(
-        () =>
-          new Model(
-            { model: options.model, vocabSize: V, rnnSize: options.rnnSize, numLayers: options.numLayers, tieWeights: options.tieWeights, dropout: options.dropout },
-            { kernels: env.kernels, seed: options.seed },
-          ),
-        options,
-        V,
-      );
+      model = freshModel(options, V, env.kernels);
     }
     return new Trainer(options, model, vocab, null);
   }
@@ -1224,6 +1208,12 @@ export function checkTrainingFits(o: TrainOptions, V: number, chars: number, ker
         `but this machine has ${gigabytes(total)}; lower --rnn-size, --num-layers, --batch-size or --seq-length`,
     );
   }
+}
+
+/** A new model of the run's shape, initialised from options.seed (see buildModel). */
+function freshModel(options: TrainOptions, V: number, kernels: Kernels | undefined): Model {
+  const { model, rnnSize, numLayers, tieWeights, dropout } = options;
+  return buildModel(() => new Model({ model, vocabSize: V, rnnSize, numLayers, tieWeights, dropout }, { kernels, seed: options.seed }), options, V);
 }
 
 /** Builds a model, turning an allocation failure into a one-line error that says what to lower. */
