@@ -1006,8 +1006,6 @@ export class Model {
   }
 }
 
-
-
 /**
  * The mean NLL per scored character of a pass whose scored NLL sums to `nll`: over this batch's
  * scored targets, or for a part of a batch (src/parallel/) over the whole batch's, so that the
