@@ -238,7 +238,7 @@ describe('grid-lstm CLI', () => {
       ['data too small', ['train', '--data', dataFile, '--batch-size', '1000', '--seq-length', '100'], /--batch-size|--seq-length/],
       ['missing checkpoint', ['sample', join(dir, 'nope.safetensors')], /no such file/],
       ['not a checkpoint', ['sample', dataFile], /safetensors|header/],
-      ['temperature 0', ['sample', 'x', '--temperature', '0'], /--temperature must be a number > 0/],
+      ['temperature 0', ['sample', 'x', '--temperature', '0'], /--temperature must be a number > 0, got 0; .*use --argmax/],
       ['negative length', ['sample', 'x', '--length', '-1'], /--length must be a whole number ≥ 0/],
       ['eval without --data (a text checkpoint)', ['eval', join(dir, 'foreign.safetensors')], /eval needs --data/],
     ];

@@ -34,6 +34,9 @@ export function cmdSample(argv: string[]): number {
   if (pos.length < 1) throw new UsageError(`sample needs a checkpoint: ${program.name} sample CK (a .safetensors file or a directory of them)`);
   if ((opts.length as number) < 0) throw new UsageError(`--length must be a whole number ≥ 0, got ${opts.length}`);
   if ((opts.threads as number) < 1) throw new UsageError(`--threads must be a whole number ≥ 1, got ${opts.threads}`);
+  if (opts.temperature === 0) {
+    throw new UsageError('--temperature must be a number > 0, got 0; for the most likely character each time (char-rnn\'s -sample 0), use --argmax');
+  }
   if (!((opts.temperature as number) > 0)) throw new UsageError(`--temperature must be a number > 0, got ${opts.temperature}`);
   if ((opts.temperature as number) < 1e-300) {
     throw new UsageError(`--temperature ${opts.temperature} is too small to compute with (below 1e-300); use --argmax for the most likely character each time`);
