@@ -89,7 +89,8 @@ export interface BrowserSession {
   page: Page;
   /**
    * Console messages of type error, uncaught page errors, and requests refused because they
-   * would leave the machine (anything but file:, data: and blob: URLs), in order.
+   * would leave the machine (anything but file:, data: and blob: URLs and http://localhost or
+   * 127.0.0.1, where tests serve pages), in order.
    */
   errors: string[];
   /** Every console message, "type: text". */
@@ -120,7 +121,7 @@ export async function openBrowser(options: BrowserOptions = {}): Promise<Browser
   // Nothing may leave the machine: only local URLs load.
   await context.route('**/*', (route) => {
     const url = route.request().url();
-    if (/^(file|data|blob):/.test(url)) return route.continue();
+    if (/^(file|data|blob):/.test(url) || /^http:\/\/(localhost|127\.0\.0\.1)(:\d+)?\//.test(url)) return route.continue();
     errors.push(`refused a request to ${url}`);
     return route.abort('blockedbyclient');
   });
