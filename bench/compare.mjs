@@ -29,8 +29,8 @@ const B = 50, T = 50, H = 128, L = 2;
 async function load(root) {
   const dist = pathToFileURL(resolve(root, 'dist') + '/').href;
   const lib = await import(dist + 'index.js');
-  const { loadWasmKernelsSync } = await import(dist + 'nn/wasm.js');
-  return { lib, loadWasmKernelsSync };
+  // (from the package entry: the module that holds it moved, dist/nn/wasm.js → wasm-node.js)
+  return { lib, loadWasmKernelsSync: lib.loadWasmKernelsSync };
 }
 const builds = [
   { name: 'this', ...(await load('.')) },

@@ -16,7 +16,7 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { measure } from 'mitata';
 import { CharLoader, Model, Optimizer, TsKernels, buildVocab, clipGradients, encode, loadDefaultCorpus, sample } from '../dist/index.js';
-import { loadWasmKernelsSync } from '../dist/nn/wasm.js';
+import { loadWasmKernelsSync } from '../dist/nn/wasm-node.js';
 import { DataParallel } from '../dist/parallel/pool.js';
 import { spawnNodeWorker } from '../dist/parallel/node.js';
 import { findTorchPython } from '../python/find-python.mjs';

@@ -4,7 +4,7 @@
 //   node experiments/atomics-latency.mjs
 import { Worker } from 'node:worker_threads';
 import { Model } from '../dist/index.js';
-import { loadWasmKernelsSync } from '../dist/nn/wasm.js';
+import { loadWasmKernelsSync } from '../dist/nn/wasm-node.js';
 
 const sab = new SharedArrayBuffer(16);
 const ctrl = new Int32Array(sab);

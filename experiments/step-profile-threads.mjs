@@ -1,7 +1,7 @@
 // Throwaway (issue 13): per-kernel time of thread 0 in a training step at 1 vs 2 threads.
 //   node experiments/step-profile-threads.mjs M-lstm
 import { Model, Optimizer, clipGradients } from '../dist/index.js';
-import { loadWasmKernelsSync } from '../dist/nn/wasm.js';
+import { loadWasmKernelsSync } from '../dist/nn/wasm-node.js';
 import { DataParallel } from '../dist/parallel/pool.js';
 import { spawnNodeWorker } from '../dist/parallel/node.js';
 const B = 50, T = 50, V = 98;

@@ -2,7 +2,7 @@
 // the matrix products vs the rest, to choose how to split the work across threads.
 //   node experiments/step-profile.mjs
 import { Model, Optimizer, clipGradients } from '../dist/index.js';
-import { loadWasmKernelsSync } from '../dist/nn/wasm.js';
+import { loadWasmKernelsSync } from '../dist/nn/wasm-node.js';
 
 const B = 50, T = 50, V = 65;
 const configs = [

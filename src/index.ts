@@ -62,6 +62,12 @@ export {
 } from './infer/trace.js';
 export {
   Trainer,
+  FileCheckpointStore,
+  NODE_PLATFORM,
+  MemoryCheckpointStore,
+  MEMORY_PLATFORM,
+  type CheckpointStore,
+  type TrainerPlatform,
   DEFAULT_TRAIN_OPTIONS,
   type TrainOptions,
   type StepResult,
@@ -112,7 +118,8 @@ export {
   type SumsResult,
 } from './train/addition.js';
 export { writeSafetensors, parseSafetensors, readSafetensorsFile, SafetensorsError } from './train/safetensors.js';
-export { WasmKernels, loadWasmKernels, loadWasmKernelsSync, wasmAvailable } from './nn/wasm.js';
+export { WasmKernels } from './nn/wasm.js';
+export { loadWasmKernels, loadWasmKernelsSync, wasmAvailable } from './nn/wasm-node.js';
 export {
   plotLossCurves,
   plotLossCurvesAscii,

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ForwardOptions, Model } from '../src/nn/model.js';
-import { loadWasmKernelsSync } from '../src/nn/wasm.js';
+import { loadWasmKernelsSync } from '../src/nn/wasm-node.js';
 import {
   ADDITION_CHARS,
   AdditionLoader,

@@ -17,7 +17,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Model } from '../src/nn/model.js';
 import type { ModelConfig } from '../src/nn/params.js';
 import { Rng } from '../src/nn/rng.js';
-import { loadWasmKernelsSync } from '../src/nn/wasm.js';
+import { loadWasmKernelsSync } from '../src/nn/wasm-node.js';
 import { spawnNodeWorker } from '../src/parallel/node.js';
 import { DataParallel, WorkerError, defaultThreadCount, effectiveThreads, partOf } from '../src/parallel/pool.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';

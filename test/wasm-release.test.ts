@@ -4,7 +4,7 @@
  * writes into whatever is allocated there next.
  */
 import { describe, expect, it } from 'vitest';
-import { loadWasmKernelsSync } from '../src/nn/wasm.js';
+import { loadWasmKernelsSync } from '../src/nn/wasm-node.js';
 
 describe('WasmKernels.release', () => {
   it('refuses a released Float32Array view that a kernel had accepted, and the next allocation stays zero', () => {

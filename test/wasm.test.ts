@@ -42,7 +42,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Model, type ModelConfig, Rng, TsKernels, buildVocab, sample, sigmoid } from '../src/index.js';
 import { Optimizer, clipGradients } from '../src/train/optim.js';
-import { WasmKernels, loadWasmKernels, loadWasmKernelsSync, wasmAvailable, type WasmVariant } from '../src/nn/wasm.js';
+import { WasmKernels, type WasmVariant } from '../src/nn/wasm.js';
+import { loadWasmKernels, loadWasmKernelsSync, wasmAvailable } from '../src/nn/wasm-node.js';
 import { arbConfig, arbShape, randomIds, runs } from './helpers/arbitraries.js';
 
 const U = 2 ** -24;
@@ -52,7 +53,7 @@ const SUBNORMAL_FLOOR = 2 ** -147;
 const ts = new TsKernels('float32');
 
 // The SIMD build must be there (npm run build:wasm); the relaxed one runs where it validates
-// (Node 20: once src/nn/wasm.ts has turned on --experimental-wasm-relaxed-simd in-process).
+// (Node 20: once src/nn/wasm-node.ts has turned on --experimental-wasm-relaxed-simd in-process).
 const VARIANTS: { variant: WasmVariant; rel: number; available: boolean }[] = [
   { variant: 'simd', rel: 1e-5, available: true },
   { variant: 'relaxed', rel: 1e-4, available: wasmAvailable('relaxed') },

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Model, type ModelConfig, Rng } from '../src/index.js';
-import { loadWasmKernelsSync } from '../src/nn/wasm.js';
+import { loadWasmKernelsSync } from '../src/nn/wasm-node.js';
 import { randomIds } from '../src/testing.js';
 
 const config: ModelConfig = { model: 'grid_lstm', vocabSize: 10, rnnSize: 8, numLayers: 2, tieWeights: true, dropout: 0.2 };

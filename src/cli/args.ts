@@ -17,7 +17,7 @@
  */
 import type { Kernels } from '../nn/kernels.js';
 import { TsKernels } from '../nn/kernels.js';
-import { loadWasmKernelsSync } from '../nn/wasm.js';
+import { loadWasmKernelsSync } from '../nn/wasm-node.js';
 import { optionFlag } from '../train/train.js';
 
 /**

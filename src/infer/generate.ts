@@ -2,7 +2,7 @@
  * Using a trained model: sampling text (char-rnn's sample.lua) and measuring the loss of a text
  * read as one stream.
  */
-import type { Vocab } from '../train/data.js';
+import type { Vocab } from '../train/data-core.js';
 import type { Float, Kernels } from '../nn/kernels.js';
 import type { ForwardResult, Model, State } from '../nn/model.js';
 import { checkPositiveInt } from '../nn/params.js';

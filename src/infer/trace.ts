@@ -21,7 +21,7 @@
  *
  * Shapes: n positions (of the chunk or range), N = rnnSize, L = numLayers, V = vocabulary size.
  */
-import { type Vocab, encode } from '../train/data.js';
+import { type Vocab, encode } from '../train/data-core.js';
 import { forwardChunks } from './generate.js';
 import type { Float } from '../nn/kernels.js';
 import type { Activations, Model, State } from '../nn/model.js';

@@ -20,11 +20,10 @@
  * rounds on store): the matmuls accumulate in float32 (see test/wasm.test.ts for the bound);
  * lstmBackward, the GRU's and the RNN's backward kernels and the optimiser updates are
  * bit-identical; exp/σ/tanh are float32 polynomial approximations with relative error below 1e-6.
+ *
+ * No platform API here: src/nn/wasm-node.ts loads the builds in Node (from the file), and
+ * src/nn/wasm-browser.ts in a browser (fetch).
  */
-import { setFlagsFromString } from 'node:v8';
-import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import type { Float, Kernels } from './kernels.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -140,86 +139,125 @@ const MIN_PAGES = 16;
 const MAX_PAGES = 65536;
 const DEFAULT_INITIAL_BYTES = 4 * 1024 * 1024;
 
-const FILES: Record<WasmVariant, string> = { simd: 'kernels.wasm', relaxed: 'kernels-relaxed.wasm' };
-
-function wasmUrl(variant: WasmVariant): URL {
-  return new URL(`../../build/${FILES[variant]}`, import.meta.url);
-}
-
-function missingError(variant: WasmVariant, cause: unknown): Error {
-  const path = fileURLToPath(wasmUrl(variant));
-  return new Error(
-    `WebAssembly kernels not found at ${path}: run \`npm run build\` (its build:wasm step compiles assembly/kernels.ts)`,
-    { cause },
-  );
-}
-
-/** Per variant: the bytes of the build, or the error reading them. */
-const bytesCache = new Map<WasmVariant, Uint8Array | Error>();
-const moduleCache = new Map<WasmVariant, object>();
-
-function readBytesSync(variant: WasmVariant): Uint8Array | Error {
-  let b = bytesCache.get(variant);
-  if (b === undefined) {
-    try {
-      b = new Uint8Array(readFileSync(wasmUrl(variant)));
-    } catch (e) {
-      b = missingError(variant, e);
-    }
-    bytesCache.set(variant, b);
-  }
-  return b;
-}
-
-async function readBytes(variant: WasmVariant): Promise<Uint8Array | Error> {
-  let b = bytesCache.get(variant);
-  if (b === undefined) {
-    try {
-      b = new Uint8Array(await readFile(wasmUrl(variant)));
-    } catch (e) {
-      b = missingError(variant, e);
-    }
-    bytesCache.set(variant, b);
-  }
-  return b;
-}
-
-/** Whether this runtime can run a build (its file was read and it validates). */
-function runnable(bytes: Uint8Array | Error): boolean {
-  const api = wasmApi();
-  return api !== undefined && !(bytes instanceof Error) && api.validate(bytes);
-}
-
-/** True when the SIMD kernels (or, with variant 'relaxed', the relaxed ones) can be loaded here. */
-export function wasmAvailable(variant: WasmVariant = 'simd'): boolean {
-  if (variant === 'relaxed' && !runnable(readBytesSync(variant))) enableRelaxedSimdFlag();
-  return runnable(readBytesSync(variant));
+/**
+ * Where the two builds are: next to dist/ (or src/) in build/. One `new URL(literal,
+ * import.meta.url)` per file, never a template string or a bare fetch: that is the form bundlers
+ * (Vite, webpack, esbuild, Parcel) recognise and copy into a web build.
+ */
+export function wasmUrl(variant: WasmVariant): URL {
+  return variant === 'relaxed'
+    ? new URL('../../build/kernels-relaxed.wasm', import.meta.url)
+    : new URL('../../build/kernels.wasm', import.meta.url);
 }
 
 /**
- * Relaxed SIMD ships enabled from Node 22 (V8 11.4+); Node 20 has it behind
- * --experimental-wasm-relaxed-simd. That flag can be turned on from inside the process as long
- * as no relaxed module has been validated yet, so 'auto' tries it once before falling back.
+ * How a platform gets a build's bytes: Node reads the file (src/nn/wasm-node.ts), a browser
+ * fetches it (src/nn/wasm-browser.ts). A failure is returned as an Error that says what to do.
  */
-let triedRelaxedFlag = false;
-function enableRelaxedSimdFlag(): void {
-  if (triedRelaxedFlag) return;
-  triedRelaxedFlag = true;
-  try {
-    setFlagsFromString('--experimental-wasm-relaxed-simd');
-  } catch {
-    // An engine that does not know the flag: keep the plain SIMD build.
+export interface WasmSource {
+  read(variant: WasmVariant): Promise<Uint8Array | Error>;
+  /** Node only: the synchronous read (loadWasmKernelsSync). */
+  readSync?(variant: WasmVariant): Uint8Array | Error;
+  /** Turns relaxed SIMD on where the engine has it behind a flag (Node 20); called at most once. */
+  enableRelaxedSimd?(): void;
+}
+
+/**
+ * Loading kernels from a WasmSource: the variant chosen as `WebAssembly.validate` allows (relaxed
+ * SIMD where the engine runs it), each build read and compiled once per loader.
+ */
+export class WasmLoader {
+  /** Per variant: the bytes of the build, or the error reading them. */
+  private readonly bytesCache = new Map<WasmVariant, Uint8Array | Error>();
+  private readonly moduleCache = new Map<WasmVariant, object>();
+  private triedRelaxedFlag = false;
+
+  constructor(private readonly source: WasmSource) {}
+
+  private readSync(variant: WasmVariant): Uint8Array | Error {
+    let b = this.bytesCache.get(variant);
+    if (b === undefined) {
+      if (!this.source.readSync) throw new Error('the WebAssembly kernels load asynchronously here: use `await loadWasmKernels()`');
+      b = this.source.readSync(variant);
+      this.bytesCache.set(variant, b);
+    }
+    return b;
+  }
+
+  private async read(variant: WasmVariant): Promise<Uint8Array | Error> {
+    let b = this.bytesCache.get(variant);
+    if (b === undefined) {
+      b = await this.source.read(variant);
+      this.bytesCache.set(variant, b);
+    }
+    return b;
+  }
+
+  /**
+   * Relaxed SIMD ships enabled from Node 22 (V8 11.4+) and Chromium 114; Node 20 has it behind
+   * --experimental-wasm-relaxed-simd, which the source may turn on as long as no relaxed module
+   * has been validated yet, so 'auto' tries it once before falling back.
+   */
+  private enableRelaxedSimd(): void {
+    if (this.triedRelaxedFlag) return;
+    this.triedRelaxedFlag = true;
+    this.source.enableRelaxedSimd?.();
+  }
+
+  private chooseVariant(requested: 'auto' | WasmVariant, bytes: (v: WasmVariant) => Uint8Array | Error): WasmVariant {
+    if (requested === 'auto') {
+      if (runnable(bytes('relaxed'))) return 'relaxed';
+      this.enableRelaxedSimd();
+      return runnable(bytes('relaxed')) ? 'relaxed' : 'simd';
+    }
+    if (requested === 'relaxed' && !runnable(bytes('relaxed'))) this.enableRelaxedSimd();
+    return requested;
+  }
+
+  /** True when the SIMD kernels (or, with variant 'relaxed', the relaxed ones) can be loaded here (Node: synchronous). */
+  available(variant: WasmVariant = 'simd'): boolean {
+    if (variant === 'relaxed' && !runnable(this.readSync(variant))) this.enableRelaxedSimd();
+    return runnable(this.readSync(variant));
+  }
+
+  /** Loads (compiling once per loader and variant) a fresh WasmKernels with its own memory. */
+  async load(options: WasmKernelsOptions = {}): Promise<WasmKernels> {
+    const requested = variantOf(options);
+    if (requested === 'auto') {
+      // The relaxed build first; the plain one only when the relaxed one cannot run.
+      if (!runnable(await this.read('relaxed'))) {
+        this.enableRelaxedSimd();
+        if (!runnable(this.bytesCache.get('relaxed')!)) await this.read('simd');
+      }
+    } else await this.read(requested);
+    const variant = this.chooseVariant(requested, (v) => this.bytesCache.get(v)!);
+    let module = this.moduleCache.get(variant);
+    if (!module) {
+      const api = wasmApi();
+      if (api === undefined) throw new Error('this JavaScript runtime has no WebAssembly');
+      module = await api.compile(checkRunnable(variant, this.bytesCache.get(variant)!));
+      this.moduleCache.set(variant, module);
+    }
+    return new WasmKernels(module, variant, options);
+  }
+
+  /** The synchronous twin of load (Node: the modules are small). */
+  loadSync(options: WasmKernelsOptions = {}): WasmKernels {
+    const variant = this.chooseVariant(variantOf(options), (v) => this.readSync(v));
+    let module = this.moduleCache.get(variant);
+    if (!module) {
+      const bytes = checkRunnable(variant, this.readSync(variant));
+      module = new (wasmApi()!.Module)(bytes);
+      this.moduleCache.set(variant, module);
+    }
+    return new WasmKernels(module, variant, options);
   }
 }
 
-function chooseVariant(requested: 'auto' | WasmVariant, bytes: (v: WasmVariant) => Uint8Array | Error): WasmVariant {
-  if (requested === 'auto') {
-    if (runnable(bytes('relaxed'))) return 'relaxed';
-    enableRelaxedSimdFlag();
-    return runnable(bytes('relaxed')) ? 'relaxed' : 'simd';
-  }
-  if (requested === 'relaxed' && !runnable(bytes('relaxed'))) enableRelaxedSimdFlag();
-  return requested;
+/** Whether this runtime can run a build (its bytes were read and it validates). */
+function runnable(bytes: Uint8Array | Error): boolean {
+  const api = wasmApi();
+  return api !== undefined && !(bytes instanceof Error) && api.validate(bytes);
 }
 
 function checkRunnable(variant: WasmVariant, bytes: Uint8Array | Error): Uint8Array {
@@ -242,34 +280,6 @@ function variantOf(options: WasmKernelsOptions): 'auto' | WasmVariant {
     throw new Error(`variant must be 'auto', 'simd' or 'relaxed', got ${JSON.stringify(v)}`);
   }
   return v;
-}
-
-/** Loads (compiling once per process and variant) a fresh WasmKernels with its own memory. */
-export async function loadWasmKernels(options: WasmKernelsOptions = {}): Promise<WasmKernels> {
-  const requested = variantOf(options);
-  if (requested === 'auto') await Promise.all([readBytes('relaxed'), readBytes('simd')]);
-  else await readBytes(requested);
-  const variant = chooseVariant(requested, (v) => bytesCache.get(v)!);
-  let module = moduleCache.get(variant);
-  if (!module) {
-    const api = wasmApi();
-    if (api === undefined) throw new Error('this JavaScript runtime has no WebAssembly');
-    module = await api.compile(checkRunnable(variant, bytesCache.get(variant)!));
-    moduleCache.set(variant, module);
-  }
-  return new WasmKernels(module, variant, options);
-}
-
-/** The synchronous twin of loadWasmKernels (fine in Node: the modules are small). */
-export function loadWasmKernelsSync(options: WasmKernelsOptions = {}): WasmKernels {
-  const variant = chooseVariant(variantOf(options), readBytesSync);
-  let module = moduleCache.get(variant);
-  if (!module) {
-    const bytes = checkRunnable(variant, readBytesSync(variant));
-    module = new (wasmApi()!.Module)(bytes);
-    moduleCache.set(variant, module);
-  }
-  return new WasmKernels(module, variant, options);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -322,7 +332,7 @@ export class WasmKernels implements Kernels {
   /** Where the packed copies go, by nesting depth and kind, reused from one scope to the next. */
   private packBuffers: Record<PackKind, Float32Array | null>[] = [];
 
-  /** Use loadWasmKernels / loadWasmKernelsSync; `module` is a compiled build of `variant`. */
+  /** Use loadWasmKernels / loadWasmKernelsSync (src/nn/wasm-node.ts, wasm-browser.ts); `module` is a compiled build of `variant`. */
   constructor(module: object, variant: WasmVariant, options: WasmKernelsOptions = {}) {
     const api = wasmApi();
     if (!api) throw new Error('this JavaScript runtime has no WebAssembly');

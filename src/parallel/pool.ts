@@ -223,6 +223,30 @@ export class DataParallel {
     });
   }
 
+  /**
+   * Resolves once every worker runs (its model built), letting the event loop turn meanwhile;
+   * throws WorkerError (and closes) as a job would if one fails or does not start in time. A
+   * browser needs it before the first job: a worker blocked in Atomics.wait cannot start
+   * workers of its own (their scripts load through its event loop). Node does not.
+   */
+  async whenStarted(): Promise<void> {
+    for (let w = 1; w < this.threads; w++) {
+      const s = w * SLOT;
+      while (Atomics.load(this.ctrl, s + C.READY) === 0) {
+        const status = Atomics.load(this.ctrl, s + C.STATUS);
+        if (status !== STATUS.OK) {
+          this.close();
+          throw new WorkerError(`worker thread ${w} ${status === STATUS.THREW ? 'failed' : 'stopped'}: ${readText(this.texts, w)}`);
+        }
+        if (Date.now() - this.started > this.startMs) {
+          this.close();
+          throw new WorkerError(`worker thread ${w} did not start in ${this.startMs / 1000} s`);
+        }
+        await new Promise<void>((resolve) => setTimeout(resolve, 5));
+      }
+    }
+  }
+
   /** Tests: makes worker 1 throw at its next job. */
   failWorkerForTest(): void {
     this.run(JOB.THROW, 0, () => ({ loss: 0, finalState: null }));

@@ -34,7 +34,7 @@
 import type { Model } from '../nn/model.js';
 import { Rng } from '../nn/rng.js';
 import type { Float } from '../nn/kernels.js';
-import { type Split, type Vocab, vocabFromChars } from './data.js';
+import { type Split, type Vocab, vocabFromChars } from './data-core.js';
 
 /** The padding character, in front of the sum. */
 export const ADDITION_PAD = ' ';

@@ -14,8 +14,8 @@
  * - the validation loss, bold, with a marker at each evaluation.
  * Output is deterministic: the same runs and options give the same bytes.
  */
-import type { TrainingState } from '../train/checkpoint.js';
-import { splitCounts } from '../train/data.js';
+import type { TrainingState } from '../train/checkpoint-core.js';
+import { splitCounts } from '../train/data-core.js';
 import { ADDITION_EPOCH_BATCHES } from '../train/addition.js';
 
 /** What the x axis counts: optimiser steps, epochs (passes over the train split), or training characters (steps × B × T). */

@@ -1,0 +1,118 @@
+/**
+ * The browser entry (dist/browser.js, package.json `exports` "." → `browser`) must load in a
+ * page: nothing on its import graph may import a Node built-in (`node:fs`, or a bare `fs`), and
+ * no module on it may use Node's globals (process, Buffer, require). Checked on the built files,
+ * which are what a bundler reads (`npm run build` first; the suite's pretest does it).
+ */
+import { readFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { dirname, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = resolve(root, 'dist');
+
+/** The module specifiers of static imports and re-exports, dynamic imports, and `new URL('…', import.meta.url)` assets. */
+function specifiers(code: string): { imports: string[]; urls: string[] } {
+  const imports = [...code.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]/gm), ...code.matchAll(/^\s*import\s*['"]([^'"]+)['"]/gm), ...code.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]);
+  const urls = [...code.matchAll(/new URL\(\s*['"]([^'"]+)['"]\s*,\s*import\.meta\.url\s*\)/g)].map((m) => m[1]);
+  return { imports, urls };
+}
+
+/** Code without comments (the modules' comments name process, Buffer … freely). */
+function stripComments(code: string): string {
+  return code.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+}
+
+/** Every module reachable from `entry` (workers started with new URL(…) included), with what each imports. */
+function graph(entry: string): Map<string, { imports: string[]; urls: string[]; code: string }> {
+  const seen = new Map<string, { imports: string[]; urls: string[]; code: string }>();
+  const todo = [entry];
+  while (todo.length > 0) {
+    const file = todo.pop()!;
+    if (seen.has(file)) continue;
+    const code = readFileSync(file, 'utf8');
+    const s = specifiers(code);
+    seen.set(file, { ...s, code });
+    for (const spec of [...s.imports, ...s.urls.filter((u) => u.endsWith('.js'))]) {
+      if (spec.startsWith('.')) todo.push(resolve(dirname(file), spec));
+    }
+  }
+  return seen;
+}
+
+describe('the browser entry', () => {
+  const modules = graph(resolve(dist, 'browser.js'));
+
+  it('reaches the library, the Web Worker and the wasm builds', () => {
+    const names = [...modules.keys()].map((f) => relative(dist, f));
+    for (const m of ['browser.js', 'train/train-core.js', 'train/train-browser.js', 'nn/model.js', 'nn/wasm.js', 'nn/wasm-browser.js', 'parallel/web.js', 'parallel/web-worker.js', 'parallel/worker-core.js', 'train/checkpoint-core.js']) {
+      expect(names).toContain(m);
+    }
+    const urls = [...modules.values()].flatMap((m) => m.urls);
+    expect(urls).toEqual(expect.arrayContaining(['../../build/kernels.wasm', '../../build/kernels-relaxed.wasm', './web-worker.js']));
+  });
+
+  it('imports no Node built-in anywhere on its graph', () => {
+    const builtins = new Set(builtinModules);
+    const bad: string[] = [];
+    for (const [file, m] of modules) {
+      for (const spec of m.imports) {
+        if (spec.startsWith('node:') || builtins.has(spec.split('/')[0])) bad.push(`${relative(dist, file)} imports ${spec}`);
+        else if (!spec.startsWith('.')) bad.push(`${relative(dist, file)} imports the package ${spec}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it("uses none of Node's globals (process, Buffer, require, __dirname)", () => {
+    const bad: string[] = [];
+    for (const [file, m] of modules) {
+      const code = stripComments(m.code);
+      for (const g of ['process', 'Buffer', 'require', '__dirname', 'setImmediate']) {
+        // (a property of the same name, `x.process`, and a guarded `g.setImmediate` are fine)
+        if (new RegExp(`(?<![.\\w])${g}(?![\\w-])`).test(code)) bad.push(`${relative(dist, file)} uses ${g}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it("the Node modules it replaces are not on it (files, worker_threads, the loss log's file)", () => {
+    const names = [...modules.keys()].map((f) => relative(dist, f));
+    for (const m of ['index.js', 'train/train.js', 'train/checkpoint.js', 'train/data.js', 'train/safetensors.js', 'nn/wasm-node.js', 'parallel/node.js', 'parallel/worker.js']) {
+      expect(names).not.toContain(m);
+    }
+  });
+});
+
+describe("the browser entry's Trainer (run here in Node, on the TypeScript kernels)", async () => {
+  const { Trainer, MemoryCheckpointStore, DEFAULT_TRAIN_OPTIONS, parseCheckpoint, checkpointBytes } = await import('../src/browser.js');
+  const { Trainer: NodeTrainer } = await import('../src/train/train.js');
+  const text = 'the quick brown fox jumps over the lazy dog. '.repeat(40);
+  const options = { ...DEFAULT_TRAIN_OPTIONS, model: 'lstm' as const, rnnSize: 8, numLayers: 1, batchSize: 2, seqLength: 8, maxSteps: 6, evalValEvery: 3, trainFrac: 0.9, valFrac: 0.1, keep: 'last-1' as const };
+
+  it('keeps its checkpoints in memory (--keep applied), with the same losses as the Node Trainer', () => {
+    const t = Trainer.fromText(text, options);
+    const outcome = t.run();
+    if (outcome.status !== 'done') throw new Error(`the run ended ${outcome.status}`);
+    expect(t.store).toBeInstanceOf(MemoryCheckpointStore);
+    const files = (t.store as InstanceType<typeof MemoryCheckpointStore>).files;
+    expect([...files.keys()]).toEqual([outcome.checkpoint]);
+    expect(outcome.checkpoint).toMatch(/^cv\/lm_lstm_epoch[\d.]+_[\d.]+\.safetensors$/);
+    const ck = parseCheckpoint(t.store.read(outcome.checkpoint).slice().buffer, 'page.safetensors');
+    expect(ck.training!.iteration).toBe(6);
+    expect([...ck.model.params]).toEqual([...t.model.params]);
+    // The Node Trainer on the same text and options: the same steps (it writes files: run without them).
+    const n = NodeTrainer.fromText(text, options);
+    for (let i = 0; i < 6; i++) n.step();
+    expect(n.history.train).toEqual(t.history.train);
+    expect(checkpointBytes(t.model, t.vocab).length).toBeGreaterThan(0);
+  });
+
+  it('refuses threads outside a cross-origin isolated worker, saying why', async () => {
+    const { loadWasmKernelsSync } = await import('../src/nn/wasm-node.js');
+    const kernels = loadWasmKernelsSync({ variant: 'simd' });
+    expect(() => Trainer.fromText(text, { ...options, threads: 2 }, { kernels })).toThrow(/^--threads 2: one thread: the page is not cross-origin isolated .*; train with threads 1$/);
+  });
+});
