@@ -10,6 +10,10 @@
 //                                 and PyTorch's nn.LSTM on the S-lstm step at the same thread
 //                                 counts right after grid-lstm's (bench/pytorch_lstm.py; needs
 //                                 python3 with torch, else skipped)
+//   npm run bench -- --browser    only the browser row: S-lstm and S-grid training chars/s in
+//                                 headless Chromium at 1 and all threads beside Node's
+//                                 (bench/browser.mjs; skipped without Chromium). Also
+//                                 `node bench/run.mjs --browser` after `npm run build`
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
@@ -20,9 +24,11 @@ import { loadWasmKernelsSync } from '../dist/nn/wasm-node.js';
 import { DataParallel } from '../dist/parallel/pool.js';
 import { spawnNodeWorker } from '../dist/parallel/node.js';
 import { findTorchPython } from '../python/find-python.mjs';
+import { browserRow } from './browser.mjs';
 
 const quick = process.argv.includes('--quick');
 const threadsOnly = process.argv.includes('--threads');
+const browserOnly = process.argv.includes('--browser');
 const B = 50;
 const T = 50;
 const results = { date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, B, T, configs: {}, matmul: {}, sampling: {} };
@@ -126,6 +132,12 @@ function pytorchSideBySide(row, counts) {
   results.pytorch = { torch: torch[1].torch, train: Object.fromEntries(counts.map((n) => [n, torch[n].chars_per_s])) };
   const cells = counts.map((n) => `${Math.round(torch[n].chars_per_s).toString().padStart(6)} (grid-lstm ${(row.train[n] / torch[n].chars_per_s).toFixed(2)}×)`);
   log(`  PyTorch ${torch[1].torch} nn.LSTM, S-lstm train ${cells.join('  ')}  load after ${loadavg()[0].toFixed(2)}`);
+}
+// The browser row trains on the corpus's first 2 M characters (the same text in Node beside it).
+const browserText = () => text.slice(0, 2_000_000);
+if (browserOnly) {
+  await browserRow(browserText(), log);
+  process.exit(0);
 }
 if (threadsOnly) {
   await threadScaling();
@@ -289,6 +301,8 @@ if (!quick) {
 }
 
 await threadScaling();
+
+results.browser = await browserRow(browserText(), log);
 
 writeFileSync(new URL('./results.json', import.meta.url), JSON.stringify(results, null, 2) + '\n');
 log('\nwrote bench/results.json');
