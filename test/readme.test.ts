@@ -20,7 +20,9 @@
  *   validation loss must be those the README quotes. `npm install ../grid-lstm` (about 50 s
  *   when npm does it, which was checked by hand) is replaced by what it makes: the link
  *   node_modules/grid-lstm and its command node_modules/.bin/grid-lstm, made executable as npm
- *   makes a bin. Any other npm line fails the test until it is given a rule here.
+ *   makes a bin. `npm run playground` (a server that runs until stopped) and `npm run build:web`
+ *   are not run here: test/browser/playground.test.ts builds the same site and serves it. Any
+ *   other npm line fails the test until it is given a rule here.
  * - A ```text block right after a command block (only blank lines between) is its expected
  *   standard output, line for line (trailing spaces ignored); standard error is not compared.
  *   A sample drawn with the default kernels (relaxed SIMD) may round differently on another
@@ -66,6 +68,8 @@ function shownOutput(k: number): DocBlock | null {
 export function asRun(command: string): string | null {
   if (/^npm (ci|test)\b/.test(command)) return null;
   if (/^npm run demo\b/.test(command)) return null; // run in the background, see below
+  // The playground's build and server: test/browser/playground.test.ts builds the same Vite config and serves it.
+  if (/^npm run (playground|build:web)$/.test(command)) return null;
   const install = /^npm install (\S+)$/.exec(command);
   if (install) {
     const target = install[1];
@@ -129,7 +133,7 @@ describe('the README runs as shown', () => {
     expect(shellBlocks.length).toBeGreaterThan(5);
     expect(blocks.filter((b) => SHELL.has(b.lang) && inTorchSection(b)).length).toBeGreaterThan(1);
     const skipped = shellBlocks.flatMap(({ b }) => commandsOf(b.code)).filter((c) => asRun(c) === null);
-    expect(skipped).toEqual(['npm ci', 'npm run demo']);
+    expect(skipped).toEqual(['npm ci', 'npm run demo', 'npm run playground', 'npm run build:web']);
   });
 
   for (const { b, k } of shellBlocks) {

@@ -1,0 +1,189 @@
+/**
+ * The playground (web/) in a real browser: built with Vite into a temporary folder, served by
+ * web/serve.mjs on localhost, opened in headless Chromium (test/helpers/browser.ts; skipped with
+ * a line saying how to install one when there is none, a failure under REQUIRE_BROWSER=1).
+ *
+ * Twice: cross-origin isolated (COOP/COEP headers: two threads) and not (one thread, as on a host
+ * that cannot send them). Each time a small model trains on the built-in sample until N steps ran:
+ * the loss went down, the curve has a point per step, validations and a sample appeared, the
+ * cells view drew; its checkpoint, downloaded, loads in the Node library and gives the loss on a
+ * text that the page reported, bit for bit (same kernels); a checkpoint trained by the CLI,
+ * uploaded, samples in the page (argmax as in Node). No console errors, no failed requests and
+ * none leaving localhost. Screenshots go to test-output/.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { build } from 'vite';
+import { encode, evaluateIds, loadCheckpoint, loadWasmKernels, sample } from '../../src/index.js';
+import { BROWSER_HINT, type BrowserSession, browserRequired, findChromium, NO_BROWSER, openBrowser } from '../helpers/browser.js';
+// @ts-expect-error a plain ES module without types
+import { serve } from '../../web/serve.mjs';
+
+const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+const OUT = fileURLToPath(new URL('../../test-output/', import.meta.url));
+const CONFIG = fileURLToPath(new URL('../../web/vite.config.ts', import.meta.url));
+
+const chromium = findChromium();
+const haveBrowser = chromium !== null || browserRequired(); // required: a missing browser fails below
+if (chromium === null) {
+  const line = browserRequired() ? `REQUIRE_BROWSER=1 but ${NO_BROWSER}` : BROWSER_HINT;
+  process.stderr.write(`\n  ${line}\n\n`);
+}
+
+/** Steps each run trains before the checks. */
+const STEPS = 60;
+
+describe.skipIf(!haveBrowser)('the playground in Chromium', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'grid-lstm-playground-'));
+  const site = join(dir, 'site');
+  let cliCheckpoint = '';
+  let evalText = '';
+
+  beforeAll(async () => {
+    mkdirSync(OUT, { recursive: true });
+    await build({ configFile: CONFIG, logLevel: 'error', build: { outDir: site, emptyOutDir: true } });
+    const sampleText = readFileSync(join(site, 'sample.txt'), 'utf8');
+    // A passage of the sample's validation end (the last 5%) to measure the loss on.
+    evalText = sampleText.slice(sampleText.length - 3000, sampleText.length - 2400);
+    // A checkpoint trained by the command line, to upload.
+    const data = join(dir, 'cli.txt');
+    writeFileSync(data, sampleText.slice(0, 40_000));
+    const r = spawnSync(process.execPath, [CLI, 'train', '--data', data, '--model', 'lstm', '--rnn-size', '16', '--num-layers', '1', '--batch-size', '8', '--seq-length', '16', '--max-steps', '8', '--eval-val-every', '8', '--threads', '1', '--checkpoint-dir', join(dir, 'cv')], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.stderr).toMatch(/done: val_loss = /);
+    cliCheckpoint = join(dir, 'cv', readdirSync(join(dir, 'cv')).find((f) => f.endsWith('.safetensors'))!);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const isolated of [true, false]) {
+    const label = isolated ? 'isolated' : 'not-isolated';
+    it(`${isolated ? 'cross-origin isolated, 2 threads' : 'not isolated, one thread'}: trains, samples, saves, loads`, async () => {
+      const server = await serve({ dir: site, isolate: isolated });
+      let b: BrowserSession | undefined;
+      try {
+        b = await openBrowser({ width: 1280, height: 1000 });
+        const session = b;
+        const page = b.page;
+        page.on('response', (r) => {
+          if (r.status() >= 400) session.errors.push(`HTTP ${r.status()} for ${r.url()}`);
+        });
+        page.on('requestfailed', (r) => session.errors.push(`request failed: ${r.url()} (${r.failure()?.errorText})`));
+        const snap = () => page.evaluate(`window.playground.snapshot()`) as Promise<{
+          state: string;
+          env: { kernels: string; isolated: boolean };
+          iteration: number;
+          threads: number;
+          train: [number, number][];
+          val: [number, number][];
+          autoSample: string;
+        }>;
+        /** Waits for a condition; on a timeout, says what the page showed. */
+        const until = async (expr: string, timeout = 20_000) => {
+          try {
+            await page.waitForFunction(expr, undefined, { timeout });
+          } catch (e) {
+            const shown = await page.evaluate(`document.getElementById('run-status').textContent + ' | ' + document.getElementById('speed-estimate').textContent`);
+            throw new Error(`${(e as Error).message.split('\n')[0]}: ${expr}\nthe page says: ${shown}\nconsole: ${session.console.join('\n')}`);
+          }
+        };
+        await b.open(server.url);
+        await until(`document.body.dataset.ready === '1'`, 30_000);
+        await until(`document.getElementById('text-stats').textContent.includes('characters')`, 10_000);
+        const env = (await snap()).env;
+        expect(env.isolated).toBe(isolated);
+        expect(env.kernels).toMatch(/^wasm-(relaxed-)?simd$/);
+        expect(await page.isDisabled('#threads')).toBe(!isolated);
+
+        // A small model, validated every 20 steps, a sample every 2 s.
+        await page.fill('#rnn-size', '24');
+        await page.fill('#batch-size', '8');
+        await page.fill('#seq-length', '32');
+        await page.fill('#eval-every', '20');
+        await page.fill('#learning-rate', '0.005');
+        if (isolated) await page.fill('#threads', '2');
+        await page.selectOption('#auto-every', '2');
+        await until(`/parameters/.test(document.getElementById('param-count').textContent)`);
+        await page.click('#train');
+        await until(`document.body.dataset.state === 'training'`, 20_000);
+        await until(`(() => { const s = window.playground.snapshot(); return s.iteration >= ${STEPS} && s.val.length >= 2 && s.autoSample.length > 0; })()`, 60_000);
+        // Pause from the keyboard.
+        await page.focus('#pause');
+        await page.keyboard.press('Space');
+        await until(`document.body.dataset.state === 'paused'`);
+        const s = await snap();
+        expect(s.threads).toBe(isolated ? 2 : 1);
+        // Every step is on the curve, in order; the loss went down.
+        expect(s.train.map((p) => p[0])).toEqual(Array.from({ length: s.iteration }, (_, k) => k + 1));
+        // The chart (the library's loss-curve SVG) is drawn from all of them: a curve per kind.
+        await until(`document.getElementById('chart').dataset.steps === '${s.iteration}' && document.getElementById('chart').dataset.validations === '${s.val.length}'`);
+        expect(await page.locator('#chart svg path').count()).toBeGreaterThanOrEqual(2);
+        const mean = (xs: [number, number][]) => xs.reduce((a, p) => a + p[1], 0) / xs.length;
+        expect(mean(s.train.slice(-10))).toBeLessThan(mean(s.train.slice(0, 5)) - 0.5);
+        expect(s.val[s.val.length - 1][1]).toBeLessThan(s.val[0][1]);
+        expect(s.autoSample.length).toBe(240);
+        expect(await page.textContent('#auto-sample')).toBe(s.autoSample);
+        // The cells view: the text coloured, a value per character.
+        await page.click('#trace-run');
+        await until(`document.querySelectorAll('#trace-chars span[data-value]').length > 20`, 20_000);
+        const before = await page.getAttribute('#trace-chars', 'data-selection');
+        await page.click('#unit-next');
+        expect(await page.getAttribute('#trace-chars', 'data-selection')).not.toBe(before);
+        await b.screenshot(join(OUT, `playground-${label}.png`), { fullPage: true });
+        // The README's picture (docs/playground.png is a copy): the top of the page.
+        if (isolated) {
+          await page.setViewportSize({ width: 1200, height: 1250 });
+          await page.evaluate(`document.getElementById('run-panel').scrollIntoView()`);
+          await b.screenshot(join(OUT, 'playground.png'));
+          await page.setViewportSize({ width: 1280, height: 1000 });
+        }
+
+        // The loss on a text, in the page and in Node from the downloaded checkpoint.
+        await page.fill('#eval-text', evalText);
+        await page.click('#eval-run');
+        await until(`document.getElementById('eval-out').dataset.loss !== undefined`, 20_000);
+        const pageLoss = Number(await page.getAttribute('#eval-out', 'data-loss'));
+        const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+        const saved = join(dir, `${label}-${download.suggestedFilename()}`);
+        await download.saveAs(saved);
+        expect(download.suggestedFilename()).toMatch(/^lm_playground_grid_lstm_epoch\d+\.\d\d_\d+\.\d{4}\.safetensors$/);
+        const kernels = await loadWasmKernels({ variant: env.kernels === 'wasm-relaxed-simd' ? 'relaxed' : 'simd' });
+        const ck = loadCheckpoint(saved, { kernels });
+        expect(ck.training?.iteration).toBe(s.iteration);
+        expect(ck.model.config).toMatchObject({ model: 'grid_lstm', rnnSize: 24, numLayers: 2 });
+        expect(evaluateIds(ck.model, encode(evalText, ck.vocab)).loss).toBe(pageLoss);
+
+        // Resume and reset work; then a checkpoint of the CLI, uploaded, samples.
+        await page.click('#pause');
+        await until(`window.playground.snapshot().iteration > ${s.iteration}`, 20_000);
+        await page.click('#reset');
+        await until(`document.body.dataset.state === 'idle'`);
+        await page.setInputFiles('#load-file', cliCheckpoint);
+        await until(`document.getElementById('model-info').textContent.includes('lstm 1×16')`, 20_000);
+        await page.fill('#primetext', 'The ');
+        await page.check('#argmax');
+        await page.fill('#sample-length', '120');
+        await page.focus('#sample-run');
+        await page.keyboard.press('Enter');
+        await until(`document.getElementById('sample-out').dataset.sample !== undefined`, 20_000);
+        const pageSample = await page.getAttribute('#sample-out', 'data-sample');
+        const cli = loadCheckpoint(cliCheckpoint, { kernels: await loadWasmKernels({ variant: env.kernels === 'wasm-relaxed-simd' ? 'relaxed' : 'simd' }) });
+        expect(pageSample).toBe(sample(cli.model, cli.vocab, { primetext: 'The ', argmax: true, length: 120 }));
+        await b.screenshot(join(OUT, `playground-${label}-loaded.png`), { fullPage: true });
+        // A phone-sized screen: one column, nothing wider than the screen.
+        await page.setViewportSize({ width: 390, height: 844 });
+        expect(await page.evaluate(`document.documentElement.scrollWidth`)).toBeLessThanOrEqual(390);
+        await b.screenshot(join(OUT, `playground-${label}-phone.png`), { fullPage: true });
+        expect(b.errors).toEqual([]);
+      } finally {
+        await b?.close();
+        await server.close();
+      }
+    });
+  }
+});

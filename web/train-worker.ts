@@ -1,0 +1,345 @@
+/**
+ * The playground's training worker: it owns the model and runs the library's Trainer (the
+ * same steps, validation and learning-rate decay as `grid-lstm train`) in slices of about 50 ms,
+ * so a pause, a sample or a save is answered between two steps. With more than one thread it is
+ * the coordinator of the library's Web Workers (threads need a cross-origin isolated page: a
+ * page's main thread may not wait on shared memory, a worker may).
+ *
+ * Messages: web/protocol.ts. Nothing here touches the page; everything goes back as messages.
+ */
+import {
+  DEFAULT_TRAIN_OPTIONS,
+  type CheckpointContents,
+  type Kernels,
+  type Model,
+  type TrainOptions,
+  Trainer,
+  type Vocab,
+  checkpointBytes,
+  encode,
+  evaluateIds,
+  loadWasmKernels,
+  paramCount,
+  parseCheckpoint,
+  sample,
+  trace,
+  traceKinds,
+} from 'grid-lstm';
+import type { FromWorker, ModelInfo, RunConfig, RunState, TextSource, ToWorker, TraceLayer } from './protocol.js';
+
+/** The worker's global scope, as far as it is used here (the page's DOM types are in scope). */
+interface WorkerScope {
+  postMessage(message: unknown, transfer: Transferable[]): void;
+  onmessage: ((ev: MessageEvent<ToWorker>) => void) | null;
+  crossOriginIsolated: boolean;
+}
+const scope = self as unknown as WorkerScope;
+const post = (m: FromWorker, transfer: Transferable[] = []) => scope.postMessage(m, transfer);
+
+/** The training run, or null. */
+let trainer: Trainer | null = null;
+/** A model loaded from a checkpoint (when there is no run). */
+let loaded: { ck: CheckpointContents; name: string } | null = null;
+let runState: RunState = 'idle';
+let autoSample = { seconds: 4, temperature: 0.8 };
+let lastSampleAt = 0;
+/** Steps not yet reported, and the recent ones for the speed. */
+let unreported: [number, number][] = [];
+let lastReportAt = 0;
+const recent: { at: number; chars: number }[] = [];
+
+/** Fresh kernels for each model: a run's memory goes with it when the next one starts. */
+async function kernels(): Promise<Kernels> {
+  return loadWasmKernels();
+}
+
+function options(config: RunConfig, src: TextSource): TrainOptions {
+  return {
+    ...DEFAULT_TRAIN_OPTIONS,
+    model: config.model,
+    numLayers: config.numLayers,
+    rnnSize: config.rnnSize,
+    tieWeights: config.tieWeights,
+    dropout: config.dropout,
+    learningRate: config.learningRate,
+    batchSize: config.batchSize,
+    seqLength: config.seqLength,
+    threads: config.threads,
+    evalValEvery: config.evalValEvery,
+    seed: config.seed,
+    data: src.name,
+    savefile: 'playground',
+    log: 'none',
+  };
+}
+
+function info(model: Model, vocab: Vocab, origin: string): ModelInfo {
+  const c = model.config;
+  return { model: c.model, numLayers: c.numLayers, rnnSize: c.rnnSize, tieWeights: c.tieWeights, vocabSize: vocab.chars.length, params: paramCount(c), origin };
+}
+
+/** The model that samples, traces and evaluates: the run's, else the loaded one. */
+function current(): { model: Model; vocab: Vocab } | null {
+  if (trainer) return { model: trainer.model, vocab: trainer.vocab };
+  if (loaded) return { model: loaded.ck.model, vocab: loaded.ck.vocab };
+  return null;
+}
+
+function setState(state: RunState, message?: string): void {
+  runState = state;
+  post({ type: 'state', state, message });
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training: slices of steps between messages
+
+const tick = new MessageChannel();
+tick.port1.onmessage = () => slice();
+const schedule = () => tick.port2.postMessage(null);
+
+function slice(): void {
+  const t = trainer;
+  if (!t || runState !== 'training') return;
+  const o = t.options;
+  const t0 = performance.now();
+  try {
+    do {
+      if (t.iteration >= t.totalIterations) {
+        report(true);
+        setState('done', `all ${t.totalIterations} steps done (${o.maxEpochs} epochs)`);
+        return;
+      }
+      const s = t.step();
+      unreported.push([s.iteration, s.loss]);
+      recent.push({ at: performance.now(), chars: o.batchSize * o.seqLength });
+      if (s.iteration % o.evalValEvery === 0 || s.iteration === t.totalIterations) {
+        report(true);
+        const valLoss = t.evaluate('val');
+        t.history.val.push([t.iteration, valLoss]);
+        if (t.bestValLoss === null || valLoss < t.bestValLoss) t.bestValLoss = valLoss;
+        post({ type: 'val', iteration: t.iteration, loss: valLoss });
+      }
+    } while (performance.now() - t0 < 50);
+  } catch (e) {
+    report(true);
+    t.close();
+    setState('failed', message(e));
+    return;
+  }
+  report(false);
+  if (autoSample.seconds > 0 && performance.now() - lastSampleAt >= autoSample.seconds * 1000) {
+    lastSampleAt = performance.now();
+    const text = sample(t.model, t.vocab, { length: 240, temperature: autoSample.temperature, seed: t.iteration });
+    post({ type: 'autoSample', iteration: t.iteration, temperature: autoSample.temperature, text });
+  }
+  schedule();
+}
+
+/** Sends the steps since the last report (at most every 150 ms unless `now`). */
+function report(now: boolean): void {
+  const t = trainer;
+  const at = performance.now();
+  if (!t || unreported.length === 0 || (!now && at - lastReportAt < 150)) return;
+  while (recent.length > 1 && at - recent[0].at > 2000) recent.shift();
+  let charsPerSecond = 0;
+  if (recent.length > 1) {
+    const chars = recent.slice(1).reduce((a, r) => a + r.chars, 0);
+    charsPerSecond = chars / ((recent[recent.length - 1].at - recent[0].at) / 1000);
+  }
+  post({ type: 'progress', steps: unreported, iteration: t.iteration, epoch: t.epoch, learningRate: t.optimizer.learningRate, charsPerSecond });
+  unreported = [];
+  lastReportAt = at;
+}
+
+function drop(): void {
+  trainer?.close();
+  trainer = null;
+  unreported = [];
+  recent.length = 0;
+}
+
+async function start(src: TextSource, config: RunConfig): Promise<void> {
+  drop();
+  loaded = null;
+  try {
+    trainer = Trainer.fromText(src.text, options(config, src), { kernels: await kernels() });
+    // More than one thread: the workers start while this worker's event loop turns.
+    await trainer.startThreads();
+  } catch (e) {
+    drop();
+    setState('failed', message(e));
+    post({ type: 'model', info: null });
+    return;
+  }
+  const t = trainer;
+  post({
+    type: 'started',
+    info: info(t.model, t.vocab, 'trained here'),
+    threads: t.threads,
+    trainBatches: t.loader.splitSizes.train,
+    valBatches: t.loader.splitSizes.val,
+    totalIterations: t.totalIterations,
+    charsPerStep: t.options.batchSize * t.options.seqLength,
+  });
+  post({ type: 'model', info: info(t.model, t.vocab, 'trained here') });
+  lastSampleAt = performance.now();
+  setState('training');
+  schedule();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The speed estimate: a few real steps of the configuration, on the text
+
+let pendingEstimate: Extract<ToWorker, { type: 'estimate' }> | null = null;
+
+async function estimate(): Promise<void> {
+  const m = pendingEstimate;
+  pendingEstimate = null;
+  if (!m) return;
+  let probe: Trainer | null = null;
+  try {
+    probe = Trainer.fromText(m.source.text, { ...options(m.config, m.source), maxSteps: 4 }, { kernels: await kernels() });
+    await probe.startThreads();
+    // The first step warms up (and starts the threads); the fastest of the next ones counts.
+    probe.step();
+    let best = Infinity;
+    const t0 = performance.now();
+    for (let k = 0; k < 3 && (k === 0 || performance.now() - t0 < 1500); k++) best = Math.min(best, probe.step().seconds);
+    const c = probe.model.config;
+    post({ type: 'estimate', id: m.id, params: paramCount(c), vocabSize: c.vocabSize, charsPerSecond: (m.config.batchSize * m.config.seqLength) / best, threads: probe.threads });
+  } catch (e) {
+    post({ type: 'estimate', id: m.id, params: 0, vocabSize: 0, charsPerSecond: 0, threads: 0, error: message(e) });
+  } finally {
+    probe?.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+function traceOf(model: Model, vocab: Vocab, text: string) {
+  const chars = Array.from(text);
+  const known = chars.filter((ch) => vocab.index.has(ch));
+  const dropped = [...new Set(chars.filter((ch) => !vocab.index.has(ch)))];
+  if (known.length < 2) throw new Error('the text needs at least 2 characters the model knows');
+  const r = trace(model, encode(known.join(''), vocab));
+  const kinds = traceKinds(model.config.model);
+  const copy = (cell: Partial<Record<string, ArrayLike<number>>>) => {
+    const out: Record<string, Float32Array> = {};
+    for (const k of kinds) if (cell[k]) out[k] = Float32Array.from(cell[k]!);
+    return out;
+  };
+  const layers: TraceLayer[] = r.layers.map((l) => ({ time: copy(l.time), depth: l.depth ? copy(l.depth) : null }));
+  return { chars: known, loss: Float32Array.from(r.loss), layers, rnnSize: model.config.rnnSize, model: model.config.model, dropped };
+}
+
+function transferables(layers: TraceLayer[]): Transferable[] {
+  const out: Transferable[] = [];
+  for (const l of layers) for (const cell of [l.time, l.depth]) if (cell) for (const a of Object.values(cell)) out.push(a.buffer);
+  return out;
+}
+
+async function request(m: Extract<ToWorker, { id: number }>): Promise<void> {
+  const fail = (error: string) => post({ type: 'reply', id: m.id, ok: false, error });
+  try {
+    if (m.type === 'load') {
+      const ck = parseCheckpoint(new Uint8Array(m.bytes), m.name, { kernels: await kernels() });
+      if (ck.task.kind !== 'char') throw new Error(`${m.name}: a checkpoint of the addition task; the playground works with text models`);
+      drop();
+      loaded = { ck, name: m.name };
+      setState('idle');
+      post({ type: 'model', info: info(ck.model, ck.vocab, m.name) });
+      post({ type: 'reply', id: m.id, ok: true, name: m.name });
+      return;
+    }
+    const cur = current();
+    if (!cur) return fail('there is no model yet: start training or load a checkpoint');
+    switch (m.type) {
+      case 'sample': {
+        const r = m.request;
+        const text = sample(cur.model, cur.vocab, { length: r.length, temperature: r.temperature, primetext: r.primetext, argmax: r.argmax, seed: r.seed });
+        post({ type: 'reply', id: m.id, ok: true, sample: text });
+        return;
+      }
+      case 'evalText': {
+        const chars = Array.from(m.text);
+        const unknown = [...new Set(chars.filter((ch) => !cur.vocab.index.has(ch)))];
+        if (unknown.length > 0) return fail(`the model's vocabulary does not contain ${unknown.slice(0, 5).map((c) => JSON.stringify(c)).join(', ')}${unknown.length > 5 ? ` and ${unknown.length - 5} more` : ''}`);
+        const loss = evaluateIds(cur.model, encode(m.text, cur.vocab));
+        post({ type: 'reply', id: m.id, ok: true, loss });
+        return;
+      }
+      case 'trace': {
+        const t = traceOf(cur.model, cur.vocab, m.text);
+        post({ type: 'reply', id: m.id, ok: true, trace: t }, [t.loss.buffer, ...transferables(t.layers)]);
+        return;
+      }
+      case 'save': {
+        let bytes: Uint8Array;
+        let name: string;
+        if (trainer) {
+          const t = trainer;
+          bytes = checkpointBytes(t.model, t.vocab, { training: t.trainingState(), optimizer: t.optimizer, carry: t.carry, task: t.taskSpec() });
+          const val = t.history.val.at(-1);
+          name = `lm_playground_${t.model.config.model}_epoch${t.epoch.toFixed(2)}_${val ? val[1].toFixed(4) : 'noval'}.safetensors`;
+        } else {
+          const ck = loaded!.ck;
+          bytes = checkpointBytes(ck.model, ck.vocab, { training: ck.training ?? undefined, task: ck.task });
+          name = loaded!.name;
+        }
+        const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+        post({ type: 'reply', id: m.id, ok: true, bytes: buffer, name }, [buffer]);
+        return;
+      }
+    }
+  } catch (e) {
+    fail(message(e));
+  }
+}
+
+scope.onmessage = (ev: MessageEvent<ToWorker>) => {
+  const m = ev.data;
+  switch (m.type) {
+    case 'start':
+      void start(m.source, m.config);
+      return;
+    case 'pause':
+      if (runState === 'training') {
+        report(true);
+        setState('paused');
+      }
+      return;
+    case 'resume':
+      if (runState === 'paused' && trainer) {
+        recent.length = 0;
+        setState('training');
+        schedule();
+      }
+      return;
+    case 'reset':
+      drop();
+      loaded = null;
+      setState('idle');
+      post({ type: 'model', info: null });
+      return;
+    case 'autoSample':
+      autoSample = { seconds: m.seconds, temperature: m.temperature };
+      return;
+    case 'estimate':
+      pendingEstimate = m;
+      setTimeout(() => void estimate(), 0);
+      return;
+    default:
+      void request(m);
+  }
+};
+
+// Say which kernels this browser runs (relaxed SIMD where it validates, as in Node).
+kernels().then(
+  (k) => post({ type: 'ready', kernels: k.name, isolated: scope.crossOriginIsolated, cores: navigator.hardwareConcurrency || 1 }),
+  (e) => setState('failed', `cannot load the WebAssembly kernels: ${message(e)}`),
+);
