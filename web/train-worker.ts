@@ -115,6 +115,14 @@ function slice(): void {
       }
       const s = t.step();
       unreported.push([s.iteration, s.loss]);
+      // As `grid-lstm train` (and char-rnn): a loss above 3× the run's first has blown up.
+      const first = t.history.train[0][1];
+      if (s.loss > 3 * first) {
+        report(true);
+        t.close();
+        setState('failed', `At step ${s.iteration} the loss ${s.loss.toFixed(4)} exceeds 3× the first loss (${first.toFixed(4)}): try a lower learning rate (now ${o.learningRate}).`);
+        return;
+      }
       recent.push({ at: performance.now(), chars: o.batchSize * o.seqLength });
       if (s.iteration % o.evalValEvery === 0 || s.iteration === t.totalIterations) {
         report(true);
