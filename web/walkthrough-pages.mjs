@@ -3,7 +3,8 @@
  * "How it works" panel links to chapters that travel with the site and open in any browser
  * (a host may serve .md files as downloads). A small Markdown subset, the one the chapters use:
  * headings (with GitHub's anchors), paragraphs, fenced code, lists, block quotes, tables,
- * images, links (.md → .html), `code`, **bold** and *italic*. Figures are copied beside them.
+ * images, links (.md → .html), `code`, **bold** and *italic*; TeX between $ signs is shown as its
+ * source in a code font. Figures are copied beside them.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,7 +23,8 @@ export function slug(text) {
 
 function inline(text) {
   const codes = [];
-  let s = text.replace(/`([^`]+)`/g, (_m, c) => `\u0000${codes.push(c) - 1}\u0000`);
+  // Code, and the chapters' TeX ($…$, shown as its source in a code font).
+  let s = text.replace(/`([^`]+)`|\$([^$\n]+)\$/g, (_m, c, tex) => `\u0000${codes.push(c ?? tex) - 1}\u0000`);
   s = esc(s);
   s = s.replace(/!\[([^\]]*)\]\(([^)\s]+)\)/g, (_m, alt, src) => `<img src="${src}" alt="${alt}">`);
   s = s.replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, (_m, label, href) => {
