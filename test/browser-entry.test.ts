@@ -116,3 +116,24 @@ describe("the browser entry's Trainer (run here in Node, on the TypeScript kerne
     expect(() => Trainer.fromText(text, { ...options, threads: 2 }, { kernels })).toThrow(/^--threads 2: one thread: the page is not cross-origin isolated .*; train with threads 1$/);
   });
 });
+
+describe("Trainer.startThreads (Node's Trainer)", () => {
+  it('starts the worker threads before the first step; the run is the one without it, bit for bit', async () => {
+    const { Trainer, DEFAULT_TRAIN_OPTIONS } = await import('../src/train/train.js');
+    const { loadWasmKernelsSync } = await import('../src/nn/wasm-node.js');
+    const text = 'the quick brown fox jumps over the lazy dog. '.repeat(40);
+    const options = { ...DEFAULT_TRAIN_OPTIONS, model: 'lstm' as const, rnnSize: 8, numLayers: 1, batchSize: 4, seqLength: 8, threads: 2 };
+    const losses = async (start: boolean) => {
+      const t = Trainer.fromText(text, options, { kernels: loadWasmKernelsSync({ variant: 'simd' }) });
+      try {
+        if (start) await t.startThreads();
+        return [t.step().loss, t.step().loss, t.evaluate('val')];
+      } finally {
+        t.close();
+      }
+    };
+    const started = await losses(true);
+    expect(started).toEqual(await losses(false));
+    expect(started.every(Number.isFinite)).toBe(true);
+  });
+});
