@@ -1473,6 +1473,29 @@ export function clip(g: usize, n: i32, c: f32): void {
   }
 }
 
+/**
+ * dst[0..n) += src[0..n), element by element in float32 (the sum of several threads' gradients,
+ * src/parallel/): the same additions as a JS loop `dst[j] += src[j]` over Float32Arrays.
+ */
+export function addInPlace(dst: usize, src: usize, n: i32): void {
+  let j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const d = dst + (<usize>j << 2);
+    const s = src + (<usize>j << 2);
+    v128.store(d, f32x4.add(v128.load(d), v128.load(s)));
+    v128.store(d, f32x4.add(v128.load(d, 16), v128.load(s, 16)), 16);
+    v128.store(d, f32x4.add(v128.load(d, 32), v128.load(s, 32)), 32);
+    v128.store(d, f32x4.add(v128.load(d, 48), v128.load(s, 48)), 48);
+  }
+  for (; j < n; j += 4) {
+    const r = min(4, n - j);
+    const d = dst + (<usize>j << 2);
+    const s = src + (<usize>j << 2);
+    if (r == 4) v128.store(d, f32x4.add(v128.load(d), v128.load(s)));
+    else storeTail(d, f32x4.add(loadTail(d, r), loadTail(s, r)), r);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Benchmark only: the peak rate of f32x4 multiply-add on this machine, the bound the matmuls are
 // measured against (bench/run.mjs). Twelve independent accumulators hide the add latency; each

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { Float } from '../src/nn/kernels.js';
 import { Model } from '../src/nn/model.js';
 import type { ModelConfig } from '../src/nn/params.js';
 import { Rng } from '../src/nn/rng.js';
@@ -181,6 +182,71 @@ describe('1 vs 2 vs 3 threads', () => {
     expect(Buffer.from(runs[1].h.buffer).equals(Buffer.from(runs[0].h.buffer))).toBe(true);
     expect(runs[1].rng).toBe(runs[0].rng);
   }, 20_000);
+});
+
+describe('the threads share one copy of the packed weights and first-layer tables', () => {
+  // The pool prepares them once per step (src/parallel/shared.ts); each thread's result must be
+  // bit for bit what a model computing its own copies gives on its streams. Reference: the
+  // parts run one after another on one thread, each through Model.forwardBackward with `part`,
+  // the gradients summed in thread order; steps with an update between (stale copies would show).
+  const cases: [ModelConfig, number, number][] = [
+    [{ model: 'lstm', vocabSize: 11, rnnSize: 12, numLayers: 2, dropout: 0.2 }, 7, 6], // every part tabulates (V ≤ count·T)
+    [{ model: 'grid_lstm', vocabSize: 13, rnnSize: 10, numLayers: 2, tieWeights: true }, 5, 4], // only some do
+  ];
+  for (const [config, B, T] of cases) {
+    it(`${config.model}, B ${B}, T ${T}: each step and validation batch equal the parts run one by one`, () => {
+      for (const threads of [2, 3]) {
+        const m = twin(config, 3);
+        const ref = twin(config, 3);
+        const P = ref.params.length;
+        const k = ref.kernels as ReturnType<typeof loadWasmKernelsSync>;
+        const parts = Array.from({ length: threads }, (_, w) =>
+          w === 0 ? ref : new Model(config, { kernels: k, buffers: { params: ref.params, grads: k.alloc(P) } }),
+        );
+        const N = config.rnnSize;
+        const dp = new DataParallel(m, B, T, threads, spawnNodeWorker);
+        try {
+          let carry = m.zeroState(B);
+          for (let step = 0; step < 2; step++) {
+            const x = Int32Array.from({ length: B * T }, (_, i) => (i * 5 + step) % config.vocabSize);
+            const y = Int32Array.from({ length: B * T }, (_, i) => (i * 3 + 1 + step) % config.vocabSize);
+            const start = ref.rng.state;
+            const r = dp.forwardBackward(x, y, carry, m.rng);
+            let loss = 0;
+            let val = 0;
+            const hLast: Float32Array[] = [];
+            for (let w = 0; w < threads; w++) {
+              const { first, count } = partOf(w, threads, B);
+              const rows = (a: Float) => a.slice(first * N, (first + count) * N);
+              const batch = { x: x.subarray(first * T, (first + count) * T), y: y.subarray(first * T, (first + count) * T), batchSize: count, seqLength: T };
+              const rng = new Rng(0);
+              rng.state = start;
+              const part = { first, total: B, scored: B * T };
+              const rw = parts[w].forwardBackward(batch, { h: carry.h.map(rows), c: carry.c.map(rows) }, { rng, part });
+              loss += rw.loss;
+              hLast.push(rw.finalState.h[1] as Float32Array);
+              const z = parts[w].zeroState(count);
+              val += parts[w].inference(() => parts[w].forward(batch, z, { part })).loss;
+              if (w === threads - 1) ref.rng.state = rng.state;
+            }
+            for (let w = 1; w < threads; w++) for (let j = 0; j < P; j++) ref.grads[j] += parts[w].grads[j];
+            expect(r.loss).toBe(loss);
+            expect(Buffer.from(m.grads.buffer, m.grads.byteOffset, 4 * P).equals(Buffer.from(ref.grads.buffer, ref.grads.byteOffset, 4 * P))).toBe(true);
+            const h = new Float32Array(B * N);
+            hLast.forEach((a, w) => h.set(a, partOf(w, threads, B).first * N));
+            expect(Buffer.from(r.finalState.h[1].buffer, r.finalState.h[1].byteOffset, 4 * B * N).equals(Buffer.from(h.buffer))).toBe(true);
+            dp.resetState();
+            expect(dp.evaluateBatch(x, y)).toBe(val);
+            // The same update on both sides, so the next step's copies must be made again.
+            for (const model of [m, ref]) for (let j = 0; j < P; j++) model.params[j] -= 0.05 * model.grads[j];
+            carry = r.finalState;
+          }
+        } finally {
+          dp.close();
+        }
+      }
+    }, 30_000);
+  }
 });
 
 describe('failures stop the job, never hang', () => {

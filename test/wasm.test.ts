@@ -416,6 +416,51 @@ for (const { variant, rel, available } of VARIANTS) {
       }
     });
 
+    it('sharePacked: a declared W uses the copies packWeight made (bit-identical), other weights and one-row products their own', () => {
+      for (const [M, N, K] of [[50, 512, 128], [9, 17, 5], [12, 33, 600], [5, 700, 9]]) {
+        scoped(k, () => {
+          const rng = new Rng(M + N + K);
+          const W = toWasm(k, randomArray(rng, N * K, 1), rng);
+          const other = toWasm(k, randomArray(rng, N * K, 1), rng);
+          const X = toWasm(k, randomArray(rng, M * K, 1), rng);
+          const dY = toWasm(k, randomArray(rng, M * N, 1), rng);
+          const run = (Wx: Float32Array) => {
+            const Y = k.alloc(M * N);
+            const dX = k.alloc(M * K);
+            k.matmulXWt(Y, X, Wx, null, M, N, K, false);
+            k.matmulDyW(dX, dY, Wx, M, N, K);
+            return [Y, dX];
+          };
+          const plain = run(W);
+          const plainOther = run(other);
+          const copy = { W, N, K, xwt: k.alloc(k.packedFloats('xwt', N, K)), dyw: k.alloc(k.packedFloats('dyw', N, K)) };
+          k.packWeight('xwt', copy.xwt, W, N, K);
+          k.packWeight('dyw', copy.dyw, W, N, K);
+          let shared: Float32Array[] = [];
+          let sharedOther: Float32Array[] = [];
+          let stale: Float32Array[] = [];
+          k.sharePacked([copy]);
+          try {
+            k.withConstantWeights(W, N, K, () => (shared = run(W)));
+            k.withConstantWeights(other, N, K, () => (sharedOther = run(other)));
+            // The copies are what the products read (from their packed rows on): a copy of
+            // another W gives that W's products.
+            k.packWeight('xwt', copy.xwt, other, N, K);
+            k.packWeight('dyw', copy.dyw, other, N, K);
+            k.withConstantWeights(W, N, K, () => (stale = run(W)));
+          } finally {
+            k.sharePacked(null);
+          }
+          expectIdentical('Y', shared[0], plain[0]);
+          expectIdentical('dX', shared[1], plain[1]);
+          expectIdentical('Y other W', sharedOther[0], plainOther[0]);
+          expectIdentical('dX other W', sharedOther[1], plainOther[1]);
+          expectIdentical('Y from the copy', stale[0], M >= 8 ? plainOther[0] : plain[0]);
+          expectIdentical('dX from the copy', stale[1], M >= 4 ? plainOther[1] : plain[1]);
+        });
+      }
+    });
+
     it('withConstantWeights scopes nest: one-row matmulXWt2 with both, one or none of its weights declared is bit-identical', () => {
       for (const [N, K1, K2] of [[512, 128, 128], [98, 5, 131], [6, 4, 4], [17, 0, 9]]) {
         scoped(k, () => {
@@ -820,6 +865,27 @@ for (const { variant, rel, available } of VARIANTS) {
         ),
         { numRuns: runs(40) },
       );
+    });
+
+    it('addInPlace: dst += src bit-identical to a JS loop over Float32Arrays, any length', () => {
+      fc.assert(
+        fc.property(fc.integer({ min: 0, max: 200 }), arbSeed, (n, seed) =>
+          scoped(k, () => {
+            const rng = new Rng(seed);
+            const a = randomArray(rng, n, 1);
+            const b = randomArray(rng, n, 1e3);
+            if (n > 2) b[1] = Number.POSITIVE_INFINITY;
+            const aw = toWasmGuarded(k, a, rng);
+            const bw = toWasm(k, b, rng);
+            for (let j = 0; j < n; j++) a[j] += b[j];
+            k.addInPlace(aw, bw);
+            expectIdentical('dst', aw, a);
+            expectGuardsIntact('dst', aw);
+          }),
+        ),
+        { numRuns: runs(40) },
+      );
+      expect(() => k.addInPlace(k.alloc(3), k.alloc(4))).toThrow(/addInPlace of 4 elements into 3/);
     });
 
     it('whole model: loss and gradients agree with a float64 model holding the same weights', () => {

@@ -95,6 +95,22 @@ export interface BackwardOptions extends ForwardOptions {
   dFinalState?: State;
   /** Add to the gradient buffer instead of overwriting it. Default false. */
   accumulate?: boolean;
+  /**
+   * The first layer's tables of the current weights, filled by fillFirstLayerTables (as one
+   * product), used instead of computing them when this pass uses tables (V ≤ B·T): for threads
+   * that share one copy (src/parallel/). The same numbers, so the same results.
+   */
+  tables?: FirstLayerTables;
+}
+
+/**
+ * The first layer's products of the embedding, tabulated per vocabulary entry (see inference()):
+ * per part of the first layer's input map, [V, outSize] (stacked: i2h; grid_lstm: time.d2h),
+ * and for grid_lstm the depth LSTM's depth.d2h, [V, 4N] (else null).
+ */
+export interface FirstLayerTables {
+  first: Float[];
+  depth: Float | null;
 }
 
 export interface ForwardResult {
@@ -264,12 +280,13 @@ export class Model {
    * vocabulary entry, [V, G·N] (stacked: i2h, one table per part of its cell; grid_lstm:
    * time.d2h and depth.d2h, [V, 4N] each). Else null.
    */
-  private tables: { first: Float[]; depth: Float | null } | null = null;
+  private tables: FirstLayerTables | null = null;
   /**
-   * The buffers of the tables, and of their gradient (per part of the first table, views of one
-   * buffer [V, G·N]), kept from one pass to the next.
+   * The buffers of the tables this model computes, and of their gradient (per part of the first
+   * table, views of one buffer [V, G·N]), kept from one pass to the next.
    */
-  private tableBuffers: { first: Float[]; depth: Float | null; grad: Float[] } | null = null;
+  private ownTables: FirstLayerTables | null = null;
+  private tableGrads: Float[] | null = null;
   /** Whether inference() is running. */
   private inInference = false;
 
@@ -438,7 +455,7 @@ export class Model {
     // maps have only V distinct results. The backward pass then sums the gradients per
     // vocabulary entry first (tableBackward).
     return this.withWeightsConstant(() => {
-      this.tables = this.config.vocabSize <= ws.B * ws.T ? this.computeTables(false) : null;
+      this.tables = this.config.vocabSize <= ws.B * ws.T ? (options.tables ?? this.computeTables(false)) : null;
       try {
         return this.forwardBackwardPass(ws, state, training, options);
       } finally {
@@ -473,14 +490,15 @@ export class Model {
    * The results are those of the same calls outside, up to float rounding (bit-identical for
    * lstm steps at batch 1). `fn` must not change the parameters (no
    * optimiser steps, setParam or writes through views); forwardBackward() inside is an error.
-   * Nested calls just run `fn`.
+   * Nested calls just run `fn`. `tables`: the tables of the current weights, filled row by row
+   * by fillFirstLayerTables, instead of computing them here (threads sharing one copy).
    */
-  inference<R>(fn: () => R): R {
+  inference<R>(fn: () => R, tables?: FirstLayerTables): R {
     if (this.inInference) return fn();
     // The table rows are computed one at a time, as the one-row products of step() would be;
     // every weight matrix is declared constant too (the kernels prepare each one only when a
     // product first needs it).
-    this.tables = this.computeTables(true);
+    this.tables = tables ?? this.computeTables(true);
     this.inInference = true;
     try {
       return this.withWeightsConstant(fn);
@@ -490,30 +508,65 @@ export class Model {
     }
   }
 
-  /** Fills the first layer's tables from the current weights: row by row, or as one product. */
-  private computeTables(rowByRow: boolean): { first: Float[]; depth: Float | null } {
+  /** Fills this model's own first-layer tables from the current weights: row by row, or as one product. */
+  private computeTables(rowByRow: boolean): FirstLayerTables {
+    this.ownTables ??= this.newFirstLayerTables();
+    this.fillFirstLayerTables(this.ownTables, rowByRow);
+    return this.ownTables;
+  }
+
+  /** The first layer's maps of the embedding that the tables hold: per part of its input map, then (grid_lstm) depth.d2h. */
+  private tableMaps(): { first: Linear[]; depth: Linear | null } {
+    const grid = this.config.model === 'grid_lstm';
+    return grid ? { first: this.grid[0].time.i2h, depth: this.grid[0].depthD2h } : { first: this.stacked[0].i2h, depth: null };
+  }
+
+  /** New buffers (the kernels' memory) for the first layer's tables. */
+  newFirstLayerTables(): FirstLayerTables {
+    const V = this.config.vocabSize;
+    const { first, depth } = this.tableMaps();
+    return { first: first.map((lin) => this.kernels.alloc(V * lin.outSize)), depth: depth && this.kernels.alloc(V * depth.outSize) };
+  }
+
+  /**
+   * Fills rows [from, to) of the first layer's tables from the current weights: row by row, one
+   * one-row product each (as inference() does; any range), or all V rows as one product per
+   * table (as forwardBackward() does; the whole range only).
+   */
+  fillFirstLayerTables(into: FirstLayerTables, rowByRow: boolean, from = 0, to = this.config.vocabSize): void {
     const k = this.kernels;
     const { rnnSize: N, vocabSize: V } = this.config;
-    const grid = this.config.model === 'grid_lstm';
-    const first = grid ? this.grid[0].time.i2h : this.stacked[0].i2h; // one Linear per part of the cell
-    if (this.tableBuffers === null) {
-      const grad = k.alloc(V * Math.max(...first.map((lin) => lin.outSize)));
-      this.tableBuffers = {
-        first: first.map((lin) => k.alloc(V * lin.outSize)),
-        depth: grid ? k.alloc(V * 4 * N) : null,
-        grad: first.map((lin) => (lin.outSize * V === grad.length ? grad : grad.subarray(0, V * lin.outSize))),
-      };
+    if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from <= to && to <= V) || (!rowByRow && (from !== 0 || to !== V))) {
+      throw new RangeError(`fillFirstLayerTables: rows [${from}, ${to}) must be within [0, ${V})${rowByRow ? '' : ', all of them when not row by row'}`);
     }
-    const tb = this.tableBuffers;
     const E = this.embedding.E;
     const tabulate = (out: Float, lin: Linear) => {
       const w = lin.outSize;
       if (!rowByRow) linearForward(k, out, E, lin, V, false);
-      else for (let v = 0; v < V; v++) k.matmulXWt(out.subarray(v * w, (v + 1) * w), E.subarray(v * N, (v + 1) * N), lin.W, lin.b, 1, w, N, false);
+      else for (let v = from; v < to; v++) k.matmulXWt(out.subarray(v * w, (v + 1) * w), E.subarray(v * N, (v + 1) * N), lin.W, lin.b, 1, w, N, false);
     };
-    first.forEach((lin, p) => tabulate(tb.first[p], lin));
-    if (grid) tabulate(tb.depth!, this.grid[0].depthD2h);
-    return tb;
+    const maps = this.tableMaps();
+    maps.first.forEach((lin, p) => tabulate(into.first[p], lin));
+    if (maps.depth !== null) tabulate(into.depth!, maps.depth);
+  }
+
+  /**
+   * The weight matrices of the model's products, each once: W [outSize, inSize]. `tabulated`:
+   * one of the first layer's maps of the embedding that only the tables use when the pass has
+   * them (its forward product is then not run; its backward products are).
+   */
+  weightMatrices(): { W: Float; outSize: number; inSize: number; tabulated: boolean }[] {
+    const { first, depth } = this.tableMaps();
+    const all = this.linears();
+    const tabulatedOnly = (lin: Linear) => (first.includes(lin) || lin === depth) && all.filter((x) => x === lin).length === 1;
+    return [...new Set(all)].map((lin) => ({ W: lin.W, outSize: lin.outSize, inSize: lin.inSize, tabulated: tabulatedOnly(lin) }));
+  }
+
+  /** Every Linear of the model, in layer order (a tied grid's depth maps once per layer). */
+  private linears(): Linear[] {
+    const all: Linear[] = [this.decoder, ...this.stacked.flatMap((s) => [...s.i2h, ...s.h2h])];
+    for (const g of this.grid) all.push(g.timeT2h, g.timeD2h, g.depthT2h, g.depthD2h);
+    return all;
   }
 
   /**
@@ -524,7 +577,12 @@ export class Model {
    */
   private tableBackward(ws: Workspace, dG: Float, lin: Linear, p = 0): void {
     const V = this.config.vocabSize;
-    const S = this.tableBuffers!.grad[p];
+    if (this.tableGrads === null) {
+      const first = this.tableMaps().first;
+      const grad = this.kernels.alloc(V * Math.max(...first.map((l) => l.outSize)));
+      this.tableGrads = first.map((l) => (l.outSize * V === grad.length ? grad : grad.subarray(0, V * l.outSize)));
+    }
+    const S = this.tableGrads[p];
     S.fill(0);
     this.kernels.scatterAddRows(S, dG, ws.ids, ws.T * ws.B, lin.outSize, V);
     linearBackward(this.kernels, this.embedding.dE, S, this.embedding.E, lin, V);
@@ -532,9 +590,7 @@ export class Model {
 
   /** Runs fn with every weight matrix declared constant to the kernels (each one once). */
   private withWeightsConstant<R>(fn: () => R): R {
-    const all: Linear[] = [this.decoder, ...this.stacked.flatMap((s) => [...s.i2h, ...s.h2h])];
-    for (const g of this.grid) all.push(g.timeT2h, g.timeD2h, g.depthT2h, g.depthD2h);
-    const distinct = [...new Set(all)];
+    const distinct = [...new Set(this.linears())];
     let result: R | undefined;
     const declare = (j: number): void => {
       if (j === distinct.length) result = fn();

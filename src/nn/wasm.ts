@@ -85,6 +85,7 @@ interface KernelExports {
     stepSize: number,
   ): void;
   clip(g: number, n: number, c: number): void;
+  addInPlace(dst: number, src: number, n: number): void;
   peakMulAdd(iters: number): number;
   setScratch(ptr: number): void;
   scratchBytes(): number;
@@ -100,6 +101,16 @@ export type WasmVariant = 'simd' | 'relaxed';
 
 /** The packed copies of a constant weight: for matmulXWt (many rows), matmulDyW, one-row products. */
 type PackKind = 'xwt' | 'dyw' | 'mv';
+/** The packed copies another thread can make for this one (sharePacked): the many-row kinds. */
+export type SharedPackKind = 'xwt' | 'dyw';
+/** A weight W [N, K] with copies packed elsewhere (sharePacked); null: that kind is not shared. */
+export interface PackedCopies {
+  W: Float32Array;
+  N: number;
+  K: number;
+  xwt: Float32Array | null;
+  dyw: Float32Array | null;
+}
 const PACK_KINDS: readonly PackKind[] = ['xwt', 'dyw', 'mv'];
 interface ConstantWeight extends Record<PackKind, number> {
   ptr: number;
@@ -331,6 +342,8 @@ export class WasmKernels implements Kernels {
   private constant: ConstantWeight[] = [];
   /** Where the packed copies go, by nesting depth and kind, reused from one scope to the next. */
   private packBuffers: Record<PackKind, Float32Array | null>[] = [];
+  /** Copies packed by someone else (sharePacked), by byte offset of W; each kind 0 when not shared. */
+  private shared: { ptr: number; N: number; K: number; xwt: number; dyw: number }[] = [];
 
   /** Use loadWasmKernels / loadWasmKernelsSync (src/nn/wasm-node.ts, wasm-browser.ts); `module` is a compiled build of `variant`. */
   constructor(module: object, variant: WasmVariant, options: WasmKernelsOptions = {}) {
@@ -553,6 +566,9 @@ export class WasmKernels implements Kernels {
     while (depth < scopes.length && !(scopes[depth].ptr === W && scopes[depth].N === N && scopes[depth].K === K)) depth++;
     if (depth === scopes.length) return 0;
     const c = this.constant[depth];
+    if (c[kind] === 0 && kind !== 'mv') {
+      for (const s of this.shared) if (s.ptr === W && s.N === N && s.K === K) c[kind] = s[kind];
+    }
     if (c[kind] === 0) {
       const floats =
         kind === 'xwt' ? Math.ceil(N / 8) * 8 * K : kind === 'dyw' ? Math.ceil(K / 8) * 8 * N : this.ex.packMvSize(N, K);
@@ -568,6 +584,36 @@ export class WasmKernels implements Kernels {
       c[kind] = dst;
     }
     return c[kind];
+  }
+
+  /** The floats of W [N, K] packed as `kind` (the size of packWeight's dst). */
+  packedFloats(kind: SharedPackKind, N: number, K: number): number {
+    dims(N, K, 0);
+    return kind === 'xwt' ? Math.ceil(N / 8) * 8 * K : Math.ceil(K / 8) * 8 * N;
+  }
+
+  /** Packs W [N, K] into dst as `kind`: the copy a constant W gets for matmulXWt ('xwt') or matmulDyW ('dyw'). */
+  packWeight(kind: SharedPackKind, dst: Float32Array, W: Float32Array, N: number, K: number): void {
+    const d = this.p(dst, this.packedFloats(kind, N, K), 'dst');
+    const w = this.p(W, N * K, 'W');
+    if (kind === 'xwt') this.ex.packXWt(d, w, N, K);
+    else this.ex.packDyW(d, w, N, K);
+  }
+
+  /**
+   * Until called again (null: none), weights declared constant (withConstantWeights) whose copies
+   * are listed here use those copies instead of packing their own: for threads that share one
+   * copy of each weight, packed once per step (src/parallel/). The copies must hold W as it is
+   * (packWeight of the current W); they are the same data, so the products give the same bits.
+   */
+  sharePacked(copies: readonly PackedCopies[] | null): void {
+    this.shared = (copies ?? []).map((c) => ({
+      ptr: this.p(c.W, c.N * c.K, 'W'),
+      N: c.N,
+      K: c.K,
+      xwt: c.xwt === null ? 0 : this.p(c.xwt, this.packedFloats('xwt', c.N, c.K), 'xwt'),
+      dyw: c.dyw === null ? 0 : this.p(c.dyw, this.packedFloats('dyw', c.N, c.K), 'dyw'),
+    }));
   }
 
   matmulXWt(Y: Float, X: Float, W: Float, b: Float | null, M: number, N: number, K: number, accumulate: boolean): void {
@@ -734,6 +780,13 @@ export class WasmKernels implements Kernels {
   clip(g: Float32Array, c: number): void {
     if (!(c > 0)) return;
     this.ex.clip(this.p(g, g.length, 'g'), g.length, c);
+  }
+
+  /** dst += src element-wise (float32 additions, as a JS loop over Float32Arrays would do them); same lengths. */
+  addInPlace(dst: Float32Array, src: Float32Array): void {
+    const n = dst.length;
+    if (src.length !== n) throw new RangeError(`${this.name}: addInPlace of ${src.length} elements into ${n}`);
+    this.ex.addInPlace(this.p(dst, n, 'dst'), this.p(src, n, 'src'), n);
   }
 
   /** Benchmark only: runs `iters` iterations of 96 f32x4 multiply-add flops each (see assembly/kernels.ts). */

@@ -12,7 +12,8 @@
  * Splitting the products would leave the rest serial (up to 14% for the S models, an Amdahl
  * ceiling of ~1.75× on two threads) and need a synchronisation per product — 2·T per layer on
  * the recurrence alone, 200+ per S step — while splitting the streams parallelises everything
- * but the update and the gradient sum, with two synchronisations per step.
+ * but the update and the gradient sum, with three synchronisations per step (the shared copies
+ * of shared.ts, the passes, the gradient sum).
  *
  * Exactness: the streams are independent until the gradient sum, so for a given thread count a
  * step is deterministic (fixed split, fixed summation order), and it equals the one-thread step
@@ -22,8 +23,8 @@
  * thread never comes here (the Trainer calls the model directly, as before).
  *
  * Memory: the coordinator's kernels own the memory and allocate everything (each worker's
- * gradient buffer and an arena for its activations, tables, packed weights and kernel scratch),
- * before the workers start; a worker's kernels only bump-allocate inside their arena (every
+ * gradient buffer, an arena for its activations and kernel scratch, and the packed weights and
+ * first-layer tables all threads share: shared.ts), before the workers start; a worker's kernels only bump-allocate inside their arena (every
  * instance of the module would otherwise start allocating at the same address). Batches and
  * carried state go through a small SharedArrayBuffer (`io`).
  *
@@ -41,6 +42,7 @@ import type { Model, State } from '../nn/model.js';
 import type { Rng } from '../nn/rng.js';
 import { WasmKernels } from '../nn/wasm.js';
 import { C, JOB, SLOT, STATUS, TEXT_BYTES, type WorkerInit, ioBytes, ioViews, readText } from './protocol.js';
+import { type SharedLayout, type SharedViews, planShared, prepare, sharedViews, withShared } from './shared.js';
 
 /** Starts a worker running runWorker(init) (worker-core.ts); returns how to stop it. */
 export type Spawn = (init: WorkerInit) => { terminate(): void };
@@ -126,8 +128,11 @@ export class DataParallel {
   private closed = false;
   /** Reduction ranges per thread over the gradient elements. */
   private readonly ranges: [number, number][] = [];
-  /** The gradient buffers of threads 1 … W−1 (views of the shared memory). */
-  private readonly otherGrads: Float32Array[];
+  /** Thread 0's range of its gradient and of the other threads' (views of the shared memory). */
+  private readonly reduce0: { g0: Float32Array; others: Float32Array[] };
+  /** The packed weights and first-layer tables the threads share (shared.ts), and who prepares what. */
+  private readonly layout: SharedLayout;
+  private readonly shared: SharedViews;
 
   constructor(model: Model, B: number, T: number, threads: number, spawn: Spawn, options: DataParallelOptions = {}) {
     const k = model.kernels;
@@ -153,8 +158,13 @@ export class DataParallel {
     const chunk = Math.ceil(P / W / 16) * 16;
     for (let w = 0; w < W; w++) this.ranges.push([Math.min(P, w * chunk), Math.min(P, (w + 1) * chunk)]);
     // Everything the workers use is allocated here, before they start (see the note above).
-    this.otherGrads = Array.from({ length: W - 1 }, () => k.alloc(P));
-    const grads = [model.grads as Float32Array, ...this.otherGrads];
+    const otherGrads = Array.from({ length: W - 1 }, () => k.alloc(P));
+    const grads = [model.grads as Float32Array, ...otherGrads];
+    const [lo, hi] = this.ranges[0];
+    this.reduce0 = { g0: grads[0].subarray(lo, hi), others: otherGrads.map((g) => g.subarray(lo, hi)) };
+    const counts = Array.from({ length: W }, (_, w) => partOf(w, W, B).count);
+    this.layout = planShared(model, k, counts, T);
+    this.shared = sharedViews(model, k, this.layout);
     const arenas = Array.from({ length: W - 1 }, (_, i) => {
       const a = k.alloc(arenaBytes(model, partOf(i + 1, W, B).count, T, k.scratchBytes()) / 4);
       return { start: a.byteOffset, end: a.byteOffset + a.byteLength };
@@ -178,6 +188,7 @@ export class DataParallel {
           io,
           B,
           T,
+          shared: this.layout,
         }),
       );
     }
@@ -195,15 +206,16 @@ export class DataParallel {
       this.io.c[l].set(carry.c[l]);
     }
     const start = rng.state;
+    const k = this.model.kernels as WasmKernels;
+    // The packed weights and the first layer's tables, once for all threads; then the passes.
+    this.run(JOB.PREPARE_TRAIN, 0, () => this.prepare0(this.layout.train[0]));
     const loss = this.run(JOB.TRAIN, start, () => {
       const { batch, state, part } = this.part0();
-      return this.model.forwardBackward(batch, state, { rng, part });
+      return withShared(k, this.shared, () => this.model.forwardBackward(batch, state, { rng, part, tables: this.shared.tables }));
     });
     // Thread 0's gradient += the others', each thread over its range of elements.
     this.run(JOB.REDUCE, 0, () => {
-      const [lo, hi] = this.ranges[0];
-      const g0 = this.model.grads;
-      for (const g of this.otherGrads) for (let j = lo; j < hi; j++) g0[j] += g[j];
+      for (const g of this.reduce0.others) k.addInPlace(this.reduce0.g0, g);
       return { loss: 0, finalState: null };
     });
     return { loss, finalState: { h: this.io.h.map((h) => h.slice()), c: this.io.c.map((c) => c.slice()) } };
@@ -217,9 +229,11 @@ export class DataParallel {
   /** forward (inference) of one validation batch, carrying the state from the previous one; its mean loss. */
   evaluateBatch(x: ArrayLike<number>, y: ArrayLike<number>): number {
     this.loadBatch(x, y);
+    const k = this.model.kernels as WasmKernels;
+    this.run(JOB.PREPARE_EVAL, 0, () => this.prepare0(this.layout.eval[0]));
     return this.run(JOB.EVAL, 0, () => {
       const { batch, state, part } = this.part0();
-      return this.model.inference(() => this.model.forward(batch, state, { part }));
+      return withShared(k, this.shared, () => this.model.inference(() => this.model.forward(batch, state, { part }), this.shared.tables));
     });
   }
 
@@ -245,6 +259,12 @@ export class DataParallel {
         await new Promise<void>((resolve) => setTimeout(resolve, 5));
       }
     }
+  }
+
+  /** Thread 0's share of the shared copies' preparation. */
+  private prepare0(tasks: SharedLayout['train'][number]) {
+    prepare(this.model, this.model.kernels as WasmKernels, this.shared, tasks);
+    return { loss: 0, finalState: null };
   }
 
   /** Tests: makes worker 1 throw at its next job. */

@@ -5,6 +5,7 @@
  */
 import type { FullModelConfig } from '../nn/params.js';
 import type { WasmMemory, WasmVariant } from '../nn/wasm.js';
+import type { SharedLayout } from './shared.js';
 
 /** Control words per worker (Int32), a slot of SLOT words each. */
 export const SLOT = 16;
@@ -44,6 +45,9 @@ export const JOB = {
   EVAL: 3,
   /** Throw (tests: a worker that fails). */
   THROW: 4,
+  /** This worker's share of the shared copies before a training step, or a validation batch (shared.ts). */
+  PREPARE_TRAIN: 5,
+  PREPARE_EVAL: 6,
 } as const;
 
 export const STATUS = { OK: 0, THREW: 1, GONE: 2 } as const;
@@ -75,6 +79,8 @@ export interface WorkerInit {
   io: SharedArrayBuffer;
   B: number;
   T: number;
+  /** The packed weights and first-layer tables that all threads share, and who prepares what. */
+  shared: SharedLayout;
 }
 
 /**

@@ -10,6 +10,7 @@ import { Model, type State } from '../nn/model.js';
 import { Rng } from '../nn/rng.js';
 import { WasmKernels } from '../nn/wasm.js';
 import { C, JOB, SLOT, STATUS, type WorkerInit, ioViews, writeText } from './protocol.js';
+import { prepare, sharedViews, withShared } from './shared.js';
 
 /** How long one Atomics.wait lasts before the loop looks at QUIT again (ms). */
 const WAIT_MS = 1000;
@@ -26,6 +27,8 @@ export function runWorker(init: WorkerInit): void {
     const results = new Float64Array(init.results);
     const N = init.config.rnnSize;
     const io = ioViews(init.io, init.B, init.T, init.config.numLayers, N, cellOf(init.config.model).hasCell ? N : 0);
+    const shared = sharedViews(model, kernels, init.shared);
+    const mine = { train: init.shared.train[init.index], eval: init.shared.eval[init.index] };
     Atomics.store(ctrl, slot + C.READY, 1);
     let seen = 0; // job numbers start at 1 (the first may be posted before this thread runs)
     for (;;) {
@@ -41,11 +44,10 @@ export function runWorker(init: WorkerInit): void {
         // Thread 0's gradient += thread 1's + thread 2's ..., in that order, over [lo, hi).
         const lo = ctrl[slot + C.LO];
         const hi = ctrl[slot + C.HI];
-        const g0 = grads[0];
-        for (let w = 1; w < grads.length; w++) {
-          const g = grads[w];
-          for (let j = lo; j < hi; j++) g0[j] += g[j];
-        }
+        const g0 = grads[0].subarray(lo, hi);
+        for (let w = 1; w < grads.length; w++) kernels.addInPlace(g0, grads[w].subarray(lo, hi));
+      } else if (kind === JOB.PREPARE_TRAIN || kind === JOB.PREPARE_EVAL) {
+        prepare(model, kernels, shared, kind === JOB.PREPARE_TRAIN ? mine.train : mine.eval);
       } else if (kind === JOB.TRAIN || kind === JOB.EVAL) {
         const first = ctrl[slot + C.FIRST];
         const count = ctrl[slot + C.COUNT];
@@ -62,10 +64,11 @@ export function runWorker(init: WorkerInit): void {
         const rng = new Rng(0);
         rng.state = ctrl[slot + C.RNG] >>> 0;
         const part = { first, total, scored: ctrl[slot + C.SCORED] };
-        const r =
+        const r = withShared(kernels, shared, () =>
           kind === JOB.TRAIN
-            ? model.forwardBackward(batch, state, { rng, part })
-            : model.inference(() => model.forward(batch, state, { part }));
+            ? model.forwardBackward(batch, state, { rng, part, tables: shared.tables })
+            : model.inference(() => model.forward(batch, state, { part }), shared.tables),
+        );
         // The final state goes back into this worker's rows (read before: forward copied them).
         for (let l = 0; l < state.h.length; l++) {
           state.h[l].set(r.finalState.h[l]);
