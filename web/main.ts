@@ -5,7 +5,7 @@
  * For tests and scripts it sets `window.playground` (a snapshot of what the page shows) and
  * `document.body.dataset` (ready, state).
  */
-import { buildVocab, normalizeConfig, paramCount, type ModelKind } from 'grid-lstm';
+import { buildVocab, defaultBrowserThreads, normalizeConfig, paramCount, type ModelKind } from 'grid-lstm';
 import { LossChart } from './chart.js';
 import { KIND_LABEL, type Selection, drawHeatmap, drawText } from './cells.js';
 import type { FromWorker, ModelInfo, RunConfig, RunState, TextSource, ToWorker, TraceReply } from './protocol.js';
@@ -161,6 +161,7 @@ function configChanged(): void {
   $('speed-estimate').textContent = 'Measuring the speed…';
   clearTimeout(estimateTimer);
   estimateTimer = setTimeout(() => {
+    if (state === 'training' || state === 'paused') return;
     estimateId++;
     send({ type: 'estimate', id: estimateId, source: s, config: c });
   }, 300);
@@ -211,6 +212,7 @@ $('train').addEventListener('click', () => {
   const s = source();
   if (typeof c === 'string') return setRunState('failed', c);
   if (s.text.length === 0) return setRunState('failed', 'There is no text: paste some, drop a file, or use the built-in sample.');
+  clearTimeout(estimateTimer);
   clearRun(`${c.model} ${c.numLayers}×${c.rnnSize}`);
   $('run-status').textContent = 'Starting…';
   send({ type: 'start', source: s, config: c });
@@ -405,16 +407,13 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
     case 'ready': {
       env = { kernels: m.kernels, isolated: m.isolated, cores: m.cores };
       const threads = $('threads') as HTMLInputElement;
-      if (m.isolated) {
-        threads.max = String(Math.min(8, m.cores));
-        threads.disabled = false;
-        $('threads-note').textContent = `This page is cross-origin isolated: up to ${threads.max} threads (this device reports ${m.cores} cores).`;
-      } else {
-        threads.max = '1';
-        threads.value = '1';
-        threads.disabled = true;
-        $('threads-note').textContent = 'One thread: this page is not cross-origin isolated (its host sends no COOP/COEP headers), so it cannot share memory with more threads; npm run playground serves it with them.';
-      }
+      threads.max = String(m.threads);
+      threads.disabled = m.threads === 1;
+      // As the command line: as many threads as the cores (at most 8) where the step is big enough to share.
+      const c = config();
+      threads.value = String(typeof c === 'string' ? 1 : defaultBrowserThreads(c));
+      // The library's reason (browserThreads().why), and how to get threads where there are none.
+      $('threads-note').textContent = `${m.why[0].toUpperCase()}${m.why.slice(1)}.${m.isolated ? '' : ' npm run playground serves it with them.'}`;
       $('env').textContent = `Kernels: ${m.kernels}. ${m.isolated ? `Cross-origin isolated: threads available (${m.cores} cores).` : 'Not cross-origin isolated: one thread.'}`;
       document.body.dataset.ready = '1';
       configChanged();

@@ -87,7 +87,8 @@ export interface TraceReply {
 export type RunState = 'idle' | 'training' | 'paused' | 'done' | 'failed';
 
 export type FromWorker =
-  | { type: 'ready'; kernels: string; isolated: boolean; cores: number }
+  /** `threads`: what the library allows here (browserThreads() in this worker), and why. */
+  | { type: 'ready'; kernels: string; isolated: boolean; cores: number; threads: number; why: string }
   | { type: 'estimate'; id: number; params: number; vocabSize: number; charsPerSecond: number; threads: number; error?: string }
   | {
       type: 'started';

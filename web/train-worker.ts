@@ -15,6 +15,7 @@ import {
   type TrainOptions,
   Trainer,
   type Vocab,
+  browserThreads,
   checkpointBytes,
   encode,
   evaluateIds,
@@ -31,7 +32,6 @@ import type { FromWorker, ModelInfo, RunConfig, RunState, TextSource, ToWorker, 
 interface WorkerScope {
   postMessage(message: unknown, transfer: Transferable[]): void;
   onmessage: ((ev: MessageEvent<ToWorker>) => void) | null;
-  crossOriginIsolated: boolean;
 }
 const scope = self as unknown as WorkerScope;
 const post = (m: FromWorker, transfer: Transferable[] = []) => scope.postMessage(m, transfer);
@@ -309,11 +309,20 @@ async function request(m: Extract<ToWorker, { id: number }>): Promise<void> {
   }
 }
 
+/**
+ * The steps that wait (loading kernels, starting threads) run one after another, never
+ * interleaved: a start, an estimate or a load waits for the one before it.
+ */
+let queue: Promise<void> = Promise.resolve();
+const inTurn = (op: () => Promise<void>) => {
+  queue = queue.then(op, op);
+};
+
 scope.onmessage = (ev: MessageEvent<ToWorker>) => {
   const m = ev.data;
   switch (m.type) {
     case 'start':
-      void start(m.source, m.config);
+      inTurn(() => start(m.source, m.config));
       return;
     case 'pause':
       if (runState === 'training') {
@@ -329,17 +338,23 @@ scope.onmessage = (ev: MessageEvent<ToWorker>) => {
       }
       return;
     case 'reset':
-      drop();
-      loaded = null;
-      setState('idle');
-      post({ type: 'model', info: null });
+      inTurn(async () => {
+        drop();
+        loaded = null;
+        setState('idle');
+        post({ type: 'model', info: null });
+      });
       return;
     case 'autoSample':
       autoSample = { seconds: m.seconds, temperature: m.temperature };
       return;
     case 'estimate':
+      // Only the newest counts; none while a run is going (it shows its own speed).
       pendingEstimate = m;
-      setTimeout(() => void estimate(), 0);
+      inTurn(() => (runState === 'training' || runState === 'paused' ? Promise.resolve() : estimate()));
+      return;
+    case 'load':
+      inTurn(() => request(m));
       return;
     default:
       void request(m);
@@ -348,6 +363,9 @@ scope.onmessage = (ev: MessageEvent<ToWorker>) => {
 
 // Say which kernels this browser runs (relaxed SIMD where it validates, as in Node).
 kernels().then(
-  (k) => post({ type: 'ready', kernels: k.name, isolated: scope.crossOriginIsolated, cores: navigator.hardwareConcurrency || 1 }),
+  (k) => {
+    const t = browserThreads();
+    post({ type: 'ready', kernels: k.name, isolated: t.isolated, cores: t.cores, threads: t.threads, why: t.why });
+  },
   (e) => setState('failed', `cannot load the WebAssembly kernels: ${message(e)}`),
 );

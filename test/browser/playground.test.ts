@@ -7,7 +7,8 @@
  * that cannot send them). Each time a small model trains on the built-in sample until N steps ran:
  * the loss went down, the curve has a point per step, validations and a sample appeared, the
  * cells view drew; its checkpoint, downloaded, loads in the Node library and gives the loss on a
- * text that the page reported, bit for bit (same kernels); a checkpoint trained by the CLI,
+ * text that the page reported, bit for bit (same kernels), and `grid-lstm sample` samples from
+ * it; a checkpoint trained by the CLI,
  * uploaded, samples in the page (argmax as in Node). No console errors, no failed requests and
  * none leaving localhost. Screenshots go to test-output/.
  */
@@ -108,7 +109,9 @@ describe.skipIf(!haveBrowser)('the playground in Chromium', () => {
         await page.fill('#learning-rate', '0.005');
         if (isolated) await page.fill('#threads', '2');
         await page.selectOption('#auto-every', '2');
+        // The parameter count, and the speed measured for this configuration.
         await until(`/parameters/.test(document.getElementById('param-count').textContent)`);
+        await until(`/^About [\\d,]+ characters\\/s on ${isolated ? 2 : 1} threads? \\(measured here\\)/.test(document.getElementById('speed-estimate').textContent)`, 30_000);
         await page.click('#train');
         await until(`document.body.dataset.state === 'training'`, 20_000);
         await until(`(() => { const s = window.playground.snapshot(); return s.iteration >= ${STEPS} && s.val.length >= 2 && s.autoSample.length > 0; })()`, 60_000);
@@ -157,6 +160,11 @@ describe.skipIf(!haveBrowser)('the playground in Chromium', () => {
         expect(ck.training?.iteration).toBe(s.iteration);
         expect(ck.model.config).toMatchObject({ model: 'grid_lstm', rnnSize: 24, numLayers: 2 });
         expect(evaluateIds(ck.model, encode(evalText, ck.vocab)).loss).toBe(pageLoss);
+        // …and the command line samples from it.
+        const sampled = spawnSync(process.execPath, [CLI, 'sample', saved, '--length', '50', '--primetext', 'The '], { encoding: 'utf8', timeout: 60_000 });
+        expect(sampled.stderr).toMatch(/^sampling 50 characters from /);
+        expect(sampled.status).toBe(0);
+        expect(sampled.stdout.startsWith('The ')).toBe(true);
 
         // Resume and reset work; then a checkpoint of the CLI, uploaded, samples.
         await page.click('#pause');
