@@ -137,3 +137,31 @@ describe("Trainer.startThreads (Node's Trainer)", () => {
     expect(started.every(Number.isFinite)).toBe(true);
   });
 });
+
+describe('checkpoints without Buffer', () => {
+  it("the carried state's base64 (written and read without Node's Buffer) is Buffer's, both ways, for random states", async () => {
+    const { checkpointBytes, parseCheckpoint } = await import('../src/train/checkpoint-core.js');
+    const { parseSafetensors } = await import('../src/train/safetensors-core.js');
+    const { Model } = await import('../src/nn/model.js');
+    const { buildVocab } = await import('../src/train/data-core.js');
+    const { Rng } = await import('../src/nn/rng.js');
+    const vocab = buildVocab('abcdefg');
+    const rng = new Rng(16);
+    const concat = (parts: Float32Array[]) => Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+    for (let trial = 0; trial < 60; trial++) {
+      // Byte counts 4·L·B·N of every remainder mod 3; gru carries no c (an empty string).
+      const [N, L, B] = [1 + (trial % 5), 1 + (trial % 3), 1 + (trial % 4)];
+      const kind = trial % 2 ? 'lstm' : 'gru';
+      const model = new Model({ model: kind, vocabSize: 7, rnnSize: N, numLayers: L });
+      const values = (n: number) => Float32Array.from({ length: n }, () => (rng.uniform() - 0.5) * 10 ** (6 * rng.uniform()));
+      const carry = { h: Array.from({ length: L }, () => values(B * N)), c: Array.from({ length: L }, () => values(kind === 'lstm' ? B * N : 0)) };
+      const bytes = checkpointBytes(model, vocab, { carry });
+      const written = JSON.parse(parseSafetensors(bytes).metadata.carry);
+      expect(written.h).toBe(concat(carry.h).toString('base64'));
+      expect(written.c).toBe(concat(carry.c).toString('base64'));
+      const read = parseCheckpoint(bytes, 'x.safetensors').carry!;
+      expect(Buffer.from(read.h.buffer).equals(concat(carry.h))).toBe(true);
+      expect(Buffer.from(read.c.buffer).equals(concat(carry.c))).toBe(true);
+    }
+  });
+});
