@@ -140,7 +140,7 @@ describe.skipIf(!haveBrowser)('the playground in Chromium', () => {
         await b.screenshot(join(OUT, `playground-${label}.png`), { fullPage: true });
         // The README's picture (docs/playground.png is a copy): the top of the page.
         if (isolated) {
-          await page.setViewportSize({ width: 1200, height: 1250 });
+          await page.setViewportSize({ width: 1200, height: 1500 });
           await page.evaluate(`document.getElementById('run-panel').scrollIntoView()`);
           await b.screenshot(join(OUT, 'playground.png'));
           await page.setViewportSize({ width: 1280, height: 1000 });
