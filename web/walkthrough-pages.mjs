@@ -28,11 +28,11 @@ function inline(text) {
   s = esc(s);
   s = s.replace(/!\[([^\]]*)\]\(([^)\s]+)\)/g, (_m, alt, src) => `<img src="${src}" alt="${alt}">`);
   s = s.replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, (_m, label, href) => {
-    const local = !/^[a-z]+:/i.test(href);
-    const target = local ? href.replace(/\.md(#|$)/, '.html$1') : href;
-    // Links out of the walkthrough (to the repository's sources) have nowhere to go on the site.
-    if (local && (target.startsWith('../') || target.startsWith('/'))) return `${label}`;
-    return `<a href="${target}">${label}</a>`;
+    if (/^[a-z]+:/i.test(href)) return `<a href="${href}">${label}</a>`;
+    // On the site are the chapters (as .html) and their figures; links to anything else of the
+    // repository (its sources, the runs' folders) have nowhere to go there: the label stays.
+    if (!/^(#|[\w-]+\.md(#|$)|figures\/)/.test(href)) return `${label}`;
+    return `<a href="${href.replace(/\.md(#|$)/, '.html$1')}">${label}</a>`;
   });
   s = s.replace(/\*\*([^*]+)\*\*/g, '<strong>$1</strong>').replace(/(^|[^*\w])\*([^*\s][^*]*)\*/g, '$1<em>$2</em>');
   return s.replace(/\u0000(\d+)\u0000/g, (_m, k) => `<code>${esc(codes[Number(k)])}</code>`);
