@@ -90,8 +90,23 @@ function setState(state: RunState, message?: string): void {
   post({ type: 'state', state, message });
 }
 
+/** The page's names for the command line's options, in the library's messages. */
+const FIELDS: [RegExp, string][] = [
+  [/--data (\S+?)(:?\s)/g, '$1$2'],
+  [/--batch-size/g, 'batch size'],
+  [/--seq-length/g, 'seq length'],
+  [/--learning-rate/g, 'learning rate'],
+  [/--rnn-size/g, 'size'],
+  [/--num-layers/g, 'layers'],
+  [/--dropout/g, 'dropout'],
+  [/--threads/g, 'threads'],
+  [/--grad-clip/g, 'grad clip'],
+];
+
 function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  let m = e instanceof Error ? e.message : String(e);
+  for (const [re, to] of FIELDS) m = m.replace(re, to);
+  return m;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@
  * a line saying how to install one when there is none, a failure under REQUIRE_BROWSER=1).
  *
  * Twice: cross-origin isolated (COOP/COEP headers: two threads) and not (one thread, as on a host
- * that cannot send them). Each time a small model trains on the built-in sample until N steps ran:
+ * that cannot send them; there also a pasted text too short to train on, a one-line error, and a
+ * dropped file). Each time a small model trains on the built-in sample until N steps ran:
  * the loss went down, the curve has a point per step, validations and a sample appeared, the
  * cells view drew; its checkpoint, downloaded, loads in the Node library and gives the loss on a
  * text that the page reported, bit for bit (same kernels), and `grid-lstm sample` samples from
@@ -101,6 +102,24 @@ describe.skipIf(!haveBrowser)('the playground in Chromium', () => {
         expect(env.kernels).toMatch(/^wasm-(relaxed-)?simd$/);
         expect(await page.isDisabled('#threads')).toBe(!isolated);
 
+        if (!isolated) {
+          // Your own text: pasted, or dropped as a file; one too short to train on is a one-line error.
+          await page.fill('#own-text', 'abcabc');
+          await until(`document.getElementById('text-stats').textContent === 'pasted.txt: 6 characters, 3 distinct.'`);
+          expect(await page.isChecked('input[name=source][value=own]')).toBe(true);
+          await page.click('#train');
+          await until(`document.body.dataset.state === 'failed'`);
+          expect(await page.textContent('#run-status')).toMatch(/^Stopped\. pasted\.txt: the text has 6 character\(s\), too few to train with batch size 32 seq length 50\b[^\n]*$/);
+          await page.evaluate(`(() => {
+            const dt = new DataTransfer();
+            dt.items.add(new File(['the cat sat on the mat'], 'notes.txt', { type: 'text/plain' }));
+            document.getElementById('own-text').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+          })()`);
+          await until(`document.getElementById('text-stats').textContent === 'notes.txt: 22 characters, 10 distinct.'`);
+          expect(await page.inputValue('#own-text')).toBe('the cat sat on the mat');
+          await page.check('input[name=source][value=sample]');
+          await until(`document.getElementById('text-stats').textContent.startsWith('sotu-')`);
+        }
         // A small model, validated every 20 steps, a sample every 2 s.
         await page.fill('#rnn-size', '24');
         await page.fill('#batch-size', '8');
