@@ -207,16 +207,19 @@ function clearRun(label = ''): void {
   $('trace-focus').textContent = '';
 }
 
-$('train').addEventListener('click', () => {
+function train(fromLoaded: boolean): void {
   const c = config();
   const s = source();
   if (typeof c === 'string') return setRunState('failed', c);
   if (s.text.length === 0) return setRunState('failed', 'There is no text: paste some, drop a file, or use the built-in sample.');
   clearTimeout(estimateTimer);
-  clearRun(`${c.model} ${c.numLayers}×${c.rnnSize}`);
+  const m = fromLoaded && model ? model : c;
+  clearRun(`${m.model} ${m.numLayers}×${m.rnnSize}${fromLoaded ? ' (from the checkpoint)' : ''}`);
   $('run-status').textContent = 'Starting…';
-  send({ type: 'start', source: s, config: c });
-});
+  send({ type: 'start', source: s, config: c, fromLoaded });
+}
+$('train').addEventListener('click', () => train(false));
+$('train-from').addEventListener('click', () => train(true));
 $('pause').addEventListener('click', () => send({ type: state === 'paused' ? 'resume' : 'pause' }));
 $('reset').addEventListener('click', () => {
   send({ type: 'reset' });
@@ -383,6 +386,8 @@ function showModel(info: ModelInfo | null): void {
     ? `${info.model} ${info.numLayers}×${info.rnnSize}${info.model === 'grid_lstm' ? (info.tieWeights ? ', depth weights tied' : ', depth weights untied') : ''}, vocabulary ${info.vocabSize}, ${info.params.toLocaleString('en')} parameters — ${info.origin}.`
     : 'No model yet.';
   ($('reset') as HTMLButtonElement).disabled = state === 'idle' && info === null;
+  // A loaded checkpoint (not a run of this page) can be trained from.
+  ($('train-from') as HTMLButtonElement).hidden = !(info && !info.origin.startsWith('trained here'));
   if (info && ($('trace-text') as HTMLInputElement).value === '') ($('trace-text') as HTMLInputElement).value = defaultTraceText();
   if (info && state === 'idle') {
     setRunState('idle');

@@ -38,8 +38,8 @@ export interface SampleRequest {
 export type ToWorker =
   /** Measure a step of this configuration on this text (parameter count, chars/s). */
   | { type: 'estimate'; id: number; source: TextSource; config: RunConfig }
-  /** A new run (the current one, if any, is dropped). */
-  | { type: 'start'; source: TextSource; config: RunConfig }
+  /** A new run (the current one, if any, is dropped); `fromLoaded`: from the loaded checkpoint's weights. */
+  | { type: 'start'; source: TextSource; config: RunConfig; fromLoaded: boolean }
   | { type: 'pause' }
   | { type: 'resume' }
   /** Drop the run (or the loaded model). */

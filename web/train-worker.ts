@@ -41,6 +41,8 @@ let trainer: Trainer | null = null;
 /** A model loaded from a checkpoint (when there is no run). */
 let loaded: { ck: CheckpointContents; name: string } | null = null;
 let runState: RunState = 'idle';
+/** Where the run's model comes from, as the page shows it. */
+let origin = 'trained here';
 let autoSample = { seconds: 4, temperature: 0.8 };
 let lastSampleAt = 0;
 /** Steps not yet reported, and the recent ones for the speed. */
@@ -185,30 +187,42 @@ function drop(): void {
   recent.length = 0;
 }
 
-async function start(src: TextSource, config: RunConfig): Promise<void> {
+/**
+ * A new run on `src`. `fromLoaded`: from the loaded checkpoint's weights (the command line's
+ * --init-from: its model shape and vocabulary, the page's other options, a new run); the text
+ * must use only characters of its vocabulary.
+ */
+async function start(src: TextSource, config: RunConfig, fromLoaded: boolean): Promise<void> {
+  const from = fromLoaded ? loaded : null;
+  if (fromLoaded && !from) {
+    setState('failed', 'there is no loaded checkpoint to train from');
+    return;
+  }
   drop();
-  loaded = null;
   try {
-    trainer = Trainer.fromText(src.text, options(config, src), { kernels: await kernels() });
+    trainer = Trainer.fromText(src.text, options(config, src), { kernels: await kernels(), initFrom: from?.ck });
     // More than one thread: the workers start while this worker's event loop turns.
     await trainer.startThreads();
   } catch (e) {
     drop();
     setState('failed', message(e));
-    post({ type: 'model', info: null });
+    // A checkpoint that could not be trained from stays loaded.
+    post({ type: 'model', info: loaded ? info(loaded.ck.model, loaded.ck.vocab, loaded.name) : null });
     return;
   }
+  loaded = null;
+  origin = from ? `trained here from ${from.name}` : 'trained here';
   const t = trainer;
   post({
     type: 'started',
-    info: info(t.model, t.vocab, 'trained here'),
+    info: info(t.model, t.vocab, origin),
     threads: t.threads,
     trainBatches: t.loader.splitSizes.train,
     valBatches: t.loader.splitSizes.val,
     totalIterations: t.totalIterations,
     charsPerStep: t.options.batchSize * t.options.seqLength,
   });
-  post({ type: 'model', info: info(t.model, t.vocab, 'trained here') });
+  post({ type: 'model', info: info(t.model, t.vocab, origin) });
   lastSampleAt = performance.now();
   setState('training');
   schedule();
@@ -337,7 +351,7 @@ scope.onmessage = (ev: MessageEvent<ToWorker>) => {
   const m = ev.data;
   switch (m.type) {
     case 'start':
-      inTurn(() => start(m.source, m.config));
+      inTurn(() => start(m.source, m.config, m.fromLoaded));
       return;
     case 'pause':
       if (runState === 'training') {

@@ -9,18 +9,19 @@
  * the loss went down, the curve has a point per step, validations and a sample appeared, the
  * cells view drew; its checkpoint, downloaded, loads in the Node library and gives the loss on a
  * text that the page reported, bit for bit (same kernels), and `grid-lstm sample` samples from
- * it; a checkpoint trained by the CLI,
- * uploaded, samples in the page (argmax as in Node). No console errors, no failed requests and
- * none leaving localhost. Screenshots go to test-output/.
+ * it; a checkpoint trained by the CLI, uploaded, samples in the page (argmax as in Node) and
+ * trains on (--init-from: the first step's loss is the Node Trainer's from the same weights, bit
+ * for bit). No console errors, no failed requests and none leaving localhost. Screenshots go to
+ * test-output/.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from 'vite';
-import { encode, evaluateIds, loadCheckpoint, loadWasmKernels, sample } from '../../src/index.js';
+import { DEFAULT_TRAIN_OPTIONS, Trainer, encode, evaluateIds, loadCheckpoint, loadWasmKernels, sample } from '../../src/index.js';
 import { BROWSER_HINT, type BrowserSession, browserRequired, findChromium, NO_BROWSER, openBrowser } from '../helpers/browser.js';
 // @ts-expect-error a plain ES module without types
 import { serve } from '../../web/serve.mjs';
@@ -53,8 +54,8 @@ describe.skipIf(!haveBrowser)('the playground in Chromium', () => {
     evalText = sampleText.slice(sampleText.length - 3000, sampleText.length - 2400);
     // A checkpoint trained by the command line, to upload.
     const data = join(dir, 'cli.txt');
-    writeFileSync(data, sampleText.slice(0, 40_000));
-    const r = spawnSync(process.execPath, [CLI, 'train', '--data', data, '--model', 'lstm', '--rnn-size', '16', '--num-layers', '1', '--batch-size', '8', '--seq-length', '16', '--max-steps', '8', '--eval-val-every', '8', '--threads', '1', '--checkpoint-dir', join(dir, 'cv')], {
+    writeFileSync(data, sampleText);
+    const r = spawnSync(process.execPath, [CLI, 'train', '--data', data, '--model', 'lstm', '--rnn-size', '16', '--num-layers', '1', '--batch-size', '8', '--seq-length', '16', '--max-steps', '40', '--eval-val-every', '40', '--threads', '1', '--checkpoint-dir', join(dir, 'cv')], {
       encoding: 'utf8',
       timeout: 60_000,
     });
@@ -201,6 +202,25 @@ describe.skipIf(!haveBrowser)('the playground in Chromium', () => {
         const pageSample = await page.getAttribute('#sample-out', 'data-sample');
         const cli = loadCheckpoint(cliCheckpoint, { kernels: await loadWasmKernels({ variant: env.kernels === 'wasm-relaxed-simd' ? 'relaxed' : 'simd' }) });
         expect(pageSample).toBe(sample(cli.model, cli.vocab, { primetext: 'The ', argmax: true, length: 120 }));
+        // Train on from it (--init-from): the run's first step is the Node Trainer's from the same weights, bit for bit.
+        await page.click('#train-from');
+        await until(`document.body.dataset.state === 'training'`);
+        await until(`window.playground.snapshot().iteration >= 3`);
+        await page.click('#pause');
+        await until(`document.body.dataset.state === 'paused'`);
+        expect(await page.textContent('#model-info')).toContain(`trained here from ${basename(cliCheckpoint)}`);
+        const from = await snap();
+        const node = Trainer.fromText(
+          readFileSync(join(site, 'sample.txt'), 'utf8'),
+          { ...DEFAULT_TRAIN_OPTIONS, numLayers: 2, rnnSize: 24, learningRate: 0.005, batchSize: 8, seqLength: 32, evalValEvery: 20, threads: isolated ? 2 : 1, log: 'none' },
+          { kernels: await loadWasmKernels({ variant: env.kernels === 'wasm-relaxed-simd' ? 'relaxed' : 'simd' }), initFrom: cli },
+        );
+        try {
+          expect(node.model.config).toMatchObject({ model: 'lstm', rnnSize: 16, numLayers: 1 });
+          expect(from.train[0]).toEqual([1, node.step().loss]);
+        } finally {
+          node.close();
+        }
         await b.screenshot(join(OUT, `playground-${label}-loaded.png`), { fullPage: true });
         // A phone-sized screen: one column, nothing wider than the screen.
         await page.setViewportSize({ width: 390, height: 844 });
