@@ -241,11 +241,14 @@ async function estimate(): Promise<void> {
   try {
     probe = Trainer.fromText(m.source.text, { ...options(m.config, m.source), maxSteps: 4 }, { kernels: await kernels() });
     await probe.startThreads();
-    // The first step warms up (and starts the threads); the fastest of the next ones counts.
-    probe.step();
-    let best = Infinity;
-    const t0 = performance.now();
-    for (let k = 0; k < 3 && (k === 0 || performance.now() - t0 < 1500); k++) best = Math.min(best, probe.step().seconds);
+    // The first step warms up; the fastest of the next ones counts (a step slower than a second:
+    // that one, so that a large model does not keep the worker busy measuring).
+    let best = probe.step().seconds;
+    if (best < 1) {
+      best = Infinity;
+      const t0 = performance.now();
+      for (let k = 0; k < 3 && (k === 0 || performance.now() - t0 < 1500); k++) best = Math.min(best, probe.step().seconds);
+    }
     const c = probe.model.config;
     post({ type: 'estimate', id: m.id, params: paramCount(c), vocabSize: c.vocabSize, charsPerSecond: (m.config.batchSize * m.config.seqLength) / best, threads: probe.threads });
   } catch (e) {
