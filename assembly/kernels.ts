@@ -1474,6 +1474,53 @@ export function clip(g: usize, n: i32, c: f32): void {
 }
 
 /**
+ * The index of the first element of a[0..n) that is NaN or ±Infinity (v − v ≠ 0), or −1: the
+ * Trainer's check of the gradients before an update, 16 elements at a time.
+ */
+export function firstNonFinite(a: usize, n: i32): i32 {
+  const zero = f32x4.splat(0);
+  let j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const p = a + (<usize>j << 2);
+    const v0 = v128.load(p), v1 = v128.load(p, 16), v2 = v128.load(p, 32), v3 = v128.load(p, 48);
+    const bad0 = v128.or(f32x4.ne(f32x4.sub(v0, v0), zero), f32x4.ne(f32x4.sub(v1, v1), zero));
+    const bad1 = v128.or(f32x4.ne(f32x4.sub(v2, v2), zero), f32x4.ne(f32x4.sub(v3, v3), zero));
+    if (v128.any_true(v128.or(bad0, bad1))) break;
+  }
+  for (; j < n; j++) {
+    const v = load<f32>(a + (<usize>j << 2));
+    if (v - v != <f32>0) return j;
+  }
+  return -1;
+}
+
+/** sumSquares2's second sum (a wasm global: each instance has its own). */
+let sumSquaresOfB: f64 = 0;
+
+/**
+ * Σ a[j]² and Σ b[j]² over j < n in float64, each summed in index order, as a plain loop would
+ * (the same bits); the two sums in one pass, whose additions overlap. Returns the first;
+ * sumSquaresSecond() the second.
+ */
+export function sumSquares2(a: usize, b: usize, n: i32): f64 {
+  let sa: f64 = 0;
+  let sb: f64 = 0;
+  for (let j = 0; j < n; j++) {
+    const o = <usize>j << 2;
+    const x = <f64>load<f32>(a + o);
+    const y = <f64>load<f32>(b + o);
+    sa += x * x;
+    sb += y * y;
+  }
+  sumSquaresOfB = sb;
+  return sa;
+}
+
+export function sumSquaresSecond(): f64 {
+  return sumSquaresOfB;
+}
+
+/**
  * dst[0..n) += src[0..n), element by element in float32 (the sum of several threads' gradients,
  * src/parallel/): the same additions as a JS loop `dst[j] += src[j]` over Float32Arrays.
  */

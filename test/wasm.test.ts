@@ -867,6 +867,31 @@ for (const { variant, rel, available } of VARIANTS) {
       );
     });
 
+    it('firstNonFinite and sumSquares2 (the Trainer\'s check and norms) equal TsKernels\' plain loops, any length', () => {
+      const ts = new TsKernels('float32');
+      fc.assert(
+        fc.property(fc.integer({ min: 0, max: 200 }), fc.integer({ min: -1, max: 199 }), fc.constantFrom(Number.NaN, Infinity, -Infinity), arbSeed, (n, bad, v, seed) =>
+          scoped(k, () => {
+            const rng = new Rng(seed);
+            const a = randomArray(rng, n, 1e3);
+            const b = randomArray(rng, n, 1e-3);
+            if (bad >= 0 && bad < n) a[bad] = v;
+            if (bad >= 0 && bad + 7 < n) a[bad + 7] = Number.NaN; // only the first counts
+            const aw = toWasm(k, a, rng);
+            const bw = toWasm(k, b, rng);
+            expect(k.firstNonFinite(aw)).toBe(bad >= 0 && bad < n ? bad : -1);
+            expect(k.firstNonFinite(aw)).toBe(ts.firstNonFinite(a));
+            expect(k.sumSquares2(bw, aw)).toEqual(ts.sumSquares2(b, a));
+            let s = 0;
+            for (let j = 0; j < n; j++) s += b[j] * b[j];
+            expect(k.sumSquares2(bw, bw)[0]).toBe(s);
+          }),
+        ),
+        { numRuns: runs(40) },
+      );
+      expect(() => k.sumSquares2(k.alloc(3), k.alloc(4))).toThrow(/sumSquares2 of 3 and 4 elements/);
+    });
+
     it('addInPlace: dst += src bit-identical to a JS loop over Float32Arrays, any length', () => {
       fc.assert(
         fc.property(fc.integer({ min: 0, max: 200 }), arbSeed, (n, seed) =>

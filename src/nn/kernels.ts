@@ -156,6 +156,15 @@ export interface Kernels {
 
   /** Element-wise clamp of g to [−c, c]; nothing when !(c > 0). */
   clip(g: Float, c: number): void;
+
+  /** The index of the first element of a that is NaN or ±Infinity; −1 when all are finite. */
+  firstNonFinite(a: Float): number;
+
+  /**
+   * [Σ a[j]², Σ b[j]²] (a and b of one length) in float64, each summed in index order: the
+   * bits of a plain loop `s += a[j] * a[j]`.
+   */
+  sumSquares2(a: Float, b: Float): [number, number];
 }
 
 /** Throws unless ids[0..M) are integers in [0, rows). */
@@ -450,5 +459,24 @@ export class TsKernels implements Kernels {
       if (v > c) g[j] = c;
       else if (v < -c) g[j] = -c;
     }
+  }
+
+  firstNonFinite(a: Float): number {
+    for (let j = 0; j < a.length; j++) {
+      const v = a[j];
+      if (v - v !== 0) return j; // NaN for NaN and ±Infinity
+    }
+    return -1;
+  }
+
+  sumSquares2(a: Float, b: Float): [number, number] {
+    if (a.length !== b.length) throw new RangeError(`sumSquares2: lengths ${a.length} and ${b.length} differ`);
+    let sa = 0;
+    let sb = 0;
+    for (let j = 0; j < a.length; j++) {
+      sa += a[j] * a[j];
+      sb += b[j] * b[j];
+    }
+    return [sa, sb];
   }
 }

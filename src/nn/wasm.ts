@@ -86,6 +86,9 @@ interface KernelExports {
   ): void;
   clip(g: number, n: number, c: number): void;
   addInPlace(dst: number, src: number, n: number): void;
+  firstNonFinite(a: number, n: number): number;
+  sumSquares2(a: number, b: number, n: number): number;
+  sumSquaresSecond(): number;
   peakMulAdd(iters: number): number;
   setScratch(ptr: number): void;
   scratchBytes(): number;
@@ -780,6 +783,17 @@ export class WasmKernels implements Kernels {
   clip(g: Float32Array, c: number): void {
     if (!(c > 0)) return;
     this.ex.clip(this.p(g, g.length, 'g'), g.length, c);
+  }
+
+  firstNonFinite(a: Float): number {
+    return this.ex.firstNonFinite(this.p(a, a.length, 'a'), a.length);
+  }
+
+  sumSquares2(a: Float, b: Float): [number, number] {
+    const n = a.length;
+    if (b.length !== n) throw new RangeError(`${this.name}: sumSquares2 of ${n} and ${b.length} elements`);
+    const sa = this.ex.sumSquares2(this.p(a, n, 'a'), this.p(b, n, 'b'), n);
+    return [sa, this.ex.sumSquaresSecond()];
   }
 
   /** dst += src element-wise (float32 additions, as a JS loop over Float32Arrays would do them); same lengths. */

@@ -25,9 +25,9 @@ import {
 } from './checkpoint-core.js';
 import { CharLoader, type Corpus, type Split, type Vocab, corpusFromText, trainingTooShortMessage } from './data-core.js';
 import { type AdditionSpec, AdditionLoader, answerAccuracy, checkAdditionSpec } from './addition.js';
-import type { Float, Kernels } from '../nn/kernels.js';
+import type { Kernels } from '../nn/kernels.js';
 import { Model, type State } from '../nn/model.js';
-import { type OptimName, Optimizer, clipGradients, norm } from './optim.js';
+import { type OptimName, Optimizer, clipGradients } from './optim.js';
 import { cellOf } from '../nn/cells.js';
 import { MODEL_KINDS, type ModelKind } from '../nn/params.js';
 import { DataParallel, type Spawn, WorkerError, effectiveThreads } from '../parallel/pool.js';
@@ -222,14 +222,6 @@ export class TrainingDivergedError extends Error {
   }
 }
 
-/** Index of the first NaN or infinite element of `a`, or -1. */
-function firstNonFinite(a: Float): number {
-  for (let j = 0; j < a.length; j++) {
-    const v = a[j];
-    if (v - v !== 0) return j; // NaN for NaN and ±Infinity
-  }
-  return -1;
-}
 
 /**
  * Where a Trainer keeps its checkpoints and loss log: files (Node, src/train/train.ts) or memory
@@ -719,7 +711,7 @@ export class Trainer {
     let problem: string | null = null;
     if (!Number.isFinite(r.loss)) problem = `the loss ${r.loss} is ${Number.isNaN(r.loss) ? 'not a number' : 'not finite'}`;
     else {
-      const j = firstNonFinite(grads);
+      const j = this.model.kernels.firstNonFinite(grads);
       if (j >= 0) problem = `the gradient ${this.elementName(j)} is ${grads[j]} (the loss was ${r.loss})`;
     }
     if (problem !== null) {
@@ -730,9 +722,11 @@ export class Trainer {
     clipGradients(grads, gradClip, this.model.kernels);
     this.optimizer.step(this.model.params, grads, this.model.kernels);
     this.iteration = iteration;
-    const paramNorm = norm(this.model.params);
+    // The norms of the progress line's ratio, both in one pass.
+    const [paramSquares, gradSquares] = this.model.kernels.sumSquares2(this.model.params, grads);
+    const paramNorm = Math.sqrt(paramSquares);
     if (!Number.isFinite(paramNorm)) {
-      const j = firstNonFinite(this.model.params);
+      const j = this.model.kernels.firstNonFinite(this.model.params);
       if (j >= 0) {
         throw new TrainingDivergedError(
           this.divergedMessage(iteration, `the update made the weight ${this.elementName(j)} ${this.model.params[j]}`, 'the weights in memory are lost'),
@@ -752,7 +746,7 @@ export class Trainer {
       totalIterations: this.totalIterations,
       epoch: this.epoch,
       loss: r.loss,
-      gradParamRatio: norm(grads) / paramNorm,
+      gradParamRatio: Math.sqrt(gradSquares) / paramNorm,
       seconds: (performance.now() - t0) / 1000,
       learningRate: this.optimizer.learningRate,
     };
