@@ -1,7 +1,9 @@
 // Throwaway (issue 13): this checkout's 1- and 2-thread training step (forwardBackward, clip,
 // RMSprop) and validation batch against another checkout's, B 50, T 50, V 65, the four builds ×
 // thread counts measured in turn (order reversed every other round) in one process, so that
-// they share whatever else the machine is doing. Prints medians and ratios, not a benchmark.
+// they share whatever else the machine is doing. Prints medians and ratios, not a benchmark:
+// wall time, and the CPU time of the whole process (all its threads), which on a machine
+// shared with other work is the steadier measure of the work done.
 //   git worktree add ../before <commit> && (cd ../before && npm ci)
 //   npm run build && node experiments/threads-side-by-side.mjs ../before S-lstm [rounds]
 import { resolve } from 'node:path';
@@ -44,25 +46,34 @@ for (const build of ['other', 'this']) for (const threads of [1, 2]) {
   };
   train();
   val();
-  setups.push({ build, threads, train, val, t: [], v: [], dp });
+  setups.push({ build, threads, train, val, t: [], v: [], tc: [], vc: [], dp });
 }
 const reps = big ? 2 : 10;
 for (let r = 0; r < rounds; r++) {
   for (const s of r % 2 ? [...setups].reverse() : setups) {
+    const cpu = () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    };
     let t0 = performance.now();
+    let c0 = cpu();
     for (let i = 0; i < reps; i++) s.train();
     s.t.push((performance.now() - t0) / reps);
+    s.tc.push((cpu() - c0) / reps);
     t0 = performance.now();
+    c0 = cpu();
     for (let i = 0; i < reps; i++) s.val();
     s.v.push((performance.now() - t0) / reps);
+    s.vc.push((cpu() - c0) / reps);
   }
 }
 const med = (a) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
 const get = (b, n) => setups.find((s) => s.build === b && s.threads === n);
-for (const kind of ['t', 'v']) {
+for (const kind of ['t', 'v', 'tc', 'vc']) {
   const [o1, o2, n1, n2] = [['other', 1], ['other', 2], ['this', 1], ['this', 2]].map(([b, n]) => med(get(b, n)[kind]));
+  const what = { t: 'training   wall', v: 'validation wall', tc: 'training   CPU ', vc: 'validation CPU ' }[kind];
   console.log(
-    `${name} ${kind === 't' ? 'training  ' : 'validation'} ms (median of ${rounds}): other 1→2 threads ${o1.toFixed(1)} → ${o2.toFixed(1)} (${(o1 / o2).toFixed(2)}×), ` +
+    `${name} ${what} ms (median of ${rounds}): other 1→2 threads ${o1.toFixed(1)} → ${o2.toFixed(1)} (${(o1 / o2).toFixed(2)}×), ` +
       `this ${n1.toFixed(1)} → ${n2.toFixed(1)} (${(n1 / n2).toFixed(2)}×); this/other: 1 thread ${(n1 / o1).toFixed(3)}, 2 threads ${(n2 / o2).toFixed(3)}`,
   );
 }
