@@ -136,6 +136,35 @@ describe("Trainer.startThreads (Node's Trainer)", () => {
     expect(started).toEqual(await losses(false));
     expect(started.every(Number.isFinite)).toBe(true);
   });
+
+  it('where threads start asynchronously (a browser), a step before startThreads() has resolved is refused, not blocked', async () => {
+    const { Trainer, NODE_PLATFORM, DEFAULT_TRAIN_OPTIONS } = await import('../src/train/train.js');
+    const { loadWasmKernelsSync } = await import('../src/nn/wasm-node.js');
+    // The browser's rule on Node's workers: a step must wait for startThreads().
+    class AsyncStart extends Trainer {
+      static override platform = { ...NODE_PLATFORM, threadsStartAsync: true };
+    }
+    const text = 'the quick brown fox jumps over the lazy dog. '.repeat(40);
+    const options = { ...DEFAULT_TRAIN_OPTIONS, model: 'lstm' as const, rnnSize: 8, numLayers: 1, batchSize: 4, seqLength: 8, threads: 2 };
+    const t = AsyncStart.fromText(text, options, { kernels: loadWasmKernelsSync({ variant: 'simd' }) });
+    const refused = /^worker threads start here only while the event loop turns: use `await trainer.runAsync\(\)`, or `await trainer.startThreads\(\)` before run\(\) or step\(\)$/;
+    try {
+      expect(() => t.step()).toThrow(refused);
+      // Started but not yet running (the playground's "Train anew" hang): still refused.
+      const starting = t.startThreads();
+      expect(() => t.step()).toThrow(refused);
+      expect(() => t.evaluate('val')).toThrow(refused);
+      await starting;
+      expect(Number.isFinite(t.step().loss)).toBe(true);
+      // Closed: the threads must be started again.
+      t.close();
+      expect(() => t.step()).toThrow(refused);
+      await t.startThreads();
+      expect(Number.isFinite(t.step().loss)).toBe(true);
+    } finally {
+      t.close();
+    }
+  });
 });
 
 describe('checkpoints without Buffer', () => {

@@ -26,6 +26,11 @@ let lastAutoSample = '';
 let lastEval: { loss: number; bpc: number; predictions: number } | null = null;
 let lastVal: number | null = null;
 let iteration = 0;
+/**
+ * After Train (anew) or Reset, until the new run's 'started': the worker may still send steps,
+ * validations and samples of the run it is ending, which belong to no curve now.
+ */
+let ignoreRun = false;
 let threadsUsed = 1;
 let trace: TraceReply | null = null;
 
@@ -157,11 +162,11 @@ function configChanged(): void {
   }
   const P = paramCount(normalizeConfig({ model: c.model, vocabSize: V, rnnSize: c.rnnSize, numLayers: c.numLayers, tieWeights: c.tieWeights, dropout: c.dropout }));
   $('param-count').textContent = `${P.toLocaleString('en')} parameters (vocabulary ${V}).`;
-  if (state === 'training' || state === 'paused') return;
+  if (state === 'starting' || state === 'training' || state === 'paused') return;
   $('speed-estimate').textContent = 'Measuring the speed…';
   clearTimeout(estimateTimer);
   estimateTimer = setTimeout(() => {
-    if (state === 'training' || state === 'paused') return;
+    if (state === 'starting' || state === 'training' || state === 'paused') return;
     estimateId++;
     send({ type: 'estimate', id: estimateId, source: s, config: c });
   }, 300);
@@ -184,6 +189,7 @@ function setRunState(s: RunState, message?: string): void {
   train.textContent = s === 'idle' ? 'Train' : 'Train anew';
   const text: Record<RunState, string> = {
     idle: model ? `A model is loaded (${model.origin}): sample from it below, or train a new one.` : 'Not started.',
+    starting: 'Starting…',
     training: `Training on ${threadsUsed} thread${threadsUsed === 1 ? '' : 's'}…`,
     paused: 'Paused.',
     done: 'Done.',
@@ -216,6 +222,7 @@ function train(fromLoaded: boolean): void {
   const m = fromLoaded && model ? model : c;
   clearRun(`${m.model} ${m.numLayers}×${m.rnnSize}${fromLoaded ? ' (from the checkpoint)' : ''}`);
   $('run-status').textContent = 'Starting…';
+  ignoreRun = true;
   send({ type: 'start', source: s, config: c, fromLoaded });
 }
 $('train').addEventListener('click', () => train(false));
@@ -223,6 +230,7 @@ $('train-from').addEventListener('click', () => train(true));
 $('pause').addEventListener('click', () => send({ type: state === 'paused' ? 'resume' : 'pause' }));
 $('reset').addEventListener('click', () => {
   send({ type: 'reset' });
+  ignoreRun = true;
   clearRun();
   $('trace-status').textContent = 'Start training (or load a checkpoint) to look inside.';
 });
@@ -430,10 +438,12 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       $('speed-estimate').classList.toggle('error', Boolean(m.error));
       return;
     case 'started':
+      ignoreRun = false;
       threadsUsed = m.threads;
       $('speed-estimate').textContent = `${m.trainBatches} training and ${m.valBatches} validation batches of ${m.charsPerStep} characters; ${m.totalIterations} steps in all (${Math.round(m.totalIterations / m.trainBatches)} epochs).`;
       return;
     case 'progress': {
+      if (ignoreRun) return;
       chart.addSteps(m.steps);
       iteration = m.iteration;
       $('stat-iteration').textContent = String(m.iteration);
@@ -444,11 +454,13 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       return;
     }
     case 'val':
+      if (ignoreRun) return;
       lastVal = m.loss;
       chart.addVal(m.iteration, m.loss);
       $('stat-val').textContent = m.loss.toFixed(4);
       return;
     case 'autoSample':
+      if (ignoreRun) return;
       lastAutoSample = m.text;
       $('auto-sample').textContent = m.text;
       $('auto-sample-label').textContent = `At step ${m.iteration}, temperature ${m.temperature.toFixed(2)}:`;

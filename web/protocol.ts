@@ -84,7 +84,7 @@ export interface TraceReply {
   dropped: string[];
 }
 
-export type RunState = 'idle' | 'training' | 'paused' | 'done' | 'failed';
+export type RunState = 'idle' | 'starting' | 'training' | 'paused' | 'done' | 'failed';
 
 export type FromWorker =
   /** `threads`: what the library allows here (browserThreads() in this worker), and why. */

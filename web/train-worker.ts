@@ -114,9 +114,23 @@ function message(e: unknown): string {
 // ---------------------------------------------------------------------------------------------
 // Training: slices of steps between messages
 
+/**
+ * Each start() is a new run: a tick of an earlier run (still queued when the new one begins)
+ * must not step the new trainer, least of all while its threads are starting.
+ */
+let generation = 0;
+/** The run whose tick is queued (at most one at a time), or -1. */
+let queuedFor = -1;
 const tick = new MessageChannel();
-tick.port1.onmessage = () => slice();
-const schedule = () => tick.port2.postMessage(null);
+tick.port1.onmessage = (ev: MessageEvent<number>) => {
+  if (ev.data === queuedFor) queuedFor = -1;
+  if (ev.data === generation) slice();
+};
+function schedule(): void {
+  if (queuedFor === generation) return;
+  queuedFor = generation;
+  tick.port2.postMessage(generation);
+}
 
 function slice(): void {
   const t = trainer;
@@ -199,6 +213,9 @@ async function start(src: TextSource, config: RunConfig, fromLoaded: boolean): P
     return;
   }
   drop();
+  generation++;
+  // Before the first await: until the threads run, nothing may step (see slice()).
+  setState('starting');
   try {
     trainer = Trainer.fromText(src.text, options(config, src), { kernels: await kernels(), initFrom: from?.ck });
     // More than one thread: the workers start while this worker's event loop turns.

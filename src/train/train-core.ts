@@ -387,6 +387,8 @@ export class Trainer {
   threadsChange: { from: number; to: number } | null = null;
   /** The worker threads while a multi-threaded run is going (created at its first step, closed by run's end or close()). */
   private parallel: DataParallel | null = null;
+  /** Whether startThreads() has resolved for the pool in `parallel`. */
+  private threadsStarted = false;
   private readonly x: Int32Array;
   private readonly y: Int32Array;
 
@@ -435,7 +437,9 @@ export class Trainer {
   /** The worker pool for more than one thread (started on first use), or null for one. */
   private pool(): DataParallel | null {
     if (this.threads === 1) return null;
-    if (this.parallel === null && this.platform.threadsStartAsync) {
+    // Where threads start asynchronously, a step before startThreads() has resolved would block
+    // this thread in Atomics.wait while its workers still load through its event loop.
+    if (this.platform.threadsStartAsync && !this.threadsStarted) {
       throw new Error(
         'worker threads start here only while the event loop turns: use `await trainer.runAsync()`, or `await trainer.startThreads()` before run() or step()',
       );
@@ -454,8 +458,11 @@ export class Trainer {
   async startThreads(): Promise<void> {
     if (this.threads === 1) return;
     this.parallel ??= new DataParallel(this.model, this.options.batchSize, this.options.seqLength, this.threads, this.platform.spawner() as Spawn);
+    const parallel = this.parallel;
     try {
-      await this.parallel.whenStarted();
+      await parallel.whenStarted();
+      // Closed (or closed and restarted) meanwhile: only the pool that is still this trainer's counts.
+      if (this.parallel === parallel) this.threadsStarted = true;
     } catch (e) {
       this.close();
       throw e;
@@ -466,6 +473,7 @@ export class Trainer {
   close(): void {
     this.parallel?.close();
     this.parallel = null;
+    this.threadsStarted = false;
   }
 
   /**

@@ -11,8 +11,9 @@
  * text that the page reported, bit for bit (same kernels), and `grid-lstm sample` samples from
  * it; a checkpoint trained by the CLI, uploaded, samples in the page (argmax as in Node) and
  * trains on (--init-from: the first step's loss is the Node Trainer's from the same weights, bit
- * for bit). No console errors, no failed requests and none leaving localhost. Screenshots go to
- * test-output/.
+ * for bit). Isolated, "Train anew" while two threads train starts a new run on two threads with
+ * only its own points on the curve. No console errors, no failed requests and none leaving
+ * localhost. Screenshots go to test-output/.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -226,6 +227,23 @@ describe.skipIf(!haveBrowser)('the playground in Chromium', () => {
         await page.setViewportSize({ width: 390, height: 844 });
         expect(await page.evaluate(`document.documentElement.scrollWidth`)).toBeLessThanOrEqual(390);
         await b.screenshot(join(OUT, `playground-${label}-phone.png`), { fullPage: true });
+        if (isolated) {
+          // "Train anew" while a 2-thread run trains: the new run starts its threads and trains
+          // (a step of the old run's queued tick must not block the new one's start).
+          await page.setViewportSize({ width: 1280, height: 1000 });
+          await page.click('#pause');
+          await until(`document.body.dataset.state === 'training'`);
+          await until(`window.playground.snapshot().iteration > ${from.iteration}`);
+          await page.click('#train');
+          await until(`(() => { const s = window.playground.snapshot(); return s.state === 'training' && s.iteration >= 3 && s.train[0][0] === 1 && s.threads === 2; })()`, 15_000);
+          expect(await page.textContent('#model-info')).toContain('grid_lstm 2×24');
+          await page.click('#pause');
+          await until(`document.body.dataset.state === 'paused'`);
+          // Only the new run's steps and validations are on the curve (none of the old run's, sent as it ended).
+          const anew = await snap();
+          expect(anew.train.map((p) => p[0])).toEqual(Array.from({ length: anew.iteration }, (_, k) => k + 1));
+          expect(anew.val.map((p) => p[0])).toEqual(Array.from({ length: anew.val.length }, (_, k) => 20 * (k + 1)));
+        }
         expect(b.errors).toEqual([]);
       } finally {
         await b?.close();
