@@ -38,8 +38,8 @@ const post = (m: FromWorker, transfer: Transferable[] = []) => scope.postMessage
 
 /** The training run, or null. */
 let trainer: Trainer | null = null;
-/** A model loaded from a checkpoint (when there is no run). */
-let loaded: { ck: CheckpointContents; name: string } | null = null;
+/** A model loaded from a checkpoint (when there is no run), and the file's bytes as uploaded. */
+let loaded: { ck: CheckpointContents; name: string; bytes: ArrayBuffer } | null = null;
 let runState: RunState = 'idle';
 /** Where the run's model comes from, as the page shows it. */
 let origin = 'trained here';
@@ -307,7 +307,7 @@ async function request(m: Extract<ToWorker, { id: number }>): Promise<void> {
       const ck = parseCheckpoint(new Uint8Array(m.bytes), m.name, { kernels: await kernels() });
       if (ck.task.kind !== 'char') throw new Error(`${m.name}: a checkpoint of the addition task; the playground works with text models`);
       drop();
-      loaded = { ck, name: m.name };
+      loaded = { ck, name: m.name, bytes: m.bytes.slice(0) };
       setState('idle');
       post({ type: 'model', info: info(ck.model, ck.vocab, m.name) });
       post({ type: 'reply', id: m.id, ok: true, name: m.name });
@@ -336,19 +336,22 @@ async function request(m: Extract<ToWorker, { id: number }>): Promise<void> {
         return;
       }
       case 'save': {
-        let bytes: Uint8Array;
+        let buffer: ArrayBuffer;
         let name: string;
         if (trainer) {
+          // A run of this page (trained here, or on from a loaded checkpoint): its own checkpoint,
+          // with the optimizer and the carried state, as `grid-lstm train` writes it (resumable).
           const t = trainer;
-          bytes = checkpointBytes(t.model, t.vocab, { training: t.trainingState(), optimizer: t.optimizer, carry: t.carry, task: t.taskSpec() });
+          const bytes = checkpointBytes(t.model, t.vocab, { training: t.trainingState(), optimizer: t.optimizer, carry: t.carry, task: t.taskSpec() });
+          buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
           const val = t.history.val.at(-1);
           name = `lm_playground_${t.model.config.model}_epoch${t.epoch.toFixed(2)}_${val ? val[1].toFixed(4) : 'noval'}.safetensors`;
         } else {
-          const ck = loaded!.ck;
-          bytes = checkpointBytes(ck.model, ck.vocab, { training: ck.training ?? undefined, task: ck.task });
+          // The loaded checkpoint, untouched: the uploaded file byte for byte (written anew it
+          // would lose its optimizer and carried state, and saved over the original, --resume).
+          buffer = loaded!.bytes.slice(0);
           name = loaded!.name;
         }
-        const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
         post({ type: 'reply', id: m.id, ok: true, bytes: buffer, name }, [buffer]);
         return;
       }

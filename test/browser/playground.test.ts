@@ -11,7 +11,7 @@
  * text that the page reported, bit for bit (same kernels), and `grid-lstm sample` samples from
  * it; a checkpoint trained by the CLI, uploaded, samples in the page (argmax as in Node) and
  * trains on (--init-from: the first step's loss is the Node Trainer's from the same weights, bit
- * for bit). Isolated, "Train anew" while two threads train starts a new run on two threads with
+ * for bit); saved before that, it is the uploaded file byte for byte. Isolated, "Train anew" while two threads train starts a new run on two threads with
  * only its own points on the curve. No console errors, no failed requests and none leaving
  * localhost. Screenshots go to test-output/.
  */
@@ -203,6 +203,12 @@ describe.skipIf(!haveBrowser)('the playground in Chromium', () => {
         const pageSample = await page.getAttribute('#sample-out', 'data-sample');
         const cli = loadCheckpoint(cliCheckpoint, { kernels: await loadWasmKernels({ variant: env.kernels === 'wasm-relaxed-simd' ? 'relaxed' : 'simd' }) });
         expect(pageSample).toBe(sample(cli.model, cli.vocab, { primetext: 'The ', argmax: true, length: 120 }));
+        // Saved untouched, the uploaded checkpoint is the same file, byte for byte (its optimizer and carried state kept: resumable).
+        const [again] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+        expect(again.suggestedFilename()).toBe(basename(cliCheckpoint));
+        const resaved = join(dir, `${label}-resaved.safetensors`);
+        await again.saveAs(resaved);
+        expect(readFileSync(resaved).equals(readFileSync(cliCheckpoint))).toBe(true);
         // Train on from it (--init-from): the run's first step is the Node Trainer's from the same weights, bit for bit.
         await page.click('#train-from');
         await until(`document.body.dataset.state === 'training'`);
