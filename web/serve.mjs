@@ -33,11 +33,13 @@ export const DEFAULT_DIR = fileURLToPath(new URL('../dist-web/', import.meta.url
 
 /**
  * Starts a static server of `dir` on 127.0.0.1 (port 0: any free port). Resolves to its URL and
- * a close function.
+ * a close function. `onResponse(status, url)`, if given, hears of every response sent (tests:
+ * a request of the browser's own, such as /favicon.ico, that fails is seen here, not in the page).
  */
-export function serve({ dir = DEFAULT_DIR, port = 0, isolate = true } = {}) {
+export function serve({ dir = DEFAULT_DIR, port = 0, isolate = true, onResponse = undefined } = {}) {
   const root = resolve(dir);
   const server = createServer((req, res) => {
+    if (onResponse) res.on('finish', () => onResponse(res.statusCode, req.url ?? '/'));
     const headers = { 'Cache-Control': 'no-store' };
     if (isolate) {
       headers['Cross-Origin-Opener-Policy'] = 'same-origin';

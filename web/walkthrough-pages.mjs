@@ -124,7 +124,7 @@ export function walkthroughPages(repo) {
     const title = (/^#\s+(.*)$/m.exec(md)?.[1] ?? name).replace(/`/g, '');
     const html =
       `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
-      `<title>${esc(title)} — grid-lstm walkthrough</title><style>${STYLE}</style></head><body>` +
+      `<title>${esc(title)} — grid-lstm walkthrough</title><link rel="icon" href="data:,"><style>${STYLE}</style></head><body>` +
       `<nav><a href="../index.html">← the playground</a> · <a href="README.html">the walkthrough's contents</a></nav>` +
       `${markdownToHtml(md)}</body></html>\n`;
     files.push([name.replace(/\.md$/, '.html'), html]);

@@ -12,11 +12,13 @@
  * it; a checkpoint trained by the CLI, uploaded, samples in the page (argmax as in Node) and
  * trains on (--init-from: the first step's loss is the Node Trainer's from the same weights, bit
  * for bit); saved before that, it is the uploaded file byte for byte. Isolated, "Train anew" while two threads train starts a new run on two threads with
- * only its own points on the curve. No console errors, no failed requests and none leaving
+ * only its own points on the curve. At a phone's width (390 px, and 375 px with a checkpoint of a
+ * long name loaded) nothing is wider than the screen. No console errors, no failed response of
+ * the server (the browser's own requests, such as the icon, included), no request leaving
  * localhost. Screenshots go to test-output/.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,7 +70,9 @@ describe.skipIf(!haveBrowser)('the playground in Chromium', () => {
   for (const isolated of [true, false]) {
     const label = isolated ? 'isolated' : 'not-isolated';
     it(`${isolated ? 'cross-origin isolated, 2 threads' : 'not isolated, one thread'}: trains, samples, saves, loads`, async () => {
-      const server = await serve({ dir: site, isolate: isolated });
+      // Every failed response of the server, the browser's own requests (the icon) included.
+      const failed: string[] = [];
+      const server = await serve({ dir: site, isolate: isolated, onResponse: (status: number, url: string) => status >= 400 && failed.push(`HTTP ${status} for ${url}`) });
       let b: BrowserSession | undefined;
       try {
         b = await openBrowser({ width: 1280, height: 1000 });
@@ -250,7 +254,15 @@ describe.skipIf(!haveBrowser)('the playground in Chromium', () => {
           expect(anew.train.map((p) => p[0])).toEqual(Array.from({ length: anew.iteration }, (_, k) => k + 1));
           expect(anew.val.map((p) => p[0])).toEqual(Array.from({ length: anew.val.length }, (_, k) => 20 * (k + 1)));
         }
+        // A checkpoint with a long name, loaded on a 375 px screen: its name wraps.
+        const long = join(dir, 'lm_state_of_the_union_lstm_1x16_a_long_descriptive_name_without_breaks_epoch0.36_2.7813.safetensors');
+        copyFileSync(cliCheckpoint, long);
+        await page.setViewportSize({ width: 375, height: 812 });
+        await page.setInputFiles('#load-file', long);
+        await until(`document.getElementById('run-status').textContent.includes('${basename(long)}')`, 20_000);
+        expect(await page.evaluate(`document.documentElement.scrollWidth`)).toBeLessThanOrEqual(375);
         expect(b.errors).toEqual([]);
+        expect(failed).toEqual([]);
       } finally {
         await b?.close();
         await server.close();
