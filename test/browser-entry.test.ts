@@ -110,6 +110,13 @@ describe("the browser entry's Trainer (run here in Node, on the TypeScript kerne
     expect(checkpointBytes(t.model, t.vocab).length).toBeGreaterThan(0);
   });
 
+  it("refuses a model too large for a page's memory in the page's terms (not this machine's)", () => {
+    // Weights, gradients and Adam state of far more than 4 GiB (but fewer than one buffer's 2^32 parameters).
+    expect(() => Trainer.fromText(text, { ...options, rnnSize: 12_000, numLayers: 2 })).toThrow(
+      /^training --rnn-size 12000 with --num-layers 2 and a vocabulary of \d+, batches of --batch-size 2 × --seq-length 8, needs about [\d.]+ GB of memory but a page's WebAssembly memory is limited to 4 GiB; lower --rnn-size, --num-layers, --batch-size or --seq-length$/,
+    );
+  });
+
   it('refuses threads outside a cross-origin isolated worker, saying why', async () => {
     const { loadWasmKernelsSync } = await import('../src/nn/wasm-node.js');
     const kernels = loadWasmKernelsSync({ variant: 'simd' });

@@ -103,6 +103,13 @@ const FIELDS: [RegExp, string][] = [
   [/--dropout/g, 'dropout'],
   [/--threads/g, 'threads'],
   [/--grad-clip/g, 'grad clip'],
+  [/--eval-val-every/g, 'validate every'],
+  // The page has no fields for the split: it says what it is.
+  [/--train-frac (\S+) --val-frac (\S+?)(,?) /g, "$1 of the text for training and $2 for validation$3 "],
+  [/(\d+)·B·T is at most/g, '$1 × batch size × seq length is at most'],
+  [/batch size (\d+) seq length (\d+)/g, 'batch size $1 and seq length $2'],
+  // A checkpoint is uploaded here, a file (not a directory).
+  [/pass a \.safetensors file that grid-lstm train wrote, or the directory holding them/g, 'load a .safetensors file that grid-lstm train or this page saved'],
 ];
 
 function message(e: unknown): string {

@@ -289,6 +289,8 @@ export interface TrainerPlatform {
   spawner(): Spawn | string;
   /** Bytes of memory a run may use (checkTrainingFits). */
   totalMemory(): number;
+  /** What limits that memory, for checkTrainingFits' message (default: "this machine has N GB"). */
+  memoryLimit?: string;
   /** The default of RunHooks.onWarning. */
   warn(message: string): void;
   /** A file's path in a directory. */
@@ -322,6 +324,7 @@ export const MEMORY_PLATFORM: TrainerPlatform = {
   store: () => new MemoryCheckpointStore(),
   spawner: () => 'this platform starts no worker threads; train with threads 1',
   totalMemory: () => 2 ** 32,
+  memoryLimit: "a page's WebAssembly memory is limited to 4 GiB",
   warn: (message) => console.warn(message),
   join: (dir, name) => normalizePath(`${dir}/${name}`),
   samePlace: (a, b) => normalizePath(a) === normalizePath(b),
@@ -500,7 +503,7 @@ export class Trainer {
       if (!sameVocab(corpus.vocab, vocab)) throw new Error("the corpus must be encoded with the --init-from checkpoint's vocabulary");
       const c = env.initFrom.model.config;
       options = { ...options, model: c.model, rnnSize: c.rnnSize, numLayers: c.numLayers, tieWeights: c.tieWeights };
-      checkTrainingFits(options, vocab.chars.length, corpus.ids.length, env.kernels, this.platform.totalMemory());
+      checkTrainingFits(options, vocab.chars.length, corpus.ids.length, env.kernels, this.platform.totalMemory(), this.platform.memoryLimit);
       model = buildModel(() => new Model({ ...c, dropout: options.dropout }, { kernels: env.kernels, seed: options.seed }), options, vocab.chars.length);
       model.params.set(env.initFrom.model.params);
     } else {
@@ -512,7 +515,7 @@ export class Trainer {
             'a model needs at least 2 to learn anything, so pass a longer, more varied text',
         );
       }
-      checkTrainingFits(options, V, corpus.ids.length, env.kernels, this.platform.totalMemory());
+      checkTrainingFits(options, V, corpus.ids.length, env.kernels, this.platform.totalMemory(), this.platform.memoryLimit);
       model = freshModel(options, V, env.kernels);
     }
     return new this(options, model, vocab, corpus.ids);
@@ -533,11 +536,11 @@ export class Trainer {
     if (env.initFrom) {
       const c = env.initFrom.model.config;
       options = { ...options, model: c.model, rnnSize: c.rnnSize, numLayers: c.numLayers, tieWeights: c.tieWeights };
-      checkTrainingFits(options, V, 0, env.kernels, this.platform.totalMemory());
+      checkTrainingFits(options, V, 0, env.kernels, this.platform.totalMemory(), this.platform.memoryLimit);
       model = buildModel(() => new Model({ ...c, dropout: options.dropout }, { kernels: env.kernels, seed: options.seed }), options, V);
       model.params.set(env.initFrom.model.params);
     } else {
-      checkTrainingFits(options, V, 0, env.kernels, this.platform.totalMemory());
+      checkTrainingFits(options, V, 0, env.kernels, this.platform.totalMemory(), this.platform.memoryLimit);
       model = freshModel(options, V, env.kernels);
     }
     return new this(options, model, vocab, null);
@@ -1264,9 +1267,10 @@ const MAX_PARAMETERS = 2 ** 32;
  * Rejects a model or batch shape that cannot fit in this machine's memory (`total`; Node's
  * checkTrainingFits, src/train/train.ts, defaults it to os.totalmem()), before anything is allocated: a huge allocation would otherwise fail with an
  * obscure RangeError, or get the process killed when the memory is touched. `chars`: the length
- * of the training text (its ids are kept in memory too).
+ * of the training text (its ids are kept in memory too). `limit`: what limits `total`, for the
+ * message (TrainerPlatform.memoryLimit; default "this machine has N GB").
  */
-export function checkTrainingFits(o: TrainOptions, V: number, chars: number, kernels: Kernels | undefined, total: number): void {
+export function checkTrainingFits(o: TrainOptions, V: number, chars: number, kernels: Kernels | undefined, total: number, limit?: string): void {
   const P = parameterCount(o, V);
   const bytesPer = kernels?.dtype === 'float64' ? 8 : 4;
   const shape = `--rnn-size ${o.rnnSize} with --num-layers ${o.numLayers} and a vocabulary of ${V}`;
@@ -1287,7 +1291,7 @@ export function checkTrainingFits(o: TrainOptions, V: number, chars: number, ker
   if (bytes > total) {
     throw new Error(
       `training ${shape}, batches of --batch-size ${o.batchSize} × --seq-length ${o.seqLength}, needs about ${gigabytes(bytes)} of memory ` +
-        `but this machine has ${gigabytes(total)}; lower --rnn-size, --num-layers, --batch-size or --seq-length`,
+        `but ${limit ?? `this machine has ${gigabytes(total)}`}; lower --rnn-size, --num-layers, --batch-size or --seq-length`,
     );
   }
 }

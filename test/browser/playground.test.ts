@@ -4,9 +4,9 @@
  * a line saying how to install one when there is none, a failure under REQUIRE_BROWSER=1).
  *
  * Twice: cross-origin isolated (COOP/COEP headers: two threads) and not (one thread, as on a host
- * that cannot send them; there also a pasted text too short to train on, a one-line error, and a
- * dropped file). Each time a small model trains on the built-in sample until N steps ran:
- * the loss went down, the curve has a point per step, validations and a sample appeared, the
+ * that cannot send them; there also a pasted text too short to train on, a one-line error, a
+ * dropped file, and a file that is not a checkpoint, uploaded: a one-line error). Each time a
+ * small model trains on the built-in sample until N steps ran: the loss went down, the curve has a point per step, validations and a sample appeared, the
  * cells view drew; its checkpoint, downloaded, loads in the Node library and gives the loss on a
  * text that the page reported, bit for bit (same kernels), and `grid-lstm sample` samples from
  * it; a checkpoint trained by the CLI, uploaded, samples in the page (argmax as in Node) and
@@ -115,7 +115,12 @@ describe.skipIf(!haveBrowser)('the playground in Chromium', () => {
           expect(await page.isChecked('input[name=source][value=own]')).toBe(true);
           await page.click('#train');
           await until(`document.body.dataset.state === 'failed'`);
-          expect(await page.textContent('#run-status')).toMatch(/^Stopped\. pasted\.txt: the text has 6 character\(s\), too few to train with batch size 32 seq length 50\b[^\n]*$/);
+          // The library's message in the page's terms: its fields, the split it uses, no command-line flag.
+          expect(await page.textContent('#run-status')).toBe(
+            'Stopped. pasted.txt: the text has 6 character(s), too few to train with batch size 32 and seq length 50: that needs 2 batches of 32×50 ' +
+              '(with 0.95 of the text for training and 0.05 for validation, so that there is a train and a validation batch), i.e. at least 3201 characters; ' +
+              'lower batch size and seq length so that 2 × batch size × seq length is at most 5, or use a longer text',
+          );
           await page.evaluate(`(() => {
             const dt = new DataTransfer();
             dt.items.add(new File(['the cat sat on the mat'], 'notes.txt', { type: 'text/plain' }));
@@ -253,6 +258,16 @@ describe.skipIf(!haveBrowser)('the playground in Chromium', () => {
           const anew = await snap();
           expect(anew.train.map((p) => p[0])).toEqual(Array.from({ length: anew.iteration }, (_, k) => k + 1));
           expect(anew.val.map((p) => p[0])).toEqual(Array.from({ length: anew.val.length }, (_, k) => 20 * (k + 1)));
+        }
+        if (!isolated) {
+          // A file that is not a checkpoint: a one-line error in the page's terms (a file to load, no directory).
+          const notes = join(dir, 'notes.safetensors');
+          writeFileSync(notes, 'these are my notes, not a checkpoint\n');
+          await page.setInputFiles('#load-file', notes);
+          await until(`document.getElementById('model-info').textContent.startsWith('notes.safetensors: ')`);
+          expect(await page.textContent('#model-info')).toBe(
+            'notes.safetensors: not a grid-lstm checkpoint (safetensors): it is text ("these are my notes, not ..."), not a safetensors file; load a .safetensors file that grid-lstm train or this page saved',
+          );
         }
         // A checkpoint with a long name, loaded on a 375 px screen: its name wraps.
         const long = join(dir, 'lm_state_of_the_union_lstm_1x16_a_long_descriptive_name_without_breaks_epoch0.36_2.7813.safetensors');
