@@ -174,6 +174,36 @@ describe("Trainer.startThreads (Node's Trainer)", () => {
   });
 });
 
+describe('Web Workers (src/parallel/web.ts, with a stand-in Worker)', () => {
+  it("one whose script does not load stops the pool's start at once, in one line (not at the 20 s start timeout)", async () => {
+    const { spawnWebWorker } = await import('../src/parallel/web.js');
+    const { DataParallel } = await import('../src/parallel/pool.js');
+    const { Model } = await import('../src/nn/model.js');
+    const { loadWasmKernelsSync } = await import('../src/nn/wasm-node.js');
+    // A Worker whose module script fails to load: Chromium fires a plain 'error' Event (no message) soon after.
+    class NoScript {
+      constructor(readonly url: URL) {}
+      postMessage(): void {}
+      terminate(): void {}
+      addEventListener(type: string, listener: (e: { message?: string }) => void): void {
+        if (type === 'error') setTimeout(() => listener({}), 10);
+      }
+    }
+    const g = globalThis as { Worker?: unknown };
+    g.Worker = NoScript;
+    const model = new Model({ model: 'lstm', vocabSize: 5, rnnSize: 8, numLayers: 1 }, { kernels: loadWasmKernelsSync({ variant: 'simd' }) });
+    const pool = new DataParallel(model, 4, 4, 2, spawnWebWorker);
+    try {
+      const t0 = Date.now();
+      await expect(pool.whenStarted()).rejects.toThrow(/^worker thread 1 stopped: its Web Worker's script \(web-worker\.js\) did not load$/);
+      expect(Date.now() - t0).toBeLessThan(5_000);
+    } finally {
+      pool.close();
+      delete g.Worker;
+    }
+  });
+});
+
 describe('checkpoints without Buffer', () => {
   it("the carried state's base64 (written and read without Node's Buffer) is Buffer's, both ways, for random states", async () => {
     const { checkpointBytes, parseCheckpoint } = await import('../src/train/checkpoint-core.js');

@@ -484,7 +484,13 @@ worker.onerror = (e) => setRunState('failed', `The training worker failed: ${e.m
 
 async function loadSample(): Promise<void> {
   try {
-    const [text, meta] = await Promise.all([fetch('./sample.txt').then((r) => r.text()), fetch('./sample.json').then((r) => r.json())]);
+    // A missing file is an error (not a 404 page to train on).
+    const get = async (file: string) => {
+      const r = await fetch(`./${file}`);
+      if (!r.ok) throw new Error(`HTTP ${r.status} for ${file}`);
+      return r;
+    };
+    const [text, meta] = await Promise.all([get('sample.txt').then((r) => r.text()), get('sample.json').then((r) => r.json())]);
     sampleText = text;
     sampleName = `sotu-${meta.from}-${meta.to}.txt`;
     $('sample-desc').textContent = `${meta.speeches} State of the Union addresses, ${meta.from}–${meta.to} (${(meta.chars / 1000).toFixed(0)} kB)`;

@@ -57,7 +57,8 @@ export default defineConfig({
     outDir: fileURLToPath(new URL('../dist-web', import.meta.url)),
     emptyOutDir: true,
     target: 'es2022',
-    // The .wasm kernels stay files (fetched and compiled streaming), never inlined as base64.
+    // The .wasm kernels stay files, never inlined as base64: fetched, their bytes validated
+    // (relaxed SIMD or not, src/nn/wasm.ts) and compiled once (src/nn/wasm-browser.ts).
     assetsInlineLimit: (file) => (file.endsWith('.wasm') ? false : undefined),
     chunkSizeWarningLimit: 2000,
   },

@@ -118,3 +118,18 @@ export function readText(texts: SharedArrayBuffer, index: number): string {
   // (TextDecoder refuses views of shared memory: copy first)
   return new TextDecoder().decode(new Uint8Array(texts, index * TEXT_BYTES + 4, n).slice());
 }
+
+/**
+ * Reports that worker `init.index` stopped (it threw, its thread is ending, or its Web Worker
+ * never loaded) and wakes the coordinator. The first reason stays.
+ */
+export function fail(init: WorkerInit, status: number, message: string): void {
+  const ctrl = new Int32Array(init.control);
+  const slot = init.index * SLOT;
+  if (Atomics.load(ctrl, slot + C.STATUS) !== STATUS.OK) return;
+  writeText(init.texts, init.index, message);
+  Atomics.store(ctrl, slot + C.STATUS, status);
+  // Wake a coordinator waiting for this worker's answer.
+  Atomics.add(ctrl, slot + C.DONE, 0);
+  Atomics.notify(ctrl, slot + C.DONE);
+}

@@ -13,12 +13,13 @@
  * Otherwise training runs on one thread (browserThreads() says which and why).
  */
 import { type Spawn, defaultThreadCount } from './pool.js';
-import type { WorkerInit } from './protocol.js';
+import { STATUS, type WorkerInit, fail } from './protocol.js';
 
 /** The little of the Web Worker API used here (the project compiles without the DOM lib). */
 interface WebWorker {
   postMessage(message: unknown): void;
   terminate(): void;
+  addEventListener(type: 'error', listener: (e: { message?: string }) => void): void;
 }
 type WorkerConstructor = new (url: URL, options: { type: 'module' }) => WebWorker;
 
@@ -38,6 +39,10 @@ export const spawnWebWorker: Spawn = (init: WorkerInit) => {
   const Worker = web.Worker;
   if (!Worker) throw new Error('this JavaScript runtime has no Web Workers');
   const w = new Worker(new URL('./web-worker.js', import.meta.url), { type: 'module' });
+  // A script that does not load (or an error runWorker did not catch) stops the pool at once, not at its start timeout.
+  w.addEventListener('error', (e) => {
+    fail(init, STATUS.GONE, e.message ? `its Web Worker threw: ${e.message}` : "its Web Worker's script (web-worker.js) did not load");
+  });
   w.postMessage(init);
   return { terminate: () => w.terminate() };
 };

@@ -9,8 +9,10 @@ import { cellOf } from '../nn/cells.js';
 import { Model, type State } from '../nn/model.js';
 import { Rng } from '../nn/rng.js';
 import { WasmKernels } from '../nn/wasm.js';
-import { C, JOB, SLOT, STATUS, type WorkerInit, ioViews, writeText } from './protocol.js';
+import { C, JOB, SLOT, STATUS, type WorkerInit, fail, ioViews } from './protocol.js';
 import { prepare, sharedViews, withShared } from './shared.js';
+
+export { fail };
 
 /** How long one Atomics.wait lasts before the loop looks at QUIT again (ms). */
 const WAIT_MS = 1000;
@@ -87,14 +89,3 @@ export function runWorker(init: WorkerInit): void {
   }
 }
 
-/** Reports that this worker stopped (it threw, or its thread is ending) and wakes the coordinator. */
-export function fail(init: WorkerInit, status: number, message: string): void {
-  const ctrl = new Int32Array(init.control);
-  const slot = init.index * SLOT;
-  if (Atomics.load(ctrl, slot + C.STATUS) !== STATUS.OK) return; // the first reason stays
-  writeText(init.texts, init.index, message);
-  Atomics.store(ctrl, slot + C.STATUS, status);
-  // Wake a coordinator waiting for this worker's answer.
-  Atomics.add(ctrl, slot + C.DONE, 0);
-  Atomics.notify(ctrl, slot + C.DONE);
-}

@@ -15,7 +15,8 @@
  * only its own points on the curve. At a phone's width (390 px, and 375 px with a checkpoint of a
  * long name loaded) nothing is wider than the screen. No console errors, no failed response of
  * the server (the browser's own requests, such as the icon, included), no request leaving
- * localhost. Screenshots go to test-output/.
+ * localhost. Screenshots go to test-output/. And a built-in sample that does not load (a 404) is
+ * a one-line error, not a page to train on.
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -66,6 +67,26 @@ describe.skipIf(!haveBrowser)('the playground in Chromium', () => {
     cliCheckpoint = join(dir, 'cv', readdirSync(join(dir, 'cv')).find((f) => f.endsWith('.safetensors'))!);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a built-in sample that does not load is a one-line error, not a page to train on', async () => {
+    const server = await serve({ dir: site, isolate: false });
+    let b: BrowserSession | undefined;
+    try {
+      b = await openBrowser({ width: 1280, height: 1000 });
+      // As a host that lost the file: its 404 page.
+      await b.page.route('**/sample.txt', (r) => r.fulfill({ status: 404, contentType: 'text/html', body: '<!doctype html><title>404 Not Found</title><h1>Not Found</h1>' }));
+      await b.open(server.url);
+      await b.page.waitForFunction(`document.getElementById('sample-desc').textContent.startsWith('cannot load it')`, undefined, { timeout: 20_000 });
+      expect(await b.page.textContent('#sample-desc')).toBe('cannot load it (HTTP 404 for sample.txt): use your own text');
+      await b.page.waitForFunction(`document.body.dataset.ready === '1'`, undefined, { timeout: 30_000 });
+      await b.page.click('#train');
+      await b.page.waitForFunction(`document.body.dataset.state === 'failed'`, undefined, { timeout: 20_000 });
+      expect(await b.page.textContent('#run-status')).toBe('Stopped. There is no text: paste some, drop a file, or use the built-in sample.');
+    } finally {
+      await b?.close();
+      await server.close();
+    }
+  });
 
   for (const isolated of [true, false]) {
     const label = isolated ? 'isolated' : 'not-isolated';
