@@ -455,13 +455,22 @@ export class Model {
     // maps have only V distinct results. The backward pass then sums the gradients per
     // vocabulary entry first (tableBackward).
     return this.withWeightsConstant(() => {
-      this.tables = this.config.vocabSize <= ws.B * ws.T ? (options.tables ?? this.computeTables(false)) : null;
+      this.tables = this.usesTables(ws.B, ws.T) ? (options.tables ?? this.computeTables(false)) : null;
       try {
         return this.forwardBackwardPass(ws, state, training, options);
       } finally {
         this.tables = null;
       }
     });
+  }
+
+  /**
+   * Whether a training pass over B streams × T steps uses the first layer's tables: when the
+   * vocabulary is no larger than its positions (V ≤ B·T), tabulating V rows is cheaper than
+   * computing B·T. (Validation and sampling, inside inference(), always use them.)
+   */
+  usesTables(B: number, T: number): boolean {
+    return this.config.vocabSize <= B * T;
   }
 
   private forwardBackwardPass(ws: Workspace, state: State, training: boolean, options: BackwardOptions): ForwardBackwardResult {

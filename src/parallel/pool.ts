@@ -95,15 +95,18 @@ export function partOf(w: number, W: number, B: number): { first: number; count:
 
 /**
  * Bytes a worker's arena needs for `count` streams × T steps: its activations (as
- * checkTrainingFits counts them), the first-layer tables and their gradient, up to three packed
- * copies of every weight and the packed input of the weight-gradient products, the kernels'
- * scratch, plus a margin (untouched pages of the reservation cost no memory).
+ * checkTrainingFits counts them), the gradient of the first-layer tables (at most [V, 4N]), the
+ * packed input of the weight-gradient products, with one stream the one-row copy of every weight
+ * (the kernels' 'mv' packing: the recurrent products of a step have one row), the kernels'
+ * scratch, plus a margin (untouched pages of the reservation cost no memory). The packed weights
+ * and the tables themselves are shared (shared.ts), allocated once by the coordinator.
  */
 function arenaBytes(model: Model, count: number, T: number, scratch: number): number {
   const { rnnSize: N, numLayers: L, vocabSize: V } = model.config;
   const M = count * T;
-  const P = model.params.length;
-  const floats = 3 * P + M * 8 * Math.ceil(N / 8) + 3 * V * 4 * N + M * (N * (19 * L + 10) + V) + 4 * M;
+  // packMvSize (assembly/kernels.ts): at most N·⌈K/4⌉·4 floats per weight [N, K].
+  const oneRow = count === 1 ? model.weightMatrices().reduce((a, m) => a + m.outSize * 4 * Math.ceil(m.inSize / 4), 0) : 0;
+  const floats = oneRow + M * 8 * Math.ceil(N / 8) + V * 4 * N + M * (N * (19 * L + 10) + V) + 4 * M;
   return Math.ceil((scratch + 4 * floats * 1.5 + (4 << 20)) / 16) * 16;
 }
 

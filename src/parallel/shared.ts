@@ -56,10 +56,9 @@ export function planShared(model: Model, kernels: WasmKernels, counts: readonly 
   const { vocabSize: V, rnnSize: N } = model.config;
   const threads = counts.length;
   const mats = model.weightMatrices();
-  // A thread's pass uses the tables when its streams have at least V positions
-  // (Model.forwardBackward); validation always does.
-  const someTables = counts.some((n) => V <= n * T);
-  const allTables = counts.every((n) => V <= n * T);
+  // Which threads' passes use the tables (Model.usesTables); validation always does.
+  const someTables = counts.some((n) => model.usesTables(n, T));
+  const allTables = counts.every((n) => model.usesTables(n, T));
   // xwt: every forward product; dyw: every backward one. A tabulated map's forward product is
   // replaced by the tables (training: when every thread uses them; validation: always).
   const trainTasks: Task[] = [];
