@@ -21,9 +21,30 @@ export default defineConfig({
       // The README's commands and the terminal's behaviour, run through the built CLI.
       'test/readme.test.ts',
       'test/terminal.test.ts',
+      // The same: files whose tests mostly run dist/ (built, not mutated), slow and unable to
+      // kill a mutant there — the CLI's parser and its runs, the addition task's and the depth
+      // experiment's commands, PyTorch against the CLI, the threads' workers
+      // (dist/parallel/worker.js), the CLI's checkpoint choice, resume and loss-log behaviour.
+      'test/args.test.ts',
+      'test/addition-cli.test.ts',
+      'test/experiment-depth.test.ts',
+      'test/pytorch.test.ts',
+      'test/pytorch-readme.test.ts',
+      'test/parallel.test.ts',
+      'test/choose-checkpoint.test.ts',
+      'test/eval-unknown.test.ts',
+      'test/keep.test.ts',
+      'test/losslog.test.ts',
+      'test/resume-lr.test.ts',
+      'test/resume-validation.test.ts',
       // MUTATION_EXCLUDE=a,b leaves out more test files (e.g. to measure a score without them).
       ...(process.env.MUTATION_EXCLUDE ?? '').split(',').filter(Boolean),
     ],
+    // Each property draws a quarter of its cases (at least one) unless PROPERTY_RUNS_SCALE says
+    // otherwise: a surviving mutant runs every test that covers it, and the model's property
+    // tests (gradcheck, reference) cover nearly every line of the model files. npm test keeps
+    // the full counts.
+    env: { PROPERTY_RUNS_SCALE: process.env.PROPERTY_RUNS_SCALE ?? '0.25' },
     testTimeout: 120_000,
     hookTimeout: 120_000,
   },

@@ -1,10 +1,13 @@
 /**
  * The TypeScript kernels (src/nn/kernels.ts) where the WebAssembly comparison (test/wasm.test.ts)
  * cannot speak for them: the checks of the token ids that gatherRows and scatterAddRows read
- * (a bad id is a clear error, never a silent read outside the table).
+ * (a bad id is a clear error, never a silent read outside the table); the cell kernels touch
+ * only the M rows they are given; σ below −709, where 1/(1 + e^−x) would underflow to 0; the
+ * reference's name and default element type.
  */
 import { describe, expect, it } from 'vitest';
-import { TsKernels } from '../src/index.js';
+import { TsKernels, sigmoid } from '../src/index.js';
+import { Rng } from '../src/nn/rng.js';
 
 describe("TsKernels' id checks", () => {
   const k = new TsKernels('float64');
@@ -36,5 +39,61 @@ describe("TsKernels' id checks", () => {
     const dst = new Float64Array(rows * width);
     k.scatterAddRows(dst, Float64Array.of(1, 2, 3, 4, 5, 6), ids, 3, width, rows);
     expect([...dst]).toEqual([3, 4, 0, 0, 6, 8, 0, 0]);
+  });
+});
+
+describe('TsKernels: what it is, σ, and the rows a cell kernel touches', () => {
+  it("is named 'ts' (the CLI keys its default thread count on it) and computes in float64 unless told", () => {
+    const k = new TsKernels();
+    expect(k.name).toBe('ts');
+    expect(k.dtype).toBe('float64');
+    expect(k.alloc(3)).toBeInstanceOf(Float64Array);
+    expect(new TsKernels('float32').alloc(3)).toBeInstanceOf(Float32Array);
+  });
+
+  it('σ(x) = e^x/(1 + e^x) keeps its value far below 0 (1/(1 + e^−x) underflows to 0 below −709), and σ(x) + σ(−x) = 1', () => {
+    for (const x of [-720, -740, -1e4]) expect(sigmoid(x)).toBe(Math.exp(x) / (1 + Math.exp(x)));
+    expect(sigmoid(-720)).toBeGreaterThan(0);
+    for (const x of [0, 0.5, 3, 30, 700]) expect(sigmoid(x) + sigmoid(-x)).toBeCloseTo(1, 15);
+    expect(sigmoid(0)).toBe(0.5);
+  });
+
+  it('each cell kernel reads and writes only the M rows it is given: a row past them is left as it was', () => {
+    const k = new TsKernels('float64');
+    const M = 2;
+    const N = 3;
+    const rng = new Rng(9);
+    // Buffers of M + 1 rows; the last row holds a sentinel that must survive every call.
+    const buf = (width: number) => {
+      const a = Float64Array.from({ length: (M + 1) * width }, () => rng.uniformRange(-1, 1));
+      a.fill(7, M * width);
+      return a;
+    };
+    const untouched = (a: Float64Array, width: number, what: string) => expect([...a.subarray(M * width)], what).toEqual(new Array(width).fill(7));
+    const [g4, cp, c, tc, h, dh, dc, dG, dcp] = [buf(4 * N), buf(N), buf(N), buf(N), buf(N), buf(N), buf(N), buf(4 * N), buf(N)];
+    k.lstmForward(g4, cp, c, tc, h, M, N);
+    for (const [a, w, name] of [[g4, 4 * N, 'gates'], [c, N, 'c'], [tc, N, 'tc'], [h, N, 'h']] as const) untouched(a, w, `lstmForward ${name}`);
+    k.lstmBackward(g4, cp, tc, dh, dc, dG, dcp, M, N);
+    untouched(dG, 4 * N, 'lstmBackward dGates');
+    untouched(dcp, N, 'lstmBackward dcPrev');
+    const [zr, hp, rh, n, h2, dzr, dn, dhp, drh] = [buf(2 * N), buf(N), buf(N), buf(N), buf(N), buf(2 * N), buf(N), buf(N), buf(N)];
+    k.gruResetForward(zr, hp, rh, M, N);
+    untouched(zr, 2 * N, 'gruResetForward zr');
+    untouched(rh, N, 'gruResetForward rh');
+    k.gruForward(zr, n, hp, h2, M, N);
+    untouched(n, N, 'gruForward n');
+    untouched(h2, N, 'gruForward h');
+    k.gruBackward(zr, n, hp, dh, dzr, dn, dhp, M, N);
+    untouched(dzr, 2 * N, 'gruBackward dzr');
+    untouched(dn, N, 'gruBackward dn');
+    untouched(dhp, N, 'gruBackward dhPrev');
+    k.gruResetBackward(zr, hp, drh, dzr, dhp, M, N);
+    untouched(dzr, 2 * N, 'gruResetBackward dzr');
+    untouched(dhp, N, 'gruResetBackward dhPrev');
+    const [a, hr, dhr, da] = [buf(N), buf(N), buf(N), buf(N)];
+    k.rnnForward(a, hr, M, N);
+    untouched(hr, N, 'rnnForward h');
+    k.rnnBackward(hr, dhr, da, M, N);
+    untouched(da, N, 'rnnBackward da');
   });
 });
