@@ -7,10 +7,10 @@
  * One file: npx stryker run --mutate src/train/optim.ts
  * The whole list is about 3 900 mutants (3 796 counted by the first run, before cells.ts); at the measured 1.5–8 s per mutant a full run takes
  * several hours: run it file by file (`--concurrency 1` on a shared machine). The matrix
- * products of src/nn/kernels.ts (lines 185–246) are the inner loops of every model test:
+ * products of src/nn/kernels.ts (matmulXWt … matmulDyTX) are the inner loops of every model test:
  * instrumented (a coverage counter and a mutant switch per multiply-add) they make the dry run
  * of kernels.ts take 12 minutes instead of under one; mutate the rest of the file by line
- * ranges (`--mutate src/nn/kernels.ts:247-367`). Scores and what was run: docs/testing.md,
+ * ranges (`--mutate src/nn/kernels.ts:256-376`: lstmForward … scatterAddRows). Scores and what was run: docs/testing.md,
  * "Mutation testing".
  *
  * Surviving mutants judged equivalent (no test can tell them apart), by file:
@@ -30,7 +30,7 @@
  *   but no seed that hits it can be chosen).
  * - params.ts: `false ||` for `typeof v !== 'number'` in checkPositiveInt (Number.isInteger
  *   rejects every non-number with the same message).
- * - kernels.ts (lines 162–183 and 247–367 run so far): `x > 0` for `x >= 0` in sigmoid (both
+ * - kernels.ts (checkIds … scatterAddRows but the products, run so far): `x > 0` for `x >= 0` in sigmoid (both
  *   branches give exactly 0.5 at x = 0, and at −0).
  * - cells.ts: `blocks: [""]` for the RNN's `['a']` (the name of its one block is read by
  *   nothing: the model takes only the count; the gates looked up by name are the LSTM's and
