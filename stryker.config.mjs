@@ -30,8 +30,11 @@
  *   but no seed that hits it can be chosen).
  * - params.ts: `false ||` for `typeof v !== 'number'` in checkPositiveInt (Number.isInteger
  *   rejects every non-number with the same message).
- * - kernels.ts (checkIds … scatterAddRows but the products, run so far): `x > 0` for `x >= 0` in sigmoid (both
- *   branches give exactly 0.5 at x = 0, and at −0).
+ * - kernels.ts (all but the matrix products run so far): `x > 0` for `x >= 0` in sigmoid (both
+ *   branches give exactly 0.5 at x = 0, and at −0); `j <= x.length` / `j <= g.length` in
+ *   rmsprop, adam and clip (past the end of the array itself: ignored); `>=` for `>` in the max
+ *   searches of softmaxScaled and logSoftmaxNll (the same max); `v >= c` / `v <= -c` in clip
+ *   (sets ±c where g already is ±c).
  * - cells.ts: `blocks: [""]` for the RNN's `['a']` (the name of its one block is read by
  *   nothing: the model takes only the count; the gates looked up by name are the LSTM's and
  *   the GRU's).

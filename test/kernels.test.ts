@@ -97,3 +97,21 @@ describe('TsKernels: what it is, σ, and the rows a cell kernel touches', () => 
     untouched(da, N, 'rnnBackward da');
   });
 });
+
+describe('TsKernels: the log-softmax loss at infinite logits, and sumSquares2', () => {
+  const k = new TsKernels('float64');
+
+  it('a row with an infinite logit and a NaN one is all NaN; an unscored row (−1) with an infinite logit adds nothing', () => {
+    const row = Float64Array.of(Infinity, NaN, 0);
+    expect(Number.isNaN(k.logSoftmaxNll(row, Int32Array.of(0), 1, 3))).toBe(true);
+    expect([...row].every(Number.isNaN)).toBe(true);
+    // Row 0 scored (target 1, log-probability −log 2), row 1 not scored: its −∞ entries must not reach the sum.
+    const rows = Float64Array.of(Infinity, Infinity, 0, Infinity, 0, 1);
+    expect(k.logSoftmaxNll(rows, Int32Array.of(1, -1), 2, 3)).toBe(Math.LN2);
+  });
+
+  it('sumSquares2: both sums of squares, and a one-line error for buffers of different lengths', () => {
+    expect(k.sumSquares2(Float64Array.of(1, 2), Float64Array.of(3, -4))).toEqual([5, 25]);
+    expect(() => k.sumSquares2(new Float64Array(2), new Float64Array(3))).toThrow(new RangeError('sumSquares2: lengths 2 and 3 differ'));
+  });
+});
