@@ -3,7 +3,8 @@
  * cannot speak for them: the checks of the token ids that gatherRows and scatterAddRows read
  * (a bad id is a clear error, never a silent read outside the table); the cell kernels touch
  * only the M rows they are given; σ below −709, where 1/(1 + e^−x) would underflow to 0; the
- * reference's name and default element type.
+ * reference's name and default element type; the log-softmax loss at infinite logits beside a
+ * NaN or unscored; sumSquares2's length check.
  */
 import { describe, expect, it } from 'vitest';
 import { TsKernels, sigmoid } from '../src/index.js';
