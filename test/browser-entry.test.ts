@@ -78,6 +78,23 @@ describe('the browser entry', () => {
     expect(bad).toEqual([]);
   });
 
+  it("exports what src/index.ts exports, but for the Node-only names and the page's own (the two lists are written twice: this keeps them in step)", async () => {
+    const node = Object.keys(await import(resolve(dist, 'index.js')));
+    const browser = Object.keys(await import(resolve(dist, 'browser.js')));
+    // Files, the synchronous kernels' loader, Node's platform and the viz report (zlib).
+    expect(node.filter((k) => !browser.includes(k)).sort()).toEqual([
+      'DEFAULT_REPORT_BITS', 'DEFAULT_REPORT_KINDS', 'FileCheckpointStore', 'NODE_PLATFORM', 'REPORT_FORMAT',
+      'buildReportData', 'decodeReportBlock', 'defaultReportKinds', 'loadCheckpoint', 'loadDefaultCorpus',
+      'loadWasmKernelsSync', 'readCorpus', 'readSafetensorsFile', 'readTextFile', 'renderReport', 'saveCheckpoint',
+      'wasmAvailable',
+    ]);
+    // The page's platform and its Web Worker threads.
+    expect(browser.filter((k) => !node.includes(k)).sort()).toEqual([
+      'BROWSER_PLATFORM', 'WorkerError', 'browserThreads', 'defaultBrowserThreads', 'defaultThreadCount',
+      'effectiveThreads', 'spawnWebWorker',
+    ]);
+  });
+
   it("the Node modules it replaces are not on it (files, worker_threads, the loss log's file)", () => {
     const names = [...modules.keys()].map((f) => relative(dist, f));
     for (const m of ['index.js', 'train/train.js', 'train/checkpoint.js', 'train/data.js', 'train/safetensors.js', 'nn/wasm-node.js', 'parallel/node.js', 'parallel/worker.js']) {
