@@ -4,7 +4,8 @@
  * (a bad id is a clear error, never a silent read outside the table); the cell kernels touch
  * only the M rows they are given; σ below −709, where 1/(1 + e^−x) would underflow to 0; the
  * reference's name and default element type; the log-softmax loss at infinite logits beside a
- * NaN or unscored; sumSquares2's length check.
+ * NaN or unscored; the softmax, log-softmax and its backward touch only the rows and entries
+ * given; sumSquares2's length check.
  */
 import { describe, expect, it } from 'vitest';
 import { TsKernels, sigmoid } from '../src/index.js';
@@ -109,6 +110,52 @@ describe('TsKernels: the log-softmax loss at infinite logits, and sumSquares2', 
     // Row 0 scored (target 1, log-probability −log 2), row 1 not scored: its −∞ entries must not reach the sum.
     const rows = Float64Array.of(Infinity, Infinity, 0, Infinity, 0, 1);
     expect(k.logSoftmaxNll(rows, Int32Array.of(1, -1), 2, 3)).toBe(Math.LN2);
+  });
+
+  it('softmaxScaled, logSoftmaxNll and its backward read and write only the V entries and M rows given: entries past them are left as they were', () => {
+    // Buffers one row (or one entry) longer than given, ending in +∞ (or a target 0) that each
+    // call must neither read nor overwrite; results against the formulas written out here.
+    const M = 2;
+    const V = 3;
+    const x = Float64Array.of(0.5, -1, 2);
+    const xs = Float64Array.of(...x, Infinity);
+    const p = Float64Array.of(7, 7, 7, 7);
+    const e = [...x].map((v) => Math.exp((v - 2) * 0.5));
+    const sum = k.softmaxScaled(p, xs, V, 0.5);
+    expect(sum).toBeCloseTo(e[0] + e[1] + e[2], 14);
+    for (let j = 0; j < V; j++) expect(p[j]).toBeCloseTo(e[j], 14);
+    expect(p[V]).toBe(7);
+    expect(xs[V]).toBe(Infinity);
+
+    // Two rows given, a third past them: a finite row, then a row whose first logit is +∞
+    // (so the infinite branch runs on the last row given).
+    const rows = [
+      [0.3, -0.2, 1.1],
+      [Infinity, 0, -1],
+    ];
+    const logits = Float64Array.of(...rows.flat(), Infinity, Infinity, Infinity);
+    const targets = Int32Array.of(2, 0, 0);
+    const logSum0 = Math.log(rows[0].reduce((s, v) => s + Math.exp(v), 0));
+    const logp0 = rows[0].map((v) => v - logSum0);
+    const nll = k.logSoftmaxNll(logits, targets, M, V);
+    expect(nll).toBeCloseTo(-logp0[2], 14); // row 1's target is its +∞ entry: −log 1 = 0
+    for (let v = 0; v < V; v++) expect(logits[v]).toBeCloseTo(logp0[v], 14);
+    expect([...logits.subarray(V, 2 * V)].map((v) => v + 0)).toEqual([0, -Infinity, -Infinity]); // (+ 0: −log 1 is −0)
+    expect([...logits.subarray(M * V)]).toEqual([Infinity, Infinity, Infinity]);
+    // The other order: the finite row last, then an extra row whose first entry is +∞.
+    const logits2 = Float64Array.of(...rows[1], ...rows[0], Infinity, 0, 0);
+    expect(k.logSoftmaxNll(logits2, Int32Array.of(0, 2, 0), M, V)).toBeCloseTo(-logp0[2], 14);
+    for (let v = 0; v < V; v++) expect(logits2[V + v]).toBeCloseTo(logp0[v], 14);
+    expect([...logits2.subarray(M * V)]).toEqual([Infinity, 0, 0]);
+
+    // Backward, scale 2: row 0 from logp0, row 1 p = (1, 0, 0) with target 0; a third row past them.
+    const logp = Float64Array.of(...logp0, 0, -Infinity, -Infinity, 0, 0, 0);
+    const dLogits = new Float64Array(3 * V).fill(7);
+    k.logSoftmaxNllBackward(dLogits, logp, Int32Array.of(2, 0, 1), M, V, 2);
+    const want0 = logp0.map((v, j) => 2 * Math.exp(v) - (j === 2 ? 2 : 0));
+    for (let v = 0; v < V; v++) expect(dLogits[v]).toBeCloseTo(want0[v], 14);
+    expect([...dLogits.subarray(V, 2 * V)]).toEqual([0, 0, 0]);
+    expect([...dLogits.subarray(M * V)]).toEqual([7, 7, 7]);
   });
 
   it('sumSquares2: both sums of squares, and a one-line error for buffers of different lengths', () => {
