@@ -237,9 +237,10 @@ export function vmap(fn: i32, a: usize, n: i32): void {
 //
 // Remainders run the same loop: a block of fewer than 4 rows is packed zero-padded, a panel of
 // fewer than 8 columns likewise, and bcp4x8Edge reads and writes only the part of the 4×8 block
-// that lies in C (partial vector loads and stores; missing rows go to a spare row). Every
-// element of C gets its products added in p order, one float32 rounding each (none for the
-// product with relaxed-SIMD FMA).
+// that lies in C (partial vector loads and stores; missing rows go to a spare row) — except the
+// last 1 or 2 rows of a chunk when B is packed whole, which bcp2x16 takes 16 columns at a time
+// (gemmLastRows). Every element of C gets its products added in p order, one float32 rounding
+// each (none for the product with relaxed-SIMD FMA), whichever kernel computes it.
 //
 // gemm2 runs the sum over the concatenation of two operand pairs ([A1 A2]·[B1; B2]): the two
 // linear maps of the Grid LSTM's depth LSTM, whose inputs are both known before it runs, go
@@ -290,7 +291,7 @@ export function scratchBytes(): usize {
 @inline function panelPtr(): usize {
   return scratchBase() + <usize>PACK_A_FLOATS * 4;
 }
-/** A spare row of C (32 bytes) for the missing rows of an edge block. */
+/** A spare row of C (up to 64 bytes) for the missing rows of an edge block and of bcp2x16. */
 // @ts-ignore: decorator
 @inline function spareRowPtr(): usize {
   return scratchBase() + <usize>PACK_A_FLOATS * 4 + <usize>PC * 32;
@@ -326,6 +327,62 @@ function bcp4x8(C: usize, ldc: usize, Apk: usize, Bpk: usize, P: i32): void {
   v128.store(C1, c10); v128.store(C1, c11, 16);
   v128.store(C2, c20); v128.store(C2, c21, 16);
   v128.store(C3, c30); v128.store(C3, c31, 16);
+}
+
+// The last 1 or 2 rows of a chunk, when B is packed whole (the per-step products: a thread's
+// half of the batch, 25 rows, is 6 blocks of 4 and 1 row). Padded to a block of 4 rows, such a
+// row cost as much as 4. bcp2x16 takes 2 rows × 16 columns (two panels at once, which only a B
+// packed whole has side by side): still 8 accumulators, as many as bcp4x8, enough to cover the
+// latency of the additions (or of the fused multiply-add). A single row takes it too, with a
+// spare row for the second (its packed lane is zero), so it costs 2 rows instead of 4. (Measured
+// and not kept: one row × 32 columns, four panels, whose reads of B outrun L2 — 2.2 to 3.5 rows'
+// time; and a 5×8 block, a block of 4 taking the extra row, which V8 runs 4× slower than a 4×8
+// one — too many live registers.) Every element still gets its products added in p order, as in
+// bcp4x8: the same bits.
+
+/**
+ * C0[0..15] += Σ_{p<P} Apk[p][0]·B[p][0..15] and C1[0..15] likewise with Apk[p][1]: Apk 16 bytes
+ * per p, B two panels [p][8] at Bpk and Bpk + ps.
+ */
+function bcp2x16(C0: usize, C1: usize, Apk: usize, Bpk: usize, ps: usize, P: i32): void {
+  let c00 = v128.load(C0), c01 = v128.load(C0, 16), c02 = v128.load(C0, 32), c03 = v128.load(C0, 48);
+  let c10 = v128.load(C1), c11 = v128.load(C1, 16), c12 = v128.load(C1, 32), c13 = v128.load(C1, 48);
+  let pa = Apk;
+  let pb = Bpk;
+  let pc = Bpk + ps;
+  const end = Apk + (<usize>P << 4);
+  while (pa < end) {
+    const a0 = v128.load32_splat(pa);
+    const a1 = v128.load32_splat(pa, 4);
+    let b = v128.load(pb);
+    c00 = madd(a0, b, c00); c10 = madd(a1, b, c10);
+    b = v128.load(pb, 16);
+    c01 = madd(a0, b, c01); c11 = madd(a1, b, c11);
+    b = v128.load(pc);
+    c02 = madd(a0, b, c02); c12 = madd(a1, b, c12);
+    b = v128.load(pc, 16);
+    c03 = madd(a0, b, c03); c13 = madd(a1, b, c13);
+    pa += 16;
+    pb += 32;
+    pc += 32;
+  }
+  v128.store(C0, c00); v128.store(C0, c01, 16); v128.store(C0, c02, 32); v128.store(C0, c03, 48);
+  v128.store(C1, c10); v128.store(C1, c11, 16); v128.store(C1, c12, 32); v128.store(C1, c13, 48);
+}
+
+/**
+ * Columns j0..j1−1 of the last rows ∈ {1,2} rows of C (at C), in one packed block of A (Ab, a
+ * row per lane), with B packed whole (panel j/8 of this p chunk at Bpk + (j/8)·ps): 16 columns
+ * at a time through bcp2x16, the columns past the last multiple of 16 as an edge block.
+ */
+function gemmLastRows(C: usize, ldc: usize, rows: i32, j0: i32, j1: i32, Ab: usize, Bpk: usize, ps: usize, np: i32): void {
+  const spare = spareRowPtr();
+  let j = j0;
+  for (; j + 16 <= j1; j += 16) {
+    const Cj = C + (<usize>j << 2);
+    bcp2x16(Cj, rows == 2 ? Cj + ldc : spare, Ab, Bpk + <usize>(j >> 3) * ps, ps, np);
+  }
+  for (; j < j1; j += 8) bcp4x8Edge(C + (<usize>j << 2), ldc, rows, min(8, j1 - j), Ab, Bpk + <usize>(j >> 3) * ps, np);
 }
 
 /** The first n ∈ {0..4} floats at p in the low lanes (n = 0: zeros). */
@@ -540,6 +597,11 @@ function gemm2(
     const ic = (PACK_A_FLOATS / np) & ~3; // rows of A packed at once (≥ 128)
     for (let i0 = 0; i0 < I; i0 += ic) {
       const i1 = min(I, i0 + ic);
+      // With B packed whole, the last 1 or 2 rows of the chunk go through gemmLastRows (3 rows
+      // stay a block padded to 4: as fast as 2 + 1 there).
+      const rest = (i1 - i0) & 3;
+      const iLast = Bpk != 0 && rest < 3 ? i1 - rest : i1;
+      const lastAb = packA0 + <usize>((iLast - i0) >> 2) * blockBytes; // their packed block
       if (n1 > 0) packAChunk(packA0, blockBytes, A1 + <usize>i0 * ars1 + <usize>p0 * acs1, ars1, acs1, n1, i1 - i0);
       if (n2 > 0) packAChunk(packA0 + (<usize>n1 << 4), blockBytes, A2 + <usize>i0 * ars2 + <usize>q2 * acs2, ars2, acs2, n2, i1 - i0);
       for (let j = 0; j < J; j += 8) {
@@ -552,12 +614,20 @@ function gemm2(
           if (n2 > 0) packB(panel + (<usize>n1 << 5), B2 + <usize>q2 * brs2 + <usize>j * bcs2, brs2, bcs2, n2, cols);
         }
         const Cj = C + (<usize>j << 2);
-        for (let i = i0; i < i1; i += 4) {
+        for (let i = i0; i < iLast; i += 4) {
           const rows = min(4, i1 - i);
           const Ab = packA0 + <usize>((i - i0) >> 2) * blockBytes;
           if (rows == 4 && cols == 8) bcp4x8(Cj + <usize>i * ldc, ldc, Ab, pan, np);
           else bcp4x8Edge(Cj + <usize>i * ldc, ldc, rows, cols, Ab, pan, np);
         }
+        // The last rows, every 16 columns, while those 2 panels are still in cache.
+        if (iLast < i1 && (j & 8) != 0 && j + 8 <= J) {
+          gemmLastRows(C + <usize>iLast * ldc, ldc, i1 - iLast, j - 8, j + 8, lastAb, Bpk + (<usize>p0 << 5), <usize>P << 5, np);
+        }
+      }
+      if (iLast < i1 && (J & 15) != 0) {
+        const jr = J & ~15; // the columns not done in the loop
+        gemmLastRows(C + <usize>iLast * ldc, ldc, i1 - iLast, jr, J, lastAb, Bpk + (<usize>p0 << 5), <usize>P << 5, np);
       }
     }
   }

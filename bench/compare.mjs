@@ -4,18 +4,20 @@
 //
 //   git worktree add ../before <commit> && (cd ../before && npm ci)
 //   npm run build && node bench/compare.mjs ../before [--models lstm,grid_lstm] [--rounds 5]
+//     [--rnn-size 128] [--num-layers 2] [--batch 50]
 //
 // Prints, per configuration, each build's median ms per step over the rounds and the ratio
 // (this build / the other): below 1 this one is faster. The step is the Trainer's: one
-// forwardBackward over B=50 × T=50, gradient clipping, one RMSprop step, single-threaded.
+// forwardBackward over B × T=50 (B = 50 unless --batch; --batch 25 is one of two threads' share
+// of the bench's batch), gradient clipping, one RMSprop step, single-threaded.
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { measure } from 'mitata';
 
 const args = process.argv.slice(2);
-const other = args.find((a) => !a.startsWith('--'));
+const other = args.find((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
 if (!other) {
-  console.error('usage: node bench/compare.mjs OTHER_CHECKOUT [--models lstm,grid_lstm] [--rounds N]');
+  console.error('usage: node bench/compare.mjs OTHER_CHECKOUT [--models lstm,grid_lstm] [--rounds N] [--rnn-size N] [--num-layers L] [--batch B]');
   process.exit(2);
 }
 const opt = (name, def) => {
@@ -24,7 +26,7 @@ const opt = (name, def) => {
 };
 const kinds = opt('--models', 'lstm,grid_lstm').split(',');
 const rounds = Number(opt('--rounds', '5'));
-const B = 50, T = 50, H = 128, L = 2;
+const B = Number(opt('--batch', '50')), T = 50, H = Number(opt('--rnn-size', '128')), L = Number(opt('--num-layers', '2'));
 
 async function load(root) {
   const dist = pathToFileURL(resolve(root, 'dist') + '/').href;
