@@ -1,14 +1,16 @@
 // Throwaway (issue 13): what a thread's smaller share of the batch costs by itself. One thread,
 // chars/s of forwardBackward at B 50 and at B 25 (each of two threads' share), T 50, V 65,
 // alternating, 3 rounds; prints both and the ratio (below 1: the half batch is slower per character).
-//   npm run build && node experiments/half-batch.mjs M-lstm
+//   npm run build && node experiments/half-batch.mjs M-lstm [simd|relaxed]
+// (The plain-SIMD build unless told: the bench and the CLI run the relaxed one where it loads.)
 import { Model, loadWasmKernelsSync } from '../dist/index.js';
 
 const name = process.argv[2] ?? 'S-lstm';
+const variant = process.argv[3] ?? 'simd';
 const cfg = { 'S-lstm': ['lstm', 128, 2], 'S-grid': ['grid_lstm', 128, 2], 'M-lstm': ['lstm', 512, 3], 'M-grid': ['grid_lstm', 512, 3] }[name];
 const T = 50, V = 65;
 const stepper = (B) => {
-  const k = loadWasmKernelsSync({ variant: 'simd' });
+  const k = loadWasmKernelsSync({ variant });
   const m = new Model({ model: cfg[0], vocabSize: V, rnnSize: cfg[1], numLayers: cfg[2] }, { kernels: k });
   const x = Int32Array.from({ length: B * T }, (_, i) => (i * 7919) % V);
   const y = Int32Array.from({ length: B * T }, (_, i) => (i * 104729 + 3) % V);
