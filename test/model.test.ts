@@ -18,7 +18,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Batch, type Float, Model, type ModelConfig, Rng, type State } from '../src/index.js';
+import { type Batch, type Float, Model, type ModelConfig, Rng, type State, TsKernels } from '../src/index.js';
 import { arbConfig, arbShape, maxRelDiff, randomIds, randomModel, randomState, runs } from './helpers/arbitraries.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -853,5 +853,254 @@ describe('Model', () => {
       }),
       { numRuns: runs(60) },
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// What the tests above reach only through code that is left out of mutation runs (the threads,
+// the tracer) or not at all: found by Stryker (issue 18). Small fixed cases, checked against
+// formulas written out here.
+
+/** log-softmax(W·x + b) of each row of x [M, N], W [V, N]: the decoder, written out. */
+function decodeRows(W: ArrayLike<number>, b: ArrayLike<number>, x: ArrayLike<number>, M: number, N: number, V: number): number[] {
+  const out: number[] = [];
+  for (let m = 0; m < M; m++) {
+    const z = Array.from({ length: V }, (_, v) => {
+      let s = b[v];
+      for (let n = 0; n < N; n++) s += W[v * N + n] * x[m * N + n];
+      return s;
+    });
+    const max = Math.max(...z);
+    const logSum = max + Math.log(z.reduce((s, zv) => s + Math.exp(zv - max), 0));
+    out.push(...z.map((zv) => zv - logSum));
+  }
+  return out;
+}
+
+/** The LSTM cell's relations between its activated gates [M, 4N] (i f o g), c_{t−1}, c, tanh(c), h. */
+function expectLstmRelations(g: Float, cPrev: ArrayLike<number>, c: ArrayLike<number>, tc: ArrayLike<number>, h: ArrayLike<number>, M: number, N: number): void {
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      const [i, f, o, gg] = [0, 1, 2, 3].map((blk) => g[m * 4 * N + blk * N + n]);
+      const j = m * N + n;
+      expect(c[j]).toBeCloseTo(f * cPrev[j] + i * gg, 12);
+      expect(tc[j]).toBeCloseTo(Math.tanh(c[j]), 12);
+      expect(h[j]).toBeCloseTo(o * tc[j], 12);
+    }
+  }
+}
+
+describe('Model: activations, parts of a batch, the first layer\'s tables, construction', () => {
+  const B = 2;
+  const T = 3;
+  const batchOf = (V: number, seed: number, Bn = B, Tn = T): Batch => {
+    const rng = new Rng(seed);
+    return { x: randomIds(rng, Bn * Tn, V), y: randomIds(rng, Bn * Tn, V), batchSize: Bn, seqLength: Tn };
+  };
+
+  it('activations(): null before a pass; after one, the histories from the given state to the final one, cells and decoder consistent', () => {
+    for (const model of ['lstm', 'grid_lstm'] as const) {
+      const config: ModelConfig = { model, vocabSize: 5, rnnSize: 3, numLayers: 2 };
+      const { vocabSize: V, rnnSize: N, numLayers: L } = config;
+      const m = randomModel(config, 17, 0.6);
+      expect(m.activations()).toBeNull();
+      const s0 = randomState(m, B, new Rng(4));
+      const fw = m.forward(batchOf(V, 5), s0);
+      const a = m.activations()!;
+      expect([a.B, a.T]).toEqual([B, T]);
+      const bn = B * N;
+      const M = T * B;
+      for (let l = 0; l < L; l++) {
+        expect([...a.h[l].subarray(0, bn)], `${model} h[${l}] starts at the state given`).toEqual([...s0.h[l]]);
+        expect([...a.c[l].subarray(0, bn)]).toEqual([...s0.c[l]]);
+        expect([...a.h[l].subarray(T * bn)], `${model} h[${l}] ends at the final state`).toEqual([...fw.finalState.h[l]]);
+        expect([...a.c[l].subarray(T * bn)]).toEqual([...fw.finalState.c[l]]);
+        expectLstmRelations(a.gates[l], a.c[l].subarray(0, T * bn), a.c[l].subarray(bn), a.tc[l], a.h[l].subarray(bn), M, N);
+        if (model === 'grid_lstm') {
+          // The depth LSTM: c_d enters layer 1 as 0, each layer's c_d the next one's.
+          const cdIn = l === 0 ? new Float64Array(M * N) : a.cd[l - 1];
+          expectLstmRelations(a.depthGates[l], cdIn, a.cd[l], a.tcd[l], a.hd[l], M, N);
+        }
+      }
+      if (model === 'lstm') expect([a.depthGates, a.cd, a.tcd, a.hd].map((x) => x.length)).toEqual([0, 0, 0, 0]);
+      // The decoder reads the top layer's output: h (lstm) or h_d (grid_lstm).
+      const top = model === 'lstm' ? a.h[L - 1].subarray(bn) : a.hd[L - 1];
+      const want = decodeRows(m.param('decoder.weight'), m.param('decoder.bias'), top, M, N, V);
+      expect(maxRelDiff(a.logp, want, 1)).toBeLessThan(1e-12);
+    }
+  });
+
+  it('a batch run in parts (as threads do, here one after another) adds up to the whole: loss, objective, gradients, final state, dropout draws', () => {
+    for (const model of ['lstm', 'grid_lstm', 'gru'] as const) {
+      const config: ModelConfig = { model, vocabSize: 4, rnnSize: 3, numLayers: 2, dropout: 0.4 };
+      const N = config.rnnSize;
+      const Bw = 3;
+      const m = randomModel(config, 23, 0.6);
+      const batch = batchOf(config.vocabSize, 8, Bw, T);
+      (batch.y as number[])[4] = -1; // one target not scored: the parts' means are over the whole batch's 8
+      const s0 = randomState(m, Bw, new Rng(6));
+      const rngWhole = new Rng(99);
+      const whole = m.forwardBackward(batch, s0, { rng: rngWhole });
+      const gWhole = m.grads.slice();
+      const sum = new Float64Array(m.grads.length);
+      let loss = 0;
+      let objective = 0;
+      for (const [first, count] of [[0, 1], [1, 2]]) {
+        const rows = (a: ArrayLike<number>, w: number) => Array.from(a).slice(first * w, (first + count) * w);
+        const part = { x: rows(batch.x, T), y: rows(batch.y, T), batchSize: count, seqLength: T };
+        const state = { h: s0.h.map((h) => Float64Array.from(rows(h, N))), c: s0.c.map((c) => Float64Array.from(rows(c, N))) };
+        const rng = new Rng(99);
+        const r = m.forwardBackward(part, state, { rng, part: { first, total: Bw, scored: 8 } });
+        expect(rng.state, `${model}: the generator ends where the whole batch's does`).toBe(rngWhole.state);
+        loss += r.loss;
+        objective += r.objective;
+        for (let j = 0; j < sum.length; j++) sum[j] += m.grads[j];
+        for (let l = 0; l < config.numLayers; l++) {
+          expect(maxRelDiff(r.finalState.h[l], rows(whole.finalState.h[l], N), 1)).toBeLessThan(1e-12);
+          expect(maxRelDiff(r.dInitialState.h[l], rows(whole.dInitialState.h[l], N), 1)).toBeLessThan(1e-12);
+        }
+      }
+      expect(relDiff(loss, whole.loss), `${model} loss`).toBeLessThan(1e-12);
+      expect(relDiff(objective, whole.objective), `${model} objective`).toBeLessThan(1e-12);
+      expect(maxRelDiff(sum, gWhole, 1), `${model} gradients`).toBeLessThan(1e-12);
+      // And the evaluation forward: the parts' losses add up too.
+      const evalWhole = m.forward(batch, s0).loss;
+      const evalParts = [[0, 1], [1, 2]].map(([first, count]) => {
+        const rows = (a: ArrayLike<number>, w: number) => Array.from(a).slice(first * w, (first + count) * w);
+        const state = { h: s0.h.map((h) => Float64Array.from(rows(h, N))), c: s0.c.map((c) => Float64Array.from(rows(c, N))) };
+        return m.forward({ x: rows(batch.x, T), y: rows(batch.y, T), batchSize: count, seqLength: T }, state, { part: { first, total: Bw, scored: 8 } }).loss;
+      });
+      expect(relDiff(evalParts[0] + evalParts[1], evalWhole)).toBeLessThan(1e-12);
+    }
+  });
+
+  it('a part that is not one: one-line errors naming first, total and scored', () => {
+    const m = new Model({ model: 'lstm', vocabSize: 4, rnnSize: 2, numLayers: 1 }, { dtype: 'float64' });
+    const batch = batchOf(4, 3); // B = 2, T = 3, every target scored
+    const run = (part: { first: number; total: number; scored: number }) => () => m.forward(batch, m.zeroState(B), { part });
+    expect(run({ first: 0, total: 2, scored: 6 })).not.toThrow();
+    expect(run({ first: 1, total: 3, scored: 9 })).not.toThrow();
+    for (const [first, total] of [[-1, 2], [2, 3], [0.5, 3], [0, 2.5]]) {
+      expect(run({ first, total, scored: 6 })).toThrow(
+        new Error(`part must be streams first … first + 2 − 1 of total, whole numbers with 0 ≤ first and first + 2 ≤ total, got first ${first}, total ${total}`),
+      );
+    }
+    for (const scored of [5, 7.5, 10, NaN]) {
+      expect(run({ first: 0, total: 3, scored })).toThrow(
+        new Error(`part.scored must be the scored targets (≥ 0) of the whole batch: a whole number from this part's 6 to total·T = 9, got ${scored}`),
+      );
+    }
+  });
+
+  it("the first layer's tables: used when V ≤ B·T; rows E[v]·Wᵀ + b, filled row by row for any range or whole; bad ranges refused", () => {
+    const lstm = randomModel({ model: 'lstm', vocabSize: 6, rnnSize: 2, numLayers: 2 }, 3, 0.5);
+    expect([lstm.usesTables(2, 3), lstm.usesTables(1, 6), lstm.usesTables(1, 5), lstm.usesTables(5, 1)]).toEqual([true, true, false, false]);
+    for (const config of [
+      { model: 'lstm', vocabSize: 6, rnnSize: 2, numLayers: 2 },
+      { model: 'grid_lstm', vocabSize: 6, rnnSize: 2, numLayers: 2 },
+    ] as const) {
+      const m = randomModel(config, 3, 0.5);
+      const { vocabSize: V, rnnSize: N } = config;
+      const E = m.param('embedding.weight');
+      const row = (name: string, v: number) => {
+        const W = m.param(`${name}.weight`);
+        const b = m.param(`${name}.bias`);
+        return Array.from(b, (bj, j) => bj + E[v * N] * W[j * N] + E[v * N + 1] * W[j * N + 1]);
+      };
+      const [firstName, depthName] = config.model === 'lstm' ? ['layers.0.i2h', null] : ['layers.0.time.d2h', 'depth.d2h'];
+      const whole = m.newFirstLayerTables();
+      expect(whole.first.length).toBe(1);
+      expect(whole.depth === null).toBe(depthName === null);
+      m.fillFirstLayerTables(whole, false);
+      const part = m.newFirstLayerTables();
+      m.fillFirstLayerTables(part, true, 2, 4);
+      const w = 4 * N;
+      for (let v = 0; v < V; v++) {
+        expect(maxRelDiff(whole.first[0].subarray(v * w, (v + 1) * w), row(firstName, v), 1)).toBeLessThan(1e-14);
+        if (depthName) expect(maxRelDiff(whole.depth!.subarray(v * w, (v + 1) * w), row(depthName, v), 1)).toBeLessThan(1e-14);
+        const inRange = v >= 2 && v < 4;
+        expect([...part.first[0].subarray(v * w, (v + 1) * w)], `row ${v}`).toEqual(inRange ? [...whole.first[0].subarray(v * w, (v + 1) * w)] : new Array(w).fill(0));
+        if (depthName) expect([...part.depth!.subarray(v * w, (v + 1) * w)]).toEqual(inRange ? [...whole.depth!.subarray(v * w, (v + 1) * w)] : new Array(w).fill(0));
+      }
+      m.fillFirstLayerTables(part, true); // the default range: all rows
+      expect([...part.first[0]]).toEqual([...whole.first[0]]);
+      for (const [from, to] of [[-1, 2], [3, 2], [0, 7], [0.5, 2]]) {
+        expect(() => m.fillFirstLayerTables(part, true, from, to)).toThrow(new RangeError(`fillFirstLayerTables: rows [${from}, ${to}) must be within [0, 6)`));
+      }
+      expect(() => m.fillFirstLayerTables(part, false, 0, 5)).toThrow(
+        new RangeError('fillFirstLayerTables: rows [0, 5) must be within [0, 6), all of them when not row by row'),
+      );
+      expect(() => m.fillFirstLayerTables(part, false, 1, 6)).toThrow(/all of them when not row by row/);
+    }
+  });
+
+  it('weightMatrices(): each weight matrix once, its shape, and whether only the first layer\'s tables read it', () => {
+    const named = (m: Model) => {
+      const at = new Map(m.layout.map((s) => [s.offset, s.name]));
+      return m.weightMatrices().map(({ W, outSize, inSize, tabulated }) => {
+        const offset = W.byteOffset / W.BYTES_PER_ELEMENT - m.params.byteOffset / m.params.BYTES_PER_ELEMENT;
+        expect(W.length).toBe(outSize * inSize);
+        return `${at.get(offset)} ${outSize}x${inSize}${tabulated ? ' tabulated' : ''}`;
+      });
+    };
+    const base = { vocabSize: 5, rnnSize: 2, numLayers: 2 };
+    expect(named(new Model({ ...base, model: 'lstm' }))).toEqual([
+      'decoder.weight 5x2',
+      'layers.0.i2h.weight 8x2 tabulated',
+      'layers.0.h2h.weight 8x2',
+      'layers.1.i2h.weight 8x2',
+      'layers.1.h2h.weight 8x2',
+    ]);
+    // Tied: depth.d2h serves every layer, so the tables do not replace it.
+    expect(named(new Model({ ...base, model: 'grid_lstm' }))).toEqual([
+      'decoder.weight 5x2',
+      'layers.0.time.t2h.weight 8x2',
+      'layers.0.time.d2h.weight 8x2 tabulated',
+      'depth.t2h.weight 8x2',
+      'depth.d2h.weight 8x2',
+      'layers.1.time.t2h.weight 8x2',
+      'layers.1.time.d2h.weight 8x2',
+    ]);
+    expect(named(new Model({ ...base, numLayers: 1, model: 'grid_lstm' }))).toContain('depth.d2h.weight 8x2 tabulated');
+    const untied = named(new Model({ ...base, model: 'grid_lstm', tieWeights: false }));
+    expect(untied).toContain('layers.0.depth.d2h.weight 8x2 tabulated');
+    expect(untied).toContain('layers.1.depth.d2h.weight 8x2');
+  });
+
+  it('inference() nested inside inference() leaves the outer one in force (training still refused after it)', () => {
+    const m = randomModel({ model: 'lstm', vocabSize: 4, rnnSize: 2, numLayers: 1 }, 5, 0.5);
+    const batch = batchOf(4, 1);
+    expect(() =>
+      m.inference(() => {
+        m.inference(() => m.forward(batch, m.zeroState(B)));
+        return m.forwardBackward(batch, m.zeroState(B));
+      }),
+    ).toThrow(/forwardBackward cannot run inside model\.inference\(\)/);
+    expect(() => m.forwardBackward(batch, m.zeroState(B))).not.toThrow();
+  });
+
+  it('construction: float32 TypeScript kernels and seed 123 unless told; kernels and dtype must agree; given buffers are used as they are', () => {
+    const config: ModelConfig = { model: 'gru', vocabSize: 4, rnnSize: 2, numLayers: 2 };
+    const m = new Model(config);
+    expect([m.kernels.name, m.kernels.dtype]).toEqual(['ts', 'float32']);
+    expect(m.params).toBeInstanceOf(Float32Array);
+    const seeded = new Model(config, { seed: 123 });
+    expect([...m.params]).toEqual([...seeded.params]);
+    expect(m.rng.state).toBe(seeded.rng.state);
+    expect([...new Model(config, { seed: 124 }).params]).not.toEqual([...m.params]);
+    expect(new Model(config, { kernels: new TsKernels('float64'), dtype: 'float64' }).params).toBeInstanceOf(Float64Array);
+    expect(() => new Model(config, { kernels: new TsKernels('float64'), dtype: 'float32' })).toThrow(
+      new Error("dtype float32 does not match the kernels' dtype float64"),
+    );
+    const n = m.params.length;
+    const params = new Float64Array(n).fill(0.25);
+    const grads = new Float64Array(n);
+    const shared = new Model(config, { dtype: 'float64', buffers: { params, grads } });
+    expect(shared.params).toBe(params);
+    expect(shared.grads).toBe(grads);
+    expect(params.every((p) => p === 0.25)).toBe(true); // not initialised
+    for (const bad of [{ params: new Float64Array(n + 1), grads }, { params, grads: new Float64Array(n - 1) }]) {
+      expect(() => new Model(config, { dtype: 'float64', buffers: bad })).toThrow(new Error(`buffers must hold the ${n} parameters and gradients of this config`));
+    }
   });
 });
