@@ -54,6 +54,7 @@ export default {
     'src/nn/cells.ts',
     'src/nn/params.ts',
     'src/train/optim.ts',
+    'src/train/train-core.ts',
     'src/train/train.ts',
     'src/infer/generate.ts',
     'src/train/data.ts',

@@ -1079,6 +1079,48 @@ describe('Model: activations, parts of a batch, the first layer\'s tables, const
     expect(() => m.forwardBackward(batch, m.zeroState(B))).not.toThrow();
   });
 
+  it("defaults: forward() evaluates (no dropout), forwardBackward() trains, both drawing from the model's rng unless given one", () => {
+    const m = randomModel({ model: 'lstm', vocabSize: 4, rnnSize: 3, numLayers: 2, dropout: 0.5 }, 9, 0.6);
+    const batch = batchOf(4, 2);
+    const s0 = m.zeroState(B);
+    const start = m.rng.state;
+    const evaluated = m.forward(batch, s0).loss;
+    expect(m.rng.state).toBe(start); // no masks drawn
+    expect(m.forward(batch, s0, { training: false }).loss).toBe(evaluated);
+    const trained = m.forward(batch, s0, { training: true, rng: new Rng(1) }).loss;
+    expect(trained).not.toBe(evaluated);
+    expect(m.rng.state).toBe(start); // an rng given: the model's is left alone
+    m.rng = new Rng(1);
+    expect(m.forward(batch, s0, { training: true }).loss).toBe(trained);
+    expect(m.rng.state).not.toBe(new Rng(1).state);
+    m.rng = new Rng(1);
+    const fb = m.forwardBackward(batch, s0);
+    expect(fb.loss).toBe(trained);
+    expect(m.forwardBackward(batch, s0, { training: false }).loss).toBe(evaluated);
+  });
+
+  it('getParams() and shape() return copies; a gru state says it has no cell', () => {
+    const m = new Model({ model: 'gru', vocabSize: 4, rnnSize: 2, numLayers: 1 }, { dtype: 'float64' });
+    const shape = m.shape('decoder.weight');
+    expect(shape).toEqual([4, 2]);
+    shape[0] = 9;
+    expect(m.shape('decoder.weight')).toEqual([4, 2]);
+    const got = m.getParams();
+    expect([...got.keys()]).toEqual(m.parameterNames());
+    const dec = got.get('decoder.weight')!;
+    expect(dec.shape).toEqual([4, 2]);
+    expect([...dec.data]).toEqual([...m.param('decoder.weight')]);
+    dec.data[0] = 42;
+    dec.shape[0] = 9;
+    expect(m.param('decoder.weight')[0]).not.toBe(42);
+    expect(m.getParams().get('decoder.weight')!.shape).toEqual([4, 2]);
+    const s = m.zeroState(2);
+    expect([s.h[0].length, s.c[0].length]).toEqual([4, 0]);
+    const bad = { h: s.h, c: [new Float64Array(4)] };
+    expect(() => m.forward(batchOf(4, 1), bad)).toThrow(new Error('state layer 0 must have h of length B·N = 2·2 = 4 and c of length 0 (a gru has no cell), got 4 and 4'));
+    expect(() => m.zeroState(0)).toThrow(/batch size must be a positive integer, got 0/);
+  });
+
   it('construction: float32 TypeScript kernels and seed 123 unless told; kernels and dtype must agree; given buffers are used as they are', () => {
     const config: ModelConfig = { model: 'gru', vocabSize: 4, rnnSize: 2, numLayers: 2 };
     const m = new Model(config);
