@@ -1121,6 +1121,85 @@ describe('Model: activations, parts of a batch, the first layer\'s tables, const
     expect(() => m.zeroState(0)).toThrow(/batch size must be a positive integer, got 0/);
   });
 
+  it('the kernels are told which weights stay constant: every product inside a scope of its matrix in training and sampling passes, each matrix once; h2h across the steps of forward(); nothing for one step()', () => {
+    /** TsKernels that record the scopes of withConstantWeights and, for each product, whether its W is in one. */
+    class Spy extends TsKernels {
+      open: Float[] = [];
+      declared: Float[] = [];
+      unscoped: Float[] = [];
+      override withConstantWeights(W: Float, N: number, K: number, fn: () => void): void {
+        expect(W.length).toBe(N * K);
+        this.declared.push(W);
+        this.open.push(W);
+        try {
+          fn();
+        } finally {
+          this.open.pop();
+        }
+      }
+      private use(W: Float): void {
+        if (!this.open.includes(W)) this.unscoped.push(W);
+      }
+      override matmulXWt(Y: Float, X: Float, W: Float, b: Float | null, M: number, N: number, K: number, accumulate: boolean): void {
+        this.use(W);
+        super.matmulXWt(Y, X, W, b, M, N, K, accumulate);
+      }
+      override matmulXWt2(Y: Float, X1: Float, W1: Float, X2: Float, W2: Float, b1: Float | null, b2: Float | null, M: number, N: number, K1: number, K2: number): void {
+        this.use(W1);
+        this.use(W2);
+        super.matmulXWt2(Y, X1, W1, X2, W2, b1, b2, M, N, K1, K2);
+      }
+      override matmulDyW(dX: Float, dY: Float, W: Float, M: number, N: number, K: number): void {
+        this.use(W);
+        super.matmulDyW(dX, dY, W, M, N, K);
+      }
+      reset(): void {
+        this.declared = [];
+        this.unscoped = [];
+      }
+    }
+    for (const config of [
+      { model: 'lstm', vocabSize: 7, rnnSize: 2, numLayers: 2 },
+      { model: 'grid_lstm', vocabSize: 7, rnnSize: 2, numLayers: 2 },
+      { model: 'gru', vocabSize: 3, rnnSize: 2, numLayers: 2 },
+    ] as const) {
+      const k = new Spy('float64');
+      const m = new Model(config, { kernels: k });
+      const all = m.weightMatrices().map((w) => w.W);
+      const tensorOf = (W: Float) => {
+        const at = (W.byteOffset - m.params.byteOffset) / W.BYTES_PER_ELEMENT;
+        return m.layout.find((s) => s.offset <= at && at + W.length <= s.offset + s.size)!.name;
+      };
+      const sorted = (ws: Float[]) => ws.map((W) => all.indexOf(W)).sort((a, b) => a - b);
+      const batch = batchOf(config.vocabSize, 3);
+      const what = `${config.model}:`;
+      for (const [name, pass] of [
+        ['forwardBackward', () => m.forwardBackward(batch, m.zeroState(B))],
+        ['inference', () => m.inference(() => m.step([0, 1], m.zeroState(B)))],
+      ] as const) {
+        k.reset();
+        pass();
+        // (inference() fills the first layer's tables before its scopes, one row at a time.)
+        const tabled = /^(layers\.0\.(i2h|time\.d2h|depth\.d2h)|depth\.d2h)\.weight$/;
+        const outside = k.unscoped.map(tensorOf).filter((n) => !(name === 'inference' && tabled.test(n)));
+        expect(outside, `${what} ${name}: products outside a scope of their weights`).toEqual([]);
+        // Each matrix once around the whole pass, and h2h again around its steps (T > 1),
+        // forward and backward: one scope per layer and part of h2h (gru: two parts).
+        expect(sorted(k.declared.slice(0, all.length)), `${what} ${name}`).toEqual(all.map((_, j) => j));
+        const h2hScopes = name === 'inference' ? 0 : 2 * config.numLayers * (config.model === 'gru' ? 2 : 1);
+        expect(k.declared.length, `${what} ${name}`).toBe(all.length + h2hScopes);
+      }
+      // forward() outside inference: only the recurrent maps, around the T steps of each layer.
+      k.reset();
+      m.forward(batch, m.zeroState(B));
+      expect(k.declared.map(tensorOf).every((n) => /^layers\.\d\.(time\.t2h|h2h)\.weight$/.test(n)), `${what} ${k.declared.map(tensorOf)}`).toBe(true);
+      expect(k.declared.length, what).toBe(config.model === 'gru' ? 4 : 2); // gru: two parts of h2h per layer
+      k.reset();
+      m.step([0, 1], m.zeroState(B)); // one step: nothing to prepare
+      expect(k.declared, what).toEqual([]);
+    }
+  });
+
   it('construction: float32 TypeScript kernels and seed 123 unless told; kernels and dtype must agree; given buffers are used as they are', () => {
     const config: ModelConfig = { model: 'gru', vocabSize: 4, rnnSize: 2, numLayers: 2 };
     const m = new Model(config);
