@@ -15,6 +15,11 @@
  *     gru and rnn (forward; their gradients: test/gradcheck.test.ts, test/reference.test.ts).
  *  6. Bad arguments throw errors that name the argument and say why.
  *  7. step() (sampling) agrees with forward().
+ * And what the mutation run of model.ts (issue 18) found reached only by code left out of
+ * mutation runs (threads, tracer) or by nothing: activations() against the cell relations and
+ * the decoder written out; a batch in parts adding up to the whole; the first layer's tables
+ * against E·Wᵀ + b; weightMatrices(); the constant-weight scopes given to the kernels; nested
+ * inference(); the defaults of construction and of forward / forwardBackward.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
