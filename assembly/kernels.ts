@@ -634,8 +634,8 @@ function gemm2(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Y = X·Wᵀ for a few rows of X (M < XWT_SMALL_M; sampling runs at M = 1): the gemm's packing
-// is not used. (It copies and transposes all of W on every call, which at M = 1 costs several
+// Y = X·Wᵀ for a few rows of X (M < XWT_SMALL_M, or one row when W is packed whole for the
+// product: XWT_PACKED_M; sampling runs at M = 1): the gemm's packing is not used. (It copies and transposes all of W on every call, which at M = 1 costs several
 // times the product itself.) X [M,K] and W [N,K] are both row-major along K, so each element of
 // Y is a dot product of two contiguous rows, accumulated in f32x4 lanes and summed across the
 // lanes at the end (hsum4 sums four accumulators at once). Pairs of rows of X take 4 rows of W
@@ -648,6 +648,15 @@ function gemm2(
  * DYW_SMALL_M: src/wasm.ts packs a constant W only for products that take the packed path.
  */
 export const XWT_SMALL_M: i32 = 8;
+
+/**
+ * With W packed whole for it (Wp ≠ 0: a weight declared constant), matmulXWt takes the packed
+ * path from this many rows on instead: packing costs nothing more then, and the 4×8 blocks
+ * beat the dot products from 2 rows (one thread, relaxed SIMD, [M, 512]·[2048, 512]ᵀ: 0.62–0.74×
+ * the dot products' time at 2–7 rows). A thread's share of the batch has that few rows from 8
+ * threads on at B 50. (Without a packed W, packing W per call costs more than it saves below 8.)
+ */
+export const XWT_PACKED_M: i32 = 2;
 
 /** [Σ lanes of a0, Σ a1, Σ a2, Σ a3]. */
 // @ts-ignore: decorator
@@ -944,7 +953,7 @@ function startY(Y: usize, b: usize, b2: usize, M: i32, N: i32, accumulate: i32):
 
 /**
  * Y[M,N] = X[M,K]·W[N,K]ᵀ (+ b), or Y += ... when accumulate ≠ 0; b = 0 for no bias. Wp ≠ 0: W
- * as packed by packXWt, used from XWT_SMALL_M rows on; Wq ≠ 0: W as packed by packMv, used at
+ * as packed by packXWt, used from XWT_PACKED_M rows on; Wq ≠ 0: W as packed by packMv, used at
  * M = 1 (for repeated products with the same W; W itself is still needed).
  */
 export function matmulXWt(Y: usize, X: usize, W: usize, b: usize, M: i32, N: i32, K: i32, accumulate: i32, Wp: usize, Wq: usize): void {
@@ -953,7 +962,7 @@ export function matmulXWt(Y: usize, X: usize, W: usize, b: usize, M: i32, N: i32
     dotXWtRowPacked(Y, X, W, Wq, b, N, K, accumulate);
     return;
   }
-  if (M < XWT_SMALL_M && K > 0) {
+  if (K > 0 && M < (Wp != 0 ? XWT_PACKED_M : XWT_SMALL_M)) {
     dotXWt(Y, X, W, b, M, N, K, accumulate);
     return;
   }

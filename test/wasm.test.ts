@@ -377,10 +377,15 @@ for (const { variant, rel, available } of VARIANTS) {
     });
 
     it('withConstantWeights: products with the declared W give bit-identical results with W packed once', () => {
-      // [M, N, K]: the packed paths (M ≥ 8 for X·Wᵀ, M ≥ 4 for dY·W) and the unpacked ones, N and
+      // [M, N, K]: the packed paths (M ≥ 2 for X·Wᵀ with a declared W, M ≥ 4 for dY·W) and the unpacked ones, N and
       // K not multiples of 8, K and N above the 512-long p chunks; M mod 4 = 1, 2, 3 with the
       // columns a multiple of 16 and not (the last rows' kernel of a packed W, 16 columns at a
       // time, then edge blocks), against the plain path, which pads them to a block of 4 rows.
+      // X·Wᵀ with a declared W takes the packed path from 2 rows (XWT_PACKED_M), the plain one
+      // from 8 (XWT_SMALL_M): between, the declared W's Y is checked against the plain product
+      // over 8 rows whose first M are X's (each row's sums run in the same order whatever the
+      // number of rows, so its first M rows are the packed path's bits).
+      const packedFrom = 2, plainFrom = 8;
       for (const [M, N, K] of [
         [50, 512, 128], [9, 17, 5], [3, 20, 13], [12, 33, 600], [5, 700, 9], [64, 8, 8], [1, 512, 128], [1, 98, 127], [1, 5, 7], [1, 13, 1],
         [25, 96, 64], [26, 72, 40], [11, 40, 96], [13, 40, 600], [6, 64, 33], [25, 60, 28],
@@ -392,16 +397,18 @@ for (const { variant, rel, available } of VARIANTS) {
           const b = toWasm(k, randomArray(rng, N, 1), rng);
           const X = toWasm(k, randomArray(rng, M * K, 1), rng);
           const dY = toWasm(k, randomArray(rng, M * N, 1), rng);
-          const run = (Wx: Float32Array) => {
-            const Y = toWasm(k, randomArray(new Rng(1), M * N, 1), rng);
+          // R ≥ M rows for X·Wᵀ: X's M and R − M more (Y's first M·N start values are the same).
+          const run = (Wx: Float32Array, R = M) => {
+            const Y = toWasm(k, randomArray(new Rng(1), R * N, 1), rng);
             const dX = toWasm(k, randomArray(new Rng(2), M * K, 1), rng);
-            k.matmulXWt(Y, X, Wx, b, M, N, K, true);
-            k.matmulXWt(Y, X, Wx, null, M, N, K, true); // a second product with the packed copy
+            const XR = R === M ? X : toWasm(k, Float32Array.from([...X, ...randomArray(new Rng(3), (R - M) * K, 1)]), rng);
+            k.matmulXWt(Y, XR, Wx, b, R, N, K, true);
+            k.matmulXWt(Y, XR, Wx, null, R, N, K, true); // a second product with the packed copy
             k.matmulDyW(dX, dY, Wx, M, N, K);
             k.matmulDyW(dX, dY, Wx, M, N, K);
-            return [Y.slice(), dX.slice()];
+            return [Y.slice(0, M * N), dX.slice()];
           };
-          const plain = run(W);
+          const plain = run(W, M >= packedFrom && M < plainFrom ? plainFrom : M);
           const plainOther = run(other);
           let inside: Float32Array[] = [];
           let insideOther: Float32Array[] = [];
@@ -417,6 +424,11 @@ for (const { variant, rel, available } of VARIANTS) {
           expectIdentical('dX again', inside[3], plain[1]);
           expectIdentical('Y other W', insideOther[0], plainOther[0]);
           expectIdentical('dX other W', insideOther[1], plainOther[1]);
+          if (M >= packedFrom && M < plainFrom) {
+            // and the plain path over M rows is not those bits (it sums in lanes): the paths differ
+            const alone = run(W);
+            expect(alone[0].some((v, j) => v !== inside[0][j])).toBe(true);
+          }
         });
       }
     });
@@ -429,15 +441,19 @@ for (const { variant, rel, available } of VARIANTS) {
           const other = toWasm(k, randomArray(rng, N * K, 1), rng);
           const X = toWasm(k, randomArray(rng, M * K, 1), rng);
           const dY = toWasm(k, randomArray(rng, M * N, 1), rng);
-          const run = (Wx: Float32Array) => {
-            const Y = k.alloc(M * N);
+          // As in the test before: R ≥ M rows for X·Wᵀ (between 2 and 8 rows, a declared W's
+          // product has the bits of the plain one over 8 rows).
+          const run = (Wx: Float32Array, R = M) => {
+            const Y = k.alloc(R * N);
             const dX = k.alloc(M * K);
-            k.matmulXWt(Y, X, Wx, null, M, N, K, false);
+            const XR = R === M ? X : toWasm(k, Float32Array.from([...X, ...randomArray(new Rng(3), (R - M) * K, 1)]), rng);
+            k.matmulXWt(Y, XR, Wx, null, R, N, K, false);
             k.matmulDyW(dX, dY, Wx, M, N, K);
-            return [Y, dX];
+            return [Y.slice(0, M * N), dX];
           };
-          const plain = run(W);
-          const plainOther = run(other);
+          const R = M >= 2 && M < 8 ? 8 : M;
+          const plain = run(W, R);
+          const plainOther = run(other, R);
           const copy = { W, N, K, xwt: k.alloc(k.packedFloats('xwt', N, K)), dyw: k.alloc(k.packedFloats('dyw', N, K)) };
           k.packWeight('xwt', copy.xwt, W, N, K);
           k.packWeight('dyw', copy.dyw, W, N, K);
@@ -460,7 +476,7 @@ for (const { variant, rel, available } of VARIANTS) {
           expectIdentical('dX', shared[1], plain[1]);
           expectIdentical('Y other W', sharedOther[0], plainOther[0]);
           expectIdentical('dX other W', sharedOther[1], plainOther[1]);
-          expectIdentical('Y from the copy', stale[0], M >= 8 ? plainOther[0] : plain[0]);
+          expectIdentical('Y from the copy', stale[0], M >= 2 ? plainOther[0] : plain[0]);
           expectIdentical('dX from the copy', stale[1], M >= 4 ? plainOther[1] : plain[1]);
         });
       }

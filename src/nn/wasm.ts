@@ -94,6 +94,8 @@ interface KernelExports {
   scratchBytes(): number;
   /** Rows below which matmulXWt / matmulDyW take their unpacked paths (a packed W is not used there). */
   XWT_SMALL_M: { value: number };
+  /** Rows from which matmulXWt uses a packed W (Wp ≠ 0) when given one. */
+  XWT_PACKED_M: { value: number };
   DYW_SMALL_M: { value: number };
 }
 
@@ -332,14 +334,14 @@ export class WasmKernels implements Kernels {
   /** Scratch area for target ids that do not live in wasm memory, and its byte offset. */
   private scratch: Int32Array | null = null;
   private scratchOffset = 0;
-  /** The exports XWT_SMALL_M and DYW_SMALL_M (reading a WebAssembly.Global costs a call). */
-  private readonly xwtSmallM: number;
+  /** The exports XWT_PACKED_M and DYW_SMALL_M (reading a WebAssembly.Global costs a call). */
+  private readonly xwtPackedM: number;
   private readonly dywSmallM: number;
   /** Where matmulDyTX packs X whole when that pays (dytxPackFloats), reused from call to call. */
   private xPack: Float32Array | null = null;
   /**
    * The weights declared constant by the open withConstantWeights scopes, innermost last, and
-   * their packed copies (0: not packed yet): xwt for matmulXWt from XWT_SMALL_M rows on, dyw for
+   * their packed copies (0: not packed yet): xwt for matmulXWt from XWT_PACKED_M rows on, dyw for
    * matmulDyW, mv for matmulXWt / matmulXWt2 at one row.
    */
   private constant: ConstantWeight[] = [];
@@ -363,7 +365,7 @@ export class WasmKernels implements Kernels {
     // (Instantiating writes the module's static data again: constants, the same bytes.)
     const instance = new api.Instance(module, { env: { memory: this.memory } });
     this.ex = instance.exports as unknown as KernelExports;
-    this.xwtSmallM = this.ex.XWT_SMALL_M.value;
+    this.xwtPackedM = this.ex.XWT_PACKED_M.value;
     this.dywSmallM = this.ex.DYW_SMALL_M.value;
     this.buf = this.memory.buffer;
     this.buffers.add(this.buf);
@@ -623,7 +625,7 @@ export class WasmKernels implements Kernels {
     dims(M, N, K);
     const bp = b === null ? 0 : this.p(b, N, 'b');
     const w = this.p(W, N * K, 'W');
-    const wp = M >= this.xwtSmallM ? this.packed('xwt', w, N, K) : 0;
+    const wp = M >= this.xwtPackedM ? this.packed('xwt', w, N, K) : 0;
     const wq = M === 1 && this.constant.length > 0 ? this.packed('mv', w, N, K) : 0;
     this.ex.matmulXWt(this.p(Y, M * N, 'Y'), this.p(X, M * K, 'X'), w, bp, M, N, K, accumulate ? 1 : 0, wp, wq);
   }
