@@ -644,8 +644,9 @@ function gemm2(
 // the caller declared W constant). The rows of X stay in L1; W is read once per pair of rows.
 
 /**
- * Below this many rows of X, matmulXWt takes the unpacked dot-product path. Exported, as is
- * DYW_SMALL_M: src/wasm.ts packs a constant W only for products that take the packed path.
+ * Below this many rows of X, matmulXWt takes the unpacked dot-product path when W is not packed
+ * whole for it (with a packed W: XWT_PACKED_M). Exported, as is XWT_PACKED_M: src/wasm.ts packs
+ * a constant W only for products that take the packed path.
  */
 export const XWT_SMALL_M: i32 = 8;
 
@@ -1011,7 +1012,12 @@ export function matmulXWt2(
 // as the packed path. (For dX each row of dY is a separate pass over W, with one multiply-add per
 // accumulator per step: from 4 rows on, the packed path, which shares W between 4 rows, is as fast.)
 
-/** Rows of dY below which matmulDyW takes the unpacked path. */
+/**
+ * Rows of dY below which matmulDyW takes the unpacked path, unless W is packed whole for it (Wp ≠
+ * 0: a weight declared constant): then the packed path runs from 1 row (1 or 2 rows through
+ * bcp2x16, 3 as a padded block), 0.26–0.48× the unpacked path's time at 1–3 rows (one thread,
+ * [M, 2048]·[2048, 512]; 0.48–0.89× at [M, 512]·[512, 128]) — the same bits.
+ */
 export const DYW_SMALL_M: i32 = 4;
 /** Rows of dY below which matmulDyTX takes the unpacked path. */
 const DYTX_SMALL_M: i32 = 8;
@@ -1055,7 +1061,7 @@ function axpyRow(C: usize, A: usize, as: usize, B: usize, bs: usize, P: i32, J: 
 /** dX[M,K] += dY[M,N]·W[N,K]. Wp ≠ 0: W as packed by packDyW. */
 export function matmulDyW(dX: usize, dY: usize, W: usize, M: i32, N: i32, K: i32, Wp: usize): void {
   const rk = <usize>K << 2;
-  if (M < DYW_SMALL_M) {
+  if (M < DYW_SMALL_M && Wp == 0) {
     // row m of dX += Σ_n dY[m,n]·W[n,:]
     if (N > 0 && K > 0) for (let m = 0; m < M; m++) axpyRow(dX + <usize>m * rk, dY + <usize>m * (<usize>N << 2), 4, W, rk, N, K);
     return;

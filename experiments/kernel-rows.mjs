@@ -16,7 +16,7 @@ const Ms = opt('--m', '24,25,26,48,50').split(',').map(Number);
 const other = args.find((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
 const roots = other ? ['.', other] : ['.'];
 const G = 4 * N; // the gates' width
-const maxM = Math.max(...Ms);
+const maxM = Math.max(8, ...Ms);
 const fill = (a) => { for (let i = 0; i < a.length; i++) a[i] = Math.sin(i * 0.37) * 0.1; return a; };
 
 const builds = [];

@@ -334,9 +334,8 @@ export class WasmKernels implements Kernels {
   /** Scratch area for target ids that do not live in wasm memory, and its byte offset. */
   private scratch: Int32Array | null = null;
   private scratchOffset = 0;
-  /** The exports XWT_PACKED_M and DYW_SMALL_M (reading a WebAssembly.Global costs a call). */
+  /** The export XWT_PACKED_M (reading a WebAssembly.Global costs a call). */
   private readonly xwtPackedM: number;
-  private readonly dywSmallM: number;
   /** Where matmulDyTX packs X whole when that pays (dytxPackFloats), reused from call to call. */
   private xPack: Float32Array | null = null;
   /**
@@ -366,7 +365,6 @@ export class WasmKernels implements Kernels {
     const instance = new api.Instance(module, { env: { memory: this.memory } });
     this.ex = instance.exports as unknown as KernelExports;
     this.xwtPackedM = this.ex.XWT_PACKED_M.value;
-    this.dywSmallM = this.ex.DYW_SMALL_M.value;
     this.buf = this.memory.buffer;
     this.buffers.add(this.buf);
     // Below heapBase: static data and the kernels' scratch space.
@@ -650,7 +648,7 @@ export class WasmKernels implements Kernels {
   matmulDyW(dX: Float, dY: Float, W: Float, M: number, N: number, K: number): void {
     dims(M, N, K);
     const w = this.p(W, N * K, 'W');
-    const wp = M >= this.dywSmallM ? this.packed('dyw', w, N, K) : 0;
+    const wp = M > 0 ? this.packed('dyw', w, N, K) : 0; // a declared W: packed from 1 row on (DYW_SMALL_M)
     this.ex.matmulDyW(this.p(dX, M * K, 'dX'), this.p(dY, M * N, 'dY'), w, M, N, K, wp);
   }
 
