@@ -248,7 +248,8 @@ export function vmap(fn: i32, a: usize, n: i32): void {
 //
 // Packing costs O(I·P + J·P) per call whatever the number of rows, which dominates when the
 // products are matrix–vector or nearly (sampling runs at M = 1): below a few rows the three
-// products take unpacked paths instead (dotXWt, axpyRow, further down).
+// products take unpacked paths instead (dotXWt, axpyRow, further down) — unless B comes packed
+// whole (a weight declared constant), which leaves only A's packing, small at few rows.
 
 // Scratch space lives right after the static data (at __heap_base, which the runtime stub never
 // uses since nothing here allocates); heapBase() reports where the JS side's buffers may start.
