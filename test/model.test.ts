@@ -23,7 +23,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Batch, type Float, Model, type ModelConfig, Rng, type State, TsKernels } from '../src/index.js';
+import { type Batch, type Float, Model, type ModelConfig, Rng, type State, TsKernels, createModel } from '../src/index.js';
 import { arbConfig, arbShape, maxRelDiff, randomIds, randomModel, randomState, runs } from './helpers/arbitraries.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -1202,6 +1202,124 @@ describe('Model: activations, parts of a batch, the first layer\'s tables, const
       k.reset();
       m.step([0, 1], m.zeroState(B)); // one step: nothing to prepare
       expect(k.declared, what).toEqual([]);
+    }
+  });
+
+  it('bad states and batches (one part wrong at a time, or missing): one-line errors', () => {
+    const m = new Model({ model: 'lstm', vocabSize: 5, rnnSize: 2, numLayers: 2 }, { dtype: 'float64' });
+    const batch = batchOf(5, 1);
+    const s = m.zeroState(B);
+    const run = (state: unknown) => () => m.forward(batch, state as State);
+    expect(run({ h: s.h, c: [s.c[0]] })).toThrow(new Error('state must have h and c arrays of 2 layers (use model.zeroState(2))'));
+    expect(run({ h: [s.h[0]], c: s.c })).toThrow(new Error('state must have h and c arrays of 2 layers (use model.zeroState(2))'));
+    expect(run({ h: [s.h[0], new Float64Array(3)], c: s.c })).toThrow(new Error('state layer 1 must have h and c of length B·N = 2·2 = 4, got 3 and 4'));
+    expect(run({ h: [undefined, s.h[1]], c: s.c })).toThrow(new Error('state layer 0 must have h and c of length B·N = 2·2 = 4, got undefined and 4'));
+    expect(run({ h: s.h, c: [s.c[0], undefined] })).toThrow(new Error('state layer 1 must have h and c of length B·N = 2·2 = 4, got 4 and undefined'));
+    const bad = (x: unknown, y: unknown) => () => m.forward({ x, y, batchSize: B, seqLength: T } as Batch, s);
+    expect(bad(undefined, batch.y)).toThrow(new Error('x must hold B·T = 2·3 = 6 token ids, got undefined'));
+    expect(bad(batch.x, undefined)).toThrow(new Error('y must hold B·T = 2·3 = 6 token ids, got undefined'));
+    expect(bad(batch.x, [0, 0, 0, 0, 0, 5])).toThrow(/target id y\[5\] = 5 is out of range/);
+    expect(bad(batch.x, [4, 4, 4, -1, 4, 4])).not.toThrow();
+  });
+
+  it("after initialisation the model's rng has drawn exactly one number per parameter (dropout continues that stream)", () => {
+    for (const seed of [123, 7]) {
+      const m = new Model({ model: 'grid_lstm', vocabSize: 5, rnnSize: 2, numLayers: 2 }, { seed });
+      const r = new Rng(seed);
+      r.skip(m.params.length);
+      expect(m.rng.state).toBe(r.state);
+    }
+    const made = createModel({ model: 'rnn', vocabSize: 3, rnnSize: 2, numLayers: 1 }, { dtype: 'float64', seed: 5 });
+    expect(made).toBeInstanceOf(Model);
+    expect([...made.params]).toEqual([...new Model({ model: 'rnn', vocabSize: 3, rnnSize: 2, numLayers: 1 }, { dtype: 'float64', seed: 5 }).params]);
+  });
+
+  it('workspaces: exact sizes at first (the buffers listed in model.ts), four shapes kept, then powers of two; a dropped block goes to the smallest shape it fits', () => {
+    const allocs: number[] = [];
+    class Counting extends TsKernels {
+      override alloc(n: number): Float {
+        allocs.push(n);
+        return super.alloc(n);
+      }
+    }
+    // lstm, no dropout, B = 4, N = 4, V = 4, L = 2: every buffer a multiple of 4 (no padding).
+    const [Bw, N, V, L] = [4, 4, 4, 2];
+    const m = new Model({ model: 'lstm', vocabSize: V, rnnSize: N, numLayers: L }, { kernels: new Counting('float64') });
+    const s0 = m.zeroState(Bw);
+    const blockOf = () => m.activations()!.logp.buffer;
+    const run = (Tn: number) => {
+      allocs.length = 0;
+      m.forward(batchOf(V, Tn, Bw, Tn), s0);
+      return allocs.filter((n) => n > 0);
+    };
+    // emb, per layer h, c, gates, tc; logits; dG, dH, dXa, dXb, dc (the Workspace interface).
+    const size = (Tn: number) => {
+      const M = Tn * Bw;
+      const hist = (Tn + 1) * Bw * N;
+      return M * N + L * (2 * hist + M * 4 * N + M * N) + M * V + M * 4 * N + hist + 2 * M * N + Bw * N;
+    };
+    const blocks = new Map<number, ArrayBufferLike>();
+    for (const Tn of [1, 2, 3, 4]) {
+      expect(run(Tn), `T = ${Tn}: one block of the exact size`).toEqual([size(Tn)]);
+      blocks.set(Tn, blockOf());
+    }
+    for (const Tn of [2, 4, 1, 3]) expect(run(Tn), `T = ${Tn} kept`).toEqual([]);
+    // A fifth shape drops the oldest (T = 1: too small for it), then blocks are powers of two.
+    const pow2 = (n: number) => 2 ** Math.ceil(Math.log2(n));
+    expect(run(9)).toEqual([pow2(size(9))]);
+    expect(run(1), 'T = 1 was dropped: made again, in the smallest free block that fits, its own').toEqual([]);
+    expect(blockOf()).toBe(blocks.get(1));
+    // Dropping T = 2, 3, 4 (in that order: oldest first) for new shapes larger than all of them.
+    for (const Tn of [10, 11, 12]) expect(run(Tn)).toEqual([pow2(size(Tn))]);
+    // Free now: the blocks of T = 2, 3, 4. T = 3 again takes its own (the smallest that fits),
+    // dropping T = 9; T = 2 then takes its own, not 4's (dropping T = 1).
+    expect(run(3)).toEqual([]);
+    expect(blockOf()).toBe(blocks.get(3));
+    expect(run(2)).toEqual([]);
+    expect(blockOf()).toBe(blocks.get(2));
+  });
+
+  it("with the first layer's tables a pass neither gathers the embedding nor scatters into its gradient, and fills each table as one product; without them it does both", () => {
+    class Spy extends TsKernels {
+      log: string[] = [];
+      /** The parameter (or gradient) tensor a buffer starts, by name. */
+      names: (a: Float) => string = () => 'other';
+      override gatherRows(out: Float, table: Float, ids: Int32Array, M: number, width: number, rows: number): void {
+        this.log.push(`gather ${this.names(table)}`);
+        super.gatherRows(out, table, ids, M, width, rows);
+      }
+      override scatterAddRows(dst: Float, src: Float, ids: Int32Array, M: number, width: number, rows: number): void {
+        this.log.push(`scatter ${this.names(dst)} ${width}`);
+        super.scatterAddRows(dst, src, ids, M, width, rows);
+      }
+      override matmulXWt(Y: Float, X: Float, W: Float, b: Float | null, M: number, N: number, K: number, accumulate: boolean): void {
+        this.log.push(`product ${this.names(W)} ${M}`);
+        super.matmulXWt(Y, X, W, b, M, N, K, accumulate);
+      }
+    }
+    for (const model of ['lstm', 'grid_lstm'] as const) {
+      const k = new Spy('float64');
+      const m = new Model({ model, vocabSize: 5, rnnSize: 2, numLayers: 2 }, { kernels: k });
+      k.names = (a: Float) => {
+        const grad = a.buffer === m.grads.buffer;
+        if (!grad && a.buffer !== m.params.buffer) return 'other';
+        const at = (a.byteOffset - (grad ? m.grads : m.params).byteOffset) / a.BYTES_PER_ELEMENT;
+        return `${grad ? 'grad of ' : ''}${m.layout.find((s) => s.offset === at)?.name ?? 'other'}`;
+      };
+      const first = model === 'lstm' ? 'layers.0.i2h.weight' : 'layers.0.time.d2h.weight';
+      // V = 5 ≤ B·T = 6: tables.
+      k.log = [];
+      m.forwardBackward(batchOf(5, 2, 2, 3), m.zeroState(2));
+      expect(k.log.filter((e) => /embedding/.test(e)), `${model}, tables`).toEqual([]);
+      expect(k.log.filter((e) => e.startsWith(`product ${first}`)), `${model}, tables`).toEqual([`product ${first} 5`]);
+      // V = 5 > B·T = 4: no tables.
+      k.log = [];
+      m.forwardBackward(batchOf(5, 2, 2, 2), m.zeroState(2));
+      expect(k.log.filter((e) => /^(gather|scatter)/.test(e)), `${model}, no tables`).toEqual(['gather embedding.weight', 'scatter grad of embedding.weight 2']);
+      k.log = [];
+      const tables = m.newFirstLayerTables();
+      m.fillFirstLayerTables(tables, false);
+      expect(k.log.filter((e) => e.startsWith('product')).length, model).toBe(model === 'lstm' ? 1 : 2);
     }
   });
 
