@@ -35,6 +35,22 @@
  *   rmsprop, adam and clip (past the end of the array itself: ignored); `>=` for `>` in the max
  *   searches of softmaxScaled and logSoftmaxNll (the same max); `v >= c` / `v <= -c` in clip
  *   (sets ±c where g already is ±c).
+ * - model.ts: the free list starting as `["Stryker was here"]` (a 16-element entry, never taken:
+ *   every workspace block is longer); `l.outSize * V === grad.length` (→ true, false, !==,
+ *   `/ V`) in tableBackward (a table part's gradient buffer given whole or cut to V·outSize:
+ *   only its first V·outSize elements are written and read); `batch.y === null` → false and
+ *   `t·B − b` / `t / B` for the targets of a step() pass (y null: the loss of a step is
+ *   discarded, and the targets left there are valid ids or −1); the fast path for the last
+ *   shape → false (the map then finds the same workspace); `len <= …` for `len < …` in
+ *   takeBlock (of two free blocks of equal length, the later: either serves); `new Array(L)`
+ *   → `new Array()` (inp, dInit: filled by index before they are read); dropBuf / masks
+ *   `[]` → a one-string array without dropout (read only with dropout); `part !== undefined`
+ *   → true in the second branch of the masks (the first takes every pass without a part);
+ *   `t <= T` in the masks of a part (a row past the end of each mask, ignored, drawn from a
+ *   local generator: the model's is advanced by a fixed count); a workspace's first
+ *   `at` (replaced before use); `if (grid)` → true before `dCd.fill(0)` (dCd is empty for the
+ *   stacked models); `j <= bn` in seedFinalGradient (adds past the end of the view dhT:
+ *   ignored).
  * - cells.ts: `blocks: [""]` for the RNN's `['a']` (the name of its one block is read by
  *   nothing: the model takes only the count; the gates looked up by name are the LSTM's and
  *   the GRU's).

@@ -75,12 +75,18 @@ export function randomState(model: Model, B: number, rng: Rng, scale = 1): State
   return s;
 }
 
-/** Largest |a − b| / max(|a| + |b|, floor) over two arrays (default floor 1e-300: pure relative error). */
+/**
+ * Largest |a − b| / max(|a| + |b|, floor) over two arrays (default floor 1e-300: pure relative
+ * error); equal entries (equal infinities too) differ by 0, and a NaN in either array makes the
+ * result NaN, which no tolerance accepts (a NaN gradient must not pass as a match).
+ */
 export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-300): number {
   if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
   let e = 0;
   for (let j = 0; j < a.length; j++) {
+    if (a[j] === b[j]) continue;
     const d = Math.abs(a[j] - b[j]) / Math.max(Math.abs(a[j]) + Math.abs(b[j]), floor);
+    if (Number.isNaN(d)) return NaN;
     if (d > e) e = d;
   }
   return e;

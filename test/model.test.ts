@@ -965,6 +965,7 @@ describe('Model: activations, parts of a batch, the first layer\'s tables, const
           expect(maxRelDiff(r.dInitialState.h[l], rows(whole.dInitialState.h[l], N), 1)).toBeLessThan(1e-12);
         }
       }
+      expect(gWhole.every(Number.isFinite), `${model} gradients finite`).toBe(true);
       expect(relDiff(loss, whole.loss), `${model} loss`).toBeLessThan(1e-12);
       expect(relDiff(objective, whole.objective), `${model} objective`).toBeLessThan(1e-12);
       expect(maxRelDiff(sum, gWhole, 1), `${model} gradients`).toBeLessThan(1e-12);
@@ -1027,6 +1028,7 @@ describe('Model: activations, parts of a batch, the first layer\'s tables, const
         expect([...part.first[0].subarray(v * w, (v + 1) * w)], `row ${v}`).toEqual(inRange ? [...whole.first[0].subarray(v * w, (v + 1) * w)] : new Array(w).fill(0));
         if (depthName) expect([...part.depth!.subarray(v * w, (v + 1) * w)]).toEqual(inRange ? [...whole.depth!.subarray(v * w, (v + 1) * w)] : new Array(w).fill(0));
       }
+      m.fillFirstLayerTables(part, true, 3, 3); // an empty range: nothing to fill, not an error
       m.fillFirstLayerTables(part, true); // the default range: all rows
       expect([...part.first[0]]).toEqual([...whole.first[0]]);
       for (const [from, to] of [[-1, 2], [3, 2], [0, 7], [0.5, 2]]) {
