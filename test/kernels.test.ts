@@ -4,8 +4,8 @@
  * (a bad id is a clear error, never a silent read outside the table); the cell kernels touch
  * only the M rows they are given; σ below −709, where 1/(1 + e^−x) would underflow to 0; the
  * reference's name and default element type; the log-softmax loss at infinite logits beside a
- * NaN or unscored; the softmax, log-softmax and its backward touch only the rows and entries
- * given; sumSquares2's length check.
+ * NaN or unscored; the softmax, log-softmax and its backward, and the four matrix products,
+ * touch only the rows and entries given; sumSquares2's length check.
  */
 import { describe, expect, it } from 'vitest';
 import { TsKernels, sigmoid } from '../src/index.js';
@@ -97,6 +97,64 @@ describe('TsKernels: what it is, σ, and the rows a cell kernel touches', () => 
     untouched(hr, N, 'rnnForward h');
     k.rnnBackward(hr, dhr, da, M, N);
     untouched(da, N, 'rnnBackward da');
+  });
+});
+
+describe('TsKernels: the matrix products touch only the M rows given', () => {
+  it('matmulXWt, matmulXWt2, matmulDyW and matmulDyTX: a row past M (in X, Y, dY, dX) is neither read nor written', () => {
+    const k = new TsKernels('float64');
+    const [M, N, K] = [2, 3, 2];
+    const rng = new Rng(4);
+    const rand = (n: number) => Float64Array.from({ length: n }, () => rng.uniformRange(-1, 1));
+    // Row-major buffers of M + 1 rows, the last one a sentinel (7, or +∞ where it would be read).
+    const rows = (width: number, last: number) => {
+      const a = rand((M + 1) * width);
+      a.fill(last, M * width);
+      return a;
+    };
+    const W = rand(N * K);
+    const W2 = rand(N * K);
+    const b = rand(N);
+    const X = rows(K, Infinity);
+    const X2 = rows(K, Infinity);
+    /** Y = X·Wᵀ + b over the M rows, written out. */
+    const product = (x: Float64Array, w: Float64Array) =>
+      Array.from({ length: M * N }, (_, j) => {
+        const [m, n] = [Math.floor(j / N), j % N];
+        let sum = 0;
+        for (let kk = 0; kk < K; kk++) sum += x[m * K + kk] * w[n * K + kk];
+        return sum;
+      });
+    const Y = rows(N, 7);
+    k.matmulXWt(Y, X, W, b, M, N, K, false);
+    const XWt = product(X, W);
+    XWt.forEach((v, j) => expect(Y[j]).toBeCloseTo(v + b[j % N], 14));
+    expect([...Y.subarray(M * N)]).toEqual([7, 7, 7]);
+    const Y2 = rows(N, 7);
+    k.matmulXWt2(Y2, X, W, X2, W2, b, null, M, N, K, K);
+    const X2W2t = product(X2, W2);
+    XWt.forEach((v, j) => expect(Y2[j]).toBeCloseTo(v + X2W2t[j] + b[j % N], 14));
+    expect([...Y2.subarray(M * N)]).toEqual([7, 7, 7]);
+    // Backward: dX += dY·W and dW += dYᵀ·X, db += Σ dY; dY's row past M is +∞.
+    const dY = rows(N, Infinity);
+    const dX = rows(K, 7);
+    const dX0 = dX.slice();
+    k.matmulDyW(dX, dY, W, M, N, K);
+    for (let m = 0; m < M; m++) {
+      for (let kk = 0; kk < K; kk++) {
+        let sum = dX0[m * K + kk];
+        for (let n = 0; n < N; n++) sum += dY[m * N + n] * W[n * K + kk];
+        expect(dX[m * K + kk]).toBeCloseTo(sum, 14);
+      }
+    }
+    expect([...dX.subarray(M * K)]).toEqual([7, 7]);
+    const dW = new Float64Array(N * K);
+    const db = new Float64Array(N);
+    k.matmulDyTX(dW, db, dY, X, M, N, K);
+    for (let n = 0; n < N; n++) {
+      expect(db[n]).toBeCloseTo(dY[n] + dY[N + n], 14);
+      for (let kk = 0; kk < K; kk++) expect(dW[n * K + kk]).toBeCloseTo(dY[n] * X[kk] + dY[N + n] * X[K + kk], 14);
+    }
   });
 });
 
