@@ -30,13 +30,14 @@
  *   but no seed that hits it can be chosen).
  * - params.ts: `false ||` for `typeof v !== 'number'` in checkPositiveInt (Number.isInteger
  *   rejects every non-number with the same message).
- * - kernels.ts (all but the matrix products run so far): `x > 0` for `x >= 0` in sigmoid (both
- *   branches give exactly 0.5 at x = 0, and at −0); `j <= x.length` / `j <= g.length` in
+ * - kernels.ts (matmulDyW and matmulDyTX not run in full yet; no equivalent among the
+ *   products run): `x > 0` for `x >= 0` in sigmoid (both branches give exactly 0.5 at
+ *   x = 0, and at −0); `j <= x.length` / `j <= g.length` in
  *   rmsprop, adam and clip (past the end of the array itself: ignored); `>=` for `>` in the max
  *   searches of softmaxScaled and logSoftmaxNll (the same max); `v >= c` / `v <= -c` in clip
  *   (sets ±c where g already is ±c).
- * - model.ts: the free list starting as `["Stryker was here"]` (a 16-element entry, never taken:
- *   every workspace block is longer); `l.outSize * V === grad.length` (→ true, false, !==,
+ * - model.ts: the free list starting as `["Stryker was here"]` (a string of length 16, never
+ *   taken: every workspace block is longer); `l.outSize * V === grad.length` (→ true, false, !==,
  *   `/ V`) in tableBackward (a table part's gradient buffer given whole or cut to V·outSize:
  *   only its first V·outSize elements are written and read); `batch.y === null` → false and
  *   `t·B − b` / `t / B` for the targets of a step() pass (y null: the loss of a step is
