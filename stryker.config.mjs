@@ -30,8 +30,7 @@
  *   but no seed that hits it can be chosen).
  * - params.ts: `false ||` for `typeof v !== 'number'` in checkPositiveInt (Number.isInteger
  *   rejects every non-number with the same message).
- * - kernels.ts (matmulDyW and matmulDyTX not run in full yet; no equivalent among the
- *   products run): `x > 0` for `x >= 0` in sigmoid (both branches give exactly 0.5 at
+ * - kernels.ts (the two equivalents of matmulDyW / matmulDyTX are listed below): `x > 0` for `x >= 0` in sigmoid (both branches give exactly 0.5 at
  *   x = 0, and at −0); `j <= x.length` / `j <= g.length` in
  *   rmsprop, adam and clip (past the end of the array itself: ignored); `>=` for `>` in the max
  *   searches of softmaxScaled and logSoftmaxNll (the same max); `v >= c` / `v <= -c` in clip
@@ -52,6 +51,9 @@
  *   `at` (replaced before use); `if (grid)` → true before `dCd.fill(0)` (dCd is empty for the
  *   stacked models); `j <= bn` in seedFinalGradient (adds past the end of the view dhT:
  *   ignored).
+ * - kernels.ts, matmulDyW and matmulDyTX: `if (false)` for `if (d === 0) continue` (skipping a
+ *   zero entry of dY: adding 0·w changes nothing for finite weights and inputs, which the
+ *   Trainer guarantees by stopping on a non-finite value).
  * - cells.ts: `blocks: [""]` for the RNN's `['a']` (the name of its one block is read by
  *   nothing: the model takes only the count; the gates looked up by name are the LSTM's and
  *   the GRU's).

@@ -101,7 +101,7 @@ describe('TsKernels: what it is, σ, and the rows a cell kernel touches', () => 
 });
 
 describe('TsKernels: the matrix products touch only the M rows given', () => {
-  it('matmulXWt, matmulXWt2, matmulDyW and matmulDyTX: a row past M (in X, Y, dY, dX) is neither read nor written', () => {
+  it('matmulXWt, matmulXWt2, matmulDyW and matmulDyTX: a row past M (in X, Y, dY, dX) is neither read nor written, nor an output past N of dW and db', () => {
     const k = new TsKernels('float64');
     const [M, N, K] = [2, 3, 2];
     const rng = new Rng(4);
@@ -148,13 +148,16 @@ describe('TsKernels: the matrix products touch only the M rows given', () => {
       }
     }
     expect([...dX.subarray(M * K)]).toEqual([7, 7]);
-    const dW = new Float64Array(N * K);
-    const db = new Float64Array(N);
+    // dW and db with one more output row past N (sentinels 7): an output n = N is not made.
+    const dW = new Float64Array((N + 1) * K).fill(7, N * K);
+    const db = Float64Array.of(...new Array(N).fill(0), 7);
     k.matmulDyTX(dW, db, dY, X, M, N, K);
     for (let n = 0; n < N; n++) {
       expect(db[n]).toBeCloseTo(dY[n] + dY[N + n], 14);
       for (let kk = 0; kk < K; kk++) expect(dW[n * K + kk]).toBeCloseTo(dY[n] * X[kk] + dY[N + n] * X[K + kk], 14);
     }
+    expect([...dW.subarray(N * K)]).toEqual([7, 7]);
+    expect(db[N]).toBe(7);
   });
 });
 
