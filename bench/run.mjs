@@ -6,7 +6,8 @@
 //   npm run bench                 everything (a few minutes)
 //   npm run bench -- --quick      skip the M configurations and TensorFlow.js
 //   npm run bench -- --threads    only the thread-scaling table (training and validation chars/s
-//                                 at 1, 2, … threads, side by side in this run; src/parallel/)
+//                                 at 1, 2, … threads, taking turns over 3 rounds, or
+//                                 --rounds R; src/parallel/)
 //                                 and PyTorch's nn.LSTM on the S-lstm step at the same thread
 //                                 counts right after grid-lstm's (bench/pytorch_lstm.py; needs
 //                                 python3 with torch, else skipped)
@@ -54,12 +55,27 @@ const CONFIGS = [
 
 // --- Thread scaling (src/parallel/): training and validation chars/s of each configuration at
 // 1 thread (the model called directly, as the Trainer does) and at 2, 4, 8 threads where the
-// machine has the cores (a DataParallel pool over the same model), measured one after the
-// other in this run, with the load average printed before each configuration.
+// machine has the cores (a DataParallel pool over the same model, one per count, all kept open).
+// The counts take turns: `--rounds R` rounds (default 3), each measuring every count once, the
+// order reversed every other round, so that a change in what else the machine does reaches all
+// counts alike. A row gives the median chars/s of each count over the rounds and, in brackets,
+// the median of the rounds' ratios to 1 thread (each round's counts measured seconds apart);
+// the ratios' range over the rounds follows when there are several rounds.
+const roundsArg = process.argv.indexOf('--rounds');
+const ROUNDS = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : 3;
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) {
+  console.error(`bench: --rounds must be a positive integer, got ${process.argv[roundsArg + 1]}`);
+  process.exit(2);
+}
+const median = (a) => {
+  const s = [...a].sort((p, q) => p - q);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 async function threadScaling() {
   const counts = [1, ...[2, 4, 8].filter((n) => n <= availableParallelism())];
   results.threads = {};
-  log(`\nthread scaling (B=${B}, T=${T}): training and validation chars/s; ratio to 1 thread`);
+  results.threadRounds = ROUNDS;
+  log(`\nthread scaling (B=${B}, T=${T}, ${ROUNDS} round${ROUNDS > 1 ? 's' : ''}): training and validation chars/s, median over the rounds; median ratio to 1 thread${ROUNDS > 1 ? ' [its range]' : ''}`);
   const loader = new CharLoader(ids, B, T, { trainFrac: 0.95, valFrac: 0.05 });
   for (const [name, kind, H, L] of CONFIGS) {
     if (quick && name.startsWith('M')) continue;
@@ -69,17 +85,20 @@ async function threadScaling() {
     const x = new Int32Array(B * T), y = new Int32Array(B * T);
     const big = H > 128;
     const valBatches = big ? 4 : 16;
-    const row = { load: loadavg()[0], train: {}, val: {} };
-    for (const n of counts) {
-      const dp = n === 1 ? null : new DataParallel(model, B, T, n, spawnNodeWorker);
-      let state = model.zeroState(B);
+    const row = { load: loadavg()[0], train: {}, val: {}, rounds: [] };
+    const pools = new Map(counts.filter((n) => n > 1).map((n) => [n, new DataParallel(model, B, T, n, spawnNodeWorker)]));
+    let state = model.zeroState(B);
+    const measureCount = async (n) => {
+      const dp = pools.get(n) ?? null;
+      // The carried state is the 1-thread model's or the pool's (each pool keeps its own).
       const step = () => {
         loader.nextBatch('train', x, y);
-        state = (dp ? dp.forwardBackward(x, y, state, model.rng) : model.forwardBackward({ x, y, batchSize: B, seqLength: T }, state)).finalState;
+        const r = dp ? dp.forwardBackward(x, y, state, model.rng) : model.forwardBackward({ x, y, batchSize: B, seqLength: T }, state);
+        state = r.finalState;
         clipGradients(model.grads, 5, k);
         opt.step(model.params, model.grads, k);
       };
-      const s = await p50s(step, { min_samples: big ? 3 : 8, max_samples: big ? 4 : 40, min_cpu_time: big ? 1e9 : 2e9, warmup_samples: 1 });
+      const s = await p50s(step, { min_samples: big ? 2 : 5, max_samples: big ? 3 : 20, min_cpu_time: big ? 5e8 : 1e9, warmup_samples: 1 });
       // Validation: `valBatches` batches carried from a zero state, as Trainer.evaluate runs them.
       const validate = () => {
         let st = model.zeroState(B);
@@ -90,16 +109,36 @@ async function threadScaling() {
           else st = model.inference(() => model.forward({ x, y, batchSize: B, seqLength: T }, st)).finalState;
         }
       };
-      const v = await p50s(validate, { min_samples: big ? 3 : 5, max_samples: big ? 4 : 20, min_cpu_time: big ? 1e9 : 2e9, warmup_samples: 1 });
-      dp?.close();
-      row.train[n] = (B * T) / s;
-      row.val[n] = (valBatches * B * T) / v;
+      const v = await p50s(validate, { min_samples: big ? 2 : 3, max_samples: big ? 3 : 10, min_cpu_time: big ? 5e8 : 1e9, warmup_samples: 1 });
+      return { train: (B * T) / s, val: (valBatches * B * T) / v };
+    };
+    for (let r = 0; r < ROUNDS; r++) {
+      const round = {};
+      for (const n of r % 2 ? [...counts].reverse() : counts) {
+        state = model.zeroState(B);
+        round[n] = await measureCount(n);
+      }
+      row.rounds.push(round);
+    }
+    for (const dp of pools.values()) dp.close();
+    for (const n of counts) {
+      row.train[n] = median(row.rounds.map((q) => q[n].train));
+      row.val[n] = median(row.rounds.map((q) => q[n].val));
     }
     row.loadAfter = loadavg()[0];
     results.threads[name] = row;
-    const fmt = (r) => counts.map((n) => `${Math.round(r[n]).toString().padStart(6)}` + (n === 1 ? '' : ` (${(r[n] / r[1]).toFixed(2)}×)`)).join('  ');
-    log(`  ${name.padEnd(7)} load ${row.load.toFixed(2)}–${row.loadAfter.toFixed(2)}  train ${fmt(row.train)}`);
-    log(`  ${''.padEnd(7)}                 val   ${fmt(row.val)}`);
+    const fmt = (what) =>
+      counts
+        .map((n) => {
+          const cell = `${Math.round(row[what][n]).toString().padStart(6)}`;
+          if (n === 1) return cell;
+          const ratios = row.rounds.map((q) => q[n][what] / q[1][what]);
+          const range = ROUNDS > 1 ? ` [${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}]` : '';
+          return `${cell} (${median(ratios).toFixed(2)}×)${range}`;
+        })
+        .join('  ');
+    log(`  ${name.padEnd(7)} load ${row.load.toFixed(2)}–${row.loadAfter.toFixed(2)}  train ${fmt('train')}`);
+    log(`  ${''.padEnd(7)}                 val   ${fmt('val')}`);
     if (name === 'S-lstm') pytorchSideBySide(row, counts);
   }
   log(`  (columns: ${counts.join(', ')} threads)`);
