@@ -5,15 +5,16 @@
  * reused workspace computes exactly what a fresh one does.
  */
 import { describe, expect, it } from 'vitest';
-import { Model, type ModelConfig, Rng } from '../src/index.js';
+import { Model, type ModelConfig, Rng, buildVocab, sample } from '../src/index.js';
 import { loadWasmKernelsSync } from '../src/nn/wasm-node.js';
 import { randomIds } from '../src/testing.js';
+import { DEFAULT_TRAIN_OPTIONS, Trainer } from '../src/train/train.js';
 
 const config: ModelConfig = { model: 'grid_lstm', vocabSize: 10, rnnSize: 8, numLayers: 2, tieWeights: true, dropout: 0.2 };
 const SHAPES: [number, number][] = [];
 for (let B = 1; B <= 4; B++) for (let T = 1; T <= 25; T++) SHAPES.push([B, T]);
 
-/** Zero states made once per model and batch size (each zeroState() call allocates kernel memory). */
+/** Zero states made once per model and batch size. */
 const zeros = new WeakMap<Model, Map<number, ReturnType<Model['zeroState']>>>();
 function zeroState(model: Model, B: number) {
   if (!zeros.has(model)) zeros.set(model, new Map());
@@ -84,5 +85,45 @@ describe('workspaces', () => {
       expect(got.loss).toBe(want.loss);
       expect(got.grads).toEqual(want.grads);
     }
+  });
+
+  // Each of these starts from model.zeroState(), which took kernel memory (never given back by
+  // WasmKernels) until it made ordinary arrays: 600 KB per validation at 3×512, B 50, and every
+  // step of the addition task, whose batches start from zero.
+  it('zero states, samplings, validations and addition steps take no more kernel memory once warm (WasmKernels)', () => {
+    const k = loadWasmKernelsSync({ variant: 'simd' });
+    const model = new Model(config, { kernels: k, seed: 1 });
+    const before = k.bytesAllocated;
+    for (let i = 0; i < 100; i++) {
+      const s = model.zeroState(50);
+      expect(s.h[0]).toHaveLength(50 * 8);
+      expect(s.h[0].every((v) => v === 0) && s.c[1].every((v) => v === 0)).toBe(true);
+    }
+    expect(k.bytesAllocated).toBe(before);
+
+    const vocab = buildVocab('abcdefghij');
+    sample(model, vocab, { length: 5, primetext: 'ab' });
+    const sampled = k.bytesAllocated;
+    for (let i = 0; i < 30; i++) sample(model, vocab, { length: 5, primetext: 'ab', seed: i });
+    expect(k.bytesAllocated).toBe(sampled);
+
+    const text = 'the cat sat on the mat. '.repeat(20);
+    const small = { ...DEFAULT_TRAIN_OPTIONS, model: 'lstm' as const, rnnSize: 8, numLayers: 2, batchSize: 4, seqLength: 5, log: 'none' as const };
+    const trainer = Trainer.fromText(text, small, { kernels: loadWasmKernelsSync({ variant: 'simd' }) });
+    const tk = trainer.model.kernels as ReturnType<typeof loadWasmKernelsSync>;
+    const first = trainer.evaluate('val');
+    const validated = tk.bytesAllocated;
+    for (let i = 0; i < 20; i++) expect(trainer.evaluate('val')).toBe(first);
+    expect(tk.bytesAllocated).toBe(validated);
+
+    const adder = Trainer.addition(
+      { ...DEFAULT_TRAIN_OPTIONS, task: 'addition', digitLength: 2, seqLength: 10, model: 'lstm', rnnSize: 8, numLayers: 1, batchSize: 20, log: 'none' },
+      { kernels: loadWasmKernelsSync({ variant: 'simd' }) },
+    );
+    const ak = adder.model.kernels as ReturnType<typeof loadWasmKernelsSync>;
+    adder.step();
+    const stepped = ak.bytesAllocated;
+    for (let i = 0; i < 20; i++) adder.step();
+    expect(ak.bytesAllocated).toBe(stepped);
   });
 });

@@ -400,14 +400,20 @@ export class Model {
   // -------------------------------------------------------------------------------------------
   // State
 
-  /** An all-zero state for batch size B (c of length 0 per layer for gru and rnn). */
+  /**
+   * An all-zero state for batch size B (c of length 0 per layer for gru and rnn). Ordinary typed
+   * arrays of the kernels' dtype, which the garbage collector takes back: a pass only copies a
+   * state in (and step() writes it), so it need not live in the kernels' memory, from which
+   * WasmKernels never take memory back (every sampling and validation starts from one).
+   */
   zeroState(B: number): State {
     checkPositiveInt('batch size', B);
     const n = B * this.config.rnnSize;
     const L = this.config.numLayers;
+    const make = (len: number): Float => (this.kernels.dtype === 'float64' ? new Float64Array(len) : new Float32Array(len));
     return {
-      h: Array.from({ length: L }, () => this.kernels.alloc(n)),
-      c: Array.from({ length: L }, () => this.kernels.alloc(this.cell.hasCell ? n : 0)),
+      h: Array.from({ length: L }, () => make(n)),
+      c: Array.from({ length: L }, () => make(this.cell.hasCell ? n : 0)),
     };
   }
 
