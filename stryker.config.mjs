@@ -54,6 +54,14 @@
  * - kernels.ts, matmulDyW and matmulDyTX: `if (false)` for `if (d === 0) continue` (skipping a
  *   zero entry of dY: adding 0·w changes nothing for finite weights and inputs, which the
  *   Trainer guarantees by stopping on a non-finite value).
+ * - reference/ops.ts: `<=` for `<` in the loop heads of linear (rows, and outputs: o = nOut
+ *   writes the next row's first element, which that row then overwrites), lstmCell,
+ *   lstmCellBackward, gruCell (2), gruCellBackward (2), logSoftmaxNll over v (as linear's outputs)
+ *   and logSoftmaxNllBackward over rows (y[B] is undefined: index NaN, ignored): the one extra
+ *   iteration writes past the end of arrays the function itself allocated at their exact size
+ *   (ignored by typed arrays), or where the next iteration writes again.
+ * - reference/models.ts: `s.c` for `s?.c` in checkState (reached only when s.h is an array, so
+ *   s is not null or undefined).
  * - cells.ts: `blocks: [""]` for the RNN's `['a']` (the name of its one block is read by
  *   nothing: the model takes only the count; the gates looked up by name are the LSTM's and
  *   the GRU's).

@@ -287,13 +287,17 @@ describe('reference', () => {
     const params = paramsOf(model);
     const batch = { x: [0, 1, 2, 3, 0, 1], y: [1, 2, 3, 0, 1, 2], batchSize: 2, seqLength: 3 };
     const state = model.zeroState(2);
+    const gru: ModelConfig = { model: 'gru', vocabSize: 4, rnnSize: 2, numLayers: 1 };
+    /** The T = 3 steps of L = 2 masks of B·N = 4 ones, each step passed through `f`. */
+    const masksWith = (f: (m: Float64Array[], t: number) => Float64Array[]) =>
+      Array.from({ length: 3 }, (_, t) => f([new Float64Array(4).fill(1), new Float64Array(4).fill(1)], t));
     type Args = { config?: ModelConfig; params?: ref.Params; batch?: Partial<Batch>; state?: unknown; masks?: unknown; dFinalState?: unknown };
     const run = (o: Args) => () =>
       ref.forwardBackward(o.config ?? config, o.params ?? params, { ...batch, ...o.batch } as Batch, (o.state ?? state) as State, {
         masks: o.masks as ref.Masks,
         dFinalState: o.dFinalState as State,
       });
-    const cases: [ReturnType<typeof run>, RegExp][] = [
+    const cases: [() => unknown, RegExp][] = [
       [run({ batch: { x: [0, 1, 2] } }), /^x must hold B·T = 6 ids, got 3$/],
       [run({ batch: { y: [0, 1, 2, 3, 4, 0] } }), /^y\[4\] = 4 is not an id in \[0, 4\), or −1 \(not scored\)$/],
       [run({ batch: { y: [0, 1, -2, 3, 0, 1] } }), /^y\[2\] = -2 is not an id in \[0, 4\), or −1 \(not scored\)$/],
@@ -315,6 +319,21 @@ describe('reference', () => {
       [run({ state: { h: state.h, c: [state.c[0], new Float64Array(3)] } }), /^state\.c\[1\] must have B·N = 4 values, got 3$/],
       [run({ masks: [[new Float64Array(4), new Float64Array(4)]] }), /^masks must be T = 3 arrays of L = 2 masks of B·N = 4 values/],
       [run({ dFinalState: { h: state.h } }), /^dFinalState must have h and c arrays/],
+      // Missing or half-given arguments still get the message, not a TypeError.
+      [run({ batch: { x: undefined } }), /^x must hold B·T = 6 ids, got undefined$/],
+      [run({ batch: { x: [4, 1, 2, 3, 0, 1] } }), /^x\[0\] = 4 is not an id in \[0, 4\)$/],
+      [() => ref.forwardBackward(config, undefined as unknown as ref.Params, batch, state), /^params embedding\.weight must have 8 values, got undefined$/],
+      [() => ref.forwardBackward(config, params, batch, undefined as unknown as State), /^state must have h and c arrays of L = 2 layers$/],
+      [run({ state: { h: state.h, c: [state.c[0]] } }), /^state must have h and c arrays of L = 2 layers$/],
+      [run({ state: { h: [state.h[0], undefined], c: state.c } }), /^state\.h\[1\] must have B·N = 4 values, got undefined$/],
+      // Masks: right count of steps, one step with a mask missing; right counts, one mask short.
+      [run({ masks: masksWith((m, t) => (t === 2 ? m.slice(1) : m)) }), /^masks must be T = 3 arrays of L = 2 masks of B·N = 4 values$/],
+      [run({ masks: masksWith((m, t) => (t === 1 ? [m[0], m[1].subarray(1)] : m)) }), /^masks must be T = 3 arrays of L = 2 masks of B·N = 4 values$/],
+      // A gru carries h only: its c must be empty.
+      [
+        () => ref.forward(gru, paramsOf(randomModel(gru, 1, 0.5)), batch, { h: [new Float64Array(4)], c: [new Float64Array(4)] }),
+        /^state\.c\[0\] must have 0 \(no cell\) values, got 4$/,
+      ],
     ];
     for (const [fn, message] of cases) {
       expect(fn).toThrow(message);
@@ -324,8 +343,34 @@ describe('reference', () => {
         expect((e as Error).message).not.toContain('\n');
       }
     }
-    // And the happy path of the same arguments runs.
+    // And the happy path of the same arguments runs, with masks of the right shape too.
     expect(run({})().grads.size).toBe(model.parameterNames().length);
+    expect(run({ masks: masksWith((m) => m) })().loss).toBe(run({})().loss);
+  });
+
+  it('6. by hand: log-softmax far from 0, the dropout draw at u = p, a backward called twice', () => {
+    // Log-softmax with logits 800 apart: e^(800 − max) would overflow; shifted by the max it is
+    // exact: logp = [−800, 0], the NLL of target 0 is 800. Small logits: z − log Σ e^z unshifted.
+    const far = ref.logSoftmaxNll(Float64Array.from([0, 800, 1, 1, 2, 3]), [0, -1], 2, 3);
+    expect(Array.from(far.logp.subarray(0, 3))).toEqual([-800, 0, -799]);
+    const lse = Math.log(Math.exp(1) + Math.exp(2) + Math.exp(3));
+    for (let v = 0; v < 3; v++) expect(far.logp[3 + v]).toBeCloseTo(v + 1 - lse, 14);
+    expect([far.nll, far.scored]).toEqual([800, 1]);
+    // Dropout p: drop when u < p, keep (×1/(1−p)) when u ≥ p — so with p equal to the first
+    // draw u of the generator, the first element is kept.
+    const p = new Rng(7).uniform();
+    const masks = ref.dropoutMasks({ model: 'lstm', vocabSize: 3, rnnSize: 1, numLayers: 1, dropout: p }, 1, 1, new Rng(7))!;
+    expect(masks[0][0][0]).toBe(1 / (1 - p));
+    // backward() may be called again (e.g. with a dFinalState): the gradients it returned before
+    // are copies, left as they were.
+    const config: ModelConfig = { model: 'lstm', vocabSize: 3, rnnSize: 2, numLayers: 1 };
+    const model = randomModel(config, 3, 0.5);
+    const pass = ref.forward(config, paramsOf(model), { x: [0, 1, 2], y: [1, 2, 0], batchSize: 1, seqLength: 3 }, model.zeroState(1));
+    const first = pass.backward();
+    const kept = new Map([...first.grads].map(([n, g]) => [n, g.slice()]));
+    const second = pass.backward({ h: [Float64Array.from([1, -1])], c: [Float64Array.from([2, 0.5])] });
+    expect(first.grads).toEqual(kept);
+    expect(second.grads.get('layers.0.h2h.weight')).not.toEqual(kept.get('layers.0.h2h.weight'));
   });
 
   it('5. exported as `reference` from the main module and as grid-lstm/reference; grid-lstm/testing is its own subpath', () => {

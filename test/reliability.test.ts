@@ -6,7 +6,8 @@
  *   cases test/cli.test.ts already covers are not repeated here);
  * - a checkpoint that cannot be written mid-run stops training with a message and leaves the
  *   earlier checkpoints intact;
- * - a NaN or infinite loss or gradient stops training before the weights are touched;
+ * - a NaN or infinite loss or gradient stops training before the weights are touched (the
+ *   in-process cases: test/divergence.test.ts; the CLI's here);
  * (the kernels' numerics at pre-activations of any size: test/numerics.test.ts;
  * readCorpus, the big-corpus loader, against readTextFile + buildVocab + encode: test/corpus.test.ts.)
  *
@@ -20,9 +21,8 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointError, loadCheckpoint, parseCheckpoint } from '../src/train/checkpoint.js';
 import { buildVocab, encode, readTextFile, trainingTooShortMessage } from '../src/train/data.js';
-import { type Float, TsKernels } from '../src/nn/kernels.js';
 import { parseSafetensors, writeSafetensors } from '../src/train/safetensors.js';
-import { DEFAULT_TRAIN_OPTIONS, type TrainOptions, Trainer, TrainingDivergedError, checkTrainingFits } from '../src/train/train.js';
+import { DEFAULT_TRAIN_OPTIONS, type TrainOptions, Trainer, checkTrainingFits } from '../src/train/train.js';
 import { runs } from './helpers/arbitraries.js';
 import { CLI, expectOneLineUsageError, runCli } from './helpers/cli.js';
 
@@ -499,96 +499,10 @@ describe('checkpoints that cannot be written', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Divergence: NaN or infinite loss, gradient or weights
+// Divergence: NaN or infinite loss, gradient or weights (in-process: test/divergence.test.ts)
 // ---------------------------------------------------------------------------------------------
 
-/** TS kernels that can poison the next backward (a NaN/∞ gradient) or forward (a NaN loss). */
-class FaultyKernels extends TsKernels {
-  poisonGradient: number | null = null;
-  poisonLoss = false;
-  constructor() {
-    super('float32');
-  }
-  override lstmBackward(gates: Float, cPrev: Float, tc: Float, dh: Float, dc: Float, dGates: Float, dcPrev: Float, M: number, N: number): void {
-    super.lstmBackward(gates, cPrev, tc, dh, dc, dGates, dcPrev, M, N);
-    if (this.poisonGradient !== null) {
-      dGates[0] = this.poisonGradient;
-      this.poisonGradient = null;
-    }
-  }
-  override logSoftmaxNll(logits: Float, targets: Int32Array, M: number, V: number): number {
-    const nll = super.logSoftmaxNll(logits, targets, M, V);
-    return this.poisonLoss ? NaN : nll;
-  }
-}
-
 describe('a NaN or infinite loss or gradient stops training before the weights change', () => {
-  for (const [what, poison, re] of [
-    ['a NaN gradient', (k: FaultyKernels) => (k.poisonGradient = NaN), /the gradient of .* at element \d+ is NaN \(the loss was [\d.]+\)/],
-    ['an infinite gradient (which clipping would have hidden)', (k: FaultyKernels) => (k.poisonGradient = Infinity), /the gradient of .* at element \d+ is (NaN|-?Infinity)/],
-    ['a NaN loss', (k: FaultyKernels) => (k.poisonLoss = true), /the loss NaN is not a number/],
-  ] as [string, (k: FaultyKernels) => void, RegExp][]) {
-    it(what, () => {
-      const kernels = new FaultyKernels();
-      const t = Trainer.fromText(TEXT, tinyOptions({ maxSteps: 10, evalValEvery: 1, checkpointDir: join(dir, `diverge-${what.length}`) }), { kernels });
-      // Poisoned once the checkpoint of iteration 2 is written: step 3 goes wrong.
-      const out = t.run({ onCheckpoint: () => t.iteration === 2 && poison(kernels) });
-      expect(out.status).toBe('diverged');
-      if (out.status !== 'diverged') return;
-      expect(out.iteration).toBe(3);
-      expect(out.message).toMatch(/^training stopped at iteration 3: /);
-      expect(out.message).toMatch(re);
-      expect(out.message).toMatch(/try a lower --learning-rate \(now 0\.002\) or a smaller --grad-clip \(now 5\); the weights were not updated; the last good checkpoint is /);
-      // Nothing moved: the weights, the optimiser and the data position equal the last checkpoint's.
-      const ck = loadCheckpoint(out.checkpoint!);
-      expect(ck.training?.iteration).toBe(2);
-      expect(t.iteration).toBe(2);
-      expect(Buffer.from(new Float32Array(t.model.params).buffer).equals(Buffer.from(ck.model.params.buffer))).toBe(true);
-      expect(Buffer.from(new Float32Array(t.optimizer.state.get('m')!).buffer).equals(Buffer.from(ck.optimizerState.get('m')!.buffer))).toBe(true);
-      expect(t.loader.batchIx).toEqual(ck.training?.batchIx);
-      // Training can go on from here in memory (e.g. with a lower learning rate).
-      kernels.poisonLoss = false;
-      expect(t.step().iteration).toBe(3);
-    });
-  }
-
-  it('a NaN validation loss stops the run without writing a checkpoint for it', () => {
-    const kernels = new FaultyKernels();
-    const t = Trainer.fromText(TEXT, tinyOptions({ maxSteps: 10, checkpointDir: join(dir, 'diverge-val') }), { kernels });
-    const out = t.run({ onStep: (s) => s.iteration === 2 && (kernels.poisonLoss = true) });
-    expect(out.status).toBe('diverged');
-    if (out.status !== 'diverged') return;
-    expect(out.message).toMatch(/^training stopped at iteration 2: the validation loss is NaN; try a lower --learning-rate .*; no checkpoint was written for it; the last good checkpoint is /);
-    expect(loadCheckpoint(out.checkpoint!).training?.iteration).toBe(1);
-  });
-
-  it('Trainer.step throws TrainingDivergedError (for callers that drive the steps themselves)', () => {
-    const kernels = new FaultyKernels();
-    const t = Trainer.fromText(TEXT, tinyOptions(), { kernels });
-    kernels.poisonGradient = NaN;
-    expect(() => t.step()).toThrow(TrainingDivergedError);
-    expect(() => t.step()).not.toThrow();
-  });
-
-  it('the gradient check also covers the suggestion when clipping is off', () => {
-    const kernels = new FaultyKernels();
-    const t = Trainer.fromText(TEXT, tinyOptions({ gradClip: 0, maxSteps: 3, checkpointDir: join(dir, 'diverge-noclip') }), { kernels });
-    kernels.poisonGradient = NaN;
-    const out = t.run();
-    expect(out.status).toBe('diverged');
-    if (out.status === 'diverged') expect(out.message).toMatch(/or a --grad-clip such as 5; the weights were not updated; no checkpoint was saved in this run/);
-  });
-
-  it('a huge learning rate: weights overflowing stop the run; no checkpoint on disk holds a non-finite value', () => {
-    const ckDir = join(dir, 'huge-lr');
-    const t = Trainer.fromText(TEXT, tinyOptions({ optim: 'sgd', learningRate: 1e37, gradClip: 0, maxSteps: 50, checkpointDir: ckDir }));
-    const out = t.run();
-    expect(out.status).toBe('diverged');
-    if (out.status !== 'diverged') return;
-    expect(out.message).toMatch(/^training stopped at iteration \d+: .*(not a number|not finite|Infinity|NaN|exceeds 3×).*; try a lower --learning-rate \(now 1e\+37\)/);
-    for (const f of readdirSync(ckDir).filter((f) => f.endsWith('.safetensors'))) loadCheckpoint(join(ckDir, f)); // not the loss log
-  });
-
   it.concurrent('through the CLI: exit 1, one line naming the iteration and the fix, the last good checkpoint loads', async () => {
     const r = await run(['train', '--data', dataFile, ...TINY, '--optim', 'sgd', '--learning-rate', '1e37', '--grad-clip', '0', '--max-steps', '50', '--eval-val-every', '1', '--checkpoint-dir', 'huge-lr-cli', '--print-every', '1000']);
     expect(r.code).toBe(1);
