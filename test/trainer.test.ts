@@ -15,7 +15,9 @@
 import { describe, expect, it } from 'vitest';
 import { Model, type State } from '../src/nn/model.js';
 import { TsKernels } from '../src/nn/kernels.js';
-import { DEFAULT_TRAIN_OPTIONS, MemoryCheckpointStore, type TrainOptions, Trainer } from '../src/train/train-core.js';
+import { DEFAULT_TRAIN_OPTIONS, MemoryCheckpointStore, type TrainOptions, Trainer, validateTrainOptions } from '../src/train/train-core.js';
+import { parseCheckpoint } from '../src/train/checkpoint-core.js';
+import { type Corpus, buildVocab, corpusFromText } from '../src/train/data-core.js';
 import { FOX_TEXT } from './helpers/tiny-run.js';
 
 // 660 characters, B 2 × T 8: 41 batches; 0.5 / 0.25 gives 20 train, 10 val and 11 test batches.
@@ -216,5 +218,185 @@ describe('Trainer.run', () => {
     const n = t.loader.splitSizes.val; // 10
     expect(progress).toEqual(Array.from({ length: n + 1 }, (_, k) => [k, n]));
     expect(asked).toBe(2 + (n - 1)); // 2 steps, then after each validation batch but the last
+  });
+});
+
+describe('validateTrainOptions: each option at its bounds, one message naming the flag', () => {
+  const ok = (o: Partial<TrainOptions>) => expect(() => validateTrainOptions({ ...DEFAULT_TRAIN_OPTIONS, ...o }), JSON.stringify(o)).not.toThrow();
+  const bad = (o: Partial<TrainOptions>, message: string) =>
+    expect(() => validateTrainOptions({ ...DEFAULT_TRAIN_OPTIONS, ...o } as TrainOptions), JSON.stringify(o)).toThrow(message);
+
+  it('whole numbers > 0', () => {
+    for (const [key, flag] of [
+      ['rnnSize', '--rnn-size'], ['numLayers', '--num-layers'], ['seqLength', '--seq-length'], ['batchSize', '--batch-size'],
+      ['printEvery', '--print-every'], ['evalValEvery', '--eval-val-every'], ['maxSteps', '--max-steps'],
+    ] as const) {
+      ok({ [key]: 1 });
+      for (const v of [0, -3, 1.5, '2' as unknown as number]) bad({ [key]: v }, `${flag} must be a whole number > 0, got ${v}`);
+    }
+    ok({ maxSteps: null });
+  });
+
+  it('numbers in their ranges, and the end each range excludes', () => {
+    const cases: [keyof TrainOptions, number[], number[], string][] = [
+      ['dropout', [0, 0.999], [-0.001, 1], '--dropout must be in [0, 1)'],
+      ['learningRate', [1e-12], [0, -1], '--learning-rate must be a number > 0'],
+      ['learningRateDecay', [1, 1e-9], [0, 1.001], '--learning-rate-decay must be in (0, 1]'],
+      ['learningRateDecayAfter', [0, 2.5], [-0.5], '--learning-rate-decay-after must be a number ≥ 0'],
+      ['decayRate', [0, 0.999], [-0.1, 1], '--decay-rate must be in [0, 1)'],
+      ['maxEpochs', [0.01], [0, -1], '--max-epochs must be a number > 0'],
+      ['gradClip', [0, 5], [-0.1], '--grad-clip must be a number ≥ 0 (0 disables clipping)'],
+      ['seed', [0, -7], [1.5], '--seed must be a whole number'],
+      ['patience', [0, 3], [-1, 0.5], '--patience must be a whole number ≥ 0 (0: never stop early)'],
+      ['threads', [1, 256], [0, 257, 2.5], '--threads must be a whole number from 1 to 256'],
+    ];
+    for (const [key, good, wrong, message] of cases) {
+      for (const v of good) ok({ [key]: v });
+      for (const v of [...wrong, NaN, Infinity]) bad({ [key]: v }, `${message}, got ${v}`);
+      bad({ [key]: '1' as unknown as number }, `${message}, got 1`);
+    }
+    // The split fractions: each in (0, 1], their sum at most 1.
+    ok({ trainFrac: 1e-3, valFrac: 1e-3 });
+    ok({ trainFrac: 0.95, valFrac: 0.05 });
+    ok({ trainFrac: 0.7, valFrac: 0.3 });
+    bad({ trainFrac: 0 }, '--train-frac must be in (0, 1], got 0');
+    bad({ trainFrac: 1.5 }, '--train-frac must be in (0, 1], got 1.5');
+    bad({ valFrac: 0 }, '--val-frac must be in (0, 1] (validation needs a val split), got 0');
+    bad({ valFrac: 1.01 }, '--val-frac must be in (0, 1] (validation needs a val split), got 1.01');
+    bad({ trainFrac: 0.7, valFrac: 0.31 }, '--train-frac + --val-frac must be at most 1, got 0.7 + 0.31');
+    bad({ trainFrac: 1, valFrac: 1e-6 }, '--train-frac + --val-frac must be at most 1, got 1 + 0.000001');
+  });
+
+  it('the words: model, task, encoding, optim, keep, log', () => {
+    for (const model of ['grid_lstm', 'lstm', 'gru', 'rnn'] as const) ok({ model });
+    bad({ model: 'LSTM' as TrainOptions['model'] }, '--model must be one of grid_lstm, lstm, gru, rnn, got LSTM');
+    ok({ task: 'addition', digitLength: 2, seqLength: 20 });
+    bad({ task: 'sum' as TrainOptions['task'] }, '--task must be char or addition, got "sum"');
+    bad({ task: 'addition', digitLength: 2, seqLength: 5 }, '--seq-length 5 is too short');
+    ok({ encoding: 'latin1' });
+    bad({ encoding: 'ascii' as TrainOptions['encoding'] }, '--encoding must be utf8 or latin1, got ascii');
+    for (const optim of ['rmsprop', 'adam', 'sgd'] as const) ok({ optim });
+    bad({ optim: 'adagrad' as TrainOptions['optim'] }, '--optim must be rmsprop, adam or sgd, got adagrad');
+    for (const keep of ['all', 'best', 'last-1', 'last-10'] as const) ok({ keep });
+    for (const keep of ['last-0', 'last-01', 'last-', 'newest', 3]) {
+      bad({ keep: keep as TrainOptions['keep'] }, `--keep must be all, best or last-N with N ≥ 1, got ${JSON.stringify(keep)}`);
+    }
+    ok({ log: 'none' });
+    bad({ log: 'json' as TrainOptions['log'] }, '--log must be csv or none, got "json"');
+  });
+});
+
+describe('Trainer.resume', () => {
+  /** A run of `steps` steps (rmsprop: an optimiser state to restore), its checkpoint parsed back. */
+  function saved(steps: number, over: Partial<TrainOptions> = {}) {
+    const t = newTrainer({ optim: 'rmsprop', learningRate: 2e-3, evalValEvery: 2, maxSteps: 100, ...over });
+    for (let k = 0; k < steps; k++) t.step();
+    t.history.val.push([2, 3.25]);
+    t.bestValLoss = 3.25;
+    t.checkpoints = [{ name: 'lm_a.safetensors', iteration: 2, valLoss: 3.25 }];
+    t.loader.batchIx.val = 4;
+    t.loader.batchIx.test = 10;
+    const parse = () => parseCheckpoint(t.checkpointBytes(), 'ck', { dtype: 'float64' });
+    return { t, parse };
+  }
+
+  it('restores what the next step needs: iteration, rate, optimiser state, generator, positions, history, carry', () => {
+    const { t, parse } = saved(3);
+    const ck = parse();
+    // (Contents not read from a file may list other names: they are never the run's to delete.)
+    ck.training!.checkpoints!.push({ name: '../notes.txt', iteration: 2, valLoss: null });
+    const r = Trainer.resume(FOX_TEXT, ck);
+    expect(r.iteration).toBe(3);
+    expect(r.optimizer.learningRate).toBe(t.optimizer.learningRate);
+    expect(r.optimizer.stepCount).toBe(3);
+    expect(Array.from(r.optimizer.state.get('m')!)).toEqual(Array.from(t.optimizer.state.get('m')!, Math.fround)); // saved as float32
+    expect(Array.from(r.optimizer.state.get('m')!).some((v) => v !== 0)).toBe(true);
+    expect(r.model.rng.state).toBe(t.model.rng.state);
+    expect(r.loader.batchIx).toEqual({ train: 3, val: 4, test: 10 });
+    expect(r.loader.batchIx).not.toBe(ck.training!.batchIx);
+    expect(r.history.train).toEqual(t.history.train);
+    expect(r.history.val).toEqual([[2, 3.25]]);
+    expect(r.history.lr).toEqual([[0, 2e-3]]);
+    expect(r.bestValLoss).toBe(3.25);
+    // The files --keep may delete: the checkpoints' names only, in the same directory only.
+    expect(r.checkpoints).toEqual([{ name: 'lm_a.safetensors', iteration: 2, valLoss: 3.25 }]);
+    expect(Trainer.resume(FOX_TEXT, parse(), { checkpointDir: 'elsewhere' }).checkpoints).toEqual([]);
+    expect(flat(r.carry)).toEqual(flat(t.carry).map(Math.fround)); // saved as float32
+    expect(flat(r.carry).some((v) => v !== 0)).toBe(true);
+    expect([r.threadsChange, r.learningRateChange]).toEqual([null, null]);
+    // The histories are copies: the resumed run's steps leave the checkpoint's alone.
+    r.step();
+    expect(ck.training!.history.train).toHaveLength(3);
+    expect(r.history.train.map(([i]) => i)).toEqual([1, 2, 3, 4]);
+    // Absent from old checkpoints: history.lr (the run's own rate), bestValLoss (none), checkpoints (none).
+    const old = parse();
+    delete old.training!.history.lr;
+    delete old.training!.bestValLoss;
+    delete old.training!.checkpoints;
+    const o = Trainer.resume(FOX_TEXT, old);
+    expect([o.history.lr, o.bestValLoss, o.checkpoints]).toEqual([[[0, 2e-3]], null, []]);
+    // The text may be given as a corpus of the checkpoint's vocabulary.
+    expect(Trainer.resume(corpusFromText(FOX_TEXT, old.vocab), parse()).iteration).toBe(3);
+  });
+
+  it('changes only what may change; the rest, restated, is accepted', () => {
+    const { parse } = saved(2);
+    const changes: Partial<TrainOptions> = {
+      maxEpochs: 3, maxSteps: 7, printEvery: 5, evalValEvery: 4, checkpointDir: 'cv2', savefile: 'x', data: 'other.txt',
+      encoding: 'latin1', keep: 'best', patience: 2, log: 'none', threads: 1,
+    };
+    const r = Trainer.resume(FOX_TEXT, parse(), { ...changes, rnnSize: 4, optim: 'rmsprop', seed: 123, learningRate: undefined });
+    expect(r.options).toMatchObject(changes);
+    expect(r.options.rnnSize).toBe(4);
+    for (const [key, value, flag, was] of [
+      ['rnnSize', 8, '--rnn-size', '4'], ['optim', 'adam', '--optim', '"rmsprop"'], ['seed', 1, '--seed', '123'],
+      ['gradClip', 1, '--grad-clip', '0.02'], ['batchSize', 1, '--batch-size', '2'],
+    ] as const) {
+      expect(() => Trainer.resume(FOX_TEXT, parse(), { [key]: value })).toThrow(
+        `${flag} cannot change when resuming (the run used ${was}); drop it, or use --init-from to start a new run from these weights`,
+      );
+    }
+  });
+
+  it('refuses a checkpoint it cannot resume exactly, and other data, with one line each', () => {
+    const { parse } = saved(2);
+    const inconsistent = (what: string) =>
+      `the checkpoint is inconsistent: ${what}; it cannot be resumed exactly, but --init-from can start a new run from its weights`;
+    const edit = (f: (ck: ReturnType<typeof parse>) => void) => {
+      const ck = parse();
+      f(ck);
+      return ck;
+    };
+    const opts = (ck: ReturnType<typeof parse>) => ck.training!.options as Record<string, unknown>;
+    const cases: [ReturnType<typeof parse>, string | Corpus | null, string][] = [
+      [edit((ck) => (ck.training = null)), FOX_TEXT, 'this checkpoint has no training state (it holds weights only); use --init-from to start a new run from it'],
+      [edit((ck) => (opts(ck).rnnSize = 0)), FOX_TEXT, inconsistent('its saved training options are not valid (--rnn-size must be a whole number > 0, got 0)')],
+      [edit((ck) => (opts(ck).rnnSize = 5)), FOX_TEXT, inconsistent('its training options say --rnn-size 5 but its config says 4')],
+      [edit((ck) => (opts(ck).model = 'gru')), FOX_TEXT, inconsistent('its training options say --model "gru" but its config says "lstm"')],
+      [edit((ck) => (opts(ck).numLayers = 1)), FOX_TEXT, inconsistent('its training options say --num-layers 1 but its config says 2')],
+      [edit((ck) => (opts(ck).dropout = 0.5)), FOX_TEXT, inconsistent('its training options say --dropout 0.5 but its config says 0')],
+      [edit((ck) => (opts(ck).optim = 'adam')), FOX_TEXT, inconsistent("its training options say --optim adam but its optimiser state is rmsprop's")],
+      [edit((ck) => (ck.carry!.batchSize = 3)), FOX_TEXT, inconsistent('its carried state is for --batch-size 3 but its options say 2')],
+      [edit((ck) => (ck.task = { kind: 'addition', digitLength: 1, seqLength: 8 })), FOX_TEXT, inconsistent('its training options say --task char but its config says addition')],
+      [edit(() => {}), null, 'resuming a run on a text needs the text'],
+      [edit(() => {}), { ids: new Uint16Array(700), vocab: buildVocab('ab') }, "the corpus must be encoded with the checkpoint's vocabulary to resume"],
+      [edit(() => {}), FOX_TEXT.slice(0, 600), 'the data gives 37 batches but the run had 41; resume with the same --data as the original run'],
+      [edit((ck) => (ck.training!.batchIx.val = 10)), FOX_TEXT, "the checkpoint's data position (val batch 10) is outside the 10-batch val split of this data; resume with the same --data as the original run"],
+      [edit((ck) => (ck.training!.batchIx.train = 20)), FOX_TEXT, "the checkpoint's data position (train batch 20) is outside the 20-batch train split"],
+      [edit((ck) => (ck.training!.batchIx.test = 11)), FOX_TEXT, "the checkpoint's data position (test batch 11) is outside the 11-batch test split"],
+      [edit((ck) => ck.optimizerState.delete('m')), FOX_TEXT, 'the checkpoint lacks the optimizer state tensor optimizer.m; it cannot be resumed exactly'],
+    ];
+    for (const [ck, text, message] of cases) expect(() => Trainer.resume(text, ck), message).toThrow(message);
+    // A grid_lstm's --tie-weights is part of its shape too.
+    const grid = newTrainer({ model: 'grid_lstm', tieWeights: true });
+    const g = parseCheckpoint(grid.checkpointBytes(), 'ck', { dtype: 'float64' });
+    (g.training!.options as Record<string, unknown>).tieWeights = false;
+    expect(() => Trainer.resume(FOX_TEXT, g)).toThrow(inconsistent('its training options say --tie-weights false but its config says true'));
+    // Without a test split, position 0 of it is still valid.
+    const noTest = saved(1, { trainFrac: 0.75, valFrac: 0.25 });
+    expect(noTest.t.loader.splitSizes.test).toBe(0);
+    const ck = noTest.parse();
+    ck.training!.batchIx.test = 0;
+    expect(Trainer.resume(FOX_TEXT, ck).loader.batchIx.test).toBe(0);
   });
 });
