@@ -14,7 +14,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Model, type State } from '../src/nn/model.js';
-import { TsKernels } from '../src/nn/kernels.js';
+import { type Float, TsKernels } from '../src/nn/kernels.js';
 import { DEFAULT_TRAIN_OPTIONS, MemoryCheckpointStore, type TrainOptions, Trainer, validateTrainOptions } from '../src/train/train-core.js';
 import { parseCheckpoint } from '../src/train/checkpoint-core.js';
 import { type Corpus, buildVocab, corpusFromText } from '../src/train/data-core.js';
@@ -398,5 +398,77 @@ describe('Trainer.resume', () => {
     const ck = noTest.parse();
     ck.training!.batchIx.test = 0;
     expect(Trainer.resume(FOX_TEXT, ck).loader.batchIx.test).toBe(0);
+  });
+});
+
+describe('Trainer.run: how a run ends', () => {
+  /** Memory that fails every write from the `failFrom`-th on (1-based). */
+  class FailingStore extends MemoryCheckpointStore {
+    writes = 0;
+    constructor(readonly failFrom: number) {
+      super();
+    }
+    override write(path: string, bytes: Uint8Array): void {
+      if (++this.writes >= this.failFrom) throw new Error(`cannot write ${path}: disk full`);
+      super.write(path, bytes);
+    }
+  }
+
+  it('a checkpoint that cannot be written: failed, with the last one written (or none) and what to do', () => {
+    const t = newTrainer({ maxSteps: 10, evalValEvery: 2 });
+    t.store = new FailingStore(2);
+    const out = t.run();
+    expect(out.status).toBe('failed');
+    if (out.status !== 'failed') return;
+    const first = 'cv/lm_lstm_epoch0.10_' + t.history.val[0][1].toFixed(4) + '.safetensors';
+    expect([out.iteration, out.checkpoint, t.lastCheckpoint]).toEqual([4, first, first]);
+    expect(out.message).toBe(
+      `training stopped at iteration 4: cannot write cv/lm_lstm_epoch0.20_${t.history.val[1][1].toFixed(4)}.safetensors: disk full; ` +
+        `the last checkpoint written, ${first}, is intact: fix the problem and continue with --resume ${first}`,
+    );
+    const none = newTrainer({ maxSteps: 10, evalValEvery: 2 });
+    none.store = new FailingStore(1);
+    const out2 = none.run();
+    expect(out2).toMatchObject({ status: 'failed', iteration: 2, checkpoint: null });
+    expect(out2.status === 'failed' && out2.message).toMatch(/^training stopped at iteration 2: cannot write .*: disk full; no checkpoint was written in this run; fix the problem and start again$/);
+  });
+
+  it('a stop right after a validation\'s checkpoint returns that checkpoint; a stop later writes an interrupted one', () => {
+    const t = newTrainer({ maxSteps: 10, evalValEvery: 2 });
+    let stop = false;
+    const out = t.run({ onCheckpoint: () => (stop = true), shouldStop: () => stop });
+    expect(out).toEqual({ status: 'stopped', checkpoint: t.lastCheckpoint });
+    expect(t.iteration).toBe(2);
+    expect((t.store as MemoryCheckpointStore).files.size).toBe(1);
+    expect(out.status === 'stopped' && out.checkpoint).toMatch(/_epoch0\.10_\d\.\d{4}\.safetensors$/);
+    // The interrupted one is tagged so, at the epoch of its iteration.
+    const u = newTrainer({ maxSteps: 10, evalValEvery: 2 });
+    const out2 = u.run({ shouldStop: () => u.iteration === 3 });
+    expect(out2).toEqual({ status: 'stopped', checkpoint: 'cv/lm_lstm_epoch0.15_interrupted.safetensors' });
+    expect((u.store as MemoryCheckpointStore).files.size).toBe(2);
+    expect(u.checkpoints.map((r) => [r.iteration, r.valLoss])).toEqual([[2, u.history.val[0][1]], [3, null]]);
+  });
+
+  it('a loss above 3× the first loss of the run: diverged, the step applied, the last good checkpoint named', () => {
+    class Blowup extends TsKernels {
+      factor = 1;
+      override logSoftmaxNll(logits: Float, targets: Int32Array, M: number, V: number): number {
+        return this.factor * super.logSoftmaxNll(logits, targets, M, V);
+      }
+    }
+    const kernels = new Blowup('float64');
+    const t = Trainer.fromText(FOX_TEXT, options({ maxSteps: 10, evalValEvery: 2 }), { kernels });
+    const out = t.run({ onStep: (s) => (kernels.factor = s.iteration === 2 ? 2.9 : s.iteration === 3 ? 3.1 : 1) });
+    // Step 3's loss is 2.9 × its own (not > 3× the first): only step 4's, at 3.1 ×, stops the run.
+    expect(out.status).toBe('diverged');
+    if (out.status !== 'diverged') return;
+    const first = t.history.train[0][1];
+    expect([out.iteration, t.iteration, out.loss]).toEqual([4, 4, t.history.train[3][1]]);
+    expect(out.loss).toBeGreaterThan(3 * first);
+    expect(out.checkpoint).toBe(t.lastCheckpoint);
+    expect(out.message).toBe(
+      `training stopped at iteration 4: the loss ${out.loss} exceeds 3× the first loss (${first.toFixed(4)}); ` +
+        `try a lower --learning-rate (now 0.5) or a smaller --grad-clip (now 0.02); this step was applied; the last good checkpoint is ${t.lastCheckpoint}`,
+    );
   });
 });
