@@ -12,10 +12,19 @@
  *  3. When a run stops (max_epochs, --max-steps), when it validates (every eval_val_every and at
  *     the end) and what the history and the outcome hold.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Model, type State } from '../src/nn/model.js';
 import { type Float, TsKernels } from '../src/nn/kernels.js';
-import { DEFAULT_TRAIN_OPTIONS, MemoryCheckpointStore, type TrainOptions, Trainer, validateTrainOptions } from '../src/train/train-core.js';
+import {
+  type CheckpointStore,
+  DEFAULT_TRAIN_OPTIONS,
+  LOG_HEADER,
+  LOG_HEADER_ADDITION,
+  MemoryCheckpointStore,
+  type TrainOptions,
+  Trainer,
+  validateTrainOptions,
+} from '../src/train/train-core.js';
 import { parseCheckpoint } from '../src/train/checkpoint-core.js';
 import { type Corpus, buildVocab, corpusFromText } from '../src/train/data-core.js';
 import { FOX_TEXT } from './helpers/tiny-run.js';
@@ -470,5 +479,188 @@ describe('Trainer.run: how a run ends', () => {
       `training stopped at iteration 4: the loss ${out.loss} exceeds 3× the first loss (${first.toFixed(4)}); ` +
         `try a lower --learning-rate (now 0.5) or a smaller --grad-clip (now 0.02); this step was applied; the last good checkpoint is ${t.lastCheckpoint}`,
     );
+  });
+});
+
+describe('Trainer.run: the bookkeeping around the steps', () => {
+  /** Memory that records what the run does with the store: prepares, the log's lines, closes. */
+  class RecordingStore implements CheckpointStore {
+    readonly memory = new MemoryCheckpointStore();
+    prepared: string[] = [];
+    opened: { path: string; lines: string[] }[] = [];
+    appended: string[] = [];
+    closed = 0;
+    write = (path: string, bytes: Uint8Array) => this.memory.write(path, bytes);
+    read = (path: string) => this.memory.read(path);
+    remove = (path: string) => this.memory.remove(path);
+    exists = (path: string) => this.memory.exists(path);
+    prepare(dir: string): void {
+      this.prepared.push(dir);
+    }
+    openLog(path: string, lines: string[]): { append(line: string): void; close(): void } {
+      this.opened.push({ path, lines });
+      return { append: (l) => this.appended.push(l), close: () => this.closed++ };
+    }
+  }
+
+  it('validationsSinceBest: validations after the lowest (a tie is no new best); 0 with none', () => {
+    const t = newTrainer();
+    const since = (val: [number, number][]) => ((t.history.val = val), t.validationsSinceBest);
+    expect(since([])).toBe(0);
+    expect(since([[2, 1.5]])).toBe(0);
+    expect(since([[2, 1.0], [4, 2.0], [6, 1.5]])).toBe(2);
+    expect(since([[2, 1.0], [4, 1.0]])).toBe(1);
+    expect(since([[2, 3.0], [4, 1.0], [6, 1.0], [8, 0.5]])).toBe(0);
+    expect(since([[2, 3.0], [4, 1.0], [6, 2.0]])).toBe(1);
+  });
+
+  it('the loss log: opened with logLines() at the start, a row per step and validation, closed at the end; none with --log none', () => {
+    const t = newTrainer({ maxSteps: 5, evalValEvery: 2, savefile: 'run' });
+    const store = new RecordingStore();
+    t.store = store;
+    t.checkCheckpointDir();
+    t.run();
+    expect(store.prepared).toEqual(['cv']); // checked once, not again by run()
+    expect(store.opened).toEqual([{ path: 'cv/run.log.csv', lines: ['iteration,epoch,train_loss,val_loss,learning_rate'] }]);
+    expect([LOG_HEADER, ...store.appended]).toEqual(t.logLines());
+    expect(store.appended.map((l) => l.split(',').slice(0, 2).join(','))).toEqual(
+      ['1,0.05', '2,0.1', '2,0.1', '3,0.15', '4,0.2', '4,0.2', '5,0.25', '5,0.25'],
+    );
+    expect(store.closed).toBe(1);
+    const quiet = newTrainer({ maxSteps: 2, log: 'none' });
+    const s2 = new RecordingStore();
+    quiet.store = s2;
+    quiet.run();
+    expect([s2.prepared, s2.opened, quiet.logPath]).toEqual([['cv'], [], null]);
+  });
+
+  it('logLines replays the rates the steps used: decays from the end of epoch learning-rate-decay-after', () => {
+    const t = newTrainer({ learningRateDecay: 0.5, learningRateDecayAfter: 2, maxSteps: 61, evalValEvery: 1000 });
+    const used: number[] = [];
+    t.run({ onStep: () => used.push(NaN) }); // (the count only)
+    const rates = t.logLines().slice(1).map((l) => l.split(',')).filter((f) => f[2] !== '').map((f) => Number(f[4]));
+    // 0.5 for epochs 1 and 2 (steps 1-40), 0.25 for epoch 3 (41-60), 0.125 from step 61.
+    expect(rates).toEqual([...new Array(40).fill(0.5), ...new Array(20).fill(0.25), 0.125]);
+    expect(used).toHaveLength(61);
+    // A history without rates (lr empty): the run's own rate.
+    t.history.lr = [];
+    expect(t.logLines()[1].split(',')[4]).toBe('0.5');
+  });
+
+  it('the addition task\'s log: its header and accuracy columns, a step\'s empty', () => {
+    const t = Trainer.addition(options({ task: 'addition', digitLength: 1, seqLength: 8, maxSteps: 2, evalValEvery: 2 }), { kernels: new TsKernels('float64') });
+    const store = new RecordingStore();
+    t.store = store;
+    t.run();
+    expect(store.opened[0].lines).toEqual([LOG_HEADER_ADDITION]);
+    const [step, , val] = store.appended.map((l) => l.split(','));
+    expect(step).toHaveLength(7);
+    expect(step.slice(5)).toEqual(['', '']);
+    expect(val.slice(5).map(Number)).toEqual([t.lastAccuracy!.chars, t.lastAccuracy!.numbers]);
+    expect(t.history.accuracy).toEqual([[2, t.lastAccuracy!.chars, t.lastAccuracy!.numbers]]);
+    expect(t.logLines()).toEqual([LOG_HEADER_ADDITION, ...store.appended]);
+  });
+
+  it('warnings go to the platform\'s warn without an onWarning hook', () => {
+    class Undeletable extends MemoryCheckpointStore {
+      override remove(): boolean {
+        throw new Error('read-only');
+      }
+    }
+    const t = newTrainer({ maxSteps: 4, evalValEvery: 2, keep: 'last-1' });
+    t.store = new Undeletable();
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      expect(t.run().status).toBe('done');
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0][0])).toMatch(/^cannot delete the old checkpoint cv\/lm_lstm_epoch0\.10_.*\.safetensors \(--keep last-1\): read-only$/);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('onEval: the validation\'s wall time in seconds', () => {
+    const t = newTrainer({ maxSteps: 1 });
+    const t0 = performance.now();
+    let seconds = NaN;
+    t.run({ onEval: (e) => (seconds = e.seconds) });
+    expect(seconds).toBeGreaterThanOrEqual(0);
+    expect(seconds).toBeLessThanOrEqual((performance.now() - t0) / 1000);
+  });
+
+  it('runAsync: the same run as run(), and the event loop turns between steps (a timer can stop it)', async () => {
+    const [a, b] = [newTrainer({ maxSteps: 4, evalValEvery: 2 }), newTrainer({ maxSteps: 4, evalValEvery: 2 })];
+    const outA = a.run();
+    const outB = await b.runAsync();
+    expect(outB).toEqual(outA);
+    expect(b.history).toEqual(a.history);
+    let stop = false;
+    const c = newTrainer({ maxSteps: 1000, evalValEvery: 1000 });
+    setTimeout(() => (stop = true), 0);
+    const outC = await c.runAsync({ shouldStop: () => stop });
+    expect(outC.status).toBe('stopped');
+    expect(c.iteration).toBeLessThan(1000);
+  });
+
+  it('an error that is not a divergence propagates; a loss of exactly 3× the first does not stop the run', () => {
+    class Faulty extends TsKernels {
+      at: ((nll: number) => number) | null = null;
+      override logSoftmaxNll(logits: Float, targets: Int32Array, M: number, V: number): number {
+        const nll = super.logSoftmaxNll(logits, targets, M, V);
+        return this.at ? this.at(nll) : nll;
+      }
+    }
+    const k = new Faulty('float64');
+    const t = Trainer.fromText(FOX_TEXT, options({ maxSteps: 10, evalValEvery: 100 }), { kernels: k });
+    expect(() =>
+      t.run({
+        onStep: () => {
+          k.at = () => {
+            throw new Error('a kernel failed');
+          };
+        },
+      }),
+    ).toThrow('a kernel failed');
+    const u = Trainer.fromText(FOX_TEXT, options({ maxSteps: 3, evalValEvery: 100 }), { kernels: k });
+    k.at = null;
+    // Step 2's loss: exactly 3× step 1's (B·T = 16 targets: the sum ÷ 16 is exact).
+    const out = u.run({ onStep: (s) => (k.at = s.iteration === 1 ? () => 3 * s.loss * 16 : null) });
+    expect(u.history.train[1][1]).toBe(3 * u.history.train[0][1]);
+    expect(out.status).toBe('done');
+  });
+
+  it('a stop whose checkpoint cannot be written: failed; a checkpoint saved by hand before run() is not the stop\'s', () => {
+    const t = newTrainer({ maxSteps: 10 });
+    t.step();
+    t.store = new (class extends MemoryCheckpointStore {
+      override write(): void {
+        throw new Error('cannot write: read-only');
+      }
+    })();
+    const out = t.run({ shouldStop: () => true });
+    expect(out).toMatchObject({ status: 'failed', iteration: 1, checkpoint: null });
+    const u = newTrainer({ maxSteps: 10 });
+    u.step();
+    const manual = u.saveCheckpoint('manual');
+    const out2 = u.run({ shouldStop: () => true });
+    expect(out2).toEqual({ status: 'stopped', checkpoint: 'cv/lm_lstm_epoch0.05_interrupted.safetensors' });
+    expect(manual).toBe('cv/lm_lstm_epoch0.05_manual.safetensors');
+  });
+
+  it('resumed at its end from an interrupted checkpoint: the outcome names the validation\'s file of that iteration', () => {
+    const a = newTrainer({ maxSteps: 4, evalValEvery: 2 });
+    expect(a.run().status).toBe('done');
+    const store = a.store as MemoryCheckpointStore;
+    // Resumed for more steps and stopped at once: an interrupted checkpoint of iteration 4.
+    const b = Trainer.resume(FOX_TEXT, parseCheckpoint(store.read(a.lastCheckpoint!), 'ck', { dtype: 'float64' }), { maxSteps: 8 });
+    b.store = store;
+    const stopped = b.run({ shouldStop: () => true });
+    expect(stopped).toEqual({ status: 'stopped', checkpoint: 'cv/lm_lstm_epoch0.20_interrupted.safetensors' });
+    // Resumed from it with --max-steps 4: already at its end, validated: done, with the validation's checkpoint.
+    const c = Trainer.resume(FOX_TEXT, parseCheckpoint(store.read('cv/lm_lstm_epoch0.20_interrupted.safetensors'), 'ck', { dtype: 'float64' }), { maxSteps: 4 });
+    c.store = store;
+    const done = c.run();
+    expect(done).toEqual({ status: 'done', checkpoint: a.lastCheckpoint, valLoss: a.history.val[1][1] });
+    expect(c.history.val).toEqual(a.history.val);
   });
 });
