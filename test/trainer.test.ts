@@ -20,11 +20,14 @@ import {
   DEFAULT_TRAIN_OPTIONS,
   LOG_HEADER,
   LOG_HEADER_ADDITION,
+  MEMORY_PLATFORM,
   MemoryCheckpointStore,
   type TrainOptions,
   Trainer,
   validateTrainOptions,
 } from '../src/train/train-core.js';
+import { loadWasmKernelsSync } from '../src/nn/wasm-node.js';
+import type { Spawn } from '../src/parallel/pool.js';
 import { parseCheckpoint } from '../src/train/checkpoint-core.js';
 import { type Corpus, buildVocab, corpusFromText } from '../src/train/data-core.js';
 import { FOX_TEXT } from './helpers/tiny-run.js';
@@ -662,5 +665,86 @@ describe('Trainer.run: the bookkeeping around the steps', () => {
     const done = c.run();
     expect(done).toEqual({ status: 'done', checkpoint: a.lastCheckpoint, valLoss: a.history.val[1][1] });
     expect(c.history.val).toEqual(a.history.val);
+  });
+});
+
+describe('Trainer.fromText / fromCorpus / addition: what a new run starts from, and what it refuses', () => {
+  it('--init-from: the checkpoint\'s weights, vocabulary and shape; the rest from the options', () => {
+    const src = newTrainer({ model: 'gru', rnnSize: 3, numLayers: 1 });
+    src.step();
+    const ck = parseCheckpoint(src.checkpointBytes(), 'ck', { dtype: 'float64' });
+    const t = Trainer.fromText(FOX_TEXT, options({ model: 'lstm', rnnSize: 5, numLayers: 2, dropout: 0.25, seed: 9, learningRate: 0.1 }), {
+      kernels: new TsKernels('float64'),
+      initFrom: ck,
+    });
+    expect(t.options).toMatchObject({ model: 'gru', rnnSize: 3, numLayers: 1, dropout: 0.25, seed: 9, learningRate: 0.1 });
+    expect(t.model.config).toMatchObject({ model: 'gru', rnnSize: 3, numLayers: 1, dropout: 0.25 });
+    expect(Array.from(t.model.params)).toEqual(Array.from(src.model.params, Math.fround)); // saved as float32
+    expect(t.vocab).toBe(ck.vocab);
+    expect([t.iteration, t.history.train, t.optimizer.learningRate]).toEqual([0, [], 0.1]); // a new run
+    // A text with a character outside the checkpoint's vocabulary, or a corpus in another, is refused.
+    expect(() => Trainer.fromCorpus(corpusFromText('ab'.repeat(400)), options(), { initFrom: ck })).toThrow(
+      "the corpus must be encoded with the --init-from checkpoint's vocabulary",
+    );
+    // The addition task from a char checkpoint, and the other way round.
+    expect(() => Trainer.addition(options({ task: 'addition', digitLength: 1 }), { initFrom: ck })).toThrow(
+      'the --init-from checkpoint is of --task char; train it on the same task, or start a new run without --init-from',
+    );
+    const add = Trainer.addition(options({ task: 'addition', digitLength: 1, model: 'rnn', rnnSize: 2, numLayers: 1 }), { kernels: new TsKernels('float64') });
+    add.step();
+    const addCk = parseCheckpoint(add.checkpointBytes(), 'ck', { dtype: 'float64' });
+    expect(addCk.task).toEqual({ kind: 'addition', digitLength: 1, seqLength: 8 });
+    expect(() => Trainer.fromCorpus({ ids: new Uint16Array(800), vocab: addCk.vocab }, options(), { initFrom: addCk })).toThrow(
+      'the --init-from checkpoint is of --task addition --digit-length 1; train it on the same task, or start a new run without --init-from',
+    );
+    expect(() => Trainer.addition(options({ task: 'addition', digitLength: 2, seqLength: 12 }), { initFrom: addCk })).toThrow(
+      'the --init-from checkpoint is of --task addition --digit-length 1; train it on the same task',
+    );
+    const again = Trainer.addition(options({ task: 'addition', digitLength: 1, rnnSize: 6, dropout: 0.5 }), { kernels: new TsKernels('float64'), initFrom: addCk });
+    expect(again.options).toMatchObject({ model: 'rnn', rnnSize: 2, numLayers: 1, dropout: 0.5 });
+    expect(again.model.config).toMatchObject({ model: 'rnn', rnnSize: 2, dropout: 0.5 });
+    expect(Array.from(again.model.params)).toEqual(Array.from(add.model.params, Math.fround));
+  });
+
+  it('one line for a text it cannot train on, naming where the text came from', () => {
+    expect(() => newTrainer({ task: 'addition', digitLength: 1 })).toThrow(
+      '--task addition generates its own sums: start it with Trainer.addition(options), without a text',
+    );
+    expect(() => Trainer.addition(options())).toThrow(`Trainer.addition needs options.task 'addition', got "char"`);
+    expect(() => Trainer.fromText('', options())).toThrow(
+      'the built-in corpus has only no characters; a model needs at least 2 to learn anything, so pass a longer, more varied text',
+    );
+    expect(() => Trainer.fromText('a'.repeat(1000), options({ data: 'as.txt' }))).toThrow(
+      '--data as.txt has only one distinct character, "a"; a model needs at least 2',
+    );
+    expect(() => Trainer.fromText('ab'.repeat(20), options({ data: 'short.txt' }))).toThrow(/^--data short\.txt: the text has 40 character\(s\), too few to train with --batch-size 2 --seq-length 8/);
+    expect(() => Trainer.fromText('ab'.repeat(20), options())).toThrow(/^the built-in corpus: the text has 40 character/);
+  });
+
+  it('threads: more than one needs the WebAssembly kernels and a platform that starts workers', () => {
+    expect(() => newTrainer({ threads: 2 })).toThrow('--threads 2 needs the WebAssembly kernels; with --kernels ts use --threads 1');
+    const wasm = loadWasmKernelsSync({ variant: 'simd' });
+    expect(() => Trainer.fromText(FOX_TEXT, options({ threads: 2 }), { kernels: wasm })).toThrow(
+      '--threads 2: this platform starts no worker threads; train with threads 1',
+    );
+    // At most one thread per stream of a batch.
+    class Spawning extends Trainer {
+      static override platform = { ...MEMORY_PLATFORM, spawner: () => (() => { throw new Error('not started in this test'); }) as unknown as Spawn };
+    }
+    expect(Spawning.fromText(FOX_TEXT, options({ threads: 8, batchSize: 2 }), { kernels: wasm }).threads).toBe(2);
+    expect(Spawning.fromText(FOX_TEXT, options({ threads: 3, batchSize: 4 }), { kernels: wasm }).threads).toBe(3);
+  });
+
+  it('what a new run holds: the task, the first rate in the history, a zero carry, accuracy only for addition', () => {
+    const t = newTrainer({ learningRate: 0.25 });
+    expect([t.addition, t.taskSpec(), t.history, t.iteration]).toEqual([null, { kind: 'char' }, { train: [], val: [], lr: [[0, 0.25]] }, 0]);
+    expect(flat(t.carry).every((v) => v === 0)).toBe(true);
+    expect(t.carry.h).toHaveLength(2);
+    const a = Trainer.addition(options({ task: 'addition', digitLength: 2, seqLength: 12 }));
+    expect([a.addition, a.taskSpec(), a.history.accuracy]).toEqual([
+      { digitLength: 2, seqLength: 12 },
+      { kind: 'addition', digitLength: 2, seqLength: 12 },
+      [],
+    ]);
   });
 });
