@@ -17,6 +17,7 @@ import { Model, type State } from '../src/nn/model.js';
 import { type Float, TsKernels } from '../src/nn/kernels.js';
 import {
   type CheckpointStore,
+  CheckpointDirError,
   DEFAULT_TRAIN_OPTIONS,
   LOG_HEADER,
   LOG_HEADER_ADDITION,
@@ -24,6 +25,9 @@ import {
   MemoryCheckpointStore,
   type TrainOptions,
   Trainer,
+  checkTrainingFits,
+  initFromOptions,
+  optionFlag,
   validateTrainOptions,
 } from '../src/train/train-core.js';
 import { loadWasmKernelsSync } from '../src/nn/wasm-node.js';
@@ -746,5 +750,90 @@ describe('Trainer.fromText / fromCorpus / addition: what a new run starts from, 
       { kind: 'addition', digitLength: 2, seqLength: 12 },
       [],
     ]);
+  });
+});
+
+describe('the helpers of a run: memory, --init-from options, flags', () => {
+  it('checkTrainingFits: the real parameter count of each model, in the estimate written out; the boundary byte', () => {
+    const shapes: Partial<TrainOptions>[] = [
+      { model: 'grid_lstm', tieWeights: true }, { model: 'grid_lstm', tieWeights: false },
+      { model: 'lstm' }, { model: 'gru' }, { model: 'rnn' },
+    ];
+    for (const shape of shapes) {
+      for (const [kernels, bytesPer] of [[new TsKernels('float64'), 8], [new TsKernels('float32'), 4], [undefined, 4]] as const) {
+        for (const optim of ['sgd', 'rmsprop', 'adam'] as const) {
+          const o = options({ ...shape, rnnSize: 5, numLayers: 3, batchSize: 3, seqLength: 7, optim });
+          const V = 11;
+          const P = new Model({ model: o.model, vocabSize: V, rnnSize: 5, numLayers: 3, tieWeights: o.tieWeights }).params.length;
+          // weights, gradients, optimiser state; the WASM kernels' packed copies (none for TsKernels);
+          // the first-layer tables; the activations: 19 [B·T, N] per layer, 10 more, [B·T, V]; the ids.
+          const [M, N] = [21, 5];
+          const packed = kernels === undefined ? 3 * P + M * 8 * Math.ceil(N / 8) : 0;
+          const optimBuffers = { sgd: 0, rmsprop: 1, adam: 2 }[optim];
+          const bytes = bytesPer * (P * (2 + optimBuffers) + packed + 12 * V * N + M * (N * (19 * 3 + 10) + V)) + 4 * 500;
+          const what = JSON.stringify({ shape, optim, kernels: kernels?.dtype });
+          expect(() => checkTrainingFits(o, V, 500, kernels, bytes), what).not.toThrow();
+          expect(() => checkTrainingFits(o, V, 500, kernels, bytes - 1), what).toThrow(
+            `training --rnn-size 5 with --num-layers 3 and a vocabulary of 11, batches of --batch-size 3 × --seq-length 7, needs about ${Math.ceil(bytes / 1e6)} MB of memory but this machine has 1 MB; lower --rnn-size, --num-layers, --batch-size or --seq-length`,
+          );
+        }
+      }
+    }
+    // Gigabytes from 1e9 bytes on (three digits); the platform's own limit when it names one.
+    const big = options({ rnnSize: 4000 });
+    expect(() => checkTrainingFits(big, 10, 0, new TsKernels('float64'), 1e9, 'a page has 1 GB')).toThrow(/needs about \d\.\d\d GB of memory but a page has 1 GB;/);
+    expect(() => checkTrainingFits(big, 10, 0, new TsKernels('float64'), 2.5e9)).toThrow(/but this machine has 2\.50 GB;/);
+    // More parameters than one buffer holds (2^32), before any memory sum.
+    const huge = options({ model: 'grid_lstm', tieWeights: true, rnnSize: 20000, numLayers: 2 });
+    expect(() => checkTrainingFits(huge, 65, 0, undefined, Infinity)).toThrow(
+      // Two time LSTMs and the tied depth LSTM, each 2·(4N² + 4N), the embedding and decoder 2VN + V: 9 603 080 065.
+      '--rnn-size 20000 with --num-layers 2 and a vocabulary of 65 makes 9.60e+9 parameters, more than one buffer can hold (2^32); lower --rnn-size or --num-layers',
+    );
+  });
+
+  it('initFromOptions: the checkpoint\'s task and shape replace those not given; one given that differs is refused', () => {
+    const src = newTrainer({ model: 'grid_lstm', tieWeights: false, rnnSize: 3, numLayers: 2 });
+    const ck = parseCheckpoint(src.checkpointBytes(), 'ck', { dtype: 'float64' });
+    const o = options({ model: 'lstm', rnnSize: 9, numLayers: 1, tieWeights: true, learningRate: 0.3 });
+    expect(initFromOptions(ck, o, new Set(['learningRate']))).toEqual({ ...o, task: 'char', model: 'grid_lstm', rnnSize: 3, numLayers: 2, tieWeights: false });
+    expect(initFromOptions(ck, options({ model: 'grid_lstm', rnnSize: 3, tieWeights: false }), new Set(['model', 'rnnSize', 'tieWeights'])).rnnSize).toBe(3);
+    const shape = 'the --init-from checkpoint is a grid_lstm of 2 layers × 3, untied; drop';
+    const tail = '(a run from its weights keeps its shape), or start a new run without --init-from';
+    expect(() => initFromOptions(ck, o, new Set(['rnnSize']))).toThrow(`${shape} --rnn-size 9 ${tail}`);
+    expect(() => initFromOptions(ck, o, new Set(['model']))).toThrow(`${shape} --model lstm ${tail}`);
+    expect(() => initFromOptions(ck, o, new Set(['numLayers']))).toThrow(`${shape} --num-layers 1 ${tail}`);
+    expect(() => initFromOptions(ck, o, new Set(['tieWeights']))).toThrow(`${shape} --tie-weights ${tail}`);
+    expect(() => initFromOptions(ck, o, new Set(['task']))).not.toThrow();
+    expect(() => initFromOptions(ck, options({ task: 'addition' }), new Set(['task']))).toThrow(
+      'the --init-from checkpoint is of --task char; drop --task addition, or start a new run without --init-from',
+    );
+    // One layer, tied: the words of the shape.
+    const one = parseCheckpoint(newTrainer({ model: 'grid_lstm', tieWeights: true, rnnSize: 2, numLayers: 1 }).checkpointBytes(), 'ck', { dtype: 'float64' });
+    expect(() => initFromOptions(one, options({ model: 'grid_lstm', tieWeights: false }), new Set(['tieWeights']))).toThrow(
+      'the --init-from checkpoint is a grid_lstm of 1 layer × 2, tied; drop --no-tie-weights (a run',
+    );
+    const lstm = parseCheckpoint(newTrainer({ model: 'lstm', rnnSize: 2, numLayers: 1 }).checkpointBytes(), 'ck', { dtype: 'float64' });
+    expect(() => initFromOptions(lstm, options({ rnnSize: 3 }), new Set(['rnnSize', 'tieWeights']))).toThrow(
+      'the --init-from checkpoint is a lstm of 1 layer × 2; drop --rnn-size 3',
+    );
+    expect(initFromOptions(lstm, options({ model: 'lstm', tieWeights: false }), new Set(['tieWeights'])).tieWeights).toBe(true); // not a grid: not its shape
+    // The addition task: its digit length, and its sequence length unless given.
+    const add = Trainer.addition(options({ task: 'addition', digitLength: 1, seqLength: 9, model: 'rnn', rnnSize: 2, numLayers: 1 }));
+    const addCk = parseCheckpoint(add.checkpointBytes(), 'ck', { dtype: 'float64' });
+    const a = options({ task: 'char', digitLength: 3, seqLength: 30 });
+    expect(initFromOptions(addCk, a, new Set())).toMatchObject({ task: 'addition', digitLength: 1, seqLength: 9 });
+    expect(initFromOptions(addCk, a, new Set(['seqLength']))).toMatchObject({ task: 'addition', digitLength: 1, seqLength: 30 });
+    expect(() => initFromOptions(addCk, a, new Set(['digitLength']))).toThrow(
+      'the --init-from checkpoint is of --task addition --digit-length 1; drop --digit-length 3, or start a new run without --init-from',
+    );
+    expect(() => initFromOptions(addCk, a, new Set(['task']))).toThrow('the --init-from checkpoint is of --task addition --digit-length 1; drop --task char');
+    expect(initFromOptions(addCk, { ...a, digitLength: 1 }, new Set(['digitLength'])).digitLength).toBe(1);
+  });
+
+  it('optionFlag and CheckpointDirError', () => {
+    expect(optionFlag('learningRateDecayAfter')).toBe('--learning-rate-decay-after');
+    expect(optionFlag('seed')).toBe('--seed');
+    const e = new CheckpointDirError('x');
+    expect([e.name, e.message, e instanceof Error]).toEqual(['CheckpointDirError', 'x', true]);
   });
 });
