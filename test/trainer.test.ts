@@ -361,7 +361,7 @@ describe('Trainer.resume', () => {
       maxEpochs: 3, maxSteps: 7, printEvery: 5, evalValEvery: 4, checkpointDir: 'cv2', savefile: 'x', data: 'other.txt',
       encoding: 'latin1', keep: 'best', patience: 2, log: 'none', threads: 1,
     };
-    const r = Trainer.resume(FOX_TEXT, parse(), { ...changes, rnnSize: 4, optim: 'rmsprop', seed: 123, learningRate: undefined });
+    const r = Trainer.resume(FOX_TEXT, parse(), { ...changes, rnnSize: 4, optim: 'rmsprop', seed: 123, learningRate: undefined, dropout: undefined });
     expect(r.options).toMatchObject(changes);
     expect(r.options.rnnSize).toBe(4);
     for (const [key, value, flag, was] of [
@@ -372,6 +372,32 @@ describe('Trainer.resume', () => {
         `${flag} cannot change when resuming (the run used ${was}); drop it, or use --init-from to start a new run from these weights`,
       );
     }
+  });
+
+  it('older or partial contents: no batch count, no task, no carry; another thread count is recorded', () => {
+    const { t, parse } = saved(2);
+    // Without the batch count, data of another length resumes if the positions fit in it.
+    const ck = parse();
+    delete ck.training!.batches;
+    ck.training!.batchIx.test = 0;
+    expect(Trainer.resume(FOX_TEXT.slice(0, 600), ck).loader.nbatches).toBe(37);
+    expect(() => Trainer.resume('', parse())).toThrow('the data gives 0 batches but the run had 41; resume with the same --data as the original run');
+    // No task recorded: the text's.
+    const noTask = parse();
+    (noTask as { task?: unknown }).task = undefined;
+    expect(Trainer.resume(FOX_TEXT, noTask).taskSpec()).toEqual({ kind: 'char' });
+    // No carry: a zero state.
+    const noCarry = parse();
+    noCarry.carry = null;
+    expect(flat(Trainer.resume(FOX_TEXT, noCarry).carry).every((v) => v === 0)).toBe(true);
+    expect(flat(t.carry).some((v) => v !== 0)).toBe(true);
+    // Another thread count: recorded (the continuation is then equal up to rounding, not bit for bit).
+    class Spawning extends Trainer {
+      static override platform = { ...MEMORY_PLATFORM, spawner: () => (() => { throw new Error('not started in this test'); }) as unknown as Spawn };
+    }
+    const wasm = parseCheckpoint(t.checkpointBytes(), 'ck', { kernels: loadWasmKernelsSync({ variant: 'simd' }) });
+    expect(Spawning.resume(FOX_TEXT, wasm, { threads: 2 }).threadsChange).toEqual({ from: 1, to: 2 });
+    expect(Spawning.resume(FOX_TEXT, wasm, { threads: 1 }).threadsChange).toBeNull();
   });
 
   it('refuses a checkpoint it cannot resume exactly, and other data, with one line each', () => {
