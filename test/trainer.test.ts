@@ -429,6 +429,11 @@ describe('Trainer.resume', () => {
       [edit((ck) => ck.optimizerState.delete('m')), FOX_TEXT, 'the checkpoint lacks the optimizer state tensor optimizer.m; it cannot be resumed exactly'],
     ];
     for (const [ck, text, message] of cases) expect(() => Trainer.resume(text, ck), message).toThrow(message);
+    // An addition checkpoint whose vocabulary is not the task's.
+    const add = Trainer.addition(options({ task: 'addition', digitLength: 1, model: 'rnn', rnnSize: 2, numLayers: 1 }));
+    const addCk = parseCheckpoint(add.checkpointBytes(), 'ck', { dtype: 'float64' });
+    addCk.vocab = buildVocab('abcdefghijklmnopqrstuvwxyz'.slice(0, addCk.vocab.chars.length));
+    expect(() => Trainer.resume(null, addCk)).toThrow("the addition task's vocabulary is digits, +, = and space; this model's differs");
     // A grid_lstm's --tie-weights is part of its shape too.
     const grid = newTrainer({ model: 'grid_lstm', tieWeights: true });
     const g = parseCheckpoint(grid.checkpointBytes(), 'ck', { dtype: 'float64' });
