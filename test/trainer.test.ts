@@ -868,3 +868,63 @@ describe('the helpers of a run: memory, --init-from options, flags', () => {
     expect([e.name, e.message, e instanceof Error]).toEqual(['CheckpointDirError', 'x', true]);
   });
 });
+
+describe('Trainer.run after a resume: the validation it owes, --patience already met, and failures on the way', () => {
+  /** TS kernels whose loss (and so the validation loss) is multiplied by `factor`. */
+  class Scaled extends TsKernels {
+    factor = 1;
+    override logSoftmaxNll(logits: Float, targets: Int32Array, M: number, V: number): number {
+      return this.factor * super.logSoftmaxNll(logits, targets, M, V);
+    }
+  }
+  const failing = () =>
+    new (class extends MemoryCheckpointStore {
+      override write(path: string): void {
+        throw new Error(`cannot write ${path}: read-only`);
+      }
+    })();
+
+  it('the best checkpoint of an early stop is its validation\'s file, not an interrupted one of the same iteration', () => {
+    const k = new Scaled('float64');
+    const o = options({ maxSteps: 10, evalValEvery: 1, patience: 1 });
+    const a = Trainer.fromText(FOX_TEXT, o, { kernels: k });
+    // Stopped during the validation of iteration 1: an interrupted checkpoint of iteration 1.
+    expect(a.run({ shouldStop: () => a.iteration === 1 })).toEqual({ status: 'stopped', checkpoint: 'cv/lm_lstm_epoch0.05_interrupted.safetensors' });
+    const store = a.store as MemoryCheckpointStore;
+    const load = (path: string) => parseCheckpoint(store.read(path), 'ck', { kernels: k });
+    const b = Trainer.resume(FOX_TEXT, load(a.lastCheckpoint!));
+    b.store = store;
+    // Its validation of iteration 1 first; then iteration 2 validates worse (×2): --patience 1 is met.
+    const out = b.run({ onEval: (e) => e.iteration === 1 && (k.factor = 2) });
+    k.factor = 1;
+    expect(out.status === 'done' && out.earlyStop).toMatchObject({ patience: 1, validations: 1, alreadyMet: false, bestIteration: 1 });
+    const v1 = b.history.val[0][1];
+    expect(out.status === 'done' && out.earlyStop!.bestCheckpoint).toBe(`cv/lm_lstm_epoch0.05_${v1.toFixed(4)}.safetensors`);
+    expect(b.checkpoints.map((r) => [r.iteration, r.valLoss === null])).toEqual([[1, true], [1, false], [2, false]]);
+    const final = load(b.lastCheckpoint!);
+
+    // Resumed with --patience 1 still met: done at once, with this iteration's validation's checkpoint —
+    // written again (with its val loss) when the store no longer has it; failed when it cannot be.
+    const v2 = b.history.val[1][1];
+    const c = Trainer.resume(FOX_TEXT, load(b.lastCheckpoint!));
+    expect(c.run()).toMatchObject({ status: 'done', valLoss: v2, checkpoint: `cv/lm_lstm_epoch0.10_${v2.toFixed(4)}.safetensors`, earlyStop: { alreadyMet: true } });
+    expect([...(c.store as MemoryCheckpointStore).files.keys()]).toEqual([`cv/lm_lstm_epoch0.10_${v2.toFixed(4)}.safetensors`]);
+    const d = Trainer.resume(FOX_TEXT, load(b.lastCheckpoint!));
+    d.store = failing();
+    expect(d.run()).toMatchObject({ status: 'failed', iteration: 2, checkpoint: null });
+    // At its end (--max-steps 2), validated: the same file; failed when it cannot be written.
+    const e = Trainer.resume(FOX_TEXT, final, { maxSteps: 2, patience: 0 });
+    e.store = failing();
+    expect(e.run()).toMatchObject({ status: 'failed', iteration: 2 });
+
+    // From the interrupted checkpoint (iteration 1, not validated): at its end (--max-steps 1), or
+    // owing the validation of a validation point, a checkpoint that cannot be written: failed.
+    for (const maxSteps of [1, 10]) {
+      const f = Trainer.resume(FOX_TEXT, load('cv/lm_lstm_epoch0.05_interrupted.safetensors'), { maxSteps });
+      f.store = failing();
+      const r = f.run();
+      expect(r, `max steps ${maxSteps}`).toMatchObject({ status: 'failed', iteration: 1, checkpoint: null });
+      expect(f.history.val.map(([i]) => i)).toEqual([1]);
+    }
+  });
+});
