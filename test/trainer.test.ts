@@ -34,6 +34,7 @@ import { loadWasmKernelsSync } from '../src/nn/wasm-node.js';
 import type { Spawn } from '../src/parallel/pool.js';
 import { parseCheckpoint } from '../src/train/checkpoint-core.js';
 import { type Corpus, buildVocab, corpusFromText } from '../src/train/data-core.js';
+import { Trainer as NodeTrainer } from '../src/train/train.js';
 import { FOX_TEXT } from './helpers/tiny-run.js';
 
 // 660 characters, B 2 × T 8: 41 batches; 0.5 / 0.25 gives 20 train, 10 val and 11 test batches.
@@ -925,6 +926,87 @@ describe('Trainer.run after a resume: the validation it owes, --patience already
       const r = f.run();
       expect(r, `max steps ${maxSteps}`).toMatchObject({ status: 'failed', iteration: 1, checkpoint: null });
       expect(f.history.val.map(([i]) => i)).toEqual([1]);
+    }
+  });
+});
+
+describe('Trainer.step: what it checks before and after the update', () => {
+  /** Makes the trainer's next forwardBackward leave `grads[j] = v`. */
+  function poison(t: Trainer, j: number, v: number) {
+    const fb = t.model.forwardBackward.bind(t.model);
+    t.model.forwardBackward = (...args) => {
+      const r = fb(...args);
+      t.model.grads[j] = v;
+      t.model.forwardBackward = fb;
+      return r;
+    };
+  }
+
+  it('a non-finite gradient is named by parameter and element, wherever it is (first, first of a tensor, inside one)', () => {
+    const t = newTrainer();
+    const spec = t.model.layout.find((s) => s.name === 'decoder.bias')!;
+    expect(spec.offset).toBeGreaterThan(0);
+    for (const [j, name] of [[0, 'embedding.weight at element 0'], [spec.offset, 'decoder.bias at element 0'], [spec.offset + 2, 'decoder.bias at element 2']] as const) {
+      poison(t, j, NaN);
+      const before = Float64Array.from(t.model.params);
+      expect(() => t.step()).toThrow(new RegExp(`^training stopped at iteration 1: the gradient of ${name.replace('.', '\\.')} is NaN \\(the loss was [\\d.]+\\);`));
+      expect(Array.from(t.model.params)).toEqual(Array.from(before));
+    }
+    expect(t.step().iteration).toBe(1);
+  });
+
+  it('an infinite loss is "not finite"; an update that makes a weight infinite is caught after it; an overflowing norm alone is not', () => {
+    class Scaled extends TsKernels {
+      factor = 1;
+      override logSoftmaxNll(logits: Float, targets: Int32Array, M: number, V: number): number {
+        return this.factor * super.logSoftmaxNll(logits, targets, M, V);
+      }
+    }
+    const k = new Scaled('float64');
+    const t = Trainer.fromText(FOX_TEXT, options(), { kernels: k });
+    k.factor = Infinity;
+    expect(() => t.step()).toThrow(/^training stopped at iteration 1: the loss Infinity is not finite; /);
+    k.factor = 1;
+    // The update: sgd at rate 1e10 with a gradient of 1e300 (no clip) makes the weight −∞.
+    const u = newTrainer({ learningRate: 1e10, gradClip: 0 });
+    poison(u, 5, 1e300);
+    expect(() => u.step()).toThrow(
+      /^training stopped at iteration 1: the update made the weight of embedding\.weight at element 5 -Infinity; try a lower --learning-rate \(now 10000000000\) or a --grad-clip such as 5; the weights in memory are lost; no checkpoint was saved in this run$/,
+    );
+    // A weight of −1e200 is finite, though its square overflows the norm: the step goes through.
+    const w = newTrainer({ learningRate: 1, gradClip: 0 });
+    poison(w, 5, 1e200);
+    const s = w.step();
+    expect(w.model.params[5]).toBeCloseTo(-1e200, -190);
+    expect([s.iteration, w.iteration]).toEqual([1, 1]);
+  });
+
+  it('evaluate() validates on the val split by default', () => {
+    const t = newTrainer();
+    expect(t.evaluate()).toBe(t.evaluate('val'));
+    expect(t.evaluate()).not.toBe(t.evaluate('test'));
+  });
+});
+
+describe('Trainer on worker threads (Node): the same numbers as one thread, up to rounding', () => {
+  it('a step and a validation on 2 threads against 1; a run\'s validation progress counts the batches', () => {
+    const o = options({ rnnSize: 4, numLayers: 1, maxSteps: 2, evalValEvery: 100 });
+    const make = (threads: number) => NodeTrainer.fromText(FOX_TEXT, { ...o, threads }, { kernels: loadWasmKernelsSync({ variant: 'simd' }) });
+    const [one, two] = [make(1), make(2)];
+    try {
+      expect(two.threads).toBe(2);
+      expect(two.step().loss).toBeCloseTo(one.step().loss, 5);
+      const va = one.evaluate('val');
+      expect(va).toBeGreaterThan(1);
+      expect(two.evaluate('val')).toBeCloseTo(va, 5);
+      one.store = two.store = new MemoryCheckpointStore();
+      const progress: [number, number][] = [];
+      one.run();
+      two.run({ onEvalProgress: (done, n) => progress.push([done, n]) });
+      expect(two.history.val[0][1]).toBeCloseTo(one.history.val[0][1], 5);
+      expect(progress).toEqual(Array.from({ length: 11 }, (_, k) => [k, 10]));
+    } finally {
+      two.close();
     }
   });
 });
