@@ -34,7 +34,7 @@ import { loadWasmKernelsSync } from '../src/nn/wasm-node.js';
 import type { Spawn } from '../src/parallel/pool.js';
 import { parseCheckpoint } from '../src/train/checkpoint-core.js';
 import { type Corpus, buildVocab, corpusFromText } from '../src/train/data-core.js';
-import { Trainer as NodeTrainer } from '../src/train/train.js';
+import { NODE_PLATFORM, Trainer as NodeTrainer } from '../src/train/train.js';
 import { FOX_TEXT } from './helpers/tiny-run.js';
 
 // 660 characters, B 2 × T 8: 41 batches; 0.5 / 0.25 gives 20 train, 10 val and 11 test batches.
@@ -590,13 +590,15 @@ describe('Trainer.run: the bookkeeping around the steps', () => {
     const t = Trainer.addition(options({ task: 'addition', digitLength: 1, seqLength: 8, maxSteps: 2, evalValEvery: 2 }), { kernels: new TsKernels('float64') });
     const store = new RecordingStore();
     t.store = store;
-    t.run();
+    const evals: unknown[] = [];
+    t.run({ onEval: (e) => evals.push(e.accuracy) });
     expect(store.opened[0].lines).toEqual([LOG_HEADER_ADDITION]);
     const [step, , val] = store.appended.map((l) => l.split(','));
     expect(step).toHaveLength(7);
     expect(step.slice(5)).toEqual(['', '']);
     expect(val.slice(5).map(Number)).toEqual([t.lastAccuracy!.chars, t.lastAccuracy!.numbers]);
     expect(t.history.accuracy).toEqual([[2, t.lastAccuracy!.chars, t.lastAccuracy!.numbers]]);
+    expect(evals).toEqual([t.lastAccuracy]);
     expect(t.logLines()).toEqual([LOG_HEADER_ADDITION, ...store.appended]);
   });
 
@@ -903,6 +905,19 @@ describe('Trainer.run after a resume: the validation it owes, --patience already
     expect(out.status === 'done' && out.earlyStop!.bestCheckpoint).toBe(`cv/lm_lstm_epoch0.05_${v1.toFixed(4)}.safetensors`);
     expect(b.checkpoints.map((r) => [r.iteration, r.valLoss === null])).toEqual([[1, true], [1, false], [2, false]]);
     const final = load(b.lastCheckpoint!);
+    // Resumed from iteration 1's validation checkpoint, already at its end (--max-steps 1): done with
+    // that validation's file — not the interrupted one listed before it, nor one saved by hand.
+    const val1 = `cv/lm_lstm_epoch0.05_${v1.toFixed(4)}.safetensors`;
+    for (const byHand of [false, true]) {
+      const g = Trainer.resume(FOX_TEXT, load(val1), { maxSteps: 1, patience: 0 });
+      g.store = store;
+      if (byHand) g.saveCheckpoint('manual');
+      expect(g.run(), `saved by hand: ${byHand}`).toEqual({ status: 'done', checkpoint: val1, valLoss: v1 });
+    }
+    // At its end with --patience met: done, without an early stop (it did not stop early).
+    const atEnd = Trainer.resume(FOX_TEXT, final, { maxSteps: 2 });
+    atEnd.store = store;
+    expect(atEnd.run()).toEqual({ status: 'done', checkpoint: b.lastCheckpoint, valLoss: b.history.val[1][1] });
 
     // Resumed with --patience 1 still met: done at once, with this iteration's validation's checkpoint —
     // written again (with its val loss) when the store no longer has it; failed when it cannot be.
@@ -917,6 +932,17 @@ describe('Trainer.run after a resume: the validation it owes, --patience already
     const e = Trainer.resume(FOX_TEXT, final, { maxSteps: 2, patience: 0 });
     e.store = failing();
     expect(e.run()).toMatchObject({ status: 'failed', iteration: 2 });
+
+    // Interrupted after the last validation (iteration 5; validations at 2 and 4, 4 the worse), resumed
+    // with --patience 1: met at once; the checkpoint is that interrupted state's, tagged so.
+    const k2 = new Scaled('float64');
+    const h = Trainer.fromText(FOX_TEXT, options({ maxSteps: 10, evalValEvery: 2 }), { kernels: k2 });
+    h.run({ onEval: (e) => e.iteration === 2 && (k2.factor = 2), shouldStop: () => h.iteration === 5 });
+    k2.factor = 1;
+    expect(h.history.val.map(([i]) => i)).toEqual([2, 4]);
+    const hs = h.store as MemoryCheckpointStore;
+    const resumed = Trainer.resume(FOX_TEXT, parseCheckpoint(hs.read(h.lastCheckpoint!), 'ck', { kernels: k2 }), { patience: 1 });
+    expect(resumed.run()).toMatchObject({ status: 'done', checkpoint: 'cv/lm_lstm_epoch0.25_interrupted.safetensors', valLoss: h.history.val[1][1], earlyStop: { alreadyMet: true, bestIteration: 2 } });
 
     // From the interrupted checkpoint (iteration 1, not validated): at its end (--max-steps 1), or
     // owing the validation of a validation point, a checkpoint that cannot be written: failed.
@@ -1008,5 +1034,18 @@ describe('Trainer on worker threads (Node): the same numbers as one thread, up t
     } finally {
       two.close();
     }
+  });
+
+  it('where threads start asynchronously (a browser): runAsync starts them first; a step before that is refused', async () => {
+    class Async extends NodeTrainer {
+      static override platform = { ...NODE_PLATFORM, threadsStartAsync: true };
+    }
+    const make = () => Async.fromText(FOX_TEXT, options({ threads: 2, maxSteps: 1 }), { kernels: loadWasmKernelsSync({ variant: 'simd' }) });
+    const early = make();
+    expect(() => early.step()).toThrow(/^worker threads start here only while the event loop turns: use `await trainer.runAsync\(\)`/);
+    const t = make();
+    t.store = new MemoryCheckpointStore();
+    expect((await t.runAsync()).status).toBe('done');
+    expect(t.iteration).toBe(1);
   });
 });
