@@ -34,6 +34,7 @@ import { loadWasmKernelsSync } from '../src/nn/wasm-node.js';
 import type { Spawn } from '../src/parallel/pool.js';
 import { parseCheckpoint } from '../src/train/checkpoint-core.js';
 import { type Corpus, buildVocab, corpusFromText } from '../src/train/data-core.js';
+import { spawnNodeWorker } from '../src/parallel/node.js';
 import { NODE_PLATFORM, Trainer as NodeTrainer } from '../src/train/train.js';
 import { FOX_TEXT } from './helpers/tiny-run.js';
 
@@ -736,10 +737,15 @@ describe('Trainer.fromText / fromCorpus / addition: what a new run starts from, 
     const src = newTrainer({ model: 'gru', rnnSize: 3, numLayers: 1 });
     src.step();
     const ck = parseCheckpoint(src.checkpointBytes(), 'ck', { dtype: 'float64' });
+    const kernels = new TsKernels('float64');
     const t = Trainer.fromText(FOX_TEXT, options({ model: 'lstm', rnnSize: 5, numLayers: 2, dropout: 0.25, seed: 9, learningRate: 0.1 }), {
-      kernels: new TsKernels('float64'),
+      kernels,
       initFrom: ck,
     });
+    // The kernels given, and the dropout generator seeded from the run's --seed.
+    expect(t.model.kernels).toBe(kernels);
+    expect(t.model.rng.state).toBe(new Model(t.model.config, { kernels, seed: 9 }).rng.state);
+    expect(t.model.rng.state).not.toBe(new Model(t.model.config, { kernels }).rng.state);
     expect(t.options).toMatchObject({ model: 'gru', rnnSize: 3, numLayers: 1, dropout: 0.25, seed: 9, learningRate: 0.1 });
     expect(t.model.config).toMatchObject({ model: 'gru', rnnSize: 3, numLayers: 1, dropout: 0.25 });
     expect(Array.from(t.model.params)).toEqual(Array.from(src.model.params, Math.fround)); // saved as float32
@@ -763,7 +769,9 @@ describe('Trainer.fromText / fromCorpus / addition: what a new run starts from, 
     expect(() => Trainer.addition(options({ task: 'addition', digitLength: 2, seqLength: 12 }), { initFrom: addCk })).toThrow(
       'the --init-from checkpoint is of --task addition --digit-length 1; train it on the same task',
     );
-    const again = Trainer.addition(options({ task: 'addition', digitLength: 1, rnnSize: 6, dropout: 0.5 }), { kernels: new TsKernels('float64'), initFrom: addCk });
+    const again = Trainer.addition(options({ task: 'addition', digitLength: 1, rnnSize: 6, dropout: 0.5, seed: 11 }), { kernels, initFrom: addCk });
+    expect(again.model.kernels).toBe(kernels);
+    expect(again.model.rng.state).toBe(new Model(again.model.config, { kernels, seed: 11 }).rng.state);
     expect(again.options).toMatchObject({ model: 'rnn', rnnSize: 2, numLayers: 1, dropout: 0.5 });
     expect(again.model.config).toMatchObject({ model: 'rnn', rnnSize: 2, dropout: 0.5 });
     expect(Array.from(again.model.params)).toEqual(Array.from(add.model.params, Math.fround));
@@ -1056,6 +1064,30 @@ describe('Trainer on worker threads (Node): the same numbers as one thread, up t
       two.run({ onEvalProgress: (done, n) => progress.push([done, n]) });
       expect(two.history.val[0][1]).toBeCloseTo(one.history.val[0][1], 5);
       expect(progress).toEqual(Array.from({ length: 11 }, (_, k) => [k, 10]));
+    } finally {
+      two.close();
+    }
+  });
+
+  it('the workers start at the first step (or startThreads), never for one thread', async () => {
+    let spawned = 0;
+    class Counting extends NodeTrainer {
+      static override platform = { ...NODE_PLATFORM, spawner: () => ((init: never) => (spawned++, spawnNodeWorker(init))) as Spawn };
+    }
+    const make = (threads: number) => Counting.fromText(FOX_TEXT, options({ threads }), { kernels: loadWasmKernelsSync({ variant: 'simd' }) });
+    const one = make(1);
+    await one.startThreads();
+    one.step();
+    expect(spawned).toBe(0);
+    const two = make(2);
+    try {
+      expect(spawned).toBe(0);
+      two.step();
+      expect(spawned).toBeGreaterThan(0);
+      const n = spawned;
+      two.step();
+      await two.startThreads(); // the same pool
+      expect(spawned).toBe(n);
     } finally {
       two.close();
     }
