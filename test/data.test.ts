@@ -164,6 +164,15 @@ describe('readTextFile', () => {
     expect(() => refuseDevice(file, 'f')).not.toThrow();
   });
 
+  // A procfs file reports a size of 0 whatever it holds: read to its end.
+  it.runIf(existsSync('/proc/version') && statSync('/proc/version').size === 0)('reads a /proc file to its end, although its size reads 0', () => {
+    const want = readFileSync('/proc/version', 'utf8');
+    expect(want.length).toBeGreaterThan(0);
+    expect(readTextFile('/proc/version')).toBe(want);
+    const got = readCorpus('/proc/version', { chunkSize: 16 });
+    expect(decode(got.ids, got.vocab)).toBe(want);
+  });
+
   // A sysfs file reports a size of 4096 whatever it holds: read to its end, not to that size.
   const sysFile = '/sys/devices/system/cpu/online';
   it.runIf(existsSync(sysFile) && statSync(sysFile).size === 4096)('reads a /sys file to its end, not to its reported size', () => {
@@ -264,10 +273,52 @@ describe('vocabulary, encode and decode', () => {
     );
   });
 
+  it('surrogates at the edges of their ranges: a high then a low one is one character, anything else a lone one', () => {
+    // [text, its characters written out as code points]
+    const cases: [string, number[]][] = [
+      ['\ud800\udc00', [0x10000]], // the first pair
+      ['\udbff\udfff', [0x10ffff]], // the last pair
+      ['\ud7ff\udc00', [0xd7ff, 0xdc00]], // below the high range: U+D7FF, then a lone low
+      ['\udc00\ud800', [0xdc00, 0xd800]], // low then high: two lone ones
+      ['\ud800\ud800\udc00', [0xd800, 0x10000]], // a lone high, then a pair
+      ['\udbff\ue000', [0xdbff, 0xe000]], // a high before U+E000 (above the low range)
+      ['\udbff\udbff', [0xdbff, 0xdbff]],
+      ['a\udfff', [0x61, 0xdfff]],
+      ['a\ud800', [0x61, 0xd800]], // a high at the very end
+      ['\ud800a', [0xd800, 0x61]], // a high before an ASCII character
+      ['\udc00\udfff', [0xdc00, 0xdfff]], // two lone lows
+      ['\uffff\udc00', [0xffff, 0xdc00]], // U+FFFF (above both ranges), then a lone low
+    ];
+    for (const [text, cps] of cases) {
+      const vocab = buildVocab(text);
+      const want = [...new Set(cps)].sort((a, b) => a - b).map((c) => String.fromCodePoint(c));
+      expect(vocab.chars, JSON.stringify(text)).toEqual(want);
+      const ids = encode(text, vocab);
+      expect([...ids], JSON.stringify(text)).toEqual(cps.map((c) => want.indexOf(String.fromCodePoint(c))));
+      expect(decode(ids, vocab)).toBe(text);
+    }
+  });
+
+  it('decodes an astral character that lands on the edge of its internal chunk of 8192 units', () => {
+    for (const head of [8190, 8191, 8192, 8193]) {
+      const text = 'a'.repeat(head) + '😀b😀';
+      const vocab = buildVocab(text);
+      expect(decode(encode(text, vocab), vocab)).toBe(text);
+    }
+  });
+
   it('decodes long inputs (more than one internal chunk)', () => {
     const text = ALPHABET.repeat(1000) + '😀'.repeat(5000);
     const vocab = buildVocab(text);
     expect(decode(encode(text, vocab), vocab)).toBe(text);
+  });
+
+  it('uses 2-byte ids for a vocabulary of exactly 65536 characters', () => {
+    const chars: string[] = [];
+    for (let cp = 0x10000; cp < 0x10000 + 65536; cp++) chars.push(String.fromCodePoint(cp));
+    const ids = encode('\u{10000}\u{1FFFF}', vocabFromChars(chars));
+    expect(ids).toBeInstanceOf(Uint16Array);
+    expect([...ids]).toEqual([0, 0xffff]);
   });
 
   it('uses 4-byte ids for vocabularies above 65536 characters', () => {
@@ -300,16 +351,38 @@ describe('vocabulary, encode and decode', () => {
     expect(message).not.toContain('"v"');
   });
 
+  it('lists exactly 20 missing characters without a count', () => {
+    expect(() => encode(ALPHABET.slice(0, 21), buildVocab('a'))).toThrow(
+      'does not contain 20 character(s) of the text: ' +
+        ALPHABET.slice(1, 21).split('').map((c) => `"${c}"`).join(', ') +
+        '; use only characters the model was trained on',
+    );
+  });
+
   it('validates vocabularies from a checkpoint', () => {
     expect(vocabFromChars(['z', '😀', 'a']).index.get('a')).toBe(2);
     expect(() => vocabFromChars(['a', 'bc'])).toThrow(/entry 1 is "bc", not exactly one character/);
     expect(() => vocabFromChars(['a', ''])).toThrow(/entry 1 is "", not exactly one character/);
     expect(() => vocabFromChars(['a', 'b', 'a'])).toThrow(/entries 0 and 2 are both "a"/);
+    const fix = '; the vocabulary is corrupt, rebuild it from the training text';
+    expect(() => vocabFromChars(['a', 'b', 'a'])).toThrow(new Error('vocabulary entries 0 and 2 are both "a"' + fix));
+    expect(() => vocabFromChars(['a', 'abc'])).toThrow(new Error('vocabulary entry 1 is "abc", not exactly one character' + fix));
+    // Not a string at all (a corrupt checkpoint's JSON): the same message, not a TypeError.
+    for (const bad of [5, null, ['a']]) {
+      expect(() => vocabFromChars(['a', bad as unknown as string])).toThrow(
+        new Error(`vocabulary entry 1 is ${JSON.stringify(bad)}, not exactly one character` + fix),
+      );
+    }
   });
 
   it('rejects ids outside the vocabulary when decoding', () => {
     const vocab = buildVocab('ab');
     expect(() => decode([0, 1, 2], vocab)).toThrow(/id 2 at position 2 is not in the vocabulary \(ids 0\.\.1\)/);
+    for (const id of [-1, 0.5, NaN, 2]) {
+      expect(() => decode([1, id], vocab)).toThrow(
+        new Error(`id ${id} at position 1 is not in the vocabulary (ids 0..1); decode with the vocabulary the ids were made with`),
+      );
+    }
   });
 });
 
@@ -393,6 +466,21 @@ describe('CharLoader', () => {
     expect(() => new CharLoader(new Uint16Array(1), 1, 1, { trainFrac: 1, valFrac: 0 })).toThrow(
       /at least 2 characters/,
     );
+    const all = { trainFrac: 1, valFrac: 0 };
+    const head = (n: number, B: number, T: number) =>
+      `the text has ${n} character(s) but --batch-size ${B} with --seq-length ${T} needs at least ${B * T + 1}`;
+    expect(() => new CharLoader(new Uint16Array(0), 1, 1, all)).toThrow(new Error(head(0, 1, 1) + '; use a text of at least 2 characters'));
+    // 2 characters: B ≤ floor(1/T), T ≤ floor(1/B); only the size that can be 1 is named.
+    expect(() => new CharLoader(new Uint16Array(2), 2, 1, all)).toThrow(
+      new Error(head(2, 2, 1) + '; use --batch-size 1 or less (with --seq-length 1), or a longer text'),
+    );
+    expect(() => new CharLoader(new Uint16Array(2), 1, 2, all)).toThrow(
+      new Error(head(2, 1, 2) + '; use --seq-length 1 or less (with --batch-size 1), or a longer text'),
+    );
+    // 3 characters of 3×3: neither size alone can be made small enough.
+    expect(() => new CharLoader(new Uint16Array(3), 3, 3, all)).toThrow(
+      new Error(head(3, 3, 3) + '; lower --batch-size and --seq-length so their product is at most 2'),
+    );
   });
 
   it('warns about fewer than 50 batches', () => {
@@ -421,6 +509,13 @@ describe('CharLoader', () => {
         'lower --batch-size/--seq-length or raise --val-frac',
     );
     expect(() => noVal.nextBatch('val', new Int32Array(6), new Int32Array(6))).toThrow(/val split is empty/);
+    const noTrain = loaderFor(ALPHABET, 2, 3, 0, 1).loader;
+    expect(() => noTrain.requireSplit('train')).toThrow(
+      new Error(
+        'the train split is empty (4 batches in all, --train-frac 0 --val-frac 1); ' +
+          'lower --batch-size/--seq-length or raise --train-frac',
+      ),
+    );
   });
 
   it('validates its arguments', () => {
@@ -439,10 +534,28 @@ describe('CharLoader', () => {
     );
     const loader = new CharLoader(ids, 2, 5, ok);
     expect(() => loader.getBatch('train', 0, new Int32Array(9), new Int32Array(10))).toThrow(/allocate x and y/);
+    expect(() => loader.getBatch('train', 0, new Int32Array(10), new Int32Array(12))).toThrow(
+      new Error('batch buffers hold 10 and 12 ids but a batch is 2×5 = 10; allocate x and y with batchSize*seqLength elements'),
+    );
+    expect(() => new CharLoader(ids, 2, 5, { trainFrac: '0.5' as unknown as number, valFrac: 0 })).toThrow(
+      '--train-frac must be a number between 0 and 1, got 0.5',
+    );
     // floor(99 / 10) = 9 batches: train floor(9 * 0.9) = 8, val 1.
     expect(() => loader.getBatch('train', 9, new Int32Array(10), new Int32Array(10))).toThrow(
       'batch 9 does not exist: the train split has batches 0..7',
     );
+    for (const k of [-1, 0.5, 8, NaN]) {
+      expect(() => loader.getBatch('train', k, new Int32Array(10), new Int32Array(10))).toThrow(
+        new Error(`batch ${k} does not exist: the train split has batches 0..7`),
+      );
+      loader.batchIx.train = k;
+      expect(() => loader.nextBatch('train', new Int32Array(10), new Int32Array(10))).toThrow(
+        new Error(
+          `batch position ${k} is outside the train split (8 batches); ` +
+            'resume with the same data, --batch-size, --seq-length and split fractions',
+        ),
+      );
+    }
   });
 
   it('property: batches reassemble the id stream, and y is x shifted by one', () => {
