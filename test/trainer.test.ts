@@ -283,6 +283,10 @@ describe('validateTrainOptions: each option at its bounds, one message naming th
     bad({ valFrac: 1.01 }, '--val-frac must be in (0, 1] (validation needs a val split), got 1.01');
     bad({ trainFrac: 0.7, valFrac: 0.31 }, '--train-frac + --val-frac must be at most 1, got 0.7 + 0.31');
     bad({ trainFrac: 1, valFrac: 1e-6 }, '--train-frac + --val-frac must be at most 1, got 1 + 0.000001');
+    bad({ trainFrac: 1e-6, valFrac: 1 }, '--train-frac + --val-frac must be at most 1, got 0.000001 + 1');
+    // The sum may exceed 1 by rounding, up to 1e-9: exactly 1 + 1e-9 passes.
+    expect(0.5 + 0.500000001).toBe(1 + 1e-9);
+    ok({ trainFrac: 0.5, valFrac: 0.500000001 });
   });
 
   it('the words: model, task, encoding, optim, keep, log', () => {
@@ -296,11 +300,14 @@ describe('validateTrainOptions: each option at its bounds, one message naming th
     for (const optim of ['rmsprop', 'adam', 'sgd'] as const) ok({ optim });
     bad({ optim: 'adagrad' as TrainOptions['optim'] }, '--optim must be rmsprop, adam or sgd, got adagrad');
     for (const keep of ['all', 'best', 'last-1', 'last-10'] as const) ok({ keep });
-    for (const keep of ['last-0', 'last-01', 'last-', 'newest', 3]) {
+    for (const keep of ['last-0', 'last-01', 'last-', 'newest', 'xlast-3', 'last-3x', 3, ['last-3']]) {
       bad({ keep: keep as TrainOptions['keep'] }, `--keep must be all, best or last-N with N ≥ 1, got ${JSON.stringify(keep)}`);
     }
     ok({ log: 'none' });
     bad({ log: 'json' as TrainOptions['log'] }, '--log must be csv or none, got "json"');
+    // The loss log's columns, as plotting tools read them.
+    expect(LOG_HEADER).toBe('iteration,epoch,train_loss,val_loss,learning_rate');
+    expect(LOG_HEADER_ADDITION).toBe('iteration,epoch,train_loss,val_loss,learning_rate,val_char_accuracy,val_number_accuracy');
   });
 });
 
@@ -822,26 +829,28 @@ describe('Trainer.fromText / fromCorpus / addition: what a new run starts from, 
 
 describe('the helpers of a run: memory, --init-from options, flags', () => {
   it('checkTrainingFits: the real parameter count of each model, in the estimate written out; the boundary byte', () => {
+    // (--tie-weights matters to a grid_lstm only.)
     const shapes: Partial<TrainOptions>[] = [
       { model: 'grid_lstm', tieWeights: true }, { model: 'grid_lstm', tieWeights: false },
-      { model: 'lstm' }, { model: 'gru' }, { model: 'rnn' },
+      { model: 'lstm', tieWeights: false }, { model: 'gru', tieWeights: false }, { model: 'rnn', tieWeights: false }, { model: 'lstm' },
     ];
+    const wasm = loadWasmKernelsSync({ variant: 'simd' });
     for (const shape of shapes) {
-      for (const [kernels, bytesPer] of [[new TsKernels('float64'), 8], [new TsKernels('float32'), 4], [undefined, 4]] as const) {
-        for (const optim of ['sgd', 'rmsprop', 'adam'] as const) {
-          const o = options({ ...shape, rnnSize: 5, numLayers: 3, batchSize: 3, seqLength: 7, optim });
+      for (const [kernels, bytesPer] of [[new TsKernels('float64'), 8], [new TsKernels('float32'), 4], [undefined, 4], [wasm, 4]] as const) {
+        for (const [optim, N] of [['sgd', 5], ['rmsprop', 9], ['adam', 5]] as const) {
+          const o = options({ ...shape, rnnSize: N, numLayers: 3, batchSize: 3, seqLength: 7, optim });
           const V = 11;
-          const P = new Model({ model: o.model, vocabSize: V, rnnSize: 5, numLayers: 3, tieWeights: o.tieWeights }).params.length;
+          const P = new Model({ model: o.model, vocabSize: V, rnnSize: N, numLayers: 3, tieWeights: o.tieWeights }).params.length;
           // weights, gradients, optimiser state; the WASM kernels' packed copies (none for TsKernels);
           // the first-layer tables; the activations: 19 [B·T, N] per layer, 10 more, [B·T, V]; the ids.
-          const [M, N] = [21, 5];
-          const packed = kernels === undefined ? 3 * P + M * 8 * Math.ceil(N / 8) : 0;
+          const M = 21;
+          const packed = kernels === undefined || kernels === wasm ? 3 * P + M * 8 * Math.ceil(N / 8) : 0;
           const optimBuffers = { sgd: 0, rmsprop: 1, adam: 2 }[optim];
           const bytes = bytesPer * (P * (2 + optimBuffers) + packed + 12 * V * N + M * (N * (19 * 3 + 10) + V)) + 4 * 500;
           const what = JSON.stringify({ shape, optim, kernels: kernels?.dtype });
           expect(() => checkTrainingFits(o, V, 500, kernels, bytes), what).not.toThrow();
           expect(() => checkTrainingFits(o, V, 500, kernels, bytes - 1), what).toThrow(
-            `training --rnn-size 5 with --num-layers 3 and a vocabulary of 11, batches of --batch-size 3 × --seq-length 7, needs about ${Math.ceil(bytes / 1e6)} MB of memory but this machine has 1 MB; lower --rnn-size, --num-layers, --batch-size or --seq-length`,
+            `training --rnn-size ${N} with --num-layers 3 and a vocabulary of 11, batches of --batch-size 3 × --seq-length 7, needs about ${Math.ceil(bytes / 1e6)} MB of memory but this machine has 1 MB; lower --rnn-size, --num-layers, --batch-size or --seq-length`,
           );
         }
       }
@@ -850,6 +859,12 @@ describe('the helpers of a run: memory, --init-from options, flags', () => {
     const big = options({ rnnSize: 4000 });
     expect(() => checkTrainingFits(big, 10, 0, new TsKernels('float64'), 1e9, 'a page has 1 GB')).toThrow(/needs about \d\.\d\d GB of memory but a page has 1 GB;/);
     expect(() => checkTrainingFits(big, 10, 0, new TsKernels('float64'), 2.5e9)).toThrow(/but this machine has 2\.50 GB;/);
+    expect(() => checkTrainingFits(big, 10, 0, new TsKernels('float64'), 1e9)).toThrow(/but this machine has 1\.00 GB;/);
+    expect(() => checkTrainingFits(big, 10, 0, new TsKernels('float64'), 1e9 - 1)).toThrow(/but this machine has 1000 MB;/);
+    // Exactly 2^32 parameters fit in one buffer (an rnn of 1 unit: 3V + 4 parameters); one more does not.
+    const rnn1 = options({ model: 'rnn', rnnSize: 1, numLayers: 1 });
+    expect(() => checkTrainingFits(rnn1, 1431655764, 0, undefined, Infinity)).not.toThrow();
+    expect(() => checkTrainingFits(rnn1, 1431655765, 0, undefined, Infinity)).toThrow('makes 4.29e+9 parameters, more than one buffer can hold (2^32)');
     // More parameters than one buffer holds (2^32), before any memory sum.
     const huge = options({ model: 'grid_lstm', tieWeights: true, rnnSize: 20000, numLayers: 2 });
     expect(() => checkTrainingFits(huge, 65, 0, undefined, Infinity)).toThrow(
