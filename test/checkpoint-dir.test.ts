@@ -4,14 +4,16 @@
  * (The CLI's messages for the same cases: test/reliability.test.ts, which mutation runs leave
  * out for its CLI runs; these reach src/train/train.ts in them.)
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
   CheckpointDirError,
   DEFAULT_TRAIN_OPTIONS,
   FileCheckpointStore,
+  LOG_HEADER,
+  LossLog,
   NODE_PLATFORM,
   checkTrainingFits,
   makeDirectories,
@@ -105,5 +107,84 @@ describe('FileCheckpointStore and NODE_PLATFORM', () => {
     const o = { ...DEFAULT_TRAIN_OPTIONS, rnnSize: 128 };
     expect(() => checkTrainingFits(o, 65, 1000)).not.toThrow();
     expect(() => checkTrainingFits(o, 65, 1000, undefined, 1e6)).toThrow(/needs about \d+ MB of memory but this machine has 1 MB;/);
+  });
+});
+
+describe('the loss log and the probe: files closed, other runs\' logs moved aside, causes kept', () => {
+  const fds = () => (process.platform === 'linux' ? readdirSync('/proc/self/fd').length : 0);
+
+  it('LossLog: writes the lines, appends until closed, closes its file once', () => {
+    const path = join(dir, 'closing.log.csv');
+    const warnings: string[] = [];
+    const before = fds();
+    const log = new LossLog(path, (m) => warnings.push(m));
+    log.start([LOG_HEADER, '1,0.5,2,,0.1']);
+    log.append('2,1,1.5,,0.1');
+    log.close();
+    log.append('3,1.5,1,,0.1'); // after close: nothing
+    log.close();
+    expect(readFileSync(path, 'utf8')).toBe(`${LOG_HEADER}\n1,0.5,2,,0.1\n2,1,1.5,,0.1\n`);
+    expect(fds()).toBe(before);
+    expect(warnings).toEqual([]);
+  });
+
+  it('a log that is only this run\'s header, or a header cut short, is this run\'s: rewritten in place', () => {
+    for (const old of [`${LOG_HEADER}\n`, 'iteration,epoch']) {
+      const path = join(dir, `own-${old.length}.log.csv`);
+      writeFileSync(path, old);
+      const warnings: string[] = [];
+      const before = fds();
+      const log = new LossLog(path, (m) => warnings.push(m));
+      log.start([LOG_HEADER]);
+      log.close();
+      expect(warnings).toEqual([]);
+      expect(readFileSync(path, 'utf8')).toBe(`${LOG_HEADER}\n`);
+      expect(fds()).toBe(before);
+    }
+  });
+
+  it('another run\'s log of another name is moved to <name>.<N>', () => {
+    const path = join(dir, 'other.txt');
+    writeFileSync(path, `${LOG_HEADER}\n1,0.5,9,,0.1\n`);
+    writeFileSync(`${path}.1`, 'taken');
+    const warnings: string[] = [];
+    new LossLog(path, (m) => warnings.push(m)).start([LOG_HEADER]);
+    expect(warnings).toEqual([`moved the loss log of another run to ${path}.2; use --savefile to keep runs' logs apart`]);
+    expect(readFileSync(`${path}.2`, 'utf8')).toBe(`${LOG_HEADER}\n1,0.5,9,,0.1\n`);
+  });
+
+  it('a log that cannot be read or written: one warning with the cause, and no file left open', () => {
+    const path = join(dir, 'a-log-dir.log.csv');
+    mkdirSync(path);
+    const warnings: string[] = [];
+    const before = fds();
+    const log = new LossLog(path, (m) => warnings.push(m));
+    log.start([LOG_HEADER, '1,0.5,2,,0.1']);
+    log.append('2,1,1.5,,0.1');
+    expect(warnings).toEqual([`cannot write the loss log ${path}: illegal operation on a directory (EISDIR); training goes on without it`]);
+    expect(fds()).toBe(before);
+    const gone = join(dir, 'no-such-dir', 'x.log.csv');
+    new LossLog(gone, (m) => warnings.push(m)).start([LOG_HEADER]);
+    expect(warnings[1]).toMatch(/^cannot write the loss log .*no-such-dir\/x\.log\.csv: no such file or directory \(ENOENT\); training goes on without it$/);
+  });
+
+  it.runIf(process.platform === 'linux')('a probe the system refuses: the system\'s reason, not the path again', () => {
+    expect(() => prepareCheckpointDir('/proc/self')).toThrow(/^cannot write checkpoints to \/proc\/self: [a-z ]+ \(E[A-Z]+\); choose another --checkpoint-dir$/);
+  });
+
+  it('makeDirectories makes nothing outside the path it is given', () => {
+    const cwd = readdirSync(process.cwd()).sort();
+    makeDirectories(join(dir, 'inside', 'only'));
+    expect(readdirSync(process.cwd()).sort()).toEqual(cwd);
+  });
+
+  it('NODE_PLATFORM.warn is a process warning', () => {
+    const spy = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      NODE_PLATFORM.warn('careful');
+      expect(spy).toHaveBeenCalledWith('careful');
+    } finally {
+      spy.mockRestore();
+    }
   });
 });

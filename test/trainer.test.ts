@@ -912,6 +912,50 @@ describe('the helpers of a run: memory, --init-from options, flags', () => {
     expect(initFromOptions(addCk, { ...a, digitLength: 1 }, new Set(['digitLength'])).digitLength).toBe(1);
   });
 
+  it('vocabularies: the same characters in the same order, or refused', () => {
+    const src = newTrainer();
+    const ck = parseCheckpoint(src.checkpointBytes(), 'ck', { dtype: 'float64' });
+    const chars = ck.vocab.chars;
+    const corpus = (cs: string[]) => ({ ids: new Uint16Array(700), vocab: buildVocab(cs.join('')) });
+    const refused = "the corpus must be encoded with the --init-from checkpoint's vocabulary";
+    expect(messageOf(() => Trainer.fromCorpus(corpus(chars.slice(0, -1)), options(), { initFrom: ck }))).toBe(refused); // a prefix
+    expect(messageOf(() => Trainer.fromCorpus(corpus([...chars.slice(0, -1), '\u00e9']), options(), { initFrom: ck }))).toBe(refused); // one differs
+    expect(Trainer.fromCorpus({ ids: new Uint16Array(700), vocab: buildVocab(chars.join('')) }, options(), { initFrom: ck }).vocab).toBe(ck.vocab);
+  });
+
+  it('a model too large to allocate: one line with its parameter count; other errors as they are', () => {
+    class NoMemory extends TsKernels {
+      constructor(readonly error: Error) {
+        super('float64');
+      }
+      override alloc(n: number): Float {
+        if (n > 100) throw this.error;
+        return super.alloc(n);
+      }
+    }
+    expect(messageOf(() => Trainer.fromText(FOX_TEXT, options({ rnnSize: 40 }), { kernels: new NoMemory(new RangeError('Array buffer allocation failed')) }))).toBe(
+      `not enough memory for a model of ${new Model({ model: 'lstm', vocabSize: 37, rnnSize: 40, numLayers: 2 }).params.length.toLocaleString('en-US')} parameters (Array buffer allocation failed); lower --rnn-size or --num-layers`,
+    );
+    expect(messageOf(() => Trainer.fromText(FOX_TEXT, options({ rnnSize: 40 }), { kernels: new NoMemory(new Error('something else')) }))).toBe('something else');
+    const ck = parseCheckpoint(newTrainer().checkpointBytes(), 'ck', { dtype: 'float64' });
+    expect(messageOf(() => Trainer.fromText(FOX_TEXT, options(), { kernels: new NoMemory(new RangeError('no room')), initFrom: ck }))).toMatch(
+      /^not enough memory for a model of [\d,]+ parameters \(no room\); lower --rnn-size or --num-layers$/,
+    );
+  });
+
+  it('a checkpoint without a task is of the text task', () => {
+    const ck = parseCheckpoint(newTrainer().checkpointBytes(), 'ck', { dtype: 'float64' });
+    (ck as { task?: unknown }).task = undefined;
+    expect(initFromOptions(ck, options(), new Set()).task).toBe('char');
+    expect(messageOf(() => initFromOptions(ck, options({ task: 'addition', digitLength: 1 }), new Set(['task'])))).toBe(
+      'the --init-from checkpoint is of --task char; drop --task addition, or start a new run without --init-from',
+    );
+    expect(Trainer.fromText(FOX_TEXT, options(), { initFrom: ck }).taskSpec()).toEqual({ kind: 'char' });
+    expect(messageOf(() => Trainer.addition(options({ task: 'addition', digitLength: 1 }), { initFrom: ck }))).toBe(
+      'the --init-from checkpoint is of --task char; train it on the same task, or start a new run without --init-from',
+    );
+  });
+
   it('optionFlag and CheckpointDirError', () => {
     expect(optionFlag('learningRateDecayAfter')).toBe('--learning-rate-decay-after');
     expect(optionFlag('seed')).toBe('--seed');
