@@ -62,6 +62,35 @@
  *   (ignored by typed arrays), or where the next iteration writes again.
  * - reference/models.ts: `s.c` for `s?.c` in checkState (reached only when s.h is an array, so
  *   s is not null or undefined).
+ * - train/train-core.ts (the Trainer): `o.learningRateDecay < 1` → true or `<= 1` in step() and
+ *   logLines() (a decay of 1 multiplies the rate by 1); `() => undefined` for evaluate()'s
+ *   `() => false` (stop() is read only for its truth); `best < 0` → false in
+ *   validationsSinceBest's return (an empty history gives 0 − 1 + 1 = 0 either way);
+ *   `c.iteration === bestIteration` → true in earlyStop (the best is the first validation with the
+ *   lowest loss and the records are in order: an earlier record with that loss would be an
+ *   earlier validation as good); `?? ["Stryker was here"]` for a text run's accuracy history in
+ *   logLines (the map is read only by the addition task, whose history always has one);
+ *   `valLoss <= this.bestValLoss` (sets the best to an equal value); `task === 'addition'` → true
+ *   for the validation's accuracy (lastAccuracy is null in a text run: only an addition
+ *   validation sets it); `val[i][0] >= iteration` → true and `val[i][0] === iteration` → true in
+ *   validatedAt (the history holds no validation past the current iteration);
+ *   `savedAt === this.iteration && this.lastCheckpoint` → false in current() (when it holds, the
+ *   search that follows finds the same file, just written); `this.iteration === total` → false
+ *   in the loop's validation condition (the loop then ends and the at-the-end path runs the same
+ *   validation, checkpoint and outcome); in resume, `changes.learningRate !== undefined` → true
+ *   (the new rate is undefined either way) and `n > 1` for `n >= 1` (a text of one character
+ *   gives 0 batches either way); `keep === 'all'` → false or `""` in keptCheckpoints
+ *   (`slice(-keepCount('all'))` is `slice(-null)`, the whole list); `a === b` → false in
+ *   sameVocab (the same vocabulary compares equal element by element too); `false ||` for
+ *   `typeof v !== 'number'` in validateTrainOptions' posInt and num (Number.isInteger and
+ *   Number.isFinite reject every non-number with the same message).
+ * - train/train.ts: `n <= buf.length` or `true` in isOwnLog's read loop (a read of 0 bytes ends
+ *   it); `header > 0` for `header >= 0` (a log starting with a newline is another run's either
+ *   way: no run's log starts with one); `true` for `written = false`, `if (true)` for
+ *   `if (written)` and `""` for the default probe's text in prepareCheckpointDir (the unlink of a
+ *   probe never written fails and is ignored; the probe's bytes are checked by its write, not
+ *   read); `p === target` → true and `dirname(p) === p` → false in makeDirectories (a file above
+ *   the target makes stat fail with ENOTDIR first; the root always exists).
  * - cells.ts: `blocks: [""]` for the RNN's `['a']` (the name of its one block is read by
  *   nothing: the model takes only the count; the gates looked up by name are the LSTM's and
  *   the GRU's).

@@ -1165,3 +1165,61 @@ describe('Trainer on worker threads (Node): the same numbers as one thread, up t
     expect(t.iteration).toBe(1);
   });
 });
+
+describe('Trainer.trainingState and saveCheckpoint', () => {
+  it('trainingState: what --resume needs, positions and options as copies', () => {
+    const t = newTrainer({ optim: 'adam', learningRate: 0.01 });
+    t.step();
+    t.step();
+    t.bestValLoss = 2.5;
+    const s = t.trainingState();
+    const o = t.optimizer;
+    expect(s).toEqual({
+      iteration: 2,
+      epoch: 0.1,
+      learningRate: 0.01,
+      optimizer: { name: 'adam', stepCount: 2, decayRate: o.decayRate, beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon },
+      rngState: t.model.rng.state,
+      batchIx: { train: 2, val: 0, test: 0 },
+      batches: 41,
+      options: t.options,
+      history: t.history,
+      bestValLoss: 2.5,
+      checkpoints: [],
+    });
+    expect([o.beta1, o.beta2, o.epsilon].every((v) => typeof v === 'number')).toBe(true);
+    s.batchIx.train = 9;
+    s.options.rnnSize = 99;
+    expect([t.loader.batchIx.train, t.options.rnnSize]).toEqual([2, 4]);
+  });
+
+  it('saveCheckpoint: named by savefile (else the model), epoch and tag; one record per name; a failed write changes nothing', () => {
+    const t = newTrainer({ savefile: 'fox', keep: 'last-2' });
+    t.step();
+    expect(t.saveCheckpoint(1.23456)).toBe('cv/lm_fox_epoch0.05_1.2346.safetensors');
+    expect(t.saveCheckpoint(1.23456)).toBe('cv/lm_fox_epoch0.05_1.2346.safetensors'); // the same file again: one record
+    expect(t.checkpoints).toEqual([{ name: 'lm_fox_epoch0.05_1.2346.safetensors', iteration: 1, valLoss: 1.23456 }]);
+    t.step();
+    expect(t.saveCheckpoint('interrupted')).toBe('cv/lm_fox_epoch0.10_interrupted.safetensors');
+    expect(t.checkpoints.map((r) => [r.name, r.valLoss])).toEqual([['lm_fox_epoch0.05_1.2346.safetensors', 1.23456], ['lm_fox_epoch0.10_interrupted.safetensors', null]]);
+    expect(t.lastCheckpoint).toBe('cv/lm_fox_epoch0.10_interrupted.safetensors');
+    // The file written lists itself and what is kept.
+    const store = t.store as MemoryCheckpointStore;
+    const listed = parseCheckpoint(store.read('cv/lm_fox_epoch0.10_interrupted.safetensors'), 'ck', { dtype: 'float64' }).training!.checkpoints;
+    expect(listed).toEqual(t.checkpoints);
+    // A third: last-2 deletes the oldest, after writing the new one.
+    t.step();
+    t.saveCheckpoint(0.5);
+    expect([...store.files.keys()]).toEqual(['cv/lm_fox_epoch0.10_interrupted.safetensors', 'cv/lm_fox_epoch0.15_0.5000.safetensors']);
+    // A write that fails leaves the records and the last checkpoint as they were.
+    const before = [...t.checkpoints];
+    t.store = new (class extends MemoryCheckpointStore {
+      override write(): void {
+        throw new Error('disk full');
+      }
+    })();
+    expect(() => t.saveCheckpoint(0.25)).toThrow('disk full');
+    expect([t.checkpoints, t.lastCheckpoint]).toEqual([before, 'cv/lm_fox_epoch0.15_0.5000.safetensors']);
+    expect(newTrainer({ model: 'gru' }).saveCheckpoint('x')).toBe('cv/lm_gru_epoch0.00_x.safetensors');
+  });
+});
