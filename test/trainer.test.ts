@@ -633,6 +633,9 @@ describe('Trainer.run: the bookkeeping around the steps', () => {
     expect(t.history.accuracy).toEqual([[2, t.lastAccuracy!.chars, t.lastAccuracy!.numbers]]);
     expect(evals).toEqual([t.lastAccuracy]);
     expect(t.logLines()).toEqual([LOG_HEADER_ADDITION, ...store.appended]);
+    // A validation without a recorded accuracy (a checkpoint from before it was kept): empty columns.
+    t.history.accuracy = [];
+    expect(t.logLines().at(-1)).toBe(`2,${2 / t.batchesPerEpoch},,${t.history.val[0][1]},,,`);
   });
 
   it('warnings go to the platform\'s warn without an onWarning hook', () => {
@@ -1091,6 +1094,10 @@ describe('Trainer.step: what it checks before and after the update', () => {
     expect(() => u.step()).toThrow(
       /^training stopped at iteration 1: the update made the weight of embedding\.weight at element 5 -Infinity; try a lower --learning-rate \(now 10000000000\) or a --grad-clip such as 5; the weights in memory are lost; no checkpoint was saved in this run$/,
     );
+    // The first weight too.
+    const u0 = newTrainer({ learningRate: 1e10, gradClip: 0 });
+    poison(u0, 0, 1e300);
+    expect(() => u0.step()).toThrow(/^training stopped at iteration 1: the update made the weight of embedding\.weight at element 0 -Infinity;/);
     // A weight of −1e200 is finite, though its square overflows the norm: the step goes through.
     const w = newTrainer({ learningRate: 1, gradClip: 0 });
     poison(w, 5, 1e200);
