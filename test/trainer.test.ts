@@ -25,6 +25,7 @@ import {
   MemoryCheckpointStore,
   type TrainOptions,
   Trainer,
+  TrainingDivergedError,
   checkTrainingFits,
   initFromOptions,
   optionFlag,
@@ -1228,5 +1229,57 @@ describe('Trainer.trainingState and saveCheckpoint', () => {
     expect(() => t.saveCheckpoint(0.25)).toThrow('disk full');
     expect([t.checkpoints, t.lastCheckpoint]).toEqual([before, 'cv/lm_fox_epoch0.15_0.5000.safetensors']);
     expect(newTrainer({ model: 'gru' }).saveCheckpoint('x')).toBe('cv/lm_gru_epoch0.00_x.safetensors');
+  });
+});
+
+describe('the memory platform and store', () => {
+  it('paths as plain strings: "." and empty parts dropped, ".." taken back where it can be, the root kept', () => {
+    const { join, samePlace } = MEMORY_PLATFORM;
+    expect(join('cv/./x/', 'a.safetensors')).toBe('cv/x/a.safetensors');
+    expect(join('cv//x', 'a')).toBe('cv/x/a');
+    expect(join('cv/x/..', 'a')).toBe('cv/a');
+    expect(join('../..', 'a')).toBe('../../a');
+    expect(join('..', '../a')).toBe('../../a');
+    expect(join('/runs/cv', 'a')).toBe('/runs/cv/a');
+    expect(join('runs/', 'a')).toBe('runs/a');
+    expect(join('.', '.')).toBe('.');
+    expect(join('/', '.')).toBe('/');
+    expect(samePlace('cv', './cv/')).toBe(true);
+    expect(samePlace('cv', 'cv/x/..')).toBe(true);
+    expect(samePlace('cv', '/cv')).toBe(false);
+    expect(samePlace('cv', 'cv2')).toBe(false);
+  });
+
+  it('MemoryCheckpointStore: read names what it keeps; no loss log', () => {
+    const store = new MemoryCheckpointStore();
+    expect(messageOf(() => store.read('cv/a'))).toBe("no checkpoint cv/a is kept in memory (the run's are: none)");
+    store.write('cv/b', new Uint8Array(1));
+    store.write('cv/c', new Uint8Array(2));
+    expect(messageOf(() => store.read('cv/a'))).toBe("no checkpoint cv/a is kept in memory (the run's are: cv/b, cv/c)");
+    expect(store.read('cv/c')).toHaveLength(2);
+    expect(store.openLog()).toBeNull();
+  });
+
+  it('TrainingDivergedError and saveCheckpoint\'s errors and default warning', () => {
+    const e = new TrainingDivergedError('m', 3, 1.5);
+    expect([e.name, e.message, e.iteration, e.loss, e instanceof Error]).toEqual(['TrainingDivergedError', 'm', 3, 1.5, true]);
+    const bad = newTrainer();
+    bad.checkpoints = [{ name: 'lm_x/y.safetensors', iteration: 0, valLoss: null }];
+    expect(messageOf(() => bad.saveCheckpoint('x'))).toMatch(/^cannot save cv\/lm_lstm_epoch0\.00_x\.safetensors: training\.checkpoints\[0\]\.name must be/);
+    const t = newTrainer({ keep: 'last-1' });
+    t.store = new (class extends MemoryCheckpointStore {
+      override remove(): boolean {
+        throw new Error('read-only');
+      }
+    })();
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      t.saveCheckpoint('a');
+      t.saveCheckpoint('b');
+      expect(warn).toHaveBeenCalledWith('cannot delete the old checkpoint cv/lm_lstm_epoch0.00_a.safetensors (--keep last-1): read-only');
+    } finally {
+      warn.mockRestore();
+    }
+    expect(t.checkpoints.map((r) => r.name)).toEqual(['lm_lstm_epoch0.00_a.safetensors', 'lm_lstm_epoch0.00_b.safetensors']);
   });
 });
