@@ -83,14 +83,27 @@
  *   (`slice(-keepCount('all'))` is `slice(-null)`, the whole list); `a === b` → false in
  *   sameVocab (the same vocabulary compares equal element by element too); `false ||` for
  *   `typeof v !== 'number'` in validateTrainOptions' posInt and num (Number.isInteger and
- *   Number.isFinite reject every non-number with the same message).
+ *   Number.isFinite reject every non-number with the same message); `this.threads === 1` → false
+ *   in startThreads (a pool of one thread starts no worker, and pool() returns null for one
+ *   thread); `if (true)` for `if (!Number.isFinite(paramNorm))` (every weight is then checked
+ *   each step and found finite); `j >= s.offset` → true in elementName (the layout is contiguous
+ *   and in order: the first tensor ending past j holds it) and its `at element ${j}` (unreachable:
+ *   the index is always inside the layout); in runAsync, `threadsStartAsync && threads > 1` → true
+ *   or `||`, `threads > 1` → true or `>= 1` (startThreads returns at once for one thread and is
+ *   optional where threads start synchronously); `i++` in validatedAt (unreachable: see above);
+ *   `{}` for MemoryCheckpointStore.openLog's body (undefined for null: the log is used only
+ *   through `?.`); `g.setImmediate` → true or false in nextTurn (Node has setImmediate and
+ *   MessageChannel: either lets the event loop turn); `failed.size > 0` → true or `>= 0` in
+ *   saveCheckpoint (with no failed deletion the filter keeps exactly `kept`, in its order).
  * - train/train.ts: `n <= buf.length` or `true` in isOwnLog's read loop (a read of 0 bytes ends
  *   it); `header > 0` for `header >= 0` (a log starting with a newline is another run's either
  *   way: no run's log starts with one); `true` for `written = false`, `if (true)` for
  *   `if (written)` and `""` for the default probe's text in prepareCheckpointDir (the unlink of a
  *   probe never written fails and is ignored; the probe's bytes are checked by its write, not
- *   read); `p === target` → true and `dirname(p) === p` → false in makeDirectories (a file above
- *   the target makes stat fail with ENOTDIR first; the root always exists).
+ *   read); `p === target` → true, the message `${p} is not a directory` and `dirname(p) === p` →
+ *   false in makeDirectories (a file above the target makes stat fail with ENOTDIR first; the root
+ *   always exists); `this.fd === null` → false in LossLog.close (closing a closed log then fails
+ *   inside the try and sets fd to null again).
  * - cells.ts: `blocks: [""]` for the RNN's `['a']` (the name of its one block is read by
  *   nothing: the model takes only the count; the gates looked up by name are the LSTM's and
  *   the GRU's).
