@@ -9,6 +9,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // As in vitest.config.ts: toThrow fails on a thrown value that is not an Error.
+    setupFiles: ['test/helpers/throws-errors.ts'],
     exclude: [
       'test/cli.test.ts',
       'test/kill.test.ts',
