@@ -71,12 +71,18 @@ describe('trainingTooShortMessage: the text too short for a train and a validati
     // 8 characters of 1×5: 1 batch; B ≤ floor(7/10) = 0 (none), T ≤ floor(7/2) = 3. And 5×1.
     expect(trainingTooShortMessage(8, 1, 5, f)).toBe(head(8, 1, 5, 2) + '; use --seq-length 3 or less (with --batch-size 1), or a longer text');
     expect(trainingTooShortMessage(8, 5, 1, f)).toBe(head(8, 5, 1, 2) + '; use --batch-size 3 or less (with --seq-length 1), or a longer text');
+    // 8 characters of 2×5: B ≤ floor(7/10) = 0, T ≤ floor(7/4) = 1.
+    expect(trainingTooShortMessage(8, 2, 5, f)).toBe(head(8, 2, 5, 2) + '; use --seq-length 1 or less (with --batch-size 2), or a longer text');
   });
 
   it('when neither size alone can fit, or nothing can', () => {
     // 5 characters of 3×3: B ≤ floor(4/6) = 0, T ≤ 0; but 2 batches of 1×2 fit in 4 + 1.
     expect(trainingTooShortMessage(5, 3, 3, f)).toBe(
       head(5, 3, 3, 2) + '; lower --batch-size and --seq-length so that 2·B·T is at most 4, or use a longer text',
+    );
+    // 3 characters of 2×2: B ≤ 0, T ≤ 0, and 2·B·T at most 2 = n − 1 (B = T = 1) would fit.
+    expect(trainingTooShortMessage(3, 2, 2, f)).toBe(
+      head(3, 2, 2, 2) + '; lower --batch-size and --seq-length so that 2·B·T is at most 2, or use a longer text',
     );
     // 0.5 / 0.01 (a test split): val is floor(0.01k), so 100 batches are needed, 101 characters.
     expect(trainingTooShortMessage(50, 1, 1, { trainFrac: 0.5, valFrac: 0.01 })).toBe(
@@ -85,6 +91,13 @@ describe('trainingTooShortMessage: the text too short for a train and a validati
     for (const n of [0, 1, 2]) {
       expect(trainingTooShortMessage(n, 1, 1, f)).toBe(head(n, 1, 1, 2) + '; even --batch-size 1 --seq-length 1 needs 3 characters: use a longer text');
     }
+  });
+
+  it('searches up to a million batches', () => {
+    // val is floor(10⁻⁶·k): a val batch needs exactly 1 000 000 batches.
+    expect(trainingTooShortMessage(10, 1, 1, { trainFrac: 0.5, valFrac: 1e-6 })).toBe(
+      head(10, 1, 1, 1_000_000, '--train-frac 0.5 --val-frac 0.000001') + '; even --batch-size 1 --seq-length 1 needs 1000001 characters: use a longer text',
+    );
   });
 
   it('null when no number of batches gives a val batch (the loader explains that case)', () => {
