@@ -107,6 +107,23 @@
  * - cells.ts: `blocks: [""]` for the RNN's `['a']` (the name of its one block is read by
  *   nothing: the model takes only the count; the gates looked up by name are the LSTM's and
  *   the GRU's).
+ * - data-core.ts: in buildVocab and encode, `i <= n` and, for `i + 1 < n` before
+ *   `charCodeAt(i + 1)`, `true`, `i + 1 <= n` and `i - 1 < n` (past the end charCodeAt gives
+ *   NaN, which is neither surrogate, and seenBmp[NaN] = 1 is an ignored write); `u <= 0x10000`
+ *   (seenBmp[0x10000] is undefined); in vocabFromChars `false` for `c.length === 0` and for
+ *   `c.length > 2` (shortcuts: the count of code points, `[...c].length !== 1`, rejects both);
+ *   `count === n` → false in encode (slicing the whole array copies the same ids); in decode,
+ *   `second > 0` (a second UTF-16 unit is a low surrogate, never 0) and `true` / `<` for
+ *   `len >= DECODE_CHUNK` (a flush after every id: slower, the same string); `n > 1` for
+ *   `n >= 1` in CharLoader and in trainingTooShortMessage, and `true` there (n = 0 or 1 give 0
+ *   batches either way, and −1 batches fail `ok` as 0 do); `trainFrac + valFrac >= 1 + ε` and
+ *   `testFrac >= ε` in splitCounts (differ only at a sum or test fraction of exactly 1e-9, the
+ *   edge of the round-off slack: not strictly equivalent, but no split rests on it);
+ *   `nbatches + ntrain` in splitCounts' min (with a test split the min never binds:
+ *   ⌊n·t + ε⌋ + ⌊n·v + ε⌋ ≤ n when t + v < 1 − ε); in trainingTooShortMessage `ok(have)` →
+ *   false and `need <= have` → false / `need < have` (two guards of one case, each enough
+ *   alone: ok is monotone in the batch count, so the search never stops at or below `have`
+ *   unless `ok(have)`).
  */
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
@@ -127,6 +144,7 @@ export default {
     'src/train/train.ts',
     'src/infer/generate.ts',
     'src/train/data.ts',
+    'src/train/data-core.ts',
     'src/reference/*.ts',
   ],
   // dist/ is copied (not mutated): tests that start threads run dist/parallel/worker.js.
