@@ -107,6 +107,22 @@
  * - cells.ts: `blocks: [""]` for the RNN's `['a']` (the name of its one block is read by
  *   nothing: the model takes only the count; the gates looked up by name are the LSTM's and
  *   the GRU's).
+ * - data.ts: the cache test in loadDefaultCorpus → true (an equal string built again); 7 of
+ *   the sort's mutants (no sort, `() => undefined`, index order, always positive: the package
+ *   lists its speeches in year order already, so each leaves the same corpus); readToEnd's
+ *   `st.size === 0` → false (a size-0 regular file with content outside /proc and /sys needs
+ *   another pseudo file system: not strictly equivalent) and its catch (`{}`, `return true`:
+ *   statfs failing on a file just opened; reading whole gives the same bytes); `false` and `{}`
+ *   for the isDirectory checks of readTextFile and ByteSource, and that error's message
+ *   (readFileSync of a directory fails with EISDIR, which fileError words the same); `true`
+ *   for `bytes.length >= 3` / `len >= 3` before a byte order mark (bytes past the end are
+ *   undefined or the buffer's zeros); `fd !== null` → true (closeSync(null) throws inside the
+ *   ignored try); the `carry > 3 || carry < 0` check (5: an invariant no input breaks);
+ *   `6 / (need - k)` (a shift by Infinity is a shift by 0, like 6·0); `count >= cap` → false /
+ *   `>` and latin1's `count + len > cap` → false / `-` (the check after the pass, `again !==
+ *   count`, gives the same error; latin1 passes read exactly `size` bytes); `cp <= seen.length`,
+ *   `true` / `<=` for `cp < map.length` (typed arrays ignore reads and writes past the end);
+ *   `true` / `>=` for `skipped > 0` (slicing nothing off copies the same ids).
  * - data-core.ts: in buildVocab and encode, `i <= n` and, for `i + 1 < n` before
  *   `charCodeAt(i + 1)`, `true`, `i + 1 <= n` and `i - 1 < n` (past the end charCodeAt gives
  *   NaN, which is neither surrogate, and seenBmp[NaN] = 1 is an ignored write); `u <= 0x10000`

@@ -8,6 +8,7 @@
  *   /errno/<CODE>/…: stat and open fail with that code.
  *   a name holding `.short.`: each read returns at most 3 bytes.
  *   a name holding `.shrinks.`: the second read finds the end of the file.
+ *   a name holding `.eio.`: every read fails with EIO.
  *   a name holding `.changes.`: the second pass (a read at offset 0 again) reads the file named
  *   the same plus `.then` instead, as if it had been rewritten between the passes.
  */
@@ -41,6 +42,7 @@ vi.mock('node:fs', async (importOriginal) => {
       const path = opened.get(fd) ?? '';
       reads.push({ bufSize: buf.length, length, position });
       if (path.includes('.shrinks.') && reads.length > 1) return 0;
+      if (path.includes('.eio.')) throw Object.assign(new Error('EIO: made up by the test'), { code: 'EIO' });
       if (position === 0) passes.set(fd, (passes.get(fd) ?? 0) + 1);
       if (path.includes('.changes.') && passes.get(fd)! > 1) {
         const then = fs.openSync(`${path}.then`, 'r');
@@ -129,6 +131,20 @@ describe('readCorpus reads a file in pieces of a fixed buffer', () => {
         new Error(`--data ${p}: the file changed while it was being read; try again when nothing is writing to it`),
       );
     }
+  });
+
+  it('latin1: says so when the file holds a byte at the second pass that it did not at the first', () => {
+    const p = join(dir, 'latin1.changes.txt');
+    writeFileSync(p, 'aab');
+    writeFileSync(`${p}.then`, 'aac');
+    expect(() => readCorpus(p, { encoding: 'latin1', chunkSize: 4 })).toThrow(
+      new Error(`--data ${p}: the file changed while it was being read; try again when nothing is writing to it`),
+    );
+  });
+
+  it('names a read that fails', () => {
+    const p = file('a.eio.txt');
+    expect(() => readCorpus(p, { chunkSize: 16 })).toThrow(new Error(`--data ${p}: cannot read (EIO); check the path and its permissions`));
   });
 
   it('says so when the file ends before the size it had when opened', () => {
