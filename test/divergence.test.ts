@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { type Float, TsKernels } from '../src/nn/kernels.js';
-import { DEFAULT_TRAIN_OPTIONS, type TrainOptions, Trainer, TrainingDivergedError } from '../src/train/train.js';
+import { type TrainOptions, Trainer, TrainingDivergedError } from '../src/train/train.js';
+import { tinyOptions as tinyRun } from './helpers/tiny-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'grid-lstm-divergence-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -18,16 +19,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** ~3000 characters of plain English: a vocabulary of about 30, enough batches for tiny runs. */
 const TEXT = Array.from({ length: 60 }, (_, i) => `the quick brown fox ${i % 7} jumps over the lazy dog, said ${'abcdefg'[i % 7]}.\n`).join('');
 
-const tinyOptions = (over: Partial<TrainOptions> = {}): TrainOptions => ({
-  ...DEFAULT_TRAIN_OPTIONS,
-  rnnSize: 4,
-  numLayers: 1,
-  batchSize: 2,
-  seqLength: 8,
-  evalValEvery: 1,
-  printEvery: 1,
-  ...over,
-});
+/** The shared tiny model (test/helpers/tiny-run.ts), validating and printing every step. */
+const tinyOptions = (over: Partial<TrainOptions> = {}): TrainOptions => tinyRun({ evalValEvery: 1, printEvery: 1, ...over });
 
 /** TS kernels that can poison the next backward (a NaN/∞ gradient) or forward (a NaN loss). */
 class FaultyKernels extends TsKernels {

@@ -25,6 +25,7 @@ import { parseSafetensors, writeSafetensors } from '../src/train/safetensors.js'
 import { DEFAULT_TRAIN_OPTIONS, type TrainOptions, Trainer, checkTrainingFits } from '../src/train/train.js';
 import { runs } from './helpers/arbitraries.js';
 import { CLI, expectOneLineUsageError, runCli } from './helpers/cli.js';
+import { tinyOptions as tinyRun } from './helpers/tiny-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'grid-lstm-reliability-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -42,16 +43,8 @@ const TINY = ['--rnn-size', '4', '--num-layers', '1', '--batch-size', '2', '--se
 /** Runs the CLI without blocking (so that tests can run side by side). */
 const run = (args: string[], cwd = dir) => runCli(args, { cwd });
 
-const tinyOptions = (over: Partial<TrainOptions> = {}): TrainOptions => ({
-  ...DEFAULT_TRAIN_OPTIONS,
-  rnnSize: 4,
-  numLayers: 1,
-  batchSize: 2,
-  seqLength: 8,
-  evalValEvery: 1,
-  printEvery: 1,
-  ...over,
-});
+/** The shared tiny model (test/helpers/tiny-run.ts), validating and printing every step. */
+const tinyOptions = (over: Partial<TrainOptions> = {}): TrainOptions => tinyRun({ evalValEvery: 1, printEvery: 1, ...over });
 
 /** A checkpoint with training and optimiser state, trained 2 steps on TEXT. */
 let goodCk = '';

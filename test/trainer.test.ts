@@ -55,6 +55,14 @@ const options = (over: Partial<TrainOptions> = {}): TrainOptions => ({
   ...over,
 });
 
+/** TS kernels whose loss (and so the validation loss) is multiplied by `factor`. */
+class ScaledLoss extends TsKernels {
+  factor = 1;
+  override logSoftmaxNll(logits: Float, targets: Int32Array, M: number, V: number): number {
+    return this.factor * super.logSoftmaxNll(logits, targets, M, V);
+  }
+}
+
 const newTrainer = (over: Partial<TrainOptions> = {}) => Trainer.fromText(FOX_TEXT, options(over), { kernels: new TsKernels('float64') });
 
 /** A model with the trainer's config and a copy of its weights. */
@@ -532,13 +540,7 @@ describe('Trainer.run: how a run ends', () => {
   });
 
   it('a loss above 3× the first loss of the run: diverged, the step applied, the last good checkpoint named', () => {
-    class Blowup extends TsKernels {
-      factor = 1;
-      override logSoftmaxNll(logits: Float, targets: Int32Array, M: number, V: number): number {
-        return this.factor * super.logSoftmaxNll(logits, targets, M, V);
-      }
-    }
-    const kernels = new Blowup('float64');
+    const kernels = new ScaledLoss('float64');
     const t = Trainer.fromText(FOX_TEXT, options({ maxSteps: 10, evalValEvery: 2 }), { kernels });
     const out = t.run({ onStep: (s) => (kernels.factor = s.iteration === 2 ? 2.9 : s.iteration === 3 ? 3.1 : 1) });
     // Step 3's loss is 2.9 × its own (not > 3× the first): only step 4's, at 3.1 ×, stops the run.
@@ -969,13 +971,6 @@ describe('the helpers of a run: memory, --init-from options, flags', () => {
 });
 
 describe('Trainer.run after a resume: the validation it owes, --patience already met, and failures on the way', () => {
-  /** TS kernels whose loss (and so the validation loss) is multiplied by `factor`. */
-  class Scaled extends TsKernels {
-    factor = 1;
-    override logSoftmaxNll(logits: Float, targets: Int32Array, M: number, V: number): number {
-      return this.factor * super.logSoftmaxNll(logits, targets, M, V);
-    }
-  }
   const failing = () =>
     new (class extends MemoryCheckpointStore {
       override write(path: string): void {
@@ -984,7 +979,7 @@ describe('Trainer.run after a resume: the validation it owes, --patience already
     })();
 
   it('the best checkpoint of an early stop is its validation\'s file, not an interrupted one of the same iteration', () => {
-    const k = new Scaled('float64');
+    const k = new ScaledLoss('float64');
     const o = options({ maxSteps: 10, evalValEvery: 1, patience: 1 });
     const a = Trainer.fromText(FOX_TEXT, o, { kernels: k });
     // Stopped during the validation of iteration 1: an interrupted checkpoint of iteration 1.
@@ -1031,7 +1026,7 @@ describe('Trainer.run after a resume: the validation it owes, --patience already
 
     // Interrupted after the last validation (iteration 5; validations at 2 and 4, 4 the worse), resumed
     // with --patience 1: met at once; the checkpoint is that interrupted state's, tagged so.
-    const k2 = new Scaled('float64');
+    const k2 = new ScaledLoss('float64');
     const h = Trainer.fromText(FOX_TEXT, options({ maxSteps: 10, evalValEvery: 2 }), { kernels: k2 });
     h.run({ onEval: (e) => e.iteration === 2 && (k2.factor = 2), shouldStop: () => h.iteration === 5 });
     k2.factor = 1;
@@ -1078,13 +1073,7 @@ describe('Trainer.step: what it checks before and after the update', () => {
   });
 
   it('an infinite loss is "not finite"; an update that makes a weight infinite is caught after it; an overflowing norm alone is not', () => {
-    class Scaled extends TsKernels {
-      factor = 1;
-      override logSoftmaxNll(logits: Float, targets: Int32Array, M: number, V: number): number {
-        return this.factor * super.logSoftmaxNll(logits, targets, M, V);
-      }
-    }
-    const k = new Scaled('float64');
+    const k = new ScaledLoss('float64');
     const t = Trainer.fromText(FOX_TEXT, options(), { kernels: k });
     k.factor = Infinity;
     expect(() => t.step()).toThrow(/^training stopped at iteration 1: the loss Infinity is not finite; /);
