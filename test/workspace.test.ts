@@ -100,6 +100,9 @@ describe('workspaces', () => {
       expect(s.h[0].every((v) => v === 0) && s.c[1].every((v) => v === 0)).toBe(true);
     }
     expect(k.bytesAllocated).toBe(before);
+    // Of the model's dtype: a float64 model's sampling carries its state in float64.
+    expect(model.zeroState(2).c[0]).toBeInstanceOf(Float32Array);
+    expect(new Model(config, { dtype: 'float64' }).zeroState(2).h[1]).toBeInstanceOf(Float64Array);
 
     const vocab = buildVocab('abcdefghij');
     sample(model, vocab, { length: 5, primetext: 'ab' });
